@@ -1,0 +1,172 @@
+//! Multi-document YAML in, typed objects with field paths and source positions out.
+//!
+//! `parse` reads every document of a YAML text into a [`Document`]: the raw JSON value
+//! plus an index from [`FieldPath`] to the line and column where that field is written.
+//! [`Document::typed`] deserializes the value into a sluice type and collects every
+//! field the type does not know (the fields Kubernetes would prune), so callers can
+//! report them instead of dropping them silently.
+
+mod path;
+mod positions;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+pub use path::FieldPath;
+
+/// A 1-based line and column in a source text.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Position {
+    /// Line, from 1.
+    pub line: usize,
+    /// Column, from 1.
+    pub column: usize,
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.line, self.column)
+    }
+}
+
+/// One YAML document of a file.
+#[derive(Clone, Debug)]
+pub struct Document {
+    /// The document as a JSON value.
+    pub value: Value,
+    /// Where the document starts.
+    pub start: Position,
+    positions: BTreeMap<FieldPath, Position>,
+}
+
+/// The YAML text is not well formed.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ParseError {
+    /// Where the problem is, when the parser knows.
+    pub position: Option<Position>,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// A document deserialized into a sluice type.
+#[derive(Clone, Debug)]
+pub struct Typed<T> {
+    /// The typed value.
+    pub value: T,
+    /// Fields present in the document that the type does not have.
+    pub ignored: Vec<FieldPath>,
+}
+
+/// The document does not fit the type: a field has the wrong type or a required one is missing.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct TypeError {
+    /// The field at fault.
+    pub path: FieldPath,
+    /// What is wrong, as serde words it.
+    pub message: String,
+}
+
+/// Parse every non-empty document of a YAML text.
+pub fn parse(text: &str) -> Result<Vec<Document>, ParseError> {
+    let values: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|err| ParseError {
+        position: error_position(&err),
+        message: first_line(&err.to_string()),
+    })?;
+    let indexes = positions::index(text).map_err(|err| ParseError {
+        position: Some(Position {
+            line: err.marker().line(),
+            column: err.marker().col() + 1,
+        }),
+        message: err.info().to_string(),
+    })?;
+    if values.len() != indexes.len() {
+        // Both readers skip empty documents; a mismatch would be a parser disagreement.
+        return Err(ParseError {
+            position: None,
+            message: format!(
+                "found {} documents but indexed {}; please report this file as a sluice bug",
+                values.len(),
+                indexes.len()
+            ),
+        });
+    }
+    Ok(values
+        .into_iter()
+        .zip(indexes)
+        .map(|(value, (start, positions))| Document {
+            value,
+            start,
+            positions,
+        })
+        .collect())
+}
+
+impl Document {
+    /// `apiVersion` of the document, or `""`.
+    pub fn api_version(&self) -> &str {
+        self.value.get("apiVersion").and_then(Value::as_str).unwrap_or("")
+    }
+
+    /// `kind` of the document, or `""`.
+    pub fn kind(&self) -> &str {
+        self.value.get("kind").and_then(Value::as_str).unwrap_or("")
+    }
+
+    /// `metadata.name` of the document, or `""`.
+    pub fn name(&self) -> &str {
+        self.value
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    }
+
+    /// Where `path` is written; for a field that is absent, where its closest present parent is.
+    pub fn position(&self, path: &FieldPath) -> Position {
+        let mut path = path.clone();
+        loop {
+            if let Some(found) = self.positions.get(&path) {
+                return *found;
+            }
+            if !path.pop() {
+                return self.start;
+            }
+        }
+    }
+
+    /// Deserialize into `T`, collecting the fields `T` does not know.
+    pub fn typed<T: DeserializeOwned>(&self) -> Result<Typed<T>, TypeError> {
+        let mut ignored = Vec::new();
+        let mut record = |p: serde_ignored::Path<'_>| {
+            let path = FieldPath::from_ignored(&p);
+            // The type meta is read by whoever dispatched on it; some types do not store it.
+            if !path.is_type_meta() {
+                ignored.push(path);
+            }
+        };
+        let deserializer = serde_ignored::Deserializer::new(&self.value, &mut record);
+        let value = serde_path_to_error::deserialize(deserializer).map_err(|err| TypeError {
+            path: FieldPath::from_tracked(err.path()),
+            message: err.inner().to_string(),
+        })?;
+        Ok(Typed { value, ignored })
+    }
+}
+
+fn error_position(err: &serde_saphyr::Error) -> Option<Position> {
+    err.location().map(|location| Position {
+        line: location.line() as usize,
+        column: location.column() as usize,
+    })
+}
+
+fn first_line(message: &str) -> String {
+    message.lines().next().unwrap_or(message).to_string()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,104 @@
+use super::*;
+use crate::seldon::SeldonDeployment;
+
+const TWO_DOCS: &str = "\
+---
+# leading comment
+apiVersion: machinelearning.seldon.io/v1
+kind: SeldonDeployment
+metadata:
+  name: iris
+  annotations:
+    seldon.io/istio-host: a.example.com
+spec:
+  predictors:
+  - name: default
+    graph: {name: classifier, type: MODEL}
+    bogus: 1
+  - name: canary
+    graph:
+      name: classifier
+---
+---
+apiVersion: v1
+kind: Service
+metadata: {name: other}
+";
+
+#[test]
+fn parses_every_non_empty_document_with_kind_and_name() {
+    let docs = parse(TWO_DOCS).expect("valid yaml");
+    assert_eq!(docs.len(), 2);
+    assert_eq!(docs[0].kind(), "SeldonDeployment");
+    assert_eq!(docs[0].name(), "iris");
+    assert_eq!(docs[1].kind(), "Service");
+    assert_eq!(docs[1].start, Position { line: 19, column: 1 });
+}
+
+#[test]
+fn positions_point_at_keys_and_list_items() {
+    let docs = parse(TWO_DOCS).expect("valid yaml");
+    let doc = &docs[0];
+    let at = |p: &str| doc.position(&FieldPath::parse(p));
+    assert_eq!(at("metadata.name"), Position { line: 6, column: 3 });
+    assert_eq!(at("spec.predictors[1]"), Position { line: 14, column: 5 });
+    assert_eq!(
+        at("spec.predictors[1].graph.name"),
+        Position { line: 16, column: 7 }
+    );
+    assert_eq!(
+        at("spec.predictors[0].graph.type"),
+        Position { line: 12, column: 31 }
+    );
+    let annotation = FieldPath::parse("metadata.annotations").key("seldon.io/istio-host");
+    assert_eq!(doc.position(&annotation), Position { line: 8, column: 5 });
+    // An absent field falls back to its closest present parent.
+    assert_eq!(at("spec.predictors[1].traffic"), Position { line: 14, column: 5 });
+}
+
+#[test]
+fn typed_reports_fields_the_type_does_not_know() {
+    let docs = parse(TWO_DOCS).expect("valid yaml");
+    let typed = docs[0].typed::<SeldonDeployment>().expect("fits the type");
+    assert_eq!(typed.value.spec.predictors.len(), 2);
+    let ignored: Vec<String> = typed.ignored.iter().map(ToString::to_string).collect();
+    assert_eq!(ignored, ["spec.predictors[0].bogus"]);
+}
+
+#[test]
+fn type_errors_carry_the_field_path() {
+    let docs = parse(
+        "apiVersion: machinelearning.seldon.io/v1\nkind: SeldonDeployment\nmetadata: {name: x}\nspec:\n  predictors:\n  - name: a\n    traffic: lots\n    graph: {name: m}\n",
+    )
+    .expect("valid yaml");
+    let err = docs[0]
+        .typed::<SeldonDeployment>()
+        .expect_err("traffic is not a number");
+    assert_eq!(err.path.to_string(), "spec.predictors[0].traffic");
+    assert!(err.message.contains("invalid type"), "{}", err.message);
+    assert_eq!(docs[0].position(&err.path), Position { line: 7, column: 5 });
+}
+
+#[test]
+fn syntax_errors_have_a_position() {
+    let err = parse("a: [1, 2\nb: c\n").expect_err("unclosed flow sequence");
+    assert!(err.position.is_some(), "{err:?}");
+}
+
+#[test]
+fn paths_print_like_kubernetes_field_paths() {
+    let path = FieldPath::root()
+        .key("spec")
+        .key("predictors")
+        .index(0)
+        .key("annotations")
+        .key("seldon.io/svc-name");
+    assert_eq!(
+        path.to_string(),
+        r#"spec.predictors[0].annotations["seldon.io/svc-name"]"#
+    );
+    assert_eq!(
+        FieldPath::parse("spec.predictors[0].graph").to_string(),
+        "spec.predictors[0].graph"
+    );
+}

@@ -1,0 +1,198 @@
+//! `sluice`: Seldon Core 1 compatible model deployments with an Istio ingress.
+//! This binary parses arguments, builds configuration and calls the crates; the
+//! logic lives in `sluice-translate` (and, as they arrive, the gateway and engine crates).
+
+mod commands;
+mod input;
+mod report;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use sluice_translate::{Settings, TlsMode};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sluice",
+    version,
+    about = "Seldon Core 1 compatible model deployments with an Istio ingress",
+    long_about = "Seldon Core 1 compatible model deployments with an Istio ingress.\n\n\
+        sluice reads SeldonDeployment YAML (machinelearning.seldon.io/v1) and translates it into the \
+        Kubernetes Deployments and Services and the Istio VirtualServices and DestinationRules that \
+        Seldon Core 1's operator would create, with its bugs fixed (see COMPATIBILITY.md)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the Kubernetes and Istio objects generated for SeldonDeployments.
+    #[command(
+        long_about = "Print every object generated for the SeldonDeployments in the given files as \
+        multi-document YAML (like `helm template`), ready for `kubectl apply -f -`.\n\n\
+        Nothing is printed if any SeldonDeployment has an error; the errors go to stderr and the exit code is 1.\n\n\
+        Example:\n  sluice render -f examples/canary.yaml\n  sluice render -f examples/ --istio-tls-mode ISTIO_MUTUAL | kubectl apply -f -"
+    )]
+    Render {
+        #[command(flatten)]
+        files: Files,
+        #[command(flatten)]
+        settings: SettingsArgs,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = RenderFormat::Yaml)]
+        output: RenderFormat,
+    },
+    /// Check SeldonDeployments (and Istio resources) and report every problem.
+    #[command(
+        long_about = "Check SeldonDeployments against Seldon Core 1's admission rules and the checks \
+        Seldon leaves out (DNS names, Istio annotation values, traffic bounds, Service name collisions). \
+        Istio Gateways, VirtualServices, DestinationRules, ServiceEntries, RequestAuthentications and \
+        AuthorizationPolicies in the same files are checked for unknown fields and wrong types.\n\n\
+        Problems print like a compiler's: file:line:column, the field path, the bad value and what would be \
+        valid. Fields that Kubernetes would prune (not in the CRD schema) are warnings. The exit code is 1 \
+        when there is any error.\n\n\
+        Example:\n  sluice validate -f examples/\n  sluice validate -f my-model.yaml -o json"
+    )]
+    Validate {
+        #[command(flatten)]
+        files: Files,
+        #[command(flatten)]
+        settings: SettingsArgs,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t = ValidateFormat::Text)]
+        output: ValidateFormat,
+    },
+    /// Print the SeldonDeployment CustomResourceDefinition.
+    #[command(
+        long_about = "Print the SeldonDeployment CRD (v1 stored; v1alpha2 and v1alpha3 served) generated \
+        from sluice's types, as YAML.\n\nExample:\n  sluice crd | kubectl apply -f -"
+    )]
+    Crd,
+}
+
+/// Input files.
+#[derive(Debug, Args)]
+struct Files {
+    /// A YAML or JSON file, a directory of them, or `-` for stdin. Repeatable.
+    #[arg(short = 'f', long = "filename", required = true, value_name = "FILE|DIR|-")]
+    files: Vec<PathBuf>,
+    /// Namespace for objects that set none (like `kubectl -n`); must match objects that set one.
+    #[arg(short, long)]
+    namespace: Option<String>,
+}
+
+/// The operator's configuration; each flag also reads Seldon's environment variable.
+#[derive(Debug, Args)]
+struct SettingsArgs {
+    /// Generate Istio VirtualServices and DestinationRules.
+    #[arg(long, env = "ISTIO_ENABLED", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    istio_enabled: bool,
+    /// Gateway of SDeps without `seldon.io/istio-gateway`: `[namespace/]name` or `mesh`.
+    #[arg(long, env = "ISTIO_GATEWAY", default_value = "istio-system/seldon-gateway")]
+    istio_gateway: String,
+    /// TLS mode of the DestinationRules: DISABLE, SIMPLE, MUTUAL, ISTIO_MUTUAL or STRICT (= ISTIO_MUTUAL).
+    #[arg(long, env = "ISTIO_TLS_MODE", value_name = "MODE")]
+    istio_tls_mode: Option<String>,
+    /// The orchestrator's http port (container and predictor Service).
+    #[arg(long, env = "ENGINE_SERVER_PORT", default_value_t = 8000)]
+    engine_http_port: u16,
+    /// The orchestrator's grpc port (container and predictor Service).
+    #[arg(long, env = "ENGINE_SERVER_GRPC_PORT", default_value_t = 5001)]
+    engine_grpc_port: u16,
+    /// The orchestrator's container image.
+    #[arg(long, env = "EXECUTOR_CONTAINER_IMAGE_AND_VERSION")]
+    engine_image: Option<String>,
+    /// Path of the Prometheus metrics of the orchestrator and components.
+    #[arg(long, env = "EXECUTOR_PROMETHEUS_PATH", default_value = "/prometheus")]
+    prometheus_path: String,
+    /// First http port given to graph containers.
+    #[arg(long, env = "PREDICTIVE_UNIT_HTTP_SERVICE_PORT", default_value_t = 9000)]
+    unit_http_port: u16,
+    /// First grpc port given to graph containers.
+    #[arg(long, env = "PREDICTIVE_UNIT_GRPC_SERVICE_PORT", default_value_t = 9500)]
+    unit_grpc_port: u16,
+    /// First metrics port given to graph containers.
+    #[arg(long, env = "PREDICTIVE_UNIT_METRICS_SERVICE_PORT", default_value_t = 6000)]
+    unit_metrics_port: u16,
+    /// The cluster's DNS domain.
+    #[arg(long, default_value = "cluster.local")]
+    cluster_domain: String,
+}
+
+impl SettingsArgs {
+    fn settings(&self) -> anyhow::Result<Settings> {
+        let defaults = Settings::default();
+        let settings = Settings {
+            istio_enabled: self.istio_enabled,
+            istio_gateway: self.istio_gateway.clone(),
+            istio_tls_mode: match self.istio_tls_mode.as_deref() {
+                None | Some("") => None,
+                Some(mode) => Some(mode.parse::<TlsMode>()?),
+            },
+            engine_http_port: self.engine_http_port.into(),
+            engine_grpc_port: self.engine_grpc_port.into(),
+            engine_image: self.engine_image.clone().unwrap_or(defaults.engine_image.clone()),
+            prometheus_path: self.prometheus_path.clone(),
+            unit_http_port: self.unit_http_port.into(),
+            unit_grpc_port: self.unit_grpc_port.into(),
+            unit_metrics_port: self.unit_metrics_port.into(),
+            cluster_domain: self.cluster_domain.clone(),
+            ..defaults
+        };
+        settings.check()?;
+        Ok(settings)
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum RenderFormat {
+    Yaml,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ValidateFormat {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Render {
+            files,
+            settings,
+            output,
+        } => settings.settings().and_then(|s| {
+            commands::render(
+                &files.files,
+                files.namespace.as_deref(),
+                &s,
+                matches!(output, RenderFormat::Json),
+            )
+        }),
+        Command::Validate {
+            files,
+            settings,
+            output,
+        } => settings.settings().and_then(|s| {
+            commands::validate(
+                &files.files,
+                files.namespace.as_deref(),
+                &s,
+                matches!(output, ValidateFormat::Json),
+            )
+        }),
+        Command::Crd => commands::crd(),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,362 @@
+//! The annotations sluice reads, and the typed Istio options parsed from them.
+//!
+//! SDep-level annotations are looked up as Seldon does: `spec.annotations` wins over
+//! `metadata.annotations` when it has the key, even with an empty value (spec §1.2).
+
+use std::time::Duration;
+
+use sluice_api::SeldonDeployment;
+use sluice_api::document::FieldPath;
+
+use crate::diagnostic::Diagnostic;
+use crate::dns;
+
+/// The Istio gateway(s) of the VirtualService: `[namespace/]name`, or `mesh`.
+pub const ISTIO_GATEWAY: &str = "seldon.io/istio-gateway";
+/// The VirtualService hosts, comma-separated.
+pub const ISTIO_HOST: &str = "seldon.io/istio-host";
+/// Retry attempts.
+pub const ISTIO_RETRIES: &str = "seldon.io/istio-retries";
+/// Per-try timeout: whole seconds as in Seldon, or a duration (`500ms`).
+pub const ISTIO_RETRIES_TIMEOUT: &str = "seldon.io/istio-retries-timeout";
+/// Conditions to retry on (sluice; Seldon hard-codes them).
+pub const ISTIO_RETRY_ON: &str = "seldon.io/istio-retry-on";
+/// Route timeout (sluice; Seldon sets none).
+pub const ISTIO_TIMEOUT: &str = "seldon.io/istio-timeout";
+/// Predictor annotation: the name of the predictor Service and DestinationRule.
+pub const SVC_NAME: &str = "seldon.io/svc-name";
+/// Predictor annotation: route straight to the single graph container.
+pub const NO_ENGINE: &str = "seldon.io/no-engine";
+/// Make the predictor Service headless.
+pub const HEADLESS_SVC: &str = "seldon.io/headless-svc";
+/// Run the orchestrator in its own Deployment.
+pub const ENGINE_SEPARATE_POD: &str = "seldon.io/engine-separate-pod";
+
+/// What Seldon retries on when `seldon.io/istio-retries` is set.
+pub const SELDON_RETRY_ON: &str = "gateway-error,connect-failure,refused-stream";
+
+/// Retry conditions Istio accepts in `retryOn` (besides HTTP status codes).
+const RETRY_ON_VALUES: &[&str] = &[
+    "5xx",
+    "gateway-error",
+    "reset",
+    "reset-before-request",
+    "connect-failure",
+    "envoy-ratelimited",
+    "retriable-4xx",
+    "refused-stream",
+    "retriable-status-codes",
+    "retriable-headers",
+    "http3-post-connect-failure",
+    "cancelled",
+    "deadline-exceeded",
+    "internal",
+    "resource-exhausted",
+    "unavailable",
+];
+
+/// Annotations of Seldon Core 1 that only matter inside a pod or to other ingresses;
+/// sluice accepts them without effect on the Istio translation.
+const OTHER_SELDON_ANNOTATIONS: &[&str] = &[
+    "seldon.io/rest-timeout",
+    "seldon.io/grpc-timeout",
+    "seldon.io/grpc-max-message-size",
+    "seldon.io/grpc-read-timeout",
+    "seldon.io/rest-read-timeout",
+    "seldon.io/rest-connection-timeout",
+    "seldon.io/executor-logger-queue-size",
+    "seldon.io/executor-logger-write-timeout-ms",
+];
+
+/// Is `key` an annotation sluice knows? Unknown `seldon.io/` keys are reported as warnings.
+pub fn is_known(key: &str) -> bool {
+    !key.starts_with("seldon.io/")
+        || key.starts_with("seldon.io/engine-")
+        || [
+            ISTIO_GATEWAY,
+            ISTIO_HOST,
+            ISTIO_RETRIES,
+            ISTIO_RETRIES_TIMEOUT,
+            ISTIO_RETRY_ON,
+            ISTIO_TIMEOUT,
+            SVC_NAME,
+            NO_ENGINE,
+            HEADLESS_SVC,
+        ]
+        .contains(&key)
+        || OTHER_SELDON_ANNOTATIONS.contains(&key)
+}
+
+/// An SDep-level annotation value and where it was found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found<'a> {
+    /// The value.
+    pub value: &'a str,
+    /// `spec.annotations[...]` or `metadata.annotations[...]`.
+    pub path: FieldPath,
+}
+
+/// Look an SDep-level annotation up: `spec.annotations` first, then `metadata.annotations`.
+pub fn lookup<'a>(sdep: &'a SeldonDeployment, key: &str) -> Option<Found<'a>> {
+    if let Some(value) = sdep.spec.annotations.get(key) {
+        return Some(Found {
+            value,
+            path: FieldPath::parse("spec.annotations").key(key),
+        });
+    }
+    sdep.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(key))
+        .map(|value| Found {
+            value,
+            path: FieldPath::parse("metadata.annotations").key(key),
+        })
+}
+
+/// Retry policy of the generated routes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Retries {
+    /// Attempts; 0 turns Istio's default retries off.
+    pub attempts: u32,
+    /// Per-try timeout.
+    pub per_try_timeout: Duration,
+    /// Istio `retryOn`.
+    pub retry_on: String,
+}
+
+/// The Istio options of one SDep, parsed from its annotations.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IstioOptions {
+    /// `spec.gateways`; `None` means the `ISTIO_GATEWAY` setting.
+    pub gateways: Option<Vec<String>>,
+    /// `spec.hosts`.
+    pub hosts: Vec<String>,
+    /// Route retries; `None` leaves Istio's defaults.
+    pub retries: Option<Retries>,
+    /// Route timeout; `None` means no timeout (Istio's default).
+    pub timeout: Option<Duration>,
+}
+
+/// Parse the Istio annotations; every problem is reported, and what parsed is kept.
+pub fn istio_options(sdep: &SeldonDeployment) -> (IstioOptions, Vec<Diagnostic>) {
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+    let mut bad = |found: &Found<'_>, message: String| {
+        problems.push(Diagnostic::error(found.path.clone(), message).with_value(found.value));
+    };
+
+    let gateways = lookup(sdep, ISTIO_GATEWAY).map(|found| {
+        let list = split_list(found.value);
+        for gateway in &list {
+            if let Err(why) = parse_gateway(gateway) {
+                bad(&found, format!("gateway {gateway:?}: {why}"));
+            }
+        }
+        list
+    });
+    let mesh = gateways.as_ref().is_some_and(|g| g.iter().any(|g| g == "mesh"));
+
+    let hosts = match lookup(sdep, ISTIO_HOST) {
+        None => vec!["*".to_string()],
+        Some(found) => {
+            let list = split_list(found.value);
+            for host in &list {
+                if let Err(why) = dns::check_host(host) {
+                    bad(
+                        &found,
+                        format!(
+                            "host {host:?} is not valid: {why}; use '*', '*.example.com' or a DNS name, comma-separated"
+                        ),
+                    );
+                } else if mesh && host == "*" {
+                    bad(&found, "Istio rejects the wildcard host '*' on a VirtualService bound to the mesh gateway; name the service host".to_string());
+                }
+            }
+            list
+        }
+    };
+    if mesh
+        && lookup(sdep, ISTIO_HOST).is_none()
+        && let Some(found) = lookup(sdep, ISTIO_GATEWAY)
+    {
+        bad(
+            &found,
+            format!(
+                "the mesh gateway needs {ISTIO_HOST}: Istio rejects the default wildcard host '*' for mesh routing"
+            ),
+        );
+    }
+
+    let timeout = lookup(sdep, ISTIO_TIMEOUT).and_then(|found| match parse_duration(found.value) {
+        Ok(d) => Some(d),
+        Err(why) => {
+            bad(&found, why);
+            None
+        }
+    });
+
+    let attempts = lookup(sdep, ISTIO_RETRIES).and_then(|found| match found.value.parse::<u32>() {
+        Ok(n) => Some(n),
+        Err(_) => {
+            bad(
+                &found,
+                "retry attempts must be a whole number, 0 or more (0 turns Istio's default retries off)"
+                    .to_string(),
+            );
+            None
+        }
+    });
+    let per_try = lookup(sdep, ISTIO_RETRIES_TIMEOUT).map(|found| (parse_duration(found.value), found));
+    let retry_on = lookup(sdep, ISTIO_RETRY_ON).map(|found| (check_retry_on(found.value), found));
+    if lookup(sdep, ISTIO_RETRIES).is_none() {
+        for (key, found) in [
+            (ISTIO_RETRIES_TIMEOUT, per_try.as_ref().map(|(_, f)| f)),
+            (ISTIO_RETRY_ON, retry_on.as_ref().map(|(_, f)| f)),
+        ] {
+            if let Some(found) = found {
+                warnings.push(Diagnostic::warning(
+                    found.path.clone(),
+                    format!("{key} has no effect without {ISTIO_RETRIES}; set the number of attempts too"),
+                ));
+            }
+        }
+    }
+    let per_try_timeout = match per_try {
+        None => Some(Duration::from_secs(1)),
+        Some((Ok(d), _)) => Some(d),
+        Some((Err(why), found)) => {
+            bad(&found, why);
+            None
+        }
+    };
+    let retry_on = match retry_on {
+        None => Some(SELDON_RETRY_ON.to_string()),
+        Some((Ok(()), found)) => Some(found.value.replace(' ', "")),
+        Some((Err(why), found)) => {
+            bad(&found, why);
+            None
+        }
+    };
+    let retries = match (attempts, per_try_timeout, retry_on) {
+        (Some(attempts), Some(per_try_timeout), Some(retry_on)) => Some(Retries {
+            attempts,
+            per_try_timeout,
+            retry_on,
+        }),
+        _ => None,
+    };
+
+    problems.extend(warnings);
+    (
+        IstioOptions {
+            gateways,
+            hosts,
+            retries,
+            timeout,
+        },
+        problems,
+    )
+}
+
+/// Split a comma-separated list, trimming each entry (empty entries are kept, to be reported).
+fn split_list(value: &str) -> Vec<String> {
+    value.split(',').map(|s| s.trim().to_string()).collect()
+}
+
+/// Check a gateway reference: `mesh`, `name` or `namespace/name`.
+pub fn parse_gateway(value: &str) -> Result<(Option<&str>, &str), String> {
+    if value == "mesh" {
+        return Ok((None, value));
+    }
+    let (namespace, name) = match value.split_once('/') {
+        Some((ns, name)) => (Some(ns), name),
+        None => (None, value),
+    };
+    if let Some(ns) = namespace {
+        dns::check_label(ns)
+            .map_err(|why| format!("namespace {ns:?}: {why}; write [namespace/]name or mesh"))?;
+    }
+    dns::check_subdomain(name)
+        .map_err(|why| format!("name {name:?}: {why}; write [namespace/]name or mesh"))?;
+    Ok((namespace, name))
+}
+
+/// Parse a duration: whole seconds (`2`, as Seldon takes them) or Go/Istio style
+/// (`500ms`, `1.5s`, `1m30s`). Istio requires at least 1ms.
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    let invalid = || {
+        format!(
+            "{value:?} is not a duration: write whole seconds (\"2\") or a duration such as \"500ms\", \"1.5s\", \"1m\""
+        )
+    };
+    let duration = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        value
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|_| invalid())?
+    } else {
+        parse_go_duration(value).ok_or_else(invalid)?
+    };
+    if duration < Duration::from_millis(1) {
+        return Err(format!("{value:?} is shorter than Istio's minimum of 1ms"));
+    }
+    Ok(duration)
+}
+
+/// `1h2m3.5s`, `500ms`: a sequence of decimal numbers with units.
+fn parse_go_duration(value: &str) -> Option<Duration> {
+    let mut rest = value;
+    let mut total = 0f64;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let number: f64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return None,
+        };
+        total += number * scale;
+        rest = &rest[unit_len..];
+    }
+    // Round to whole nanoseconds: 0.1s must not become 99.999999ms.
+    Duration::try_from_secs_f64((total * 1e9).round() / 1e9).ok()
+}
+
+/// Render a duration as protobuf JSON does: `2s`, `0.500s`.
+pub fn render_duration(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("{}s", d.as_secs())
+    } else if d.subsec_nanos().is_multiple_of(1_000_000) {
+        format!("{}.{:03}s", d.as_secs(), d.subsec_millis())
+    } else {
+        format!("{}.{:09}s", d.as_secs(), d.subsec_nanos())
+    }
+}
+
+fn check_retry_on(value: &str) -> Result<(), String> {
+    for token in value.split(',').map(str::trim) {
+        let is_status = token.len() == 3 && token.bytes().all(|b| b.is_ascii_digit());
+        if !is_status && !RETRY_ON_VALUES.contains(&token) {
+            return Err(format!(
+                "{token:?} is not a retry condition Istio knows; use a comma-separated list of HTTP status codes and of: {}",
+                RETRY_ON_VALUES.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,65 @@
+//! Facts about a predictor's inference graph that several outputs need.
+
+use k8s_openapi::api::core::v1::Container;
+use sluice_api::document::FieldPath;
+use sluice_api::seldon::{PredictiveUnit, PredictorSpec};
+
+/// The orchestrator's built-in implementations; they need no container.
+pub const BUILTIN: &[&str] = &[
+    "SIMPLE_MODEL",
+    "SIMPLE_ROUTER",
+    "RANDOM_ABTEST",
+    "AVERAGE_COMBINER",
+];
+
+/// Is `implementation` run inside the orchestrator?
+pub fn is_builtin(implementation: &str) -> bool {
+    BUILTIN.contains(&implementation)
+}
+
+/// Every node with its field path, depth first from `path` (the root's path).
+pub fn walk_with_paths(root: &PredictiveUnit, path: FieldPath) -> Vec<(&PredictiveUnit, FieldPath)> {
+    let mut out = Vec::new();
+    fn visit<'a>(node: &'a PredictiveUnit, path: FieldPath, out: &mut Vec<(&'a PredictiveUnit, FieldPath)>) {
+        for (k, child) in node.children.iter().enumerate() {
+            let child_path = path.key("children").index(k);
+            out.push((child, child_path.clone()));
+            visit(child, child_path, out);
+        }
+    }
+    out.push((root, path.clone()));
+    visit(root, path, &mut out);
+    out
+}
+
+/// The container implementing the node `name`, in any componentSpec of the predictor.
+pub fn container<'a>(predictor: &'a PredictorSpec, name: &str) -> Option<&'a Container> {
+    predictor
+        .component_specs
+        .iter()
+        .flat_map(|spec| spec.spec.containers.iter())
+        .find(|c| c.name == name)
+}
+
+/// The node implemented by `container`, if any.
+pub fn node<'a>(predictor: &'a PredictorSpec, container: &str) -> Option<&'a PredictiveUnit> {
+    predictor.graph.walk().into_iter().find(|n| n.name == container)
+}
+
+/// The type label Seldon puts on a component's Service (`seldon.io/model`, ...), if any.
+pub fn type_label(node: &PredictiveUnit) -> Option<&'static str> {
+    let kind = match node.kind.as_deref() {
+        Some(kind) => kind,
+        // Seldon's defaulting: no type, methods or implementation means MODEL.
+        None if node.methods.is_empty() && node.implementation.is_none() => "MODEL",
+        None => return None,
+    };
+    match kind {
+        "MODEL" => Some("seldon.io/model"),
+        "ROUTER" => Some("seldon.io/router"),
+        "COMBINER" => Some("seldon.io/combiner"),
+        "TRANSFORMER" => Some("seldon.io/transformer"),
+        "OUTPUT_TRANSFORMER" => Some("seldon.io/output-transformer"),
+        _ => None,
+    }
+}

@@ -1,0 +1,554 @@
+//! Admission rules: Seldon's (spec §6.3, same meaning, clearer words) plus the checks
+//! Seldon leaves out (DNS names, annotation values, traffic bounds, name collisions).
+//! Every problem is reported at once, each with its field path.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sluice_api::SeldonDeployment;
+use sluice_api::document::FieldPath;
+use sluice_api::seldon::{PredictiveUnit, PredictorSpec};
+
+use crate::annotations::{self, ENGINE_SEPARATE_POD, HEADLESS_SVC, NO_ENGINE, SVC_NAME};
+use crate::diagnostic::Diagnostic;
+use crate::settings::Settings;
+use crate::{dns, graph, names};
+
+const PROTOCOLS: &[&str] = &["seldon", "tensorflow", "kfserving", "v2"];
+const TRANSPORTS: &[&str] = &["rest", "grpc"];
+const SERVER_TYPES: &[&str] = &["rpc", "kafka"];
+const KAFKA_ENV: &[&str] = &["KAFKA_BROKER", "KAFKA_INPUT_TOPIC", "KAFKA_OUTPUT_TOPIC"];
+const UNIT_TYPES: &[&str] = &[
+    "MODEL",
+    "ROUTER",
+    "COMBINER",
+    "TRANSFORMER",
+    "OUTPUT_TRANSFORMER",
+    "UNKNOWN_TYPE",
+];
+const ENDPOINT_TYPES: &[&str] = &["REST", "GRPC"];
+const PARAMETER_TYPES: &[&str] = &["INT", "FLOAT", "DOUBLE", "STRING", "BOOL", "JSON"];
+const LOGGER_MODES: &[&str] = &["request", "response", "all"];
+const NO_TENSORFLOW: &[&str] = &[
+    "SKLEARN_SERVER",
+    "XGBOOST_SERVER",
+    "MLFLOW_SERVER",
+    "HUGGINGFACE_SERVER",
+];
+/// Longest container name whose `seldon-app-svc-<name>` label key is still valid.
+const MAX_GRAPH_CONTAINER_NAME: usize = 63 - "seldon-app-svc-".len();
+
+/// Check a SeldonDeployment; errors and warnings, in field order.
+pub fn validate(sdep: &SeldonDeployment, settings: &Settings) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let spec_path = FieldPath::parse("spec");
+    let predictors_path = spec_path.key("predictors");
+
+    check_metadata(sdep, &mut out);
+    check_one_of(
+        &mut out,
+        &spec_path.key("protocol"),
+        sdep.spec.protocol.as_deref(),
+        PROTOCOLS,
+        "protocol",
+    );
+    check_one_of(
+        &mut out,
+        &spec_path.key("transport"),
+        sdep.spec.transport.as_deref(),
+        TRANSPORTS,
+        "transport",
+    );
+    check_one_of(
+        &mut out,
+        &spec_path.key("serverType"),
+        sdep.spec.server_type.as_deref(),
+        SERVER_TYPES,
+        "server type",
+    );
+    if let Some(name) = sdep.spec.name.as_deref()
+        && Some(name) != sdep.metadata.name.as_deref()
+    {
+        out.push(
+            Diagnostic::warning(
+                spec_path.key("name"),
+                "spec.name is deprecated and unused: generated names and URLs come from metadata.name",
+            )
+            .with_value(name),
+        );
+    }
+    for field in ["oauthKey", "oauthSecret"] {
+        let set = if field == "oauthKey" {
+            &sdep.spec.oauth_key
+        } else {
+            &sdep.spec.oauth_secret
+        };
+        if set.is_some() {
+            out.push(Diagnostic::warning(
+                spec_path.key(field),
+                "deprecated by Seldon and unused; use Istio RequestAuthentication for authentication",
+            ));
+        }
+    }
+
+    if sdep.spec.predictors.is_empty() {
+        out.push(Diagnostic::error(
+            predictors_path.clone(),
+            "a SeldonDeployment needs at least one predictor",
+        ));
+    }
+
+    let (_, annotation_problems) = annotations::istio_options(sdep);
+    out.extend(annotation_problems);
+    check_annotation_keys(sdep, &mut out);
+
+    let mut seen = BTreeSet::new();
+    for (i, predictor) in sdep.spec.predictors.iter().enumerate() {
+        let path = predictors_path.index(i);
+        if !seen.insert(predictor.name.as_str()) {
+            out.push(
+                Diagnostic::error(
+                    path.key("name"),
+                    "duplicate predictor name; predictor names must be unique",
+                )
+                .with_value(&predictor.name),
+            );
+        }
+        check_predictor(sdep, predictor, &path, settings, &mut out);
+    }
+
+    check_service_names(sdep, &mut out);
+    check_endpoint_types(sdep, &mut out);
+    check_traffic(sdep, &predictors_path, &mut out);
+    out
+}
+
+fn check_metadata(sdep: &SeldonDeployment, out: &mut Vec<Diagnostic>) {
+    let path = FieldPath::parse("metadata.name");
+    match sdep.metadata.name.as_deref() {
+        None | Some("") => out.push(Diagnostic::error(path, "a SeldonDeployment needs metadata.name")),
+        Some(name) => {
+            if let Err(why) = dns::check_subdomain(name) {
+                out.push(
+                    Diagnostic::error(path, format!("not a valid Kubernetes object name: {why}"))
+                        .with_value(name),
+                );
+            }
+        }
+    }
+    if let Some(ns) = sdep.metadata.namespace.as_deref().filter(|ns| !ns.is_empty())
+        && let Err(why) = dns::check_label(ns)
+    {
+        out.push(
+            Diagnostic::error(
+                FieldPath::parse("metadata.namespace"),
+                format!("not a valid namespace: {why}"),
+            )
+            .with_value(ns),
+        );
+    }
+}
+
+fn check_one_of(
+    out: &mut Vec<Diagnostic>,
+    path: &FieldPath,
+    value: Option<&str>,
+    valid: &[&str],
+    what: &str,
+) {
+    if let Some(value) = value
+        && !value.is_empty()
+        && !valid.contains(&value)
+    {
+        out.push(
+            Diagnostic::error(
+                path.clone(),
+                format!("unknown {what}; use one of: {}", valid.join(", ")),
+            )
+            .with_value(value),
+        );
+    }
+}
+
+fn check_annotation_keys(sdep: &SeldonDeployment, out: &mut Vec<Diagnostic>) {
+    let metadata = sdep.metadata.annotations.clone().unwrap_or_default();
+    let sources = [
+        (FieldPath::parse("metadata.annotations"), &metadata),
+        (FieldPath::parse("spec.annotations"), &sdep.spec.annotations),
+    ];
+    for (path, map) in sources {
+        for key in map.keys() {
+            if !annotations::is_known(key) {
+                out.push(Diagnostic::warning(
+                    path.key(key.clone()),
+                    "not an annotation Seldon Core 1 or sluice knows; it has no effect",
+                ));
+            } else if key == SVC_NAME || key == NO_ENGINE {
+                out.push(Diagnostic::warning(path.key(key.clone()), "only read from a predictor's annotations (spec.predictors[*].annotations); here it has no effect"));
+            }
+        }
+    }
+    if let Some(found) = annotations::lookup(sdep, HEADLESS_SVC) {
+        check_bool(out, &found.path, found.value);
+    }
+    if let Some(found) = annotations::lookup(sdep, ENGINE_SEPARATE_POD) {
+        check_bool(out, &found.path, found.value);
+    }
+}
+
+fn check_bool(out: &mut Vec<Diagnostic>, path: &FieldPath, value: &str) {
+    if !value.eq_ignore_ascii_case("true") && !value.eq_ignore_ascii_case("false") {
+        out.push(Diagnostic::error(path.clone(), "use \"true\" or \"false\"").with_value(value));
+    }
+}
+
+fn check_predictor(
+    sdep: &SeldonDeployment,
+    predictor: &PredictorSpec,
+    path: &FieldPath,
+    settings: &Settings,
+    out: &mut Vec<Diagnostic>,
+) {
+    if let Err(why) = dns::check_label(&predictor.name) {
+        out.push(
+            Diagnostic::error(
+                path.key("name"),
+                format!("a predictor name is an Istio subset name and a label value: {why}"),
+            )
+            .with_value(&predictor.name),
+        );
+    }
+    let annotations_path = path.key("annotations");
+    for key in predictor.annotations.keys().filter(|k| !annotations::is_known(k)) {
+        out.push(Diagnostic::warning(
+            annotations_path.key(key.clone()),
+            "not an annotation Seldon Core 1 or sluice knows; it has no effect",
+        ));
+    }
+    if let Some(value) = predictor.annotations.get(NO_ENGINE) {
+        let at = annotations_path.key(NO_ENGINE);
+        check_bool(out, &at, value);
+        let nodes = predictor.graph.walk().len();
+        if value.eq_ignore_ascii_case("true") && nodes > 1 {
+            out.push(Diagnostic::error(at, format!("running without the orchestrator needs a single-node graph; this graph has {nodes} nodes")).with_value(value));
+        }
+    }
+    if let Some(name) = predictor.annotations.get(SVC_NAME)
+        && let Err(why) = dns::check_service_name(name)
+    {
+        out.push(
+            Diagnostic::error(
+                annotations_path.key(SVC_NAME),
+                format!("names the predictor Service: {why}"),
+            )
+            .with_value(name),
+        );
+    }
+    if sdep.spec.server_type.as_deref() == Some("kafka") {
+        let env = predictor
+            .svc_orch_spec
+            .as_ref()
+            .map(|s| s.env.as_slice())
+            .unwrap_or_default();
+        let missing: Vec<&str> = KAFKA_ENV
+            .iter()
+            .copied()
+            .filter(|k| !env.iter().any(|e| e.name == *k))
+            .collect();
+        if !missing.is_empty() {
+            out.push(Diagnostic::error(
+                path.key("svcOrchSpec").key("env"),
+                format!(
+                    "server type kafka needs the orchestrator env vars {}",
+                    missing.join(", ")
+                ),
+            ));
+        }
+    }
+    if predictor.explainer.is_some() {
+        out.push(Diagnostic::error(path.key("explainer"), "explainers are not supported by sluice yet; remove the explainer or serve it as its own predictor"));
+    }
+    if predictor.ssl.is_some() {
+        out.push(Diagnostic::error(path.key("ssl"), "TLS between the orchestrator and components is not supported by sluice yet; use the mesh's mutual TLS (ISTIO_TLS_MODE)"));
+    }
+    for (j, spec) in predictor.component_specs.iter().enumerate() {
+        let at = path.key("componentSpecs").index(j);
+        for (field, set) in [
+            ("hpaSpec", spec.hpa_spec.is_some()),
+            ("kedaSpec", spec.keda_spec.is_some()),
+            ("pdbSpec", spec.pdb_spec.is_some()),
+        ] {
+            if set {
+                out.push(Diagnostic::warning(
+                    at.key(field),
+                    "sluice does not generate autoscalers or disruption budgets yet; this has no effect",
+                ));
+            }
+        }
+    }
+    for (node, node_path) in graph::walk_with_paths(&predictor.graph, path.key("graph")) {
+        check_node(sdep, predictor, node, &node_path, settings, out);
+    }
+}
+
+fn check_node(
+    sdep: &SeldonDeployment,
+    predictor: &PredictorSpec,
+    node: &PredictiveUnit,
+    path: &FieldPath,
+    settings: &Settings,
+    out: &mut Vec<Diagnostic>,
+) {
+    let container = graph::container(predictor, &node.name);
+    let implementation = node.implementation.as_deref().unwrap_or("UNKNOWN_IMPLEMENTATION");
+    if let Some(kind) = node.kind.as_deref()
+        && !UNIT_TYPES.contains(&kind)
+    {
+        out.push(
+            Diagnostic::error(
+                path.key("type"),
+                format!("unknown graph node type; use one of: {}", UNIT_TYPES.join(", ")),
+            )
+            .with_value(kind),
+        );
+    }
+    if graph::is_builtin(implementation) || implementation == "UNKNOWN_IMPLEMENTATION" {
+        if implementation == "UNKNOWN_IMPLEMENTATION" && container.is_none() {
+            out.push(
+                Diagnostic::error(path.key("name"), format!("no container named {:?} in any componentSpec of this predictor: add one, or set an implementation", node.name))
+                    .with_value(&node.name),
+            );
+        }
+        if implementation == "UNKNOWN_IMPLEMENTATION"
+            && node.kind.as_deref() == Some("UNKNOWN_TYPE")
+            && node.methods.is_empty()
+        {
+            out.push(Diagnostic::error(path.key("type"), "a node of type UNKNOWN_TYPE must list the methods it implements; use a known type or add methods").with_value("UNKNOWN_TYPE"));
+        }
+    } else {
+        let model_uri_missing = node.model_uri.as_deref().unwrap_or("").is_empty();
+        if model_uri_missing && implementation != "HUGGINGFACE_SERVER" {
+            out.push(Diagnostic::error(
+                path.key("modelUri"),
+                format!("the prepackaged server {implementation} needs a modelUri"),
+            ));
+        }
+        if sdep.spec.protocol.as_deref() == Some("tensorflow") && NO_TENSORFLOW.contains(&implementation) {
+            out.push(
+                Diagnostic::error(
+                    path.key("implementation"),
+                    "this prepackaged server does not speak the tensorflow protocol",
+                )
+                .with_value(implementation),
+            );
+        }
+        let has_image = container.is_some_and(|c| c.image.as_deref().is_some_and(|i| !i.is_empty()));
+        if !has_image && !settings.predictor_servers.contains(implementation) {
+            out.push(
+                Diagnostic::error(path.key("implementation"), format!("no image for this prepackaged server: add a container named {:?} with an image, or use one of: {}", node.name, settings.predictor_servers.iter().cloned().collect::<Vec<_>>().join(", ")))
+                    .with_value(implementation),
+            );
+        }
+    }
+    if container.is_some() && node.name.len() > MAX_GRAPH_CONTAINER_NAME {
+        out.push(Diagnostic::error(path.key("name"), format!("graph container names are used in the label key seldon-app-svc-<name> and may have at most {MAX_GRAPH_CONTAINER_NAME} characters")).with_value(&node.name));
+    }
+    if let Some(logger) = &node.logger {
+        match logger.mode.as_deref() {
+            None | Some("") => out.push(Diagnostic::error(
+                path.key("logger").key("mode"),
+                format!("the logger needs a mode: {}", LOGGER_MODES.join(", ")),
+            )),
+            Some(mode) if !LOGGER_MODES.contains(&mode) => out.push(
+                Diagnostic::error(
+                    path.key("logger").key("mode"),
+                    format!("unknown logger mode; use one of: {}", LOGGER_MODES.join(", ")),
+                )
+                .with_value(mode),
+            ),
+            Some(_) => {}
+        }
+    }
+    if let Some(kind) = node.endpoint.as_ref().and_then(|e| e.kind.as_deref())
+        && !ENDPOINT_TYPES.contains(&kind)
+    {
+        out.push(
+            Diagnostic::error(
+                path.key("endpoint").key("type"),
+                "unknown endpoint type; use REST or GRPC",
+            )
+            .with_value(kind),
+        );
+    }
+    for (k, parameter) in node.parameters.iter().enumerate() {
+        if !PARAMETER_TYPES.contains(&parameter.kind.as_str()) {
+            out.push(
+                Diagnostic::error(
+                    path.key("parameters").index(k).key("type"),
+                    format!(
+                        "unknown parameter type; use one of: {}",
+                        PARAMETER_TYPES.join(", ")
+                    ),
+                )
+                .with_value(&parameter.kind),
+            );
+        }
+    }
+}
+
+/// Every Service the SDep generates needs a valid, unique name (Seldon checks only
+/// duplicate `seldon.io/svc-name` values among themselves).
+fn check_service_names(sdep: &SeldonDeployment, out: &mut Vec<Diagnostic>) {
+    /// Which kind of Service a name belongs to, and the field it comes from.
+    struct Generated {
+        name: String,
+        path: FieldPath,
+        predictor_service: bool,
+    }
+    let predictors = FieldPath::parse("spec.predictors");
+    let mut all = Vec::new();
+    for (i, predictor) in sdep.spec.predictors.iter().enumerate() {
+        let at = predictors.index(i);
+        let svc_name = predictor.annotations.contains_key(SVC_NAME);
+        all.push(Generated {
+            name: names::predictor_key(sdep, predictor),
+            path: if svc_name {
+                at.key("annotations").key(SVC_NAME)
+            } else {
+                at.key("name")
+            },
+            predictor_service: true,
+        });
+        for (node, node_path) in graph::walk_with_paths(&predictor.graph, at.key("graph")) {
+            if graph::container(predictor, &node.name).is_some() {
+                all.push(Generated {
+                    name: names::container_service(sdep, predictor, &node.name),
+                    path: node_path.key("name"),
+                    predictor_service: false,
+                });
+            }
+        }
+    }
+    // Invalid names are reported once, at their source: the SDep name here; predictor
+    // names and svc-name values are reported by the predictor checks.
+    let sdep_name = names::sdep_name(sdep);
+    let mut reported_sdep_name = false;
+    let mut first: BTreeMap<&str, &Generated> = BTreeMap::new();
+    for generated in &all {
+        if let Err(why) = dns::check_service_name(&generated.name) {
+            let from_sdep_name =
+                dns::check_service_name(sdep_name).is_err() && generated.name.starts_with(sdep_name);
+            if from_sdep_name && !reported_sdep_name {
+                reported_sdep_name = true;
+                out.push(
+                    Diagnostic::error(
+                        FieldPath::parse("metadata.name"),
+                        format!("the generated Service name {:?} is not valid: {why}; every Service name starts with the SeldonDeployment name", generated.name),
+                    )
+                    .with_value(sdep_name),
+                );
+            }
+            continue;
+        }
+        match first.get(generated.name.as_str()) {
+            // Two graph nodes sharing a container share its Service, as in Seldon (§2.7).
+            Some(earlier) if !earlier.predictor_service && !generated.predictor_service => {}
+            Some(earlier) => out.push(
+                Diagnostic::error(generated.path.clone(), format!("the Service name {:?} is already generated for {}; Service names must be unique within the SeldonDeployment", generated.name, earlier.path))
+                    .with_value(&generated.name),
+            ),
+            None => {
+                first.insert(&generated.name, generated);
+            }
+        }
+    }
+}
+
+/// Rules 16 and 17: one endpoint type across the graphs, agreeing with `spec.transport`.
+fn check_endpoint_types(sdep: &SeldonDeployment, out: &mut Vec<Diagnostic>) {
+    let types: BTreeSet<&str> = sdep
+        .spec
+        .predictors
+        .iter()
+        .flat_map(|p| p.graph.walk())
+        .filter_map(|n| n.endpoint.as_ref().and_then(|e| e.kind.as_deref()))
+        .collect();
+    let path = FieldPath::parse("spec.transport");
+    if types.len() > 1 {
+        out.push(Diagnostic::error(path, format!("the graphs mix endpoint types ({}); use one, or set spec.transport and remove the endpoint types", types.into_iter().collect::<Vec<_>>().join(", "))));
+    } else if let (Some(only), Some(transport)) = (types.first(), sdep.spec.transport.as_deref())
+        && !only.eq_ignore_ascii_case(transport)
+    {
+        out.push(Diagnostic::error(path, format!("spec.transport disagrees with the graphs' endpoint type {only}; remove the endpoint types when the transport is set")).with_value(transport));
+    }
+}
+
+/// Rules 5 and 18–21, plus bounds Seldon does not check.
+fn check_traffic(sdep: &SeldonDeployment, predictors_path: &FieldPath, out: &mut Vec<Diagnostic>) {
+    let predictors = &sdep.spec.predictors;
+    let shadows: Vec<usize> = (0..predictors.len())
+        .filter(|i| predictors[*i].is_shadow())
+        .collect();
+    if predictors.len() == 1 && shadows.len() == 1 {
+        out.push(Diagnostic::error(
+            predictors_path.index(0).key("shadow"),
+            "a shadow cannot be the only predictor: it receives a copy of another predictor's traffic",
+        ));
+    }
+    for extra in shadows.iter().skip(1) {
+        out.push(Diagnostic::error(
+            predictors_path.index(*extra).key("shadow"),
+            "only one shadow predictor is allowed",
+        ));
+    }
+    for (i, p) in predictors.iter().enumerate() {
+        let traffic = p.traffic();
+        if !(0..=100).contains(&traffic) {
+            let what = if p.is_shadow() {
+                "the share of traffic mirrored to the shadow"
+            } else {
+                "a percentage of traffic"
+            };
+            out.push(
+                Diagnostic::error(
+                    predictors_path.index(i).key("traffic"),
+                    format!("traffic is {what} and must be between 0 and 100"),
+                )
+                .with_value(traffic),
+            );
+        }
+    }
+    let main: Vec<usize> = (0..predictors.len())
+        .filter(|i| !predictors[*i].is_shadow())
+        .collect();
+    let sum: i64 = main.iter().map(|i| i64::from(predictors[*i].traffic())).sum();
+    match main.as_slice() {
+        [] => {}
+        [only] => {
+            let traffic = predictors[*only].traffic();
+            if traffic != 0 && traffic != 100 && (0..=100).contains(&traffic) {
+                out.push(
+                    Diagnostic::error(predictors_path.index(*only).key("traffic"), "the only non-shadow predictor receives all traffic: set traffic to 100 or leave it unset")
+                        .with_value(traffic),
+                );
+            }
+        }
+        _ => {
+            if sum != 100 {
+                let shares: Vec<String> = main
+                    .iter()
+                    .map(|i| format!("{}={}", predictors[*i].name, predictors[*i].traffic()))
+                    .collect();
+                out.push(Diagnostic::error(
+                    predictors_path.clone(),
+                    format!(
+                        "the traffic of the non-shadow predictors must sum to 100; it sums to {sum} ({})",
+                        shares.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,501 @@
+//! One table row per admission rule: a SeldonDeployment that breaks it, the field path
+//! reported and words of the message. Every row also proves the good case passes.
+
+use k8s_openapi::api::core::v1::EnvVar;
+use sluice_api::seldon::{Endpoint, Logger, Parameter, PredictiveUnit, SvcOrchSpec};
+
+use super::*;
+use crate::annotations::*;
+use crate::diagnostic::Severity;
+use crate::fixture::{Builder, sdep};
+
+fn good() -> Builder {
+    sdep("abtest")
+        .namespace("models")
+        .predictor("main", Some(75))
+        .predictor("canary", Some(25))
+}
+
+fn diagnostics(builder: Builder) -> Vec<Diagnostic> {
+    validate(&builder.build(), &Settings::default())
+}
+
+/// Assert exactly one error, at `path`, whose message contains `words`.
+#[track_caller]
+fn assert_error(builder: Builder, path: &str, words: &str) {
+    let errors: Vec<Diagnostic> = diagnostics(builder)
+        .into_iter()
+        .filter(Diagnostic::is_error)
+        .collect();
+    assert_eq!(errors.len(), 1, "expected one error, got {errors:#?}");
+    assert_eq!(errors[0].path.to_string(), path, "{:#?}", errors[0]);
+    assert!(
+        errors[0].message.contains(words),
+        "{:?} does not contain {words:?}",
+        errors[0].message
+    );
+}
+
+#[track_caller]
+fn assert_clean(builder: Builder) {
+    let found = diagnostics(builder);
+    assert!(found.is_empty(), "expected no diagnostics, got {found:#?}");
+}
+
+#[test]
+fn good_inputs_pass() {
+    assert_clean(good());
+    assert_clean(sdep("iris").predictor("default", None));
+    assert_clean(sdep("iris").predictor("default", Some(100)));
+    assert_clean(
+        sdep("s")
+            .predictor("default", Some(100))
+            .predictor("shadow", None)
+            .shadow(),
+    );
+    assert_clean(
+        sdep("s")
+            .predictor("default", None)
+            .predictor("shadow", Some(25))
+            .shadow(),
+    );
+}
+
+// Seldon rules 1-3.
+#[test]
+fn rule_01_03_protocol_transport_server_type() {
+    let set = |f: fn(&mut SeldonDeployment)| {
+        let mut s = good().build();
+        f(&mut s);
+        validate(&s, &Settings::default())
+    };
+    let d = set(|s| s.spec.protocol = Some("soap".into()));
+    assert_eq!(d[0].path.to_string(), "spec.protocol");
+    assert!(d[0].message.contains("seldon, tensorflow, kfserving, v2"));
+    assert_eq!(
+        set(|s| s.spec.transport = Some("udp".into()))[0].path.to_string(),
+        "spec.transport"
+    );
+    assert_eq!(
+        set(|s| s.spec.server_type = Some("batch".into()))[0]
+            .path
+            .to_string(),
+        "spec.serverType"
+    );
+    assert!(set(|s| s.spec.protocol = Some("v2".into())).is_empty());
+}
+
+// Seldon rule 4.
+#[test]
+fn rule_04_kafka_needs_env() {
+    let mut s = sdep("k").predictor("p", None).build();
+    s.spec.server_type = Some("kafka".into());
+    let d = validate(&s, &Settings::default());
+    assert_eq!(d[0].path.to_string(), "spec.predictors[0].svcOrchSpec.env");
+    assert!(
+        d[0].message
+            .contains("KAFKA_BROKER, KAFKA_INPUT_TOPIC, KAFKA_OUTPUT_TOPIC")
+    );
+    s.spec.predictors[0].svc_orch_spec = Some(SvcOrchSpec {
+        env: ["KAFKA_BROKER", "KAFKA_INPUT_TOPIC", "KAFKA_OUTPUT_TOPIC"]
+            .map(|n| EnvVar {
+                name: n.into(),
+                value: Some("x".into()),
+                value_from: None,
+            })
+            .to_vec(),
+        ..SvcOrchSpec::default()
+    });
+    assert!(validate(&s, &Settings::default()).is_empty());
+}
+
+// Seldon rule 5.
+#[test]
+fn rule_05_shadow_cannot_be_alone() {
+    assert_error(
+        sdep("s").predictor("only", None).shadow(),
+        "spec.predictors[0].shadow",
+        "cannot be the only",
+    );
+}
+
+// Seldon rule 6, extended: unique across every generated Service name.
+#[test]
+fn rule_06_service_names_are_unique() {
+    assert_error(
+        good()
+            .edit(|p| {
+                p.annotations.insert(SVC_NAME.into(), "shared".into());
+            })
+            .edit(|_| {})
+            .predictor("third", Some(0))
+            .predictor_annotation(SVC_NAME, "shared"),
+        r#"spec.predictors[2].annotations["seldon.io/svc-name"]"#,
+        "already generated for spec.predictors[1].annotations",
+    );
+    // Seldon misses a svc-name equal to another predictor's generated key (B12).
+    assert_error(
+        good().predictor_annotation(SVC_NAME, "abtest-main"),
+        r#"spec.predictors[1].annotations["seldon.io/svc-name"]"#,
+        "already generated for spec.predictors[0].name",
+    );
+}
+
+#[test]
+fn svc_name_must_be_a_dns_1035_label() {
+    for bad in ["", "Canary", "1canary", "a.b"] {
+        assert_error(
+            sdep("x")
+                .predictor("main", None)
+                .predictor_annotation(SVC_NAME, bad),
+            r#"spec.predictors[0].annotations["seldon.io/svc-name"]"#,
+            "DNS-1035",
+        );
+    }
+}
+
+// Seldon rule 7.
+#[test]
+fn rule_07_needs_a_predictor() {
+    assert_error(sdep("empty"), "spec.predictors", "at least one predictor");
+}
+
+// Seldon rule 8, fixed: the value decides, as in the controller.
+#[test]
+fn rule_08_no_engine_needs_a_single_node() {
+    let two_nodes = || sdep("n").predictor("p", None).graph_child("transformer");
+    assert_error(
+        two_nodes().predictor_annotation(NO_ENGINE, "true"),
+        r#"spec.predictors[0].annotations["seldon.io/no-engine"]"#,
+        "single-node graph",
+    );
+    assert_clean(two_nodes().predictor_annotation(NO_ENGINE, "false"));
+    assert_error(
+        sdep("n")
+            .predictor("p", None)
+            .predictor_annotation(NO_ENGINE, "yes"),
+        r#"spec.predictors[0].annotations["seldon.io/no-engine"]"#,
+        "\"true\" or \"false\"",
+    );
+}
+
+// Seldon rule 9.
+#[test]
+fn rule_09_duplicate_predictor_names() {
+    let s = sdep("d").predictor("p1", Some(50)).predictor("p1", Some(50));
+    let d = diagnostics(s);
+    assert!(
+        d.iter().any(|d| d.path.to_string() == "spec.predictors[1].name"
+            && d.message.contains("duplicate predictor name")),
+        "{d:#?}"
+    );
+}
+
+// Seldon rules 10 and 11.
+#[test]
+fn rule_10_11_nodes_need_a_container_or_methods() {
+    assert_error(
+        sdep("x").predictor("p", None).edit(|p| {
+            p.graph.children.push(PredictiveUnit {
+                name: "ghost".into(),
+                ..Default::default()
+            })
+        }),
+        "spec.predictors[0].graph.children[0].name",
+        "no container named \"ghost\"",
+    );
+    assert_error(
+        sdep("x")
+            .predictor("p", None)
+            .edit(|p| p.graph.kind = Some("UNKNOWN_TYPE".into())),
+        "spec.predictors[0].graph.type",
+        "must list the methods",
+    );
+    assert_clean(sdep("x").predictor("p", None).edit(|p| {
+        p.graph.kind = Some("UNKNOWN_TYPE".into());
+        p.graph.methods = vec!["transform_input".into()];
+    }));
+    // A built-in implementation needs no container.
+    assert_clean(sdep("x").predictor("p", None).edit(|p| {
+        p.graph.children.push(PredictiveUnit {
+            name: "r".into(),
+            implementation: Some("SIMPLE_MODEL".into()),
+            ..Default::default()
+        });
+    }));
+}
+
+// Seldon rules 12-14.
+#[test]
+fn rule_12_14_prepackaged_servers() {
+    let server = |implementation: &str, uri: Option<&str>| {
+        let implementation = implementation.to_string();
+        let uri = uri.map(str::to_string);
+        sdep("x").predictor("p", None).edit(move |p| {
+            p.graph.name = "model".into();
+            p.graph.implementation = Some(implementation);
+            p.graph.model_uri = uri;
+            p.component_specs.clear();
+        })
+    };
+    assert_clean(server("SKLEARN_SERVER", Some("gs://models/iris")));
+    assert_clean(server("HUGGINGFACE_SERVER", None));
+    assert_error(
+        server("SKLEARN_SERVER", None),
+        "spec.predictors[0].graph.modelUri",
+        "needs a modelUri",
+    );
+    assert_error(
+        server("MY_SERVER", Some("s3://m")),
+        "spec.predictors[0].graph.implementation",
+        "no image for this prepackaged server",
+    );
+    let mut tf = server("XGBOOST_SERVER", Some("s3://m")).build();
+    tf.spec.protocol = Some("tensorflow".into());
+    let d = validate(&tf, &Settings::default());
+    assert_eq!(d.len(), 1, "{d:#?}");
+    assert!(d[0].message.contains("tensorflow protocol"));
+}
+
+// Seldon rule 15, plus the mode values.
+#[test]
+fn rule_15_logger_mode() {
+    let with_mode = |mode: Option<&str>| {
+        let mode = mode.map(str::to_string);
+        sdep("x")
+            .predictor("p", None)
+            .edit(move |p| p.graph.logger = Some(Logger { url: None, mode }))
+    };
+    assert_error(
+        with_mode(None),
+        "spec.predictors[0].graph.logger.mode",
+        "needs a mode",
+    );
+    assert_error(
+        with_mode(Some("everything")),
+        "spec.predictors[0].graph.logger.mode",
+        "request, response, all",
+    );
+}
+
+// Seldon rules 16 and 17.
+#[test]
+fn rule_16_17_endpoint_types() {
+    let typed = |kind: &str| {
+        let kind = kind.to_string();
+        move |p: &mut PredictorSpec| {
+            p.graph.endpoint = Some(Endpoint {
+                kind: Some(kind),
+                ..Default::default()
+            })
+        }
+    };
+    assert_clean(good().edit(typed("REST")));
+    let mut s = good().build();
+    typed("REST")(&mut s.spec.predictors[0]);
+    typed("GRPC")(&mut s.spec.predictors[1]);
+    let d = validate(&s, &Settings::default());
+    assert!(d[0].message.contains("mix endpoint types (GRPC, REST)"), "{d:#?}");
+    let mut s = sdep("x").predictor("p", None).build();
+    typed("GRPC")(&mut s.spec.predictors[0]);
+    s.spec.transport = Some("rest".into());
+    assert!(
+        validate(&s, &Settings::default())[0]
+            .message
+            .contains("disagrees")
+    );
+    s.spec.transport = Some("grpc".into());
+    assert!(validate(&s, &Settings::default()).is_empty());
+}
+
+// Seldon rules 18 and 19.
+#[test]
+fn rule_18_19_shadows() {
+    let d = diagnostics(
+        sdep("s")
+            .predictor("main", None)
+            .predictor("s1", None)
+            .shadow()
+            .predictor("s2", None)
+            .shadow(),
+    );
+    assert!(
+        d.iter()
+            .any(|d| d.path.to_string() == "spec.predictors[2].shadow"
+                && d.message.contains("only one shadow")),
+        "{d:#?}"
+    );
+    assert_error(
+        sdep("s")
+            .predictor("main", None)
+            .predictor("s1", Some(101))
+            .shadow(),
+        "spec.predictors[1].traffic",
+        "between 0 and 100",
+    );
+}
+
+// Seldon rules 20 and 21, with sluice's bounds.
+#[test]
+fn rule_20_21_traffic() {
+    assert_error(
+        sdep("t").predictor("a", Some(50)).predictor("b", Some(40)),
+        "spec.predictors",
+        "sums to 90 (a=50, b=40)",
+    );
+    assert_error(
+        sdep("t").predictor("a", Some(50)),
+        "spec.predictors[0].traffic",
+        "100 or leave it unset",
+    );
+    // Seldon accepts these (B5, §6.3 "not validated").
+    assert_error(
+        sdep("t").predictor("a", Some(150)),
+        "spec.predictors[0].traffic",
+        "between 0 and 100",
+    );
+    let d = diagnostics(sdep("t").predictor("a", Some(150)).predictor("b", Some(-50)));
+    assert_eq!(
+        d.iter()
+            .filter(|d| d.message.contains("between 0 and 100"))
+            .count(),
+        2,
+        "{d:#?}"
+    );
+    // With a shadow beside it, the only non-shadow predictor still takes all traffic.
+    assert_error(
+        sdep("t").predictor("a", Some(50)).predictor("s", None).shadow(),
+        "spec.predictors[0].traffic",
+        "100 or leave it unset",
+    );
+}
+
+#[test]
+fn names_must_be_dns_labels() {
+    assert_error(
+        sdep("x").predictor("Main_1", None),
+        "spec.predictors[0].name",
+        "DNS-1123 label",
+    );
+    let mut s = sdep("x").predictor("p", None).build();
+    s.metadata.name = Some("My.Model".into());
+    let d = validate(&s, &Settings::default());
+    assert_eq!(d[0].path.to_string(), "metadata.name", "{d:#?}");
+    // A dot is a valid object name but not a valid Service name.
+    let d = diagnostics(sdep("my.model").predictor("p", None));
+    assert!(
+        d.iter()
+            .any(|d| d.message.contains("generated Service name \"my.model-p\"")),
+        "{d:#?}"
+    );
+}
+
+#[test]
+fn istio_annotations_are_checked() {
+    let with = |key: &str, value: &str| sdep("x").predictor("p", None).annotation(key, value);
+    let at = |key: &str| format!("spec.annotations[{key:?}]");
+    assert_clean(with(ISTIO_RETRIES, "3"));
+    assert_clean(with(ISTIO_RETRIES, "0"));
+    for bad in ["abc", "-1", " 3", "3.0"] {
+        assert_error(with(ISTIO_RETRIES, bad), &at(ISTIO_RETRIES), "whole number");
+    }
+    assert_error(
+        with(ISTIO_RETRIES, "3").annotation(ISTIO_RETRIES_TIMEOUT, "soon"),
+        &at(ISTIO_RETRIES_TIMEOUT),
+        "not a duration",
+    );
+    assert_clean(with(ISTIO_RETRIES, "3").annotation(ISTIO_RETRIES_TIMEOUT, "500ms"));
+    assert_error(
+        with(ISTIO_TIMEOUT, "forever"),
+        &at(ISTIO_TIMEOUT),
+        "not a duration",
+    );
+    assert_clean(with(ISTIO_TIMEOUT, "30s"));
+    assert_error(
+        with(ISTIO_RETRIES, "2").annotation(ISTIO_RETRY_ON, "5xx,sometimes"),
+        &at(ISTIO_RETRY_ON),
+        "\"sometimes\" is not a retry condition",
+    );
+    assert_clean(with(ISTIO_RETRIES, "2").annotation(ISTIO_RETRY_ON, "5xx, reset,503"));
+    assert_error(
+        with(ISTIO_HOST, "a.example.com,"),
+        &at(ISTIO_HOST),
+        "host \"\" is not valid",
+    );
+    assert_error(with(ISTIO_HOST, "*.*.com"), &at(ISTIO_HOST), "wildcard");
+    assert_clean(with(ISTIO_HOST, "a.example.com, *.b.example.com"));
+    assert_error(
+        with(ISTIO_GATEWAY, "gw1 mesh"),
+        &at(ISTIO_GATEWAY),
+        "write [namespace/]name or mesh",
+    );
+    assert_error(with(ISTIO_GATEWAY, ""), &at(ISTIO_GATEWAY), "is empty");
+    assert_clean(with(ISTIO_GATEWAY, "ingress/my-gateway"));
+    assert_error(
+        with(ISTIO_GATEWAY, "mesh"),
+        &at(ISTIO_GATEWAY),
+        "needs seldon.io/istio-host",
+    );
+    assert_error(
+        with(ISTIO_GATEWAY, "mesh").annotation(ISTIO_HOST, "*"),
+        &at(ISTIO_HOST),
+        "wildcard host",
+    );
+    assert_clean(with(ISTIO_GATEWAY, "mesh").annotation(ISTIO_HOST, "x"));
+    // Metadata annotations are read too, and reported at their own path.
+    assert_error(
+        sdep("x")
+            .predictor("p", None)
+            .metadata_annotation(ISTIO_RETRIES, "x"),
+        r#"metadata.annotations["seldon.io/istio-retries"]"#,
+        "whole number",
+    );
+}
+
+#[test]
+fn settings_without_effect_are_warnings() {
+    let d = diagnostics(
+        sdep("x")
+            .predictor("p", None)
+            .annotation(ISTIO_RETRIES_TIMEOUT, "2"),
+    );
+    assert_eq!(d.len(), 1, "{d:#?}");
+    assert_eq!(d[0].severity, Severity::Warning);
+    assert!(d[0].message.contains("no effect without seldon.io/istio-retries"));
+
+    let d = diagnostics(
+        sdep("x")
+            .predictor("p", None)
+            .annotation("seldon.io/istio-retry", "3"),
+    );
+    assert_eq!(d[0].severity, Severity::Warning, "{d:#?}");
+    assert!(d[0].message.contains("not an annotation"));
+
+    let d = diagnostics(sdep("x").predictor("p", None).annotation(SVC_NAME, "x"));
+    assert!(
+        d[0].message.contains("only read from a predictor's annotations"),
+        "{d:#?}"
+    );
+}
+
+#[test]
+fn parameters_types_and_unsupported_features() {
+    assert_error(
+        sdep("x").predictor("p", None).edit(|p| {
+            p.graph.parameters.push(Parameter {
+                name: "n".into(),
+                value: "1".into(),
+                kind: "LONG".into(),
+            })
+        }),
+        "spec.predictors[0].graph.parameters[0].type",
+        "INT, FLOAT, DOUBLE, STRING, BOOL, JSON",
+    );
+    assert_error(
+        sdep("x")
+            .predictor("p", None)
+            .edit(|p| p.explainer = Some(Default::default())),
+        "spec.predictors[0].explainer",
+        "not supported by sluice yet",
+    );
+}
