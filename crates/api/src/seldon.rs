@@ -470,6 +470,56 @@ pub struct Condition {
     pub severity: Option<String>,
 }
 
+/// The embedded Kubernetes types (pod specs, containers, resources, metrics) carry
+/// their full API documentation; without it the CRD is a tenth of the size and stays
+/// well under the API server's and `kubectl apply`'s object size limits.
+fn strip_embedded_descriptions(
+    schema: &mut k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::JSONSchemaProps,
+) {
+    const EMBEDDED: &[&str] = &[
+        "/properties/spec/properties/predictors/items/properties/componentSpecs/items/properties/metadata",
+        "/properties/spec/properties/predictors/items/properties/componentSpecs/items/properties/spec",
+        "/properties/spec/properties/predictors/items/properties/componentSpecs/items/properties/hpaSpec/properties/metrics",
+        "/properties/spec/properties/predictors/items/properties/componentSpecs/items/properties/pdbSpec",
+        "/properties/spec/properties/predictors/items/properties/engineResources",
+        "/properties/spec/properties/predictors/items/properties/svcOrchSpec/properties/resources",
+        "/properties/spec/properties/predictors/items/properties/svcOrchSpec/properties/env",
+        "/properties/spec/properties/predictors/items/properties/explainer/properties/containerSpec",
+    ];
+    fn strip(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if map.get("description").is_some_and(serde_json::Value::is_string) {
+                    map.remove("description");
+                }
+                map.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let Ok(mut value) = serde_json::to_value(&*schema) else {
+        return;
+    };
+    for pointer in EMBEDDED {
+        if let Some(subtree) = value.pointer_mut(pointer) {
+            let kept = subtree.get("description").cloned();
+            strip(subtree);
+            if let (Some(kept), Some(map)) = (kept, subtree.as_object_mut()) {
+                map.insert("description".to_string(), kept);
+            }
+        }
+    }
+    if let Ok(stripped) = serde_json::from_value(value) {
+        *schema = stripped;
+    }
+}
+
+/// The CRD as YAML: what `sluice crd` prints and `deploy/crds/` holds.
+pub fn crd_yaml() -> Result<String, serde_saphyr::SerializeError> {
+    serde_saphyr::to_string(&crd())
+}
+
 /// The graph's `children` are recursive; a CRD schema cannot be. Like Seldon's CRD,
 /// the schema describes them as objects whose fields the API server keeps
 /// (`x-kubernetes-preserve-unknown-fields`); `sluice validate` checks every level.
@@ -487,6 +537,15 @@ fn children_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 /// (served), all with the same schema, as Seldon Core 1 installs it.
 pub fn crd() -> k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition {
     let mut crd = <SeldonDeployment as kube::CustomResourceExt>::crd();
+    for version in &mut crd.spec.versions {
+        if let Some(schema) = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+        {
+            strip_embedded_descriptions(schema);
+        }
+    }
     let stored = crd.spec.versions.first().cloned();
     if let Some(stored) = stored {
         for version in VERSIONS.iter().filter(|v| **v != stored.name) {

@@ -136,7 +136,7 @@ pub(crate) fn format_objects(objects: &[Value], json: bool) -> Result<String> {
 
 /// `sluice crd`
 pub(crate) fn crd() -> Result<ExitCode> {
-    print!("{}", serde_saphyr::to_string(&sluice_api::seldon::crd())?);
+    print!("{}", sluice_api::seldon::crd_yaml()?);
     Ok(ExitCode::SUCCESS)
 }
 

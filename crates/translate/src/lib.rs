@@ -103,12 +103,7 @@ impl<'a> Plan<'a> {
         Plan {
             settings,
             ports: Ports::assign(sdep, settings),
-            no_engine: sdep
-                .spec
-                .predictors
-                .iter()
-                .map(Plan::no_engine_flag)
-                .collect(),
+            no_engine: sdep.spec.predictors.iter().map(Plan::no_engine_flag).collect(),
             separate_engine: sdep
                 .spec
                 .annotations

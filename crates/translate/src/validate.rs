@@ -10,6 +10,7 @@ use sluice_api::seldon::{PredictiveUnit, PredictorSpec};
 
 use crate::annotations::{self, ENGINE_SEPARATE_POD, HEADLESS_SVC, NO_ENGINE, SVC_NAME};
 use crate::diagnostic::Diagnostic;
+use crate::ports::Ports;
 use crate::settings::Settings;
 use crate::{dns, graph, names};
 
@@ -117,6 +118,7 @@ pub fn validate(sdep: &SeldonDeployment, settings: &Settings) -> Vec<Diagnostic>
     }
 
     check_service_names(sdep, &mut out);
+    check_port_env(sdep, settings, &mut out);
     check_endpoint_types(sdep, &mut out);
     check_traffic(sdep, &predictors_path, &mut out);
     out
@@ -458,6 +460,47 @@ fn check_service_names(sdep: &SeldonDeployment, out: &mut Vec<Diagnostic>) {
             ),
             None => {
                 first.insert(&generated.name, generated);
+            }
+        }
+    }
+}
+
+/// The port variables of graph containers are set from their ports; a different value
+/// would make the component listen where its Service does not point.
+fn check_port_env(sdep: &SeldonDeployment, settings: &Settings, out: &mut Vec<Diagnostic>) {
+    let ports = Ports::assign(sdep, settings);
+    for (i, predictor) in sdep.spec.predictors.iter().enumerate() {
+        for (j, spec) in predictor.component_specs.iter().enumerate() {
+            for (k, container) in spec.spec.containers.iter().enumerate() {
+                let Some(assigned) = ports.get(i, &container.name) else {
+                    continue;
+                };
+                for (e, env) in container.env.iter().flatten().enumerate() {
+                    let (port, port_name) = match env.name.as_str() {
+                        "PREDICTIVE_UNIT_HTTP_SERVICE_PORT" => (assigned.http, "http"),
+                        "PREDICTIVE_UNIT_GRPC_SERVICE_PORT" => (assigned.grpc, "grpc"),
+                        "PREDICTIVE_UNIT_METRICS_SERVICE_PORT" => {
+                            (assigned.metrics, settings.metrics_port_name.as_str())
+                        }
+                        _ => continue,
+                    };
+                    if env.value.as_deref() != Some(port.to_string().as_str()) {
+                        let path = FieldPath::parse("spec.predictors")
+                            .index(i)
+                            .key("componentSpecs")
+                            .index(j)
+                            .key("spec")
+                            .key("containers")
+                            .index(k)
+                            .key("env")
+                            .index(e)
+                            .key("value");
+                        out.push(
+                            Diagnostic::error(path, format!("{} is set from the container's {port_name:?} port ({port}); to choose the port, declare it: ports: [{{name: {port_name}, containerPort: N}}]", env.name))
+                                .with_value(env.value.as_deref().unwrap_or("")),
+                        );
+                    }
+                }
             }
         }
     }

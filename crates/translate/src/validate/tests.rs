@@ -499,3 +499,24 @@ fn parameters_types_and_unsupported_features() {
         "not supported by sluice yet",
     );
 }
+
+#[test]
+fn port_variables_must_agree_with_the_ports() {
+    let with_env = |value: &str| {
+        let value = value.to_string();
+        sdep("x").predictor("p", None).edit(move |p| {
+            p.component_specs[0].spec.containers[0].env = Some(vec![EnvVar {
+                name: "PREDICTIVE_UNIT_HTTP_SERVICE_PORT".into(),
+                value: Some(value),
+                value_from: None,
+            }]);
+        })
+    };
+    assert_error(
+        with_env("9999"),
+        "spec.predictors[0].componentSpecs[0].spec.containers[0].env[0].value",
+        "declare it: ports: [{name: http, containerPort: N}]",
+    );
+    assert_clean(with_env("9000"));
+    assert_clean(with_env("9999").container_port("classifier", "http", 9999));
+}
