@@ -277,7 +277,7 @@ pub fn parse_gateway(value: &str) -> Result<(Option<&str>, &str), String> {
         dns::check_label(ns)
             .map_err(|why| format!("namespace {ns:?}: {why}; write [namespace/]name or mesh"))?;
     }
-    dns::check_subdomain(name)
+    dns::check_object_name(name)
         .map_err(|why| format!("name {name:?}: {why}; write [namespace/]name or mesh"))?;
     Ok((namespace, name))
 }

@@ -31,6 +31,21 @@ pub fn check_subdomain(s: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A Kubernetes object name, as the API server checks it: a DNS-1123 subdomain by its
+/// pattern and total length (it does not limit the length of each label).
+pub fn check_object_name(s: &str) -> Result<(), String> {
+    if s.len() > 253 {
+        return Err(format!(
+            "it is {} characters long; an object name has at most 253",
+            s.len()
+        ));
+    }
+    for label in s.split('.') {
+        check_label(&label[..label.len().min(63)])?;
+    }
+    Ok(())
+}
+
 /// A VirtualService host: `*`, `*.suffix`, a short name or a fully qualified name.
 pub fn check_host(s: &str) -> Result<(), String> {
     if s == "*" {
@@ -84,6 +99,15 @@ mod tests {
     }
 
     #[test]
+    fn object_names_do_not_limit_label_length() {
+        assert_eq!(check_object_name(&"b".repeat(64)), Ok(()));
+        assert_eq!(check_object_name("my.model"), Ok(()));
+        for bad in ["", "My", "a..b", "-a", &"b".repeat(254)] {
+            assert!(check_object_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn hosts() {
         for ok in [
             "*",
@@ -95,7 +119,16 @@ mod tests {
         ] {
             assert_eq!(check_host(ok), Ok(()), "{ok}");
         }
-        for bad in ["", "a..b", "*a.com", "a.*.com", "Seldon.io", "a b", "a.com:80"] {
+        for bad in [
+            "",
+            "a..b",
+            "*a.com",
+            "a.*.com",
+            "Seldon.io",
+            "a b",
+            "a.com:80",
+            &"x".repeat(64),
+        ] {
             assert!(check_host(bad).is_err(), "{bad}");
         }
     }

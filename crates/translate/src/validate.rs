@@ -129,7 +129,7 @@ fn check_metadata(sdep: &SeldonDeployment, out: &mut Vec<Diagnostic>) {
     match sdep.metadata.name.as_deref() {
         None | Some("") => out.push(Diagnostic::error(path, "a SeldonDeployment needs metadata.name")),
         Some(name) => {
-            if let Err(why) = dns::check_subdomain(name) {
+            if let Err(why) = dns::check_object_name(name) {
                 out.push(
                     Diagnostic::error(path, format!("not a valid Kubernetes object name: {why}"))
                         .with_value(name),
