@@ -33,6 +33,7 @@ fn check_all(
                 continue;
             }
         };
+        let first = diagnostics.len();
         for doc in &documents {
             if source::is_seldon_deployment(doc) {
                 let checked = source::check(doc, settings, namespace);
@@ -53,6 +54,8 @@ fn check_all(
                 );
             }
         }
+        // Within a file, in the order a reader meets them.
+        diagnostics[first..].sort_by_key(|d| (d.line, d.column));
     }
     Ok((diagnostics, valid))
 }

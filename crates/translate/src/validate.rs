@@ -408,9 +408,13 @@ fn check_service_names(sdep: &SeldonDeployment, out: &mut Vec<Diagnostic>) {
     }
     let predictors = FieldPath::parse("spec.predictors");
     let mut all = Vec::new();
+    let mut seen = BTreeSet::new();
     for (i, predictor) in sdep.spec.predictors.iter().enumerate() {
         let at = predictors.index(i);
         let svc_name = predictor.annotations.contains_key(SVC_NAME);
+        if !seen.insert(predictor.name.as_str()) && !svc_name {
+            continue; // a duplicate predictor name, reported as such
+        }
         all.push(Generated {
             name: names::predictor_key(sdep, predictor),
             path: if svc_name {

@@ -1,0 +1,211 @@
+//! The `sluice` binary as a user runs it: exit codes, compiler-style diagnostics with
+//! file:line:column, stdin, output formats, settings from flags and Seldon's env vars.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn sluice(args: &[&str]) -> Output {
+    run(args, &[], None)
+}
+
+fn run(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    cmd.args(args).current_dir(workspace()).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    for key in ["ISTIO_ENABLED", "ISTIO_GATEWAY", "ISTIO_TLS_MODE", "ENGINE_SERVER_PORT"] {
+        cmd.env_remove(key);
+    }
+    cmd.envs(env.iter().copied());
+    let mut child = cmd.spawn().expect("sluice runs");
+    if let Some(text) = stdin {
+        child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write stdin");
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("sluice finishes")
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn temp_file(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sluice-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write temp file");
+    path
+}
+
+const BAD: &str = "\
+apiVersion: machinelearning.seldon.io/v1
+kind: SeldonDeployment
+metadata:
+  name: abtest
+spec:
+  annotations:
+    seldon.io/istio-retries: three
+  predictors:
+  - name: p1
+    traffic: 50
+    graph: {name: classifier, type: MODEL}
+    componentSpecs:
+    - spec:
+        containers: [{name: classifier, image: seldonio/mock_classifier:1.18.2}]
+  - name: p1
+    traffic: 40
+    replica: 2
+    graph: {name: classifier, type: MODEL}
+    componentSpecs:
+    - spec:
+        containers: [{name: classifier, image: seldonio/mock_classifier:1.18.2}]
+";
+
+#[test]
+fn validate_accepts_every_example() {
+    let out = sluice(&["validate", "-f", "examples/"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(stdout(&out).trim(), "0 errors, 0 warnings");
+}
+
+#[test]
+fn validate_reports_every_problem_with_its_position() {
+    let file = temp_file("bad.yaml", BAD);
+    let out = sluice(&["validate", "-f", file.to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    let f = file.display();
+    for line in [
+        format!("{f}:7:5: error: [SeldonDeployment/abtest] spec.annotations[\"seldon.io/istio-retries\"]: invalid value \"three\": retry attempts must be a whole number"),
+        format!("{f}:15:5: error: [SeldonDeployment/abtest] spec.predictors[1].name: invalid value \"p1\": duplicate predictor name"),
+        format!("{f}:17:5: warning: [SeldonDeployment/abtest] spec.predictors[1].replica: not a field of the SeldonDeployment schema"),
+        format!("{f}:8:3: error: [SeldonDeployment/abtest] spec.predictors: the traffic of the non-shadow predictors must sum to 100; it sums to 90 (p1=50, p1=40)"),
+    ] {
+        assert!(text.lines().any(|l| l.starts_with(&line)), "missing {line:?} in:\n{text}");
+    }
+    assert!(text.ends_with("3 errors, 1 warning\n"), "{text}");
+}
+
+#[test]
+fn validate_json_output() {
+    let file = temp_file("bad-json.yaml", BAD);
+    let out = sluice(&["validate", "-f", file.to_str().expect("utf-8 path"), "-o", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let items: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON array");
+    let dup = items.as_array().expect("array").iter().find(|d| d["path"] == "spec.predictors[1].name").expect("duplicate reported");
+    assert_eq!(dup["line"], 15);
+    assert_eq!(dup["column"], 5);
+    assert_eq!(dup["severity"], "error");
+    assert_eq!(dup["value"], "\"p1\"");
+}
+
+#[test]
+fn invalid_yaml_is_an_error_with_a_position() {
+    let out = run(&["validate", "-f", "-"], &[], Some("apiVersion: v1\nkind: [SeldonDeployment\n"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).starts_with("<stdin>:"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("error: not valid YAML"), "{}", stdout(&out));
+}
+
+#[test]
+fn istio_resources_and_other_kinds_are_checked_or_reported() {
+    let text = "\
+apiVersion: networking.istio.io/v1beta1
+kind: Gateway
+metadata: {name: seldon-gateway, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: ['*']
+    tlsMode: SIMPLE
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: x}
+";
+    let out = run(&["validate", "-f", "-"], &[], Some(text));
+    assert!(out.status.success(), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(text.contains("<stdin>:9:5: warning: [Gateway/seldon-gateway] spec.servers[0].tlsMode: not a field sluice reads"), "{text}");
+    assert!(text.contains("<stdin>:12:1: warning: [ConfigMap/x] kind: invalid value \"v1/ConfigMap\": not a kind sluice reads"), "{text}");
+}
+
+#[test]
+fn render_prints_yaml_ready_for_kubectl() {
+    let out = sluice(&["render", "-f", "examples/canary.yaml"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let docs = sluice_api::document::parse(&stdout(&out)).expect("YAML");
+    let kinds: Vec<&str> = docs.iter().map(|d| d.kind()).collect();
+    assert_eq!(
+        kinds,
+        ["Service", "Service", "Service", "Service", "Deployment", "Deployment", "DestinationRule", "DestinationRule", "VirtualService"]
+    );
+    let vs = &docs[8].value;
+    assert_eq!(vs["spec"]["http"][0]["route"][0]["weight"], 75);
+    assert_eq!(vs["spec"]["http"][0]["route"][1]["weight"], 25);
+    assert_eq!(vs["spec"]["gateways"][0], "istio-system/seldon-gateway");
+}
+
+#[test]
+fn render_reads_stdin_and_writes_a_json_list() {
+    let text = std::fs::read_to_string(workspace().join("examples/single-model.yaml")).expect("example");
+    let out = run(&["render", "-f", "-", "-o", "json"], &[], Some(&text));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(list["kind"], "List");
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(5));
+}
+
+#[test]
+fn render_prints_nothing_when_anything_is_invalid() {
+    let file = temp_file("bad-render.yaml", BAD);
+    let out = sluice(&["render", "-f", "examples/canary.yaml", "-f", file.to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty(), "{}", stdout(&out));
+    assert!(stderr(&out).contains("duplicate predictor name"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("nothing rendered"), "{}", stderr(&out));
+}
+
+#[test]
+fn settings_come_from_flags_and_seldon_env_vars() {
+    let out = run(&["render", "-f", "examples/tls.yaml"], &[("ISTIO_TLS_MODE", "STRICT"), ("ISTIO_GATEWAY", "ingress/gw")], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("mode: ISTIO_MUTUAL"), "{text}");
+    assert!(text.contains("idleTimeout: 60s"), "{text}");
+    assert!(text.contains("- ingress/gw"), "{text}");
+
+    let out = run(&["render", "-f", "examples/tls.yaml"], &[("ISTIO_ENABLED", "false")], None);
+    assert!(!stdout(&out).contains("VirtualService"), "{}", stdout(&out));
+
+    let out = run(&["render", "-f", "examples/tls.yaml", "--istio-tls-mode", "istio_mutual"], &[], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("ISTIO_TLS_MODE \"istio_mutual\" is not valid"), "{}", stderr(&out));
+}
+
+#[test]
+fn namespace_flag_fills_in_and_must_agree() {
+    let text = std::fs::read_to_string(workspace().join("examples/single-model.yaml")).expect("example");
+    let without_ns = text.replace("  namespace: seldon\n", "");
+    let out = run(&["render", "-f", "-", "-n", "team-a"], &[], Some(&without_ns));
+    assert!(stdout(&out).contains("prefix: /seldon/team-a/iris/"), "{}", stdout(&out));
+    let out = run(&["validate", "-f", "-", "-n", "team-a"], &[], Some(&text));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("does not match the requested namespace \"team-a\""), "{}", stdout(&out));
+}
+
+#[test]
+fn crd_command_prints_the_committed_crd() {
+    let out = sluice(&["crd"]);
+    assert!(out.status.success());
+    let committed = std::fs::read_to_string(workspace().join("deploy/crds/seldondeployments.machinelearning.seldon.io.yaml")).expect("committed CRD");
+    assert!(stdout(&out) == committed, "sluice crd differs from deploy/crds/");
+}
