@@ -11,14 +11,28 @@ fn sluice(args: &[&str]) -> Output {
 
 fn run(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
-    cmd.args(args).current_dir(workspace()).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    for key in ["ISTIO_ENABLED", "ISTIO_GATEWAY", "ISTIO_TLS_MODE", "ENGINE_SERVER_PORT"] {
+    cmd.args(args)
+        .current_dir(workspace())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for key in [
+        "ISTIO_ENABLED",
+        "ISTIO_GATEWAY",
+        "ISTIO_TLS_MODE",
+        "ENGINE_SERVER_PORT",
+    ] {
         cmd.env_remove(key);
     }
     cmd.envs(env.iter().copied());
     let mut child = cmd.spawn().expect("sluice runs");
     if let Some(text) = stdin {
-        child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write stdin");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(text.as_bytes())
+            .expect("write stdin");
     }
     drop(child.stdin.take());
     child.wait_with_output().expect("sluice finishes")
@@ -83,12 +97,23 @@ fn validate_reports_every_problem_with_its_position() {
     let text = stdout(&out);
     let f = file.display();
     for line in [
-        format!("{f}:7:5: error: [SeldonDeployment/abtest] spec.annotations[\"seldon.io/istio-retries\"]: invalid value \"three\": retry attempts must be a whole number"),
-        format!("{f}:15:5: error: [SeldonDeployment/abtest] spec.predictors[1].name: invalid value \"p1\": duplicate predictor name"),
-        format!("{f}:17:5: warning: [SeldonDeployment/abtest] spec.predictors[1].replica: not a field of the SeldonDeployment schema"),
-        format!("{f}:8:3: error: [SeldonDeployment/abtest] spec.predictors: the traffic of the non-shadow predictors must sum to 100; it sums to 90 (p1=50, p1=40)"),
+        format!(
+            "{f}:7:5: error: [SeldonDeployment/abtest] spec.annotations[\"seldon.io/istio-retries\"]: invalid value \"three\": retry attempts must be a whole number"
+        ),
+        format!(
+            "{f}:15:5: error: [SeldonDeployment/abtest] spec.predictors[1].name: invalid value \"p1\": duplicate predictor name"
+        ),
+        format!(
+            "{f}:17:5: warning: [SeldonDeployment/abtest] spec.predictors[1].replica: not a field of the SeldonDeployment schema"
+        ),
+        format!(
+            "{f}:8:3: error: [SeldonDeployment/abtest] spec.predictors: the traffic of the non-shadow predictors must sum to 100; it sums to 90 (p1=50, p1=40)"
+        ),
     ] {
-        assert!(text.lines().any(|l| l.starts_with(&line)), "missing {line:?} in:\n{text}");
+        assert!(
+            text.lines().any(|l| l.starts_with(&line)),
+            "missing {line:?} in:\n{text}"
+        );
     }
     assert!(text.ends_with("3 errors, 1 warning\n"), "{text}");
 }
@@ -99,7 +124,12 @@ fn validate_json_output() {
     let out = sluice(&["validate", "-f", file.to_str().expect("utf-8 path"), "-o", "json"]);
     assert_eq!(out.status.code(), Some(1));
     let items: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON array");
-    let dup = items.as_array().expect("array").iter().find(|d| d["path"] == "spec.predictors[1].name").expect("duplicate reported");
+    let dup = items
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|d| d["path"] == "spec.predictors[1].name")
+        .expect("duplicate reported");
     assert_eq!(dup["line"], 15);
     assert_eq!(dup["column"], 5);
     assert_eq!(dup["severity"], "error");
@@ -108,7 +138,11 @@ fn validate_json_output() {
 
 #[test]
 fn invalid_yaml_is_an_error_with_a_position() {
-    let out = run(&["validate", "-f", "-"], &[], Some("apiVersion: v1\nkind: [SeldonDeployment\n"));
+    let out = run(
+        &["validate", "-f", "-"],
+        &[],
+        Some("apiVersion: v1\nkind: [SeldonDeployment\n"),
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).starts_with("<stdin>:"), "{}", stdout(&out));
     assert!(stdout(&out).contains("error: not valid YAML"), "{}", stdout(&out));
@@ -134,7 +168,12 @@ metadata: {name: x}
     let out = run(&["validate", "-f", "-"], &[], Some(text));
     assert!(out.status.success(), "{}", stdout(&out));
     let text = stdout(&out);
-    assert!(text.contains("<stdin>:9:5: warning: [Gateway/seldon-gateway] spec.servers[0].tlsMode: not a field sluice reads"), "{text}");
+    assert!(
+        text.contains(
+            "<stdin>:9:5: warning: [Gateway/seldon-gateway] spec.servers[0].tlsMode: not a field sluice reads"
+        ),
+        "{text}"
+    );
     assert!(text.contains("<stdin>:12:1: warning: [ConfigMap/x] kind: invalid value \"v1/ConfigMap\": not a kind sluice reads"), "{text}");
 }
 
@@ -146,7 +185,17 @@ fn render_prints_yaml_ready_for_kubectl() {
     let kinds: Vec<&str> = docs.iter().map(|d| d.kind()).collect();
     assert_eq!(
         kinds,
-        ["Service", "Service", "Service", "Service", "Deployment", "Deployment", "DestinationRule", "DestinationRule", "VirtualService"]
+        [
+            "Service",
+            "Service",
+            "Service",
+            "Service",
+            "Deployment",
+            "Deployment",
+            "DestinationRule",
+            "DestinationRule",
+            "VirtualService"
+        ]
     );
     let vs = &docs[8].value;
     assert_eq!(vs["spec"]["http"][0]["route"][0]["weight"], 75);
@@ -167,28 +216,60 @@ fn render_reads_stdin_and_writes_a_json_list() {
 #[test]
 fn render_prints_nothing_when_anything_is_invalid() {
     let file = temp_file("bad-render.yaml", BAD);
-    let out = sluice(&["render", "-f", "examples/canary.yaml", "-f", file.to_str().expect("utf-8 path")]);
+    let out = sluice(&[
+        "render",
+        "-f",
+        "examples/canary.yaml",
+        "-f",
+        file.to_str().expect("utf-8 path"),
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty(), "{}", stdout(&out));
-    assert!(stderr(&out).contains("duplicate predictor name"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("duplicate predictor name"),
+        "{}",
+        stderr(&out)
+    );
     assert!(stderr(&out).contains("nothing rendered"), "{}", stderr(&out));
 }
 
 #[test]
 fn settings_come_from_flags_and_seldon_env_vars() {
-    let out = run(&["render", "-f", "examples/tls.yaml"], &[("ISTIO_TLS_MODE", "STRICT"), ("ISTIO_GATEWAY", "ingress/gw")], None);
+    let out = run(
+        &["render", "-f", "examples/tls.yaml"],
+        &[("ISTIO_TLS_MODE", "STRICT"), ("ISTIO_GATEWAY", "ingress/gw")],
+        None,
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("mode: ISTIO_MUTUAL"), "{text}");
     assert!(text.contains("idleTimeout: 60s"), "{text}");
     assert!(text.contains("- ingress/gw"), "{text}");
 
-    let out = run(&["render", "-f", "examples/tls.yaml"], &[("ISTIO_ENABLED", "false")], None);
+    let out = run(
+        &["render", "-f", "examples/tls.yaml"],
+        &[("ISTIO_ENABLED", "false")],
+        None,
+    );
     assert!(!stdout(&out).contains("VirtualService"), "{}", stdout(&out));
 
-    let out = run(&["render", "-f", "examples/tls.yaml", "--istio-tls-mode", "istio_mutual"], &[], None);
+    let out = run(
+        &[
+            "render",
+            "-f",
+            "examples/tls.yaml",
+            "--istio-tls-mode",
+            "istio_mutual",
+        ],
+        &[],
+        None,
+    );
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("ISTIO_TLS_MODE \"istio_mutual\" is not valid"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("ISTIO_TLS_MODE \"istio_mutual\" is not valid"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -196,16 +277,27 @@ fn namespace_flag_fills_in_and_must_agree() {
     let text = std::fs::read_to_string(workspace().join("examples/single-model.yaml")).expect("example");
     let without_ns = text.replace("  namespace: seldon\n", "");
     let out = run(&["render", "-f", "-", "-n", "team-a"], &[], Some(&without_ns));
-    assert!(stdout(&out).contains("prefix: /seldon/team-a/iris/"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("prefix: /seldon/team-a/iris/"),
+        "{}",
+        stdout(&out)
+    );
     let out = run(&["validate", "-f", "-", "-n", "team-a"], &[], Some(&text));
     assert_eq!(out.status.code(), Some(1));
-    assert!(stdout(&out).contains("does not match the requested namespace \"team-a\""), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("does not match the requested namespace \"team-a\""),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
 fn crd_command_prints_the_committed_crd() {
     let out = sluice(&["crd"]);
     assert!(out.status.success());
-    let committed = std::fs::read_to_string(workspace().join("deploy/crds/seldondeployments.machinelearning.seldon.io.yaml")).expect("committed CRD");
+    let committed = std::fs::read_to_string(
+        workspace().join("deploy/crds/seldondeployments.machinelearning.seldon.io.yaml"),
+    )
+    .expect("committed CRD");
     assert!(stdout(&out) == committed, "sluice crd differs from deploy/crds/");
 }

@@ -19,7 +19,9 @@ fn translate(c: &mut Criterion) {
         .predictor("canary", Some(25))
         .build();
     let settings = Settings::default();
-    c.bench_function("validate/canary", |b| b.iter(|| validate(black_box(&canary), &settings)));
+    c.bench_function("validate/canary", |b| {
+        b.iter(|| validate(black_box(&canary), &settings))
+    });
     // `desired` validates first, so this is the whole per-SDep cost.
     c.bench_function("validate+desired/canary", |b| {
         b.iter(|| desired(black_box(&canary), &settings).expect("valid"))
