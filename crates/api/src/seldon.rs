@@ -108,9 +108,6 @@ pub struct PredictorSpec {
     /// TLS between the orchestrator and components.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssl: Option<Ssl>,
-    /// Protocol override for this predictor.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub protocol: Option<String>,
 }
 
 impl PredictorSpec {

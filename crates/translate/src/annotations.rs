@@ -68,6 +68,23 @@ const OTHER_SELDON_ANNOTATIONS: &[&str] = &[
     "seldon.io/executor-logger-write-timeout-ms",
 ];
 
+/// SDep-level annotations: read from `spec.annotations` / `metadata.annotations`.
+pub const SDEP_LEVEL: &[&str] = &[
+    ISTIO_GATEWAY,
+    ISTIO_HOST,
+    ISTIO_RETRIES,
+    ISTIO_RETRIES_TIMEOUT,
+    ISTIO_RETRY_ON,
+    ISTIO_TIMEOUT,
+    HEADLESS_SVC,
+    ENGINE_SEPARATE_POD,
+];
+
+/// A boolean annotation: `true` in any case. Validation reports values other than true/false.
+pub fn flag(map: &std::collections::BTreeMap<String, String>, key: &str) -> bool {
+    map.get(key).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
 /// Is `key` an annotation sluice knows? Unknown `seldon.io/` keys are reported as warnings.
 pub fn is_known(key: &str) -> bool {
     !key.starts_with("seldon.io/")
@@ -118,7 +135,7 @@ pub fn lookup<'a>(sdep: &'a SeldonDeployment, key: &str) -> Option<Found<'a>> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Retries {
     /// Attempts; 0 turns Istio's default retries off.
-    pub attempts: u32,
+    pub attempts: i32,
     /// Per-try timeout.
     pub per_try_timeout: Duration,
     /// Istio `retryOn`.
@@ -196,24 +213,26 @@ pub fn istio_options(sdep: &SeldonDeployment) -> (IstioOptions, Vec<Diagnostic>)
         }
     });
 
-    let attempts = lookup(sdep, ISTIO_RETRIES).and_then(|found| match found.value.parse::<u32>() {
-        Ok(n) => Some(n),
-        Err(_) => {
-            bad(
-                &found,
-                "retry attempts must be a whole number, 0 or more (0 turns Istio's default retries off)"
-                    .to_string(),
-            );
-            None
-        }
-    });
-    let per_try = lookup(sdep, ISTIO_RETRIES_TIMEOUT).map(|found| (parse_duration(found.value), found));
-    let retry_on = lookup(sdep, ISTIO_RETRY_ON).map(|found| (check_retry_on(found.value), found));
-    if lookup(sdep, ISTIO_RETRIES).is_none() {
-        for (key, found) in [
-            (ISTIO_RETRIES_TIMEOUT, per_try.as_ref().map(|(_, f)| f)),
-            (ISTIO_RETRY_ON, retry_on.as_ref().map(|(_, f)| f)),
-        ] {
+    // An empty value is unset, as in Seldon.
+    let retries_set = lookup(sdep, ISTIO_RETRIES).filter(|f| !f.value.is_empty());
+    let attempts = retries_set
+        .clone()
+        .and_then(|found| match found.value.parse::<i32>() {
+            Ok(n) if n >= 0 => Some(n),
+            _ => {
+                bad(
+                    &found,
+                    "retry attempts must be a whole number, 0 or more (0 turns Istio's default retries off)"
+                        .to_string(),
+                );
+                None
+            }
+        });
+    let per_try = lookup(sdep, ISTIO_RETRIES_TIMEOUT);
+    let retry_on = lookup(sdep, ISTIO_RETRY_ON);
+    if retries_set.is_none() {
+        // Not read without attempts (as in Seldon), but not silently either.
+        for (key, found) in [(ISTIO_RETRIES_TIMEOUT, &per_try), (ISTIO_RETRY_ON, &retry_on)] {
             if let Some(found) = found {
                 warnings.push(Diagnostic::warning(
                     found.path.clone(),
@@ -222,21 +241,16 @@ pub fn istio_options(sdep: &SeldonDeployment) -> (IstioOptions, Vec<Diagnostic>)
             }
         }
     }
-    let per_try_timeout = match per_try {
+    let per_try_timeout = match per_try.filter(|_| retries_set.is_some()) {
         None => Some(Duration::from_secs(1)),
-        Some((Ok(d), _)) => Some(d),
-        Some((Err(why), found)) => {
-            bad(&found, why);
-            None
-        }
+        Some(found) => parse_duration(found.value).map_err(|why| bad(&found, why)).ok(),
     };
-    let retry_on = match retry_on {
+    let retry_on = match retry_on.filter(|_| retries_set.is_some()) {
         None => Some(SELDON_RETRY_ON.to_string()),
-        Some((Ok(()), found)) => Some(found.value.replace(' ', "")),
-        Some((Err(why), found)) => {
-            bad(&found, why);
-            None
-        }
+        Some(found) => check_retry_on(found.value)
+            .map(|()| found.value.replace(' ', ""))
+            .map_err(|why| bad(&found, why))
+            .ok(),
     };
     let retries = match (attempts, per_try_timeout, retry_on) {
         (Some(attempts), Some(per_try_timeout), Some(retry_on)) => Some(Retries {

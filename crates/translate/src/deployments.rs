@@ -222,7 +222,7 @@ fn wire_component(
         ("SELDON_DEPLOYMENT_ID", names::seldon_id(sdep)),
         (
             "SELDON_EXECUTOR_ENABLED",
-            (!plan.no_engine_predictor(predictor)).to_string(),
+            (!Plan::no_engine_flag(predictor)).to_string(),
         ),
     ];
     if !node.parameters.is_empty() {

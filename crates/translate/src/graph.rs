@@ -17,6 +17,11 @@ pub fn is_builtin(implementation: &str) -> bool {
     BUILTIN.contains(&implementation)
 }
 
+/// Is `implementation` a prepackaged model server (not built in, not unknown)?
+pub fn is_prepackaged(implementation: &str) -> bool {
+    !is_builtin(implementation) && implementation != "UNKNOWN_IMPLEMENTATION"
+}
+
 /// Every node with its field path, depth first from `path` (the root's path).
 pub fn walk_with_paths(root: &PredictiveUnit, path: FieldPath) -> Vec<(&PredictiveUnit, FieldPath)> {
     let mut out = Vec::new();
@@ -50,8 +55,10 @@ pub fn node<'a>(predictor: &'a PredictorSpec, container: &str) -> Option<&'a Pre
 pub fn type_label(node: &PredictiveUnit) -> Option<&'static str> {
     let kind = match node.kind.as_deref() {
         Some(kind) => kind,
-        // Seldon's defaulting: no type, methods or implementation means MODEL.
+        // Seldon's defaulting: no type, methods or implementation means MODEL, and
+        // prepackaged servers are always models.
         None if node.methods.is_empty() && node.implementation.is_none() => "MODEL",
+        None if node.implementation.as_deref().is_some_and(is_prepackaged) => "MODEL",
         None => return None,
     };
     match kind {

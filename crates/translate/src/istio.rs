@@ -66,7 +66,7 @@ pub(crate) fn virtual_service(
             }
         } else {
             HttpRetry {
-                attempts: i32::try_from(r.attempts).ok(),
+                attempts: Some(r.attempts),
                 per_try_timeout: Some(render_duration(r.per_try_timeout)),
                 retry_on: Some(r.retry_on.clone()),
                 ..HttpRetry::default()

@@ -104,11 +104,8 @@ impl<'a> Plan<'a> {
             settings,
             ports: Ports::assign(sdep, settings),
             no_engine: sdep.spec.predictors.iter().map(Plan::no_engine_flag).collect(),
-            separate_engine: sdep
-                .spec
-                .annotations
-                .get(ENGINE_SEPARATE_POD)
-                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            // Read from spec.annotations only, as Seldon does.
+            separate_engine: annotations::flag(&sdep.spec.annotations, ENGINE_SEPARATE_POD),
             fqdns: sdep
                 .spec
                 .predictors
@@ -132,19 +129,12 @@ impl<'a> Plan<'a> {
     }
 
     fn no_engine_flag(predictor: &PredictorSpec) -> bool {
-        predictor
-            .annotations
-            .get(NO_ENGINE)
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        annotations::flag(&predictor.annotations, NO_ENGINE)
     }
 
     /// Does predictor `i` route straight to its single container?
     fn no_engine(&self, i: usize) -> bool {
         self.no_engine.get(i).copied().unwrap_or(false)
-    }
-
-    fn no_engine_predictor(&self, predictor: &PredictorSpec) -> bool {
-        Plan::no_engine_flag(predictor)
     }
 
     /// The FQDN of predictor `i`'s Service.

@@ -1,9 +1,10 @@
 //! Port numbers of graph containers, as Seldon's defaulting assigns them (spec §2.7).
 //!
-//! http and grpc ports are allocated per distinct container name across the whole
-//! SDep, in the order predictors → componentSpecs → containers; a container that
-//! declares ports named `http`/`grpc` keeps them. Metrics ports go up by one for
-//! every graph container without a `metrics` port.
+//! http and grpc numbers are allocated per distinct container name across the whole
+//! SDep, in the order predictors → componentSpecs → containers, to every container
+//! (graph node or not); a container that declares ports named `http`/`grpc` keeps
+//! them, and its numbers are still used up. Metrics ports go up by one for every
+//! container without a `metrics` port.
 
 use std::collections::BTreeMap;
 
@@ -39,32 +40,30 @@ impl Ports {
         );
         let mut out = BTreeMap::new();
         for (i, predictor) in sdep.spec.predictors.iter().enumerate() {
-            for container in predictor
+            let containers = predictor
                 .component_specs
                 .iter()
-                .flat_map(|s| s.spec.containers.iter())
-            {
-                if graph::node(predictor, &container.name).is_none()
-                    || out.contains_key(&(i, container.name.clone()))
-                {
-                    continue;
-                }
+                .flat_map(|s| s.spec.containers.iter());
+            for container in containers {
+                // Every container takes numbers, graph node or not, declared ports or not;
+                // declared ports then win.
                 let (http, grpc) = *by_name.entry(&container.name).or_insert_with(|| {
-                    let http = declared(container, "http").unwrap_or_else(|| {
-                        next_http += 1;
-                        next_http - 1
-                    });
-                    let grpc = declared(container, "grpc").unwrap_or_else(|| {
-                        next_grpc += 1;
-                        next_grpc - 1
-                    });
-                    (http, grpc)
+                    next_http += 1;
+                    next_grpc += 1;
+                    (next_http - 1, next_grpc - 1)
                 });
                 let metrics = declared(container, &settings.metrics_port_name).unwrap_or_else(|| {
                     next_metrics += 1;
                     next_metrics - 1
                 });
-                out.insert((i, container.name.clone()), UnitPorts { http, grpc, metrics });
+                if graph::node(predictor, &container.name).is_some() {
+                    let ports = UnitPorts {
+                        http: declared(container, "http").unwrap_or(http),
+                        grpc: declared(container, "grpc").unwrap_or(grpc),
+                        metrics,
+                    };
+                    out.entry((i, container.name.clone())).or_insert(ports);
+                }
             }
         }
         Ports(out)

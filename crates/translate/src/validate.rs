@@ -186,14 +186,20 @@ fn check_annotation_keys(sdep: &SeldonDeployment, out: &mut Vec<Diagnostic>) {
                 ));
             } else if key == SVC_NAME || key == NO_ENGINE {
                 out.push(Diagnostic::warning(path.key(key.clone()), "only read from a predictor's annotations (spec.predictors[*].annotations); here it has no effect"));
+            } else if key.starts_with("seldon.io/engine-") && path.to_string().starts_with("metadata") {
+                out.push(Diagnostic::warning(path.key(key.clone()), "orchestrator settings are only read from spec.annotations, as in Seldon; here it has no effect"));
             }
         }
     }
     if let Some(found) = annotations::lookup(sdep, HEADLESS_SVC) {
         check_bool(out, &found.path, found.value);
     }
-    if let Some(found) = annotations::lookup(sdep, ENGINE_SEPARATE_POD) {
-        check_bool(out, &found.path, found.value);
+    if let Some(value) = sdep.spec.annotations.get(ENGINE_SEPARATE_POD) {
+        check_bool(
+            out,
+            &FieldPath::parse("spec.annotations").key(ENGINE_SEPARATE_POD),
+            value,
+        );
     }
 }
 
@@ -220,12 +226,17 @@ fn check_predictor(
         );
     }
     let annotations_path = path.key("annotations");
-    for key in predictor.annotations.keys().filter(|k| !annotations::is_known(k)) {
-        out.push(Diagnostic::warning(
-            annotations_path.key(key.clone()),
-            "not an annotation Seldon Core 1 or sluice knows; it has no effect",
-        ));
+    for key in predictor.annotations.keys() {
+        if !annotations::is_known(key) {
+            out.push(Diagnostic::warning(
+                annotations_path.key(key.clone()),
+                "not an annotation Seldon Core 1 or sluice knows; it has no effect",
+            ));
+        } else if annotations::SDEP_LEVEL.contains(&key.as_str()) || key.starts_with("seldon.io/engine-") {
+            out.push(Diagnostic::warning(annotations_path.key(key.clone()), "read from the SeldonDeployment's annotations (spec.annotations), not a predictor's; here it has no effect"));
+        }
     }
+    check_containers(predictor, path, out);
     if let Some(value) = predictor.annotations.get(NO_ENGINE) {
         let at = annotations_path.key(NO_ENGINE);
         check_bool(out, &at, value);
@@ -344,11 +355,29 @@ fn check_node(
             );
         }
         let has_image = container.is_some_and(|c| c.image.as_deref().is_some_and(|i| !i.is_empty()));
-        if !has_image && !settings.predictor_servers.contains(implementation) {
+        if !has_image && settings.predictor_servers.contains(implementation) {
+            out.push(
+                Diagnostic::error(path.key("implementation"), format!("sluice does not add prepackaged server containers yet: add a container named {:?} with the server's image to a componentSpec", node.name))
+                    .with_value(implementation),
+            );
+        } else if !has_image {
             out.push(
                 Diagnostic::error(path.key("implementation"), format!("no image for this prepackaged server: add a container named {:?} with an image, or use one of: {}", node.name, settings.predictor_servers.iter().cloned().collect::<Vec<_>>().join(", ")))
                     .with_value(implementation),
             );
+        }
+    }
+    for (field, set) in [
+        ("modelUri", node.model_uri.is_some() && container.is_some()),
+        (
+            "storageInitializerImage",
+            node.storage_initializer_image.is_some(),
+        ),
+        ("envSecretRefName", node.env_secret_ref_name.is_some()),
+        ("serviceAccountName", node.service_account_name.is_some()),
+    ] {
+        if set {
+            out.push(Diagnostic::warning(path.key(field), "sluice does not add the model initializer (the init container that downloads modelUri) yet; this has no effect"));
         }
     }
     if container.is_some() && node.name.len() > MAX_GRAPH_CONTAINER_NAME {
@@ -393,6 +422,38 @@ fn check_node(
                 )
                 .with_value(&parameter.kind),
             );
+        }
+    }
+}
+
+/// Container names must be DNS labels (the API server checks it; so does `validate`), and
+/// declared ports must be real port numbers.
+fn check_containers(predictor: &PredictorSpec, path: &FieldPath, out: &mut Vec<Diagnostic>) {
+    for (j, spec) in predictor.component_specs.iter().enumerate() {
+        for (k, container) in spec.spec.containers.iter().enumerate() {
+            let at = path
+                .key("componentSpecs")
+                .index(j)
+                .key("spec")
+                .key("containers")
+                .index(k);
+            if let Err(why) = dns::check_label(&container.name) {
+                out.push(
+                    Diagnostic::error(at.key("name"), format!("not a valid container name: {why}"))
+                        .with_value(&container.name),
+                );
+            }
+            for (p, port) in container.ports.iter().flatten().enumerate() {
+                if !(1..=65535).contains(&port.container_port) {
+                    out.push(
+                        Diagnostic::error(
+                            at.key("ports").index(p).key("containerPort"),
+                            "a port number is between 1 and 65535",
+                        )
+                        .with_value(port.container_port),
+                    );
+                }
+            }
         }
     }
 }
@@ -522,8 +583,10 @@ fn check_endpoint_types(sdep: &SeldonDeployment, out: &mut Vec<Diagnostic>) {
     let path = FieldPath::parse("spec.transport");
     if types.len() > 1 {
         out.push(Diagnostic::error(path, format!("the graphs mix endpoint types ({}); use one, or set spec.transport and remove the endpoint types", types.into_iter().collect::<Vec<_>>().join(", "))));
-    } else if let (Some(only), Some(transport)) = (types.first(), sdep.spec.transport.as_deref())
-        && !only.eq_ignore_ascii_case(transport)
+    } else if let (Some(only), Some(transport)) = (
+        types.first(),
+        sdep.spec.transport.as_deref().filter(|t| !t.is_empty()),
+    ) && !only.eq_ignore_ascii_case(transport)
     {
         out.push(Diagnostic::error(path, format!("spec.transport disagrees with the graphs' endpoint type {only}; remove the endpoint types when the transport is set")).with_value(transport));
     }

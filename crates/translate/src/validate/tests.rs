@@ -228,33 +228,120 @@ fn rule_10_11_nodes_need_a_container_or_methods() {
 // Seldon rules 12-14.
 #[test]
 fn rule_12_14_prepackaged_servers() {
+    // A prepackaged node run by the user's own container of the same name.
     let server = |implementation: &str, uri: Option<&str>| {
         let implementation = implementation.to_string();
         let uri = uri.map(str::to_string);
         sdep("x").predictor("p", None).edit(move |p| {
-            p.graph.name = "model".into();
             p.graph.implementation = Some(implementation);
             p.graph.model_uri = uri;
-            p.component_specs.clear();
         })
     };
-    assert_clean(server("SKLEARN_SERVER", Some("gs://models/iris")));
-    assert_clean(server("HUGGINGFACE_SERVER", None));
+    let errors =
+        |b: Builder| -> Vec<Diagnostic> { diagnostics(b).into_iter().filter(Diagnostic::is_error).collect() };
+    assert!(errors(server("SKLEARN_SERVER", Some("gs://models/iris"))).is_empty());
+    assert!(errors(server("HUGGINGFACE_SERVER", None)).is_empty());
     assert_error(
         server("SKLEARN_SERVER", None),
         "spec.predictors[0].graph.modelUri",
         "needs a modelUri",
     );
+    // The model initializer is not generated: a warning, not a silent ignore.
+    let d = diagnostics(server("SKLEARN_SERVER", Some("gs://models/iris")));
+    assert_eq!(
+        d[0].path.to_string(),
+        "spec.predictors[0].graph.modelUri",
+        "{d:#?}"
+    );
+    assert!(d[0].message.contains("model initializer"), "{d:#?}");
+
+    // Without a container: Seldon injects the server's image; sluice says it does not yet,
+    // and names the unknown server otherwise (rule 14).
+    let no_container =
+        |implementation: &str| server(implementation, Some("s3://m")).edit(|p| p.component_specs.clear());
     assert_error(
-        server("MY_SERVER", Some("s3://m")),
+        no_container("SKLEARN_SERVER"),
+        "spec.predictors[0].graph.implementation",
+        "does not add prepackaged server containers yet",
+    );
+    assert_error(
+        no_container("MY_SERVER"),
         "spec.predictors[0].graph.implementation",
         "no image for this prepackaged server",
     );
+
     let mut tf = server("XGBOOST_SERVER", Some("s3://m")).build();
     tf.spec.protocol = Some("tensorflow".into());
-    let d = validate(&tf, &Settings::default());
+    let d: Vec<Diagnostic> = validate(&tf, &Settings::default())
+        .into_iter()
+        .filter(Diagnostic::is_error)
+        .collect();
     assert_eq!(d.len(), 1, "{d:#?}");
     assert!(d[0].message.contains("tensorflow protocol"));
+}
+
+#[test]
+fn containers_need_dns_names_and_real_ports() {
+    assert_error(
+        sdep("x").predictor("p", None).edit(|p| {
+            p.component_specs[0]
+                .spec
+                .containers
+                .push(k8s_openapi::api::core::v1::Container {
+                    name: "my_sidecar".into(),
+                    ..Default::default()
+                })
+        }),
+        "spec.predictors[0].componentSpecs[0].spec.containers[1].name",
+        "not a valid container name",
+    );
+    assert_error(
+        sdep("x")
+            .predictor("p", None)
+            .container_port("classifier", "http", -1),
+        "spec.predictors[0].componentSpecs[0].spec.containers[0].ports[0].containerPort",
+        "between 1 and 65535",
+    );
+}
+
+#[test]
+fn annotations_at_the_wrong_level_are_reported() {
+    let d = diagnostics(
+        sdep("x")
+            .predictor("p", None)
+            .predictor_annotation(ISTIO_RETRIES, "3"),
+    );
+    assert_eq!(d.len(), 1, "{d:#?}");
+    assert!(d[0].message.contains("not a predictor's"), "{d:#?}");
+    let d = diagnostics(
+        sdep("x")
+            .predictor("p", None)
+            .metadata_annotation("seldon.io/engine-separate-pod", "true"),
+    );
+    assert_eq!(d.len(), 1, "{d:#?}");
+    assert!(d[0].message.contains("only read from spec.annotations"), "{d:#?}");
+}
+
+#[test]
+fn empty_retries_is_unset_as_in_seldon() {
+    assert_clean(sdep("x").predictor("p", None).annotation(ISTIO_RETRIES, ""));
+    let d = diagnostics(
+        sdep("x")
+            .predictor("p", None)
+            .annotation(ISTIO_RETRIES, "")
+            .annotation(ISTIO_RETRIES_TIMEOUT, "bad"),
+    );
+    assert!(
+        d.iter().all(|d| !d.is_error()),
+        "timeout is not read without retries: {d:#?}"
+    );
+    assert_error(
+        sdep("x")
+            .predictor("p", None)
+            .annotation(ISTIO_RETRIES, "3000000000"),
+        r#"spec.annotations["seldon.io/istio-retries"]"#,
+        "whole number",
+    );
 }
 
 // Seldon rule 15, plus the mode values.
@@ -297,6 +384,12 @@ fn rule_16_17_endpoint_types() {
     let d = validate(&s, &Settings::default());
     assert!(d[0].message.contains("mix endpoint types (GRPC, REST)"), "{d:#?}");
     let mut s = sdep("x").predictor("p", None).build();
+    typed("REST")(&mut s.spec.predictors[0]);
+    s.spec.transport = Some("".into());
+    assert!(
+        validate(&s, &Settings::default()).is_empty(),
+        "an empty transport is unset"
+    );
     typed("GRPC")(&mut s.spec.predictors[0]);
     s.spec.transport = Some("rest".into());
     assert!(
