@@ -64,15 +64,18 @@ pub struct Invalid(pub Vec<Diagnostic>);
 /// Translate a SeldonDeployment. It is validated first; any error makes the whole
 /// translation fail, so no object is ever generated from an invalid SDep.
 pub fn desired(sdep: &SeldonDeployment, settings: &Settings) -> Result<Desired, Invalid> {
-    let errors: Vec<Diagnostic> = validate(sdep, settings)
-        .into_iter()
-        .filter(Diagnostic::is_error)
-        .collect();
-    if !errors.is_empty() {
-        return Err(Invalid(errors));
+    let analysis = validate::analyse(sdep, settings);
+    if analysis.diagnostics.iter().any(Diagnostic::is_error) {
+        return Err(Invalid(
+            analysis
+                .diagnostics
+                .into_iter()
+                .filter(Diagnostic::is_error)
+                .collect(),
+        ));
     }
-    let plan = Plan::new(sdep, settings);
-    let (options, _) = annotations::istio_options(sdep);
+    let options = analysis.options;
+    let plan = Plan::new(sdep, settings, analysis.ports);
     let mut out = Desired {
         deployments: deployments::deployments(sdep, &plan),
         services: services::services(sdep, &plan),
@@ -98,11 +101,11 @@ pub(crate) struct Plan<'a> {
 }
 
 impl<'a> Plan<'a> {
-    fn new(sdep: &SeldonDeployment, settings: &'a Settings) -> Self {
+    fn new(sdep: &SeldonDeployment, settings: &'a Settings, ports: Ports) -> Self {
         let namespace = names::namespace(sdep);
         Plan {
             settings,
-            ports: Ports::assign(sdep, settings),
+            ports,
             no_engine: sdep.spec.predictors.iter().map(Plan::no_engine_flag).collect(),
             // Read from spec.annotations only, as Seldon does.
             separate_engine: annotations::flag(&sdep.spec.annotations, ENGINE_SEPARATE_POD),

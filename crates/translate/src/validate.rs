@@ -8,6 +8,7 @@ use sluice_api::SeldonDeployment;
 use sluice_api::document::FieldPath;
 use sluice_api::seldon::{PredictiveUnit, PredictorSpec};
 
+use crate::annotations::IstioOptions;
 use crate::annotations::{self, ENGINE_SEPARATE_POD, HEADLESS_SVC, NO_ENGINE, SVC_NAME};
 use crate::diagnostic::Diagnostic;
 use crate::ports::Ports;
@@ -40,6 +41,17 @@ const MAX_GRAPH_CONTAINER_NAME: usize = 63 - "seldon-app-svc-".len();
 
 /// Check a SeldonDeployment; errors and warnings, in field order.
 pub fn validate(sdep: &SeldonDeployment, settings: &Settings) -> Vec<Diagnostic> {
+    analyse(sdep, settings).diagnostics
+}
+
+/// What validation works out on the way, kept for the translation so nothing is parsed twice.
+pub(crate) struct Analysis {
+    pub(crate) diagnostics: Vec<Diagnostic>,
+    pub(crate) options: IstioOptions,
+    pub(crate) ports: Ports,
+}
+
+pub(crate) fn analyse(sdep: &SeldonDeployment, settings: &Settings) -> Analysis {
     let mut out = Vec::new();
     let spec_path = FieldPath::parse("spec");
     let predictors_path = spec_path.key("predictors");
@@ -98,7 +110,7 @@ pub fn validate(sdep: &SeldonDeployment, settings: &Settings) -> Vec<Diagnostic>
         ));
     }
 
-    let (_, annotation_problems) = annotations::istio_options(sdep);
+    let (options, annotation_problems) = annotations::istio_options(sdep);
     out.extend(annotation_problems);
     check_annotation_keys(sdep, &mut out);
 
@@ -118,10 +130,15 @@ pub fn validate(sdep: &SeldonDeployment, settings: &Settings) -> Vec<Diagnostic>
     }
 
     check_service_names(sdep, &mut out);
-    check_port_env(sdep, settings, &mut out);
+    let ports = Ports::assign(sdep, settings);
+    check_port_env(sdep, settings, &ports, &mut out);
     check_endpoint_types(sdep, &mut out);
     check_traffic(sdep, &predictors_path, &mut out);
-    out
+    Analysis {
+        diagnostics: out,
+        options,
+        ports,
+    }
 }
 
 fn check_metadata(sdep: &SeldonDeployment, out: &mut Vec<Diagnostic>) {
@@ -532,8 +549,7 @@ fn check_service_names(sdep: &SeldonDeployment, out: &mut Vec<Diagnostic>) {
 
 /// The port variables of graph containers are set from their ports; a different value
 /// would make the component listen where its Service does not point.
-fn check_port_env(sdep: &SeldonDeployment, settings: &Settings, out: &mut Vec<Diagnostic>) {
-    let ports = Ports::assign(sdep, settings);
+fn check_port_env(sdep: &SeldonDeployment, settings: &Settings, ports: &Ports, out: &mut Vec<Diagnostic>) {
     for (i, predictor) in sdep.spec.predictors.iter().enumerate() {
         for (j, spec) in predictor.component_specs.iter().enumerate() {
             for (k, container) in spec.spec.containers.iter().enumerate() {
