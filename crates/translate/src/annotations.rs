@@ -80,6 +80,9 @@ pub const SDEP_LEVEL: &[&str] = &[
     ENGINE_SEPARATE_POD,
 ];
 
+/// Predictor-level annotations: read from `spec.predictors[*].annotations`.
+pub const PREDICTOR_LEVEL: &[&str] = &[SVC_NAME, NO_ENGINE];
+
 /// A boolean annotation: `true` in any case. Validation reports values other than true/false.
 pub fn flag(map: &std::collections::BTreeMap<String, String>, key: &str) -> bool {
     map.get(key).is_some_and(|v| v.eq_ignore_ascii_case("true"))
@@ -89,18 +92,8 @@ pub fn flag(map: &std::collections::BTreeMap<String, String>, key: &str) -> bool
 pub fn is_known(key: &str) -> bool {
     !key.starts_with("seldon.io/")
         || key.starts_with("seldon.io/engine-")
-        || [
-            ISTIO_GATEWAY,
-            ISTIO_HOST,
-            ISTIO_RETRIES,
-            ISTIO_RETRIES_TIMEOUT,
-            ISTIO_RETRY_ON,
-            ISTIO_TIMEOUT,
-            SVC_NAME,
-            NO_ENGINE,
-            HEADLESS_SVC,
-        ]
-        .contains(&key)
+        || SDEP_LEVEL.contains(&key)
+        || PREDICTOR_LEVEL.contains(&key)
         || OTHER_SELDON_ANNOTATIONS.contains(&key)
 }
 

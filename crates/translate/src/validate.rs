@@ -201,7 +201,7 @@ fn check_annotation_keys(sdep: &SeldonDeployment, out: &mut Vec<Diagnostic>) {
                     path.key(key.clone()),
                     "not an annotation Seldon Core 1 or sluice knows; it has no effect",
                 ));
-            } else if key == SVC_NAME || key == NO_ENGINE {
+            } else if annotations::PREDICTOR_LEVEL.contains(&key.as_str()) {
                 out.push(Diagnostic::warning(path.key(key.clone()), "only read from a predictor's annotations (spec.predictors[*].annotations); here it has no effect"));
             } else if key.starts_with("seldon.io/engine-") && path.to_string().starts_with("metadata") {
                 out.push(Diagnostic::warning(path.key(key.clone()), "orchestrator settings are only read from spec.annotations, as in Seldon; here it has no effect"));
