@@ -13,6 +13,7 @@
 //! (`sluice-translate`), the route engine (`sluice-mesh`) and the binary build on it.
 
 pub mod document;
+pub mod duration;
 pub mod istio;
 pub mod seldon;
 

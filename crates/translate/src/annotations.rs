@@ -303,7 +303,7 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
             .map(Duration::from_secs)
             .map_err(|_| invalid())?
     } else {
-        parse_go_duration(value).ok_or_else(invalid)?
+        sluice_api::duration::parse(value).ok_or_else(invalid)?
     };
     if duration < Duration::from_millis(1) {
         return Err(format!("{value:?} is shorter than Istio's minimum of 1ms"));
@@ -311,45 +311,9 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
-/// `1h2m3.5s`, `500ms`: a sequence of decimal numbers with units.
-fn parse_go_duration(value: &str) -> Option<Duration> {
-    let mut rest = value;
-    let mut total = 0f64;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        let number: f64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 1e-3,
-            "us" | "µs" => 1e-6,
-            "ns" => 1e-9,
-            _ => return None,
-        };
-        total += number * scale;
-        rest = &rest[unit_len..];
-    }
-    // Round to whole nanoseconds: 0.1s must not become 99.999999ms.
-    Duration::try_from_secs_f64((total * 1e9).round() / 1e9).ok()
-}
-
 /// Render a duration as protobuf JSON does: `2s`, `0.500s`.
 pub fn render_duration(d: Duration) -> String {
-    if d.subsec_nanos() == 0 {
-        format!("{}s", d.as_secs())
-    } else if d.subsec_nanos().is_multiple_of(1_000_000) {
-        format!("{}.{:03}s", d.as_secs(), d.subsec_millis())
-    } else {
-        format!("{}.{:09}s", d.as_secs(), d.subsec_nanos())
-    }
+    sluice_api::duration::render(d)
 }
 
 fn check_retry_on(value: &str) -> Result<(), String> {
