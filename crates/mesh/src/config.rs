@@ -1,0 +1,44 @@
+//! What the route table is compiled from: the gateway's own identity and the Istio resources.
+
+use std::collections::BTreeMap;
+
+use sluice_api::istio::{DestinationRule, Gateway, ServiceEntry, VirtualService};
+
+/// The gateway workload this table is for (Istio's "proxy"): Gateways select it by
+/// labels, VirtualServices must be exported to its namespace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Proxy {
+    /// The gateway workload's namespace.
+    pub namespace: String,
+    /// The gateway workload's labels.
+    pub labels: BTreeMap<String, String>,
+    /// Istio's root namespace.
+    pub root_namespace: String,
+    /// The cluster's DNS domain, for short host names.
+    pub cluster_domain: String,
+}
+
+impl Default for Proxy {
+    /// Istio's default ingress gateway: `istio-system`, `istio: ingressgateway`.
+    fn default() -> Self {
+        Proxy {
+            namespace: "istio-system".to_string(),
+            labels: BTreeMap::from([("istio".to_string(), "ingressgateway".to_string())]),
+            root_namespace: "istio-system".to_string(),
+            cluster_domain: "cluster.local".to_string(),
+        }
+    }
+}
+
+/// The Istio resources to compile.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    /// Gateways; those whose selector matches the proxy apply.
+    pub gateways: Vec<Gateway>,
+    /// VirtualServices; those bound to an applying Gateway and exported to the proxy apply.
+    pub virtual_services: Vec<VirtualService>,
+    /// DestinationRules: subsets and traffic policies of destinations.
+    pub destination_rules: Vec<DestinationRule>,
+    /// The service registry: hosts, ports and endpoints.
+    pub service_entries: Vec<ServiceEntry>,
+}

@@ -1,0 +1,256 @@
+//! Compiled `HTTPMatchRequest`s: what a route requires of a request.
+
+use std::collections::BTreeMap;
+
+use http::HeaderMap;
+use regex::Regex;
+use sluice_api::istio::{HttpMatchRequest, StringMatch};
+
+/// A compiled Istio `StringMatch`.
+#[derive(Clone, Debug)]
+pub enum Match {
+    /// Equal to the value.
+    Exact(String),
+    /// Starts with the value.
+    Prefix(String),
+    /// RE2 regex matching the whole value.
+    Regex(Regex),
+    /// Present, any value (`{}` or `regex: "*"`).
+    Present,
+}
+
+impl Match {
+    /// Compile; `Err` says what is wrong (an invalid or empty regex, more than one kind).
+    pub fn compile(m: &StringMatch) -> Result<Match, String> {
+        match (&m.exact, &m.prefix, &m.regex) {
+            (None, None, None) => Ok(Match::Present),
+            (Some(e), None, None) => Ok(Match::Exact(e.clone())),
+            (None, Some(p), None) => Ok(Match::Prefix(p.clone())),
+            (None, None, Some(r)) if r == "*" => Ok(Match::Present),
+            (None, None, Some(r)) => full_regex(r).map(Match::Regex),
+            _ => Err("set exactly one of exact, prefix, regex".to_string()),
+        }
+    }
+
+    /// Does `value` match (case-sensitively)?
+    pub fn matches(&self, value: &str) -> bool {
+        match self {
+            Match::Exact(e) => value == e,
+            Match::Prefix(p) => value.starts_with(p.as_str()),
+            Match::Regex(r) => r.is_match(value),
+            Match::Present => true,
+        }
+    }
+
+    /// Is this the match-everything of a catch-all route (`prefix: /` or `regex: .*`)?
+    fn matches_any_path(&self) -> bool {
+        match self {
+            Match::Prefix(p) => p == "/",
+            Match::Regex(r) => r.as_str() == "^(?:.*)$",
+            _ => false,
+        }
+    }
+}
+
+/// Compile an RE2 regex that must match the whole input (Envoy's semantics).
+pub fn full_regex(pattern: &str) -> Result<Regex, String> {
+    if pattern.is_empty() {
+        return Err("the regex is empty".to_string());
+    }
+    if pattern.len() > 1024 {
+        return Err("the regex is longer than 1024 characters".to_string());
+    }
+    Regex::new(&format!("^(?:{pattern})$")).map_err(|e| format!("not a valid RE2 regex: {e}"))
+}
+
+/// The URI condition, with `ignoreUriCase`.
+#[derive(Clone, Debug)]
+pub struct UriMatch {
+    /// The compiled match.
+    pub matcher: Match,
+    /// Compare exact and prefix case-insensitively.
+    pub ignore_case: bool,
+}
+
+impl UriMatch {
+    fn matches(&self, path: &str) -> bool {
+        match (&self.matcher, self.ignore_case) {
+            (Match::Exact(e), true) => path.eq_ignore_ascii_case(e),
+            (Match::Prefix(p), true) => path
+                .get(..p.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(p)),
+            (m, _) => m.matches(path),
+        }
+    }
+
+    /// The length of the path prefix this condition matched, for prefix rewrites.
+    pub fn matched_prefix_len(&self) -> Option<usize> {
+        match &self.matcher {
+            Match::Prefix(p) => Some(p.len()),
+            _ => None,
+        }
+    }
+}
+
+/// The parts of a request that routes match on.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestView<'a> {
+    /// `GET`, `POST`, ...
+    pub method: &'a str,
+    /// The normalized path, without query.
+    pub path: &'a str,
+    /// The query string, without `?`.
+    pub query: Option<&'a str>,
+    /// `Host`/`:authority` as received (port included).
+    pub authority: &'a str,
+    /// `http` or `https`.
+    pub scheme: &'a str,
+    /// Request headers.
+    pub headers: &'a HeaderMap,
+}
+
+impl RequestView<'_> {
+    /// A header's value; several values are joined with `,` (Envoy's header matching).
+    /// Pseudo-headers `:method`, `:authority`, `:scheme`, `:path` are answered too.
+    pub fn header(&self, name: &str) -> Option<String> {
+        match name {
+            ":method" => return Some(self.method.to_string()),
+            ":authority" | "host" => return Some(self.authority.to_string()),
+            ":scheme" => return Some(self.scheme.to_string()),
+            ":path" => {
+                return Some(match self.query {
+                    Some(q) => format!("{}?{q}", self.path),
+                    None => self.path.to_string(),
+                });
+            }
+            _ => {}
+        }
+        let mut values = self.headers.get_all(name).iter().peekable();
+        values.peek()?;
+        Some(
+            values
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .collect::<Vec<_>>()
+                .join(","),
+        )
+    }
+
+    /// The first value of a query parameter; `?key` alone has the value `""`.
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query?.split('&').find_map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (key == name).then_some(value)
+        })
+    }
+}
+
+/// One compiled match block: every condition must hold.
+#[derive(Clone, Debug)]
+pub struct RequestMatch {
+    /// Path condition; `None` is prefix `/`.
+    pub uri: Option<UriMatch>,
+    /// Header conditions (lower-case names).
+    pub headers: Vec<(String, Match)>,
+    /// Inverted header conditions.
+    pub without_headers: Vec<(String, Match)>,
+    /// Query parameter conditions.
+    pub query_params: Vec<(String, Match)>,
+}
+
+impl RequestMatch {
+    /// The match of a route with no `match` list: every request.
+    pub fn any() -> Self {
+        RequestMatch {
+            uri: None,
+            headers: Vec::new(),
+            without_headers: Vec::new(),
+            query_params: Vec::new(),
+        }
+    }
+
+    /// Compile a match block; method, authority and scheme become pseudo-header conditions.
+    pub fn compile(m: &HttpMatchRequest) -> Result<Self, Vec<(String, String)>> {
+        let mut errors = Vec::new();
+        let mut one = |field: String, sm: &StringMatch| match Match::compile(sm) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                errors.push((field, e));
+                None
+            }
+        };
+        let uri = m
+            .uri
+            .as_ref()
+            .and_then(|u| one("uri".into(), u))
+            .map(|matcher| UriMatch {
+                matcher,
+                ignore_case: m.ignore_uri_case.unwrap_or(false),
+            });
+        let mut headers = Vec::new();
+        for (name, field) in [
+            (":method", &m.method),
+            (":authority", &m.authority),
+            (":scheme", &m.scheme),
+        ] {
+            if let Some(sm) = field
+                && let Some(c) = one(name.trim_start_matches(':').into(), sm)
+            {
+                headers.push((name.to_string(), c));
+            }
+        }
+        let mut map = |field: &str, from: &BTreeMap<String, StringMatch>| -> Vec<(String, Match)> {
+            from.iter()
+                .filter_map(|(k, v)| one(format!("{field}.{k}"), v).map(|c| (k.to_ascii_lowercase(), c)))
+                .collect()
+        };
+        headers.extend(map("headers", &m.headers));
+        let without_headers = map("withoutHeaders", &m.without_headers);
+        let query_params = map("queryParams", &m.query_params);
+        if errors.is_empty() {
+            Ok(RequestMatch {
+                uri,
+                headers,
+                without_headers,
+                query_params,
+            })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Does the request meet every condition?
+    pub fn matches(&self, req: &RequestView<'_>) -> bool {
+        if let Some(uri) = &self.uri
+            && !uri.matches(req.path)
+        {
+            return false;
+        }
+        let header_ok = self
+            .headers
+            .iter()
+            .all(|(name, m)| req.header(name).is_some_and(|v| m.matches(&v)));
+        // A missing header counts as "" for value matchers and as absent for presence.
+        let without_ok = self
+            .without_headers
+            .iter()
+            .all(|(name, m)| match (req.header(name), m) {
+                (None, Match::Present) => true,
+                (None, m) => !m.matches(""),
+                (Some(v), m) => !m.matches(&v),
+            });
+        let query_ok = self
+            .query_params
+            .iter()
+            .all(|(name, m)| req.query_param(name).is_some_and(|v| m.matches(v)));
+        header_ok && without_ok && query_ok
+    }
+
+    /// A catch-all: any path, no other condition (Istio moves these to the end and stops
+    /// translating a VirtualService after one).
+    pub fn is_catch_all(&self) -> bool {
+        self.uri.as_ref().is_none_or(|u| u.matcher.matches_any_path())
+            && self.headers.is_empty()
+            && self.without_headers.is_empty()
+            && self.query_params.is_empty()
+    }
+}

@@ -1,0 +1,130 @@
+//! Request path normalization as Istio's default (`BASE`) does it, before routing.
+
+/// A request target split and normalized: the path used for routing and forwarding, and
+/// the query string (without `?`). The fragment is dropped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// Normalized path, always starting with `/`.
+    pub path: String,
+    /// Query string without the `?`, if any.
+    pub query: Option<String>,
+}
+
+impl Target {
+    /// `path?query`.
+    pub fn path_and_query(&self) -> String {
+        match &self.query {
+            Some(q) => format!("{}?{q}", self.path),
+            None => self.path.clone(),
+        }
+    }
+}
+
+/// The path cannot be normalized (a `%00`): Envoy answers 400.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid request path")]
+pub struct InvalidPath;
+
+/// Normalize a request target: drop `#fragment`, decode percent-encoded unreserved
+/// characters (not `%2F`/`%5C`), turn `\` into `/`, remove `.` and `..` segments. `//` is
+/// kept (no slash merging).
+pub fn normalize(target: &str) -> Result<Target, InvalidPath> {
+    let target = target.split('#').next().unwrap_or("");
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, Some(q.to_string())),
+        None => (target, None),
+    };
+    let decoded = decode_unreserved(path)?.replace('\\', "/");
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = decoded.split('/').collect();
+    let last = segments.len().saturating_sub(1);
+    for (i, segment) in segments.iter().enumerate().skip(1) {
+        match *segment {
+            "." => {
+                if i == last {
+                    out.push("");
+                }
+            }
+            ".." => {
+                out.pop();
+                if i == last {
+                    out.push("");
+                }
+            }
+            s => out.push(s),
+        }
+    }
+    Ok(Target {
+        path: format!("/{}", out.join("/")),
+        query,
+    })
+}
+
+fn decode_unreserved(path: &str) -> Result<String, InvalidPath> {
+    let bytes = path.as_bytes();
+    let mut out = String::with_capacity(path.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            let byte = h * 16 + l;
+            if byte == 0 {
+                return Err(InvalidPath);
+            }
+            if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+                out.push(char::from(byte));
+            } else {
+                out.push_str(&path[i..i + 3]);
+            }
+            i += 3;
+            continue;
+        }
+        let ch = path[i..].chars().next().unwrap_or('\u{fffd}');
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    Ok(out)
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(t: &str) -> String {
+        normalize(t).expect("valid").path
+    }
+
+    #[test]
+    fn dot_segments_and_unreserved_escapes() {
+        assert_eq!(path("/public/%2E%2E/private"), "/private");
+        assert_eq!(path("/a/../b"), "/b");
+        assert_eq!(path("/a/./b/"), "/a/b/");
+        assert_eq!(path("/a/b/.."), "/a/");
+        assert_eq!(path("/../../x"), "/x");
+        assert_eq!(path("/%7Euser/%41"), "/~user/A");
+        assert_eq!(path("/a%2Fb%5Cc"), "/a%2Fb%5Cc");
+        assert_eq!(path("/a\\b"), "/a/b");
+        assert_eq!(path("/a//b"), "/a//b");
+        assert_eq!(path("/"), "/");
+    }
+
+    #[test]
+    fn query_kept_fragment_dropped_nul_rejected() {
+        let t = normalize("/foo?key=value#hash").expect("valid");
+        assert_eq!(t.path, "/foo");
+        assert_eq!(t.query.as_deref(), Some("key=value"));
+        assert_eq!(t.path_and_query(), "/foo?key=value");
+        assert_eq!(normalize("/a%00b"), Err(InvalidPath));
+    }
+}

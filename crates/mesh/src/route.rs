@@ -1,0 +1,237 @@
+//! Compiled routes and the decision taken for one request.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use regex::Regex;
+
+use crate::cluster::{Cluster, Missing};
+use crate::matcher::RequestMatch;
+use crate::policy::{Cors, Fault, HeaderOps, RetryPolicy};
+
+/// Where a compiled route came from: for `explain`, access logs and metrics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// `VirtualService namespace/name`.
+    pub resource: String,
+    /// Index in `spec.http`.
+    pub http_index: usize,
+    /// Index in that route's `match` list (`None` for a route without matches).
+    pub match_index: Option<usize>,
+    /// The route's `name`, if any.
+    pub name: Option<String>,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} spec.http[{}]", self.resource, self.http_index)?;
+        if let Some(m) = self.match_index {
+            write!(f, ".match[{m}]")?;
+        }
+        if let Some(n) = &self.name {
+            write!(f, " ({n})")?;
+        }
+        Ok(())
+    }
+}
+
+/// One Envoy route: a match block of an `HTTPRoute` and what to do on a match.
+#[derive(Clone, Debug)]
+pub struct Route {
+    /// Where it came from.
+    pub origin: Origin,
+    /// What the request must look like.
+    pub matcher: RequestMatch,
+    /// What to do.
+    pub action: RouteAction,
+    /// Fault injection.
+    pub fault: Option<Fault>,
+    /// CORS policy.
+    pub cors: Option<Arc<Cors>>,
+    /// Route-level response header operations.
+    pub response_headers: HeaderOps,
+}
+
+/// The action of a route.
+#[derive(Clone, Debug)]
+pub enum RouteAction {
+    /// Forward upstream.
+    Forward(Arc<ForwardAction>),
+    /// Answer with a redirect.
+    Redirect(Redirect),
+    /// Answer with a fixed response.
+    Direct {
+        /// Status.
+        status: u16,
+        /// Body.
+        body: Vec<u8>,
+    },
+}
+
+/// A weighted destination of a forwarding route.
+#[derive(Clone, Debug)]
+pub struct Destination {
+    /// The share, relative to the others (one destination always gets everything).
+    pub weight: u32,
+    /// The resolved cluster, or why it does not exist.
+    pub cluster: Result<Arc<Cluster>, Missing>,
+    /// `host:port/subset` as written, for messages.
+    pub label: String,
+    /// Destination-level request header operations.
+    pub request_headers: HeaderOps,
+    /// Destination-level response header operations.
+    pub response_headers: HeaderOps,
+    /// Destination-level authority rewrite (`headers.request.set.host`).
+    pub authority: Option<String>,
+}
+
+/// How the path is rewritten.
+#[derive(Clone, Debug)]
+pub enum Rewrite {
+    /// Replace the first `matched` bytes of the path (the matched prefix, or all of it).
+    Prefix {
+        /// Bytes of the path the route matched; `None` means the whole path.
+        matched: Option<usize>,
+        /// The replacement.
+        replacement: String,
+    },
+    /// RE2 replace-all on the path.
+    Regex {
+        /// The pattern.
+        pattern: Regex,
+        /// The replacement, in the regex crate's `${1}` syntax.
+        replacement: String,
+    },
+}
+
+impl Rewrite {
+    /// Rewrite `path` (no query).
+    pub fn apply(&self, path: &str) -> String {
+        match self {
+            Rewrite::Prefix { matched, replacement } => {
+                let cut = matched.unwrap_or(path.len()).min(path.len());
+                format!("{replacement}{}", path.get(cut..).unwrap_or(""))
+            }
+            Rewrite::Regex { pattern, replacement } => {
+                pattern.replace_all(path, replacement.as_str()).into_owned()
+            }
+        }
+    }
+}
+
+/// Everything a forwarding route does besides choosing a destination.
+#[derive(Clone, Debug)]
+pub struct ForwardAction {
+    /// Weighted destinations (weight-0 ones dropped when there are several).
+    pub destinations: Vec<Destination>,
+    /// Path rewrite.
+    pub rewrite: Option<Rewrite>,
+    /// Authority rewrite (`rewrite.authority`, or route-level `headers.request.set.host`).
+    pub authority: Option<String>,
+    /// Route-level request header operations.
+    pub request_headers: HeaderOps,
+    /// Route timeout; `None` = none.
+    pub timeout: Option<Duration>,
+    /// Retry policy.
+    pub retry: RetryPolicy,
+    /// Mirror clusters and the percentage of requests each receives.
+    pub mirrors: Vec<(Arc<Cluster>, f64)>,
+}
+
+/// Which port a redirect names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RedirectPort {
+    /// Keep the Host's port (dropped when the scheme changes from its default).
+    Default,
+    /// This port.
+    Explicit(u16),
+    /// The gateway server's port (omitted when it is the scheme's default).
+    FromRequest,
+}
+
+/// A redirect.
+#[derive(Clone, Debug)]
+pub struct Redirect {
+    /// 301, 302, 303, 307 or 308.
+    pub code: u16,
+    /// Replace the path (query kept unless it has its own).
+    pub uri: Option<String>,
+    /// Replace the matched prefix: (prefix length, replacement).
+    pub prefix_rewrite: Option<(usize, String)>,
+    /// Replace host and port.
+    pub authority: Option<String>,
+    /// Port handling.
+    pub port: RedirectPort,
+    /// `http` or `https`.
+    pub scheme: Option<String>,
+}
+
+/// The decision for one request.
+#[derive(Clone, Debug)]
+pub struct Decision {
+    /// The route taken, if any.
+    pub route: Option<Origin>,
+    /// Injected delay before acting.
+    pub delay: Option<Duration>,
+    /// What to do.
+    pub action: Action,
+}
+
+/// Answer locally, or forward.
+#[derive(Clone, Debug)]
+pub enum Action {
+    /// A response made by the gateway.
+    Reply(Reply),
+    /// Forward upstream.
+    Forward(Box<Forward>),
+}
+
+/// A response made by the gateway itself (Istio's "local reply").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Body (`content-type: text/plain` when non-empty, unless a header says otherwise).
+    pub body: Vec<u8>,
+    /// Extra response headers (`location`, CORS, route response headers).
+    pub headers: Vec<(String, String)>,
+    /// For gRPC requests: the gRPC status to answer (else mapped from the HTTP status).
+    pub grpc_status: Option<u32>,
+}
+
+impl Reply {
+    /// A reply with a status and a text body.
+    pub fn new(status: u16, body: &str) -> Self {
+        Reply {
+            status,
+            body: body.as_bytes().to_vec(),
+            headers: Vec::new(),
+            grpc_status: None,
+        }
+    }
+}
+
+/// A request to forward: cluster, rewritten target, and the policies in force.
+#[derive(Clone, Debug)]
+pub struct Forward {
+    /// The chosen cluster (its endpoints may be empty: 503 `no healthy upstream`).
+    pub cluster: Arc<Cluster>,
+    /// Upstream path and query.
+    pub path_and_query: String,
+    /// The original path and query when rewritten (`x-envoy-original-path`).
+    pub original_path: Option<String>,
+    /// Upstream authority when rewritten.
+    pub authority: Option<String>,
+    /// Request header operations, in order.
+    pub request_headers: Vec<HeaderOps>,
+    /// Response header operations, in order.
+    pub response_headers: Vec<HeaderOps>,
+    /// Extra response headers (CORS).
+    pub extra_response_headers: Vec<(String, String)>,
+    /// Route timeout.
+    pub timeout: Option<Duration>,
+    /// Retry policy.
+    pub retry: RetryPolicy,
+    /// Clusters that receive a copy of this request.
+    pub mirrors: Vec<Arc<Cluster>>,
+}
