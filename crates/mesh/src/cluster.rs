@@ -236,6 +236,25 @@ impl Registry {
                 });
             }
         }
+        for dr in rules {
+            let ns = dr.metadata.namespace.as_deref().unwrap_or("default");
+            let id = format!(
+                "DestinationRule {ns}/{}",
+                dr.metadata.name.as_deref().unwrap_or("")
+            );
+            let mut policies: Vec<(String, &TrafficPolicy)> = Vec::new();
+            if let Some(p) = &dr.spec.traffic_policy {
+                policies.push(("spec.trafficPolicy".to_string(), p));
+            }
+            for (i, subset) in dr.spec.subsets.iter().enumerate() {
+                if let Some(p) = &subset.traffic_policy {
+                    policies.push((format!("spec.subsets[{i}].trafficPolicy"), p));
+                }
+            }
+            for (at, policy) in policies {
+                report_unsupported(&id, &at, policy, diagnostics);
+            }
+        }
         let rules = rules
             .iter()
             .filter_map(|dr| {
@@ -380,6 +399,46 @@ impl Registry {
             }
         }
         None
+    }
+}
+
+/// Policy parts the local gateway does not apply are reported, never dropped silently.
+fn report_unsupported(id: &str, at: &str, policy: &TrafficPolicy, diagnostics: &mut Vec<Diagnostic>) {
+    use sluice_api::istio::ClientTlsMode;
+    let mut warn = |field: &str, message: &str| {
+        diagnostics.push(Diagnostic::warning(id, format!("{at}.{field}"), message))
+    };
+    // ISTIO_MUTUAL is the mesh's own mTLS: on one machine without sidecars, plain text is what a pod sees.
+    if matches!(
+        policy.tls.as_ref().and_then(|t| t.mode),
+        Some(ClientTlsMode::Simple | ClientTlsMode::Mutual)
+    ) {
+        warn(
+            "tls",
+            "upstream TLS origination is not supported by the local gateway yet; it connects in plain text",
+        );
+    }
+    if policy.outlier_detection.is_some() {
+        warn(
+            "outlierDetection",
+            "passive health checking is not applied by the local gateway yet",
+        );
+    }
+    if let Some(lb) = &policy.load_balancer
+        && (lb.consistent_hash.is_some()
+            || lb.locality_lb_setting.is_some()
+            || lb.simple == Some(SimpleLb::Passthrough))
+    {
+        warn(
+            "loadBalancer",
+            "only simple ROUND_ROBIN, LEAST_REQUEST and RANDOM are applied by the local gateway; LEAST_REQUEST is used",
+        );
+    }
+    if policy.tunnel.is_some() || policy.proxy_protocol.is_some() {
+        warn(
+            "tunnel",
+            "tunnel and proxyProtocol are not supported by the local gateway",
+        );
     }
 }
 
