@@ -301,3 +301,70 @@ fn crd_command_prints_the_committed_crd() {
     .expect("committed CRD");
     assert!(stdout(&out) == committed, "sluice crd differs from deploy/crds/");
 }
+
+#[test]
+fn explain_shows_the_route_shares_rewrite_and_policies() {
+    let out = sluice(&[
+        "explain",
+        "--config",
+        "examples/istio/canary.yaml",
+        "-X",
+        "POST",
+        "http://models.example.com/seldon/seldon/example/api/v1.0/predictions",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("VirtualService seldon/example spec.http[0].match[0]: MATCH"),
+        "{text}"
+    );
+    assert!(
+        text.contains("75.0%  example-main.seldon.svc.cluster.local:8000/main"),
+        "{text}"
+    );
+    assert!(
+        text.contains("25.0%  example-canary.seldon.svc.cluster.local:8000/canary"),
+        "{text}"
+    );
+    assert!(text.contains("endpoints: 127.0.0.1:9001"), "{text}");
+    assert!(
+        text.contains("\"/seldon/seldon/example/api/v1.0/predictions\" → \"/api/v1.0/predictions\""),
+        "{text}"
+    );
+    assert!(text.contains("retries: 2 attempts"), "{text}");
+
+    let out = sluice(&[
+        "explain",
+        "--config",
+        "examples/istio/canary.yaml",
+        "http://models.example.com/other",
+    ]);
+    assert!(
+        stdout(&out).contains("no — path \"/other\" does not match uri prefix \"/seldon/seldon/example/\""),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).ends_with("→ 404\n"), "{}", stdout(&out));
+}
+
+#[test]
+fn gateway_refuses_a_configuration_with_errors() {
+    let file = temp_file(
+        "bad-istio.yaml",
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v, namespace: default}\nspec:\n  hosts: [a]\n  gateways: [istio-system/gw]\n  http:\n  - timeout: soon\n    route: [{destination: {host: a}}]\n",
+    );
+    let out = sluice(&[
+        "gateway",
+        "--config",
+        file.to_str().expect("utf-8 path"),
+        "--admin",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("error: VirtualService default/v spec.http[0].timeout: \"soon\" is not a duration"),
+        "{err}"
+    );
+    assert!(err.contains("nothing is served"), "{err}");
+}

@@ -20,6 +20,9 @@ pub(crate) struct Server<'a> {
     pub(crate) port: u16,
     /// The proxy's labels and namespace, for `sourceLabels`/`sourceNamespace`.
     pub(crate) proxy: &'a crate::config::Proxy,
+    /// Compile every match block, ignoring the static filters (to check a VirtualService
+    /// that no server binds, as Istio's admission does).
+    pub(crate) check_only: bool,
 }
 
 /// Identity of a VirtualService for messages: `VirtualService ns/name`.
@@ -110,6 +113,9 @@ pub(crate) fn routes(
 
 /// `match.port`, `match.gateways`, `sourceLabels` and `sourceNamespace` are static filters.
 fn applies_here(m: &sluice_api::istio::HttpMatchRequest, server: &Server<'_>, namespace: &str) -> bool {
+    if server.check_only {
+        return true;
+    }
     if m.port.is_some_and(|p| p != u32::from(server.port)) {
         return false;
     }
@@ -298,7 +304,8 @@ fn compile_route(
                 None => registry.default_port(&host, listener),
             };
             let cluster = registry.cluster(&host, d.destination.subset.as_deref(), port);
-            if let Err(missing) = &cluster {
+            // Destinations depend on the server port; an unbound check cannot judge them.
+            if let (Err(missing), false) = (&cluster, server.check_only) {
                 diags.push(Diagnostic::warning(
                     resource,
                     format!("{at}.route[{k}].destination"),
@@ -388,6 +395,7 @@ fn compile_route(
             match registry.cluster(&host, m.subset.as_deref(), port) {
                 Ok(c) if pct > 0.0 => mirrors.push((c, pct)),
                 Ok(_) => {}
+                Err(_) if server.check_only => {}
                 Err(missing) => diags.push(Diagnostic::warning(
                     resource,
                     format!("{at}{field}"),

@@ -23,6 +23,7 @@ pub mod cluster;
 mod compile;
 pub mod config;
 pub mod diagnostic;
+mod explain;
 pub mod host;
 pub mod matcher;
 pub mod path;

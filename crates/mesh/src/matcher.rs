@@ -52,6 +52,19 @@ impl Match {
     }
 }
 
+/// `exact "x"`, `prefix "/a"`, `regex "..."`, `present`.
+pub fn describe(m: &Match) -> String {
+    match m {
+        Match::Exact(e) => format!("exact {e:?}"),
+        Match::Prefix(p) => format!("prefix {p:?}"),
+        Match::Regex(r) => format!(
+            "regex {:?}",
+            r.as_str().trim_start_matches("^(?:").trim_end_matches(")$")
+        ),
+        Match::Present => "present".to_string(),
+    }
+}
+
 /// Compile an RE2 regex that must match the whole input (Envoy's semantics).
 pub fn full_regex(pattern: &str) -> Result<Regex, String> {
     if pattern.is_empty() {
@@ -243,6 +256,55 @@ impl RequestMatch {
             .iter()
             .all(|(name, m)| req.query_param(name).is_some_and(|v| m.matches(v)));
         header_ok && without_ok && query_ok
+    }
+
+    /// Why the request does not match (the first failing condition), or `None` if it does.
+    pub fn mismatch(&self, req: &RequestView<'_>) -> Option<String> {
+        if let Some(uri) = &self.uri
+            && !uri.matches(req.path)
+        {
+            return Some(format!(
+                "path {:?} does not match uri {}",
+                req.path,
+                describe(&uri.matcher)
+            ));
+        }
+        for (name, m) in &self.headers {
+            match req.header(name) {
+                None => return Some(format!("header {name} is absent (needs {})", describe(m))),
+                Some(v) if !m.matches(&v) => {
+                    return Some(format!("header {name}: {v:?} does not match {}", describe(m)));
+                }
+                Some(_) => {}
+            }
+        }
+        for (name, m) in &self.without_headers {
+            let value = req.header(name);
+            let hit = match (&value, m) {
+                (None, Match::Present) => false,
+                (None, m) => m.matches(""),
+                (Some(v), m) => m.matches(v),
+            };
+            if hit {
+                return Some(format!(
+                    "withoutHeaders {name}: {value:?} matches {}",
+                    describe(m)
+                ));
+            }
+        }
+        for (name, m) in &self.query_params {
+            match req.query_param(name) {
+                None => return Some(format!("query parameter {name} is absent")),
+                Some(v) if !m.matches(v) => {
+                    return Some(format!(
+                        "query parameter {name}: {v:?} does not match {}",
+                        describe(m)
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        None
     }
 
     /// A catch-all: any path, no other condition (Istio moves these to the end and stops

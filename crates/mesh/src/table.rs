@@ -156,6 +156,7 @@ impl RouteTable {
                                 gateway: gw_id,
                                 port: *port,
                                 proxy,
+                                check_only: false,
                             };
                             let routes = compile::routes(
                                 vs,
@@ -183,6 +184,18 @@ impl RouteTable {
                     servers: port_servers.iter().map(|(g, _)| format!("Gateway {g}")).collect(),
                 },
             );
+        }
+        // VirtualServices no server binds are still checked, as Istio's admission does.
+        for (index, vs, ..) in &bound {
+            if reported.insert(*index) {
+                let ctx = Server {
+                    gateway: "",
+                    port: 0,
+                    proxy,
+                    check_only: true,
+                };
+                compile::routes(vs, &ctx, &mut registry, &mut diagnostics, true);
+            }
         }
         (RouteTable { listeners }, diagnostics)
     }

@@ -1,0 +1,105 @@
+//! The admin listener: `/stats/prometheus`, `/healthz/ready`, `/config_dump`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use http::{Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use serde_json::json;
+use sluice_mesh::route::RouteAction;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::server::Shared;
+use crate::{Body, full};
+
+pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, mut stop: watch::Receiver<bool>) {
+    let builder = auto::Builder::new(TokioExecutor::new());
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let shared = shared.clone();
+                let service = service_fn(move |request| {
+                    let shared = shared.clone();
+                    async move { Ok::<_, Infallible>(respond(&shared, &request)) }
+                });
+                let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+            }
+            _ = stop.changed() => break,
+        }
+    }
+}
+
+fn respond(shared: &Shared, request: &Request<Incoming>) -> Response<Body> {
+    let (status, content_type, body) = match request.uri().path() {
+        "/stats/prometheus" => {
+            let mut text = shared.metrics.encode();
+            // Our families end with `# EOF` (OpenMetrics); appended sources go before it.
+            if let Some(stripped) = text.strip_suffix("# EOF\n") {
+                text = stripped.to_string();
+            }
+            for source in shared
+                .extra_metrics
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+            {
+                text.push_str(&source());
+            }
+            text.push_str("# EOF\n");
+            (StatusCode::OK, "text/plain; version=0.0.4", text)
+        }
+        "/healthz/ready" => (StatusCode::OK, "text/plain", "LIVE\n".to_string()),
+        "/config_dump" => (StatusCode::OK, "application/json", config_dump(shared)),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found: try /stats/prometheus, /healthz/ready or /config_dump\n".to_string(),
+        ),
+    };
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, content_type)
+        .body(full(body))
+        .unwrap_or_else(|_| Response::new(full("")))
+}
+
+/// The compiled table, route by route, and the diagnostics of the last load.
+pub(crate) fn config_dump(shared: &Shared) -> String {
+    let table = shared.table.load_full();
+    let listeners: Vec<serde_json::Value> = table
+        .ports()
+        .filter_map(|port| table.listener(port).map(|l| (port, l)))
+        .map(|(port, listener)| {
+            let hosts: Vec<serde_json::Value> = listener
+                .virtual_hosts
+                .iter()
+                .map(|vh| {
+                    let routes: Vec<serde_json::Value> = vh
+                        .routes
+                        .iter()
+                        .map(|r| {
+                            let action = match &r.action {
+                                RouteAction::Forward(f) => json!({"forward": f.destinations.iter().map(|d| json!({"destination": d.label, "weight": d.weight, "cluster": d.cluster.as_ref().map(|c| c.name.clone()).unwrap_or_else(|m| format!("missing: {}", m.describe()))})).collect::<Vec<_>>(), "timeout_ms": f.timeout.map(|t| t.as_millis() as u64), "retry_attempts": f.retry.attempts, "mirrors": f.mirrors.iter().map(|(c, p)| json!({"cluster": c.name, "percentage": p})).collect::<Vec<_>>()}),
+                                RouteAction::Redirect(rd) => json!({"redirect": rd.code}),
+                                RouteAction::Direct { status, .. } => json!({"direct_response": status}),
+                            };
+                            json!({"origin": r.origin.to_string(), "match": format!("{:?}", r.matcher), "action": action})
+                        })
+                        .collect();
+                    json!({"domain": vh.domain, "https_redirect": vh.require_tls, "routes": routes})
+                })
+                .collect();
+            json!({"port": port, "servers": listener.servers, "virtual_hosts": hosts})
+        })
+        .collect();
+    let dump = json!({"listeners": listeners, "diagnostics": *shared.diagnostics.load_full()});
+    serde_json::to_string_pretty(&dump).unwrap_or_default()
+}

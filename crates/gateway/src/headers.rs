@@ -1,0 +1,126 @@
+//! Header changes the gateway makes on the way up and down (spec §8).
+
+use std::net::SocketAddr;
+
+use http::{HeaderMap, HeaderValue, header};
+use rand::{Rng, RngExt};
+
+/// Client headers Envoy strips: they would control the proxy.
+const INTERNAL: &[&str] = &[
+    "x-envoy-retry-on",
+    "x-envoy-retry-grpc-on",
+    "x-envoy-max-retries",
+    "x-envoy-upstream-rq-timeout-ms",
+    "x-envoy-upstream-rq-per-try-timeout-ms",
+    "x-envoy-upstream-rq-timeout-alt-response",
+    "x-envoy-expected-rq-timeout-ms",
+    "x-envoy-retriable-status-codes",
+    "x-envoy-retriable-header-names",
+    "x-envoy-upstream-alt-stat-name",
+    "x-envoy-hedge-on-per-try-timeout",
+    "x-envoy-force-trace",
+    "x-envoy-ip-tags",
+    "x-envoy-original-url",
+    "x-envoy-decorator-operation",
+    "x-envoy-downstream-service-cluster",
+    "x-envoy-downstream-service-node",
+    "x-envoy-internal",
+    "x-envoy-original-path",
+    "x-envoy-attempt-count",
+    "x-forwarded-client-cert",
+];
+
+/// Hop-by-hop headers, never forwarded.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+    "te",
+];
+
+/// A fresh UUID v4, as Envoy generates for `x-request-id`.
+pub(crate) fn request_id(rng: &mut impl Rng) -> String {
+    let mut b: [u8; 16] = rng.random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// Prepare client headers for upstream: strip internal and hop-by-hop headers, set
+/// `x-forwarded-for`, `x-forwarded-proto`, `x-envoy-external-address` and a new `x-request-id`.
+pub(crate) fn upstream_request(headers: &mut HeaderMap, peer: SocketAddr, scheme: &str, request_id: &str) {
+    let te_trailers = headers
+        .get(header::TE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
+    for name in INTERNAL.iter().chain(HOP_BY_HOP) {
+        headers.remove(*name);
+    }
+    if te_trailers {
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
+    }
+    let ip = peer.ip().to_string();
+    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(existing) => format!("{existing}, {ip}"),
+        None => ip.clone(),
+    };
+    if let Ok(v) = HeaderValue::try_from(xff) {
+        headers.insert("x-forwarded-for", v);
+    }
+    headers.insert(
+        "x-forwarded-proto",
+        HeaderValue::from_static(if scheme == "https" { "https" } else { "http" }),
+    );
+    if let Ok(v) = HeaderValue::try_from(ip) {
+        headers.insert("x-envoy-external-address", v);
+    }
+    if let Ok(v) = HeaderValue::try_from(request_id) {
+        headers.insert("x-request-id", v);
+    }
+}
+
+/// Prepare upstream response headers for the client: hop-by-hop removed, `server` replaced.
+pub(crate) fn downstream_response(headers: &mut HeaderMap) {
+    for name in HOP_BY_HOP {
+        headers.remove(*name);
+    }
+    headers.insert(header::SERVER, crate::reply::SERVER);
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    use super::*;
+
+    #[test]
+    fn c86_client_controls_are_stripped_and_forwarding_headers_set() {
+        let mut h = HeaderMap::new();
+        h.insert("x-request-id", HeaderValue::from_static("abc"));
+        h.insert("x-envoy-retry-on", HeaderValue::from_static("5xx"));
+        h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        h.insert("connection", HeaderValue::from_static("keep-alive"));
+        let id = request_id(&mut StdRng::seed_from_u64(1));
+        upstream_request(&mut h, "127.0.0.9:5555".parse().expect("addr"), "http", &id);
+        assert_eq!(h["x-request-id"], id.as_str());
+        assert_ne!(id, "abc");
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "4", "UUID version 4");
+        assert!(h.get("x-envoy-retry-on").is_none());
+        assert!(h.get("connection").is_none());
+        assert_eq!(h["x-forwarded-proto"], "http");
+        assert_eq!(h["x-forwarded-for"], "10.0.0.1, 127.0.0.9");
+        assert_eq!(h["x-envoy-external-address"], "127.0.0.9");
+    }
+}

@@ -1,0 +1,43 @@
+//! The local ingress gateway: serves Istio Gateway/VirtualService configuration the
+//! way an Istio ingress gateway (Envoy) does, on loopback, for `sluice gateway` and
+//! `sluice up`.
+//!
+//! ```text
+//!  config files ──> config::load ──> mesh::RouteTable::compile ──┐ (rejected whole on any error)
+//!        ^                                                        v
+//!   poll (hot reload)                                ArcSwap<RouteTable> (in-flight requests keep theirs)
+//!                                                                 │
+//!  client ──> server (HTTP/1.1, h2, h2c) ──> proxy::handle ──> decision ──> reply::local (404, 503, ...)
+//!                                                 │                   └──> upstream (pooled HTTP/1.1 or h2c),
+//!                                                 │                        retries, timeouts, mirrors
+//!                                                 └──> metrics (Istio's names) ──> admin /stats/prometheus
+//! ```
+//!
+//! The routing semantics live in `sluice-mesh`; this crate owns sockets, clocks,
+//! load balancing and everything on the wire.
+
+pub mod admin;
+pub mod config;
+mod headers;
+pub mod metrics;
+mod mirror;
+mod proxy;
+mod reply;
+pub mod server;
+mod upstream;
+
+pub use config::{LoadError, Loaded};
+pub use server::{Gateway, Options};
+
+/// The body type used for requests and responses through the gateway.
+pub type Body = http_body_util::combinators::BoxBody<bytes::Bytes, BoxError>;
+/// Boxed errors from bodies and clients.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A body holding `bytes`.
+pub fn full(bytes: impl Into<bytes::Bytes>) -> Body {
+    use http_body_util::BodyExt;
+    http_body_util::Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
+}

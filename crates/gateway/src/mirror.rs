@@ -1,0 +1,69 @@
+//! Mirrored requests: fire-and-forget copies that never delay or change the primary.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Uri};
+use sluice_mesh::{Cluster, UpstreamProtocol};
+use tokio::sync::Semaphore;
+
+use crate::full;
+use crate::upstream::{Balancer, Clients};
+
+/// Mirrors in flight at once; more are dropped rather than queued.
+pub(crate) const MAX_IN_FLIGHT: usize = 256;
+/// Mirrors give up after this when the route has no timeout.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What a mirror needs: the request after route processing, with its body.
+pub(crate) struct Copy {
+    pub(crate) method: Method,
+    pub(crate) path_and_query: String,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+    pub(crate) timeout: Option<Duration>,
+}
+
+/// Send `copy` to each cluster in the background. Returns at once.
+pub(crate) fn send(
+    copy: Copy,
+    clusters: Vec<Arc<Cluster>>,
+    clients: &Clients,
+    balancer: &Arc<Balancer>,
+    limit: &Arc<Semaphore>,
+) {
+    for cluster in clusters {
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            tracing::debug!(cluster = %cluster.name, "mirror dropped: too many in flight");
+            continue;
+        };
+        let Some(pick) = balancer.pick(&cluster, &[]) else {
+            continue;
+        };
+        let client = match cluster.protocol {
+            UpstreamProtocol::Http2 => clients.http2.clone(),
+            _ => clients.http1.clone(),
+        };
+        let uri: Result<Uri, _> =
+            format!("http://{}{}", pick.endpoint.authority(), copy.path_and_query).parse();
+        let Ok(uri) = uri else { continue };
+        let mut builder = Request::builder().method(copy.method.clone()).uri(uri);
+        if let Some(h) = builder.headers_mut() {
+            *h = copy.headers.clone();
+        }
+        let Ok(request) = builder.body(full(copy.body.clone())) else {
+            continue;
+        };
+        let timeout = copy.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        tokio::spawn(async move {
+            let _permit = permit;
+            let _pick = pick;
+            // The response is read and dropped; errors are ignored, as Istio does.
+            if let Ok(Ok(response)) = tokio::time::timeout(timeout, client.request(request)).await {
+                use http_body_util::BodyExt;
+                let _ = tokio::time::timeout(timeout, response.into_body().collect()).await;
+            }
+        });
+    }
+}

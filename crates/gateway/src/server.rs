@@ -1,0 +1,288 @@
+//! Listeners, the shared gateway state, hot reload and graceful shutdown.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::convert::Infallible;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use sluice_mesh::{Proxy, RouteTable};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+
+use crate::metrics::Metrics;
+use crate::upstream::{Balancer, Clients};
+use crate::{config, proxy};
+
+/// How the gateway runs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The gateway's own identity (namespace, labels) for Gateway selection.
+    pub proxy: Proxy,
+    /// `source_workload` in metrics.
+    pub workload: String,
+    /// Gateway server port → local listening port (`--port-map 80=8080`); unmapped ports
+    /// listen on their own number.
+    pub port_map: BTreeMap<u16, u16>,
+    /// Address the listeners bind.
+    pub bind: IpAddr,
+    /// Admin listener (`/stats/prometheus`, `/healthz/ready`, `/config_dump`).
+    pub admin: Option<SocketAddr>,
+    /// Print a JSON access log line per request.
+    pub access_log: bool,
+    /// How long in-flight requests may take to finish on shutdown.
+    pub drain: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            proxy: Proxy::default(),
+            workload: "istio-ingressgateway".to_string(),
+            port_map: BTreeMap::new(),
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            admin: Some(SocketAddr::from(([127, 0, 0, 1], 15000))),
+            access_log: false,
+            drain: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A source of extra Prometheus text.
+pub type MetricsSource = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// State shared by every connection.
+pub(crate) struct Shared {
+    pub(crate) table: ArcSwap<RouteTable>,
+    pub(crate) diagnostics: ArcSwap<Vec<String>>,
+    pub(crate) clients: Clients,
+    pub(crate) balancer: Arc<Balancer>,
+    pub(crate) metrics: Metrics,
+    pub(crate) mirror_limit: Arc<Semaphore>,
+    pub(crate) options: Options,
+    /// Extra Prometheus text appended to `/stats/prometheus` (the local mode's engines).
+    pub(crate) extra_metrics: Mutex<Vec<MetricsSource>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A running gateway.
+#[derive(Clone, Debug)]
+pub struct Gateway {
+    shared: Arc<Shared>,
+    listening: Arc<Mutex<BTreeMap<u16, SocketAddr>>>,
+    shutdown: watch::Sender<bool>,
+    tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Gateway {
+    /// A gateway serving `table` (not listening yet: see [`Gateway::listen_all`]).
+    pub fn new(options: Options, table: RouteTable) -> Self {
+        let (shutdown, _) = watch::channel(false);
+        Gateway {
+            shared: Arc::new(Shared {
+                table: ArcSwap::from_pointee(table),
+                diagnostics: ArcSwap::from_pointee(Vec::new()),
+                clients: Clients::new(),
+                balancer: Arc::new(Balancer::default()),
+                metrics: Metrics::default(),
+                mirror_limit: Arc::new(Semaphore::new(crate::mirror::MAX_IN_FLIGHT)),
+                options,
+                extra_metrics: Mutex::new(Vec::new()),
+            }),
+            listening: Arc::new(Mutex::new(BTreeMap::new())),
+            shutdown,
+            tasks: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    /// The table in force.
+    pub fn table(&self) -> Arc<RouteTable> {
+        self.shared.table.load_full()
+    }
+
+    /// Replace the table atomically; requests in flight finish on the old one. Listeners
+    /// are opened for ports the new table has and the old did not.
+    pub async fn swap(&self, table: RouteTable, diagnostics: Vec<String>) -> std::io::Result<()> {
+        self.shared.table.store(Arc::new(table));
+        self.shared.diagnostics.store(Arc::new(diagnostics));
+        self.listen_all().await
+    }
+
+    /// Add a source of Prometheus text to `/stats/prometheus`.
+    pub fn add_metrics_source(&self, source: MetricsSource) {
+        self.shared
+            .extra_metrics
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(source);
+    }
+
+    /// The local address of each gateway port listened on.
+    pub fn addresses(&self) -> BTreeMap<u16, SocketAddr> {
+        self.listening.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Listen on every port of the table that has no listener yet.
+    pub async fn listen_all(&self) -> std::io::Result<()> {
+        let ports: Vec<u16> = self.table().ports().collect();
+        for port in ports {
+            if self
+                .listening
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains_key(&port)
+            {
+                continue;
+            }
+            let local = self.shared.options.port_map.get(&port).copied().unwrap_or(port);
+            let listener = TcpListener::bind(SocketAddr::new(self.shared.options.bind, local)).await?;
+            let addr = listener.local_addr()?;
+            tracing::info!(gateway_port = port, %addr, "listening");
+            self.listening
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(port, addr);
+            let task = tokio::spawn(accept_loop(
+                self.shared.clone(),
+                listener,
+                port,
+                self.shutdown.subscribe(),
+            ));
+            self.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(task);
+        }
+        Ok(())
+    }
+
+    /// Start the admin listener; returns its address.
+    pub async fn listen_admin(&self) -> std::io::Result<Option<SocketAddr>> {
+        let Some(addr) = self.shared.options.admin else {
+            return Ok(None);
+        };
+        let listener = TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        tracing::info!(%local, "admin listening");
+        let task = tokio::spawn(crate::admin::serve(
+            self.shared.clone(),
+            listener,
+            self.shutdown.subscribe(),
+        ));
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(task);
+        Ok(Some(local))
+    }
+
+    /// Stop accepting, let in-flight requests finish (up to the drain time), and return.
+    pub async fn shutdown(&self) {
+        let _ = self.shutdown.send(true);
+        let tasks: Vec<_> = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|p| p.into_inner()));
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+
+    /// Watch `paths`: when a file changes, load and compile it; a configuration with
+    /// errors is rejected whole (the old table keeps serving) and its problems logged.
+    pub fn watch_files(&self, paths: Vec<PathBuf>, every: Duration) {
+        let gateway = self.clone();
+        let mut stop = self.shutdown.subscribe();
+        let task = tokio::spawn(async move {
+            let mut last = config::fingerprint(&paths);
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = stop.changed() => return,
+                }
+                let now = config::fingerprint(&paths);
+                if now == last {
+                    continue;
+                }
+                last = now;
+                match gateway.reload(&paths) {
+                    Ok((table, notes)) => {
+                        if let Err(e) = gateway.swap(table, notes).await {
+                            tracing::error!(error = %e, "cannot listen on a new port");
+                        }
+                        tracing::info!("configuration reloaded");
+                    }
+                    Err(problems) => {
+                        for p in &problems {
+                            tracing::error!("{p}");
+                        }
+                        tracing::error!("configuration rejected; the previous one keeps serving");
+                    }
+                }
+            }
+        });
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(task);
+    }
+
+    /// Load and compile `paths` for this gateway: the table and its warnings, or every problem.
+    pub fn reload(&self, paths: &[PathBuf]) -> Result<(RouteTable, Vec<String>), Vec<String>> {
+        compile_files(&self.shared.options.proxy, paths)
+    }
+}
+
+/// Load and compile configuration files: the table and its warnings, or every problem
+/// when anything is an error.
+pub fn compile_files(proxy: &Proxy, paths: &[PathBuf]) -> Result<(RouteTable, Vec<String>), Vec<String>> {
+    let loaded = config::load(paths).map_err(|e| vec![format!("error: {e}")])?;
+    let mut problems: Vec<String> = loaded.problems.iter().map(|p| p.text.clone()).collect();
+    let mut has_errors = loaded.has_errors();
+    let (table, diagnostics) = RouteTable::compile(proxy, &loaded.config);
+    has_errors |= diagnostics.iter().any(|d| d.is_error());
+    problems.extend(diagnostics.iter().map(ToString::to_string));
+    if has_errors {
+        Err(problems)
+    } else {
+        Ok((table, problems))
+    }
+}
+
+async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, port: u16, mut stop: watch::Receiver<bool>) {
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let graceful = GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, peer)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let shared = shared.clone();
+                let service = service_fn(move |request| {
+                    let shared = shared.clone();
+                    async move { Ok::<_, Infallible>(proxy::handle(shared, request, peer, port, "http").await) }
+                });
+                let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+            }
+            _ = stop.changed() => break,
+        }
+    }
+    drop(listener);
+    let drain = shared.options.drain;
+    if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
+        tracing::warn!(
+            gateway_port = port,
+            "connections still open after the drain time; closing"
+        );
+    }
+}
+
+/// The gateway ports configured by a table, as a set (for tests and `sluice up`).
+pub fn ports(table: &RouteTable) -> BTreeSet<u16> {
+    table.ports().collect()
+}

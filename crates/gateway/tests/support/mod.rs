@@ -1,0 +1,257 @@
+//! Real upstream servers on 127.0.0.1:0 and a gateway in front of them.
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use serde_json::json;
+use sluice_gateway::server::compile_files;
+use sluice_gateway::{Gateway, Options};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+/// What an echo upstream saw and how it behaves.
+#[derive(Default)]
+pub struct Echo {
+    /// Requests received.
+    pub hits: AtomicUsize,
+    /// Answer 503 to this many first requests.
+    pub fail_first: AtomicUsize,
+    /// When set, requests wait until notified.
+    pub hold: Option<Arc<Notify>>,
+    /// Requests seen (JSON of method, path, version, headers).
+    pub seen: std::sync::Mutex<Vec<serde_json::Value>>,
+}
+
+/// Start an echo server (HTTP/1.1 and h2c) named `name`; returns its address.
+/// Headers: `x-echo-sleep-ms` delays the answer, `x-echo-status` sets the status.
+pub async fn echo(name: &'static str, state: Arc<Echo>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let state = state.clone();
+            let service = service_fn(move |req: Request<Incoming>| {
+                let state = state.clone();
+                async move {
+                    let n = state.hits.fetch_add(1, Ordering::SeqCst);
+                    let headers: BTreeMap<String, String> = req
+                        .headers()
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                        .collect();
+                    let seen = json!({
+                        "name": name,
+                        "method": req.method().as_str(),
+                        "path": req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/"),
+                        "version": format!("{:?}", req.version()),
+                        "headers": headers,
+                    });
+                    state.seen.lock().expect("lock").push(seen.clone());
+                    if let Some(ms) = headers.get("x-echo-sleep-ms").and_then(|v| v.parse::<u64>().ok()) {
+                        tokio::time::sleep(Duration::from_millis(ms)).await;
+                    }
+                    if let Some(hold) = &state.hold {
+                        hold.notified().await;
+                    }
+                    let body = req
+                        .into_body()
+                        .collect()
+                        .await
+                        .map(|b| b.to_bytes())
+                        .unwrap_or_default();
+                    let mut status = headers
+                        .get("x-echo-status")
+                        .and_then(|s| s.parse::<u16>().ok())
+                        .unwrap_or(200);
+                    if n < state.fail_first.load(Ordering::SeqCst) {
+                        status = 503;
+                    }
+                    let mut out = seen;
+                    out["body_len"] = json!(body.len());
+                    let response = Response::builder()
+                        .status(status)
+                        .header("server", "echo")
+                        .header("x-up", "1")
+                        .header("content-type", "application/json")
+                        .body(Full::new(Bytes::from(out.to_string())))
+                        .expect("response");
+                    Ok::<_, Infallible>(response)
+                }
+            });
+            tokio::spawn(async move {
+                let _ = auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// A loopback port with nothing listening (connections are refused).
+pub async fn refused_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    drop(l);
+    port
+}
+
+/// The Gateway of spec §12.0 plus ServiceEntries, as YAML.
+pub fn gateway_yaml() -> &'static str {
+    "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw, namespace: istio-system}\nspec:\n  selector: {istio: ingressgateway}\n  servers:\n  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: [\"*\"]\n---\n"
+}
+
+/// A ServiceEntry `name.default.svc.cluster.local` on port 8080 (named `port_name`) with endpoints.
+pub fn service(name: &str, port_name: &str, endpoints: &[(SocketAddr, &str)]) -> String {
+    let eps: Vec<String> = endpoints
+        .iter()
+        .map(|(a, version)| {
+            format!(
+                "{{address: \"{}\", ports: {{{port_name}: {}}}, labels: {{version: {version}}}}}",
+                a.ip(),
+                a.port()
+            )
+        })
+        .collect();
+    format!(
+        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  hosts: [{name}.default.svc.cluster.local]\n  resolution: STATIC\n  ports: [{{number: 8080, name: {port_name}}}]\n  endpoints: [{}]\n---\n",
+        eps.join(", ")
+    )
+}
+
+/// `VS(http)` of spec §12.0.
+pub fn vs(http: &str) -> String {
+    format!(
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: vs, namespace: default}}\nspec:\n  hosts: [app.example.com]\n  gateways: [istio-system/gw]\n  http: {http}\n---\n"
+    )
+}
+
+/// A running gateway and its address.
+pub struct Running {
+    pub gateway: Gateway,
+    pub addr: SocketAddr,
+    pub admin: Option<SocketAddr>,
+    pub dir: PathBuf,
+}
+
+/// Write `yaml` to a fresh directory and start a gateway on it (port 80 → ephemeral).
+pub async fn start(yaml: &str) -> Running {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "sluice-gw-test-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("config.yaml"), yaml).expect("write");
+    let options = Options {
+        port_map: BTreeMap::from([(80, 0)]),
+        admin: Some("127.0.0.1:0".parse().expect("addr")),
+        drain: Duration::from_secs(5),
+        ..Options::default()
+    };
+    let (table, _) = compile_files(&options.proxy, std::slice::from_ref(&dir)).expect("valid configuration");
+    let gateway = Gateway::new(options, table);
+    gateway.listen_all().await.expect("listen");
+    let admin = gateway.listen_admin().await.expect("admin");
+    let addr = gateway.addresses()[&80];
+    Running {
+        gateway,
+        addr,
+        admin,
+        dir,
+    }
+}
+
+/// An HTTP/1.1 client.
+pub fn http1() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build(HttpConnector::new())
+}
+
+/// A finished response: status, headers, body.
+pub struct Got {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
+impl Got {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Send a request through the gateway with `Host: app.example.com` plus `headers`.
+pub async fn send(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Got {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"))
+        .header("host", "app.example.com");
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let response = client
+        .request(b.body(Full::new(Bytes::from_static(b"hello"))).expect("request"))
+        .await
+        .expect("response");
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.expect("body").to_bytes();
+    Got {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body,
+    }
+}
+
+pub async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Got {
+    send(&http1(), addr, "GET", path, headers).await
+}
+
+/// Send one h2c (prior knowledge) request to `addr` with `:authority: app.example.com`.
+pub async fn h2c_get(addr: SocketAddr, path: &str) -> Got {
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .expect("h2 handshake");
+    tokio::spawn(connection);
+    let request = Request::builder()
+        .uri(format!("http://app.example.com{path}"))
+        .body(Full::new(Bytes::new()))
+        .expect("request");
+    let response = sender.send_request(request).await.expect("response");
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.expect("body").to_bytes();
+    Got {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body,
+    }
+}

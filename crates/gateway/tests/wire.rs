@@ -1,0 +1,469 @@
+//! The gateway on real sockets: conformance cases of spec §12.1–§12.6 that are about the
+//! wire (headers, failures, retries, timeouts, protocols, mirrors), the canary split, and
+//! hot reload under load. Upstreams are real HTTP servers on 127.0.0.1:0.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use support::*;
+
+fn to(host: &str) -> String {
+    format!("[{{route: [{{destination: {{host: {host}.default.svc.cluster.local}}}}]}}]")
+}
+
+#[tokio::test]
+async fn c02_c86_headers_on_the_way_up_and_down() {
+    let a = Arc::new(Echo::default());
+    let addr = echo("a", a.clone()).await;
+    let gw = start(&format!(
+        "{}{}{}",
+        gateway_yaml(),
+        service("a", "http", &[(addr, "v1")]),
+        vs(&to("a"))
+    ))
+    .await;
+    let got = get(
+        gw.addr,
+        "/anything",
+        &[
+            ("x-request-id", "abc"),
+            ("x-envoy-retry-on", "5xx"),
+            ("x-forwarded-proto", "https"),
+        ],
+    )
+    .await;
+    assert_eq!(got.status, 200);
+    assert_eq!(
+        got.headers["server"], "istio-envoy",
+        "replaces the upstream's server header"
+    );
+    assert!(got.headers.contains_key("x-envoy-upstream-service-time"));
+    assert!(!got.headers.contains_key("x-request-id"));
+    let seen = got.json();
+    let h = &seen["headers"];
+    assert_ne!(h["x-request-id"], "abc");
+    assert_eq!(h["x-request-id"].as_str().map(str::len), Some(36));
+    assert!(h.get("x-envoy-retry-on").is_none());
+    assert_eq!(h["x-forwarded-proto"], "http");
+    assert_eq!(h["x-envoy-external-address"], "127.0.0.1");
+    assert_eq!(h["x-envoy-attempt-count"], "1");
+    assert_eq!(h["host"], "app.example.com");
+    assert_eq!(seen["body_len"], 5);
+}
+
+#[tokio::test]
+async fn c01_c39_c40_local_replies() {
+    let gw = start(&format!(
+        "{}{}{}",
+        gateway_yaml(),
+        service("e", "http", &[]),
+        vs("[{match: [{uri: {prefix: /e}}], route: [{destination: {host: e.default.svc.cluster.local}}]}, {match: [{uri: {prefix: /missing}}], route: [{destination: {host: missing.default.svc.cluster.local}}]}]")
+    ))
+    .await;
+    let got = get(gw.addr, "/nothing", &[]).await;
+    assert_eq!((got.status, got.body.len()), (404, 0));
+    assert_eq!(got.headers["server"], "istio-envoy");
+    assert!(!got.headers.contains_key("x-envoy-upstream-service-time"));
+    let got = get(gw.addr, "/missing", &[]).await;
+    assert_eq!((got.status, got.body.len()), (503, 0));
+    let got = get(gw.addr, "/e", &[]).await;
+    assert_eq!((got.status, got.text().as_str()), (503, "no healthy upstream"));
+    assert_eq!(got.headers["content-type"], "text/plain");
+}
+
+#[tokio::test]
+async fn canary_75_25_lands_within_binomial_bounds() {
+    let (main, canary) = (Arc::new(Echo::default()), Arc::new(Echo::default()));
+    let (m, c) = (
+        echo("main", main.clone()).await,
+        echo("canary", canary.clone()).await,
+    );
+    let config = format!(
+        "{}{}{}{}",
+        gateway_yaml(),
+        service("main", "http", &[(m, "main")]),
+        service("canary", "http", &[(c, "canary")]),
+        vs(
+            "[{route: [{destination: {host: main.default.svc.cluster.local}, weight: 75}, {destination: {host: canary.default.svc.cluster.local}, weight: 25}]}]"
+        )
+    );
+    let gw = start(&config).await;
+    let client = http1();
+    let n = 2000;
+    for _ in 0..n {
+        assert_eq!(send(&client, gw.addr, "GET", "/", &[]).await.status, 200);
+    }
+    let canary_hits = canary.hits.load(Ordering::SeqCst);
+    assert_eq!(main.hits.load(Ordering::SeqCst) + canary_hits, n);
+    // Mean 500, sd ≈ 19.4: ±5 sd.
+    assert!(
+        (403..=597).contains(&canary_hits),
+        "canary got {canary_hits} of {n}"
+    );
+}
+
+#[tokio::test]
+async fn c41_c42_refused_connections_with_and_without_retries() {
+    let dead = refused_port().await;
+    let d = format!("{}", std::net::SocketAddr::from(([127, 0, 0, 1], dead)));
+    let d: std::net::SocketAddr = d.parse().expect("addr");
+    let base = format!("{}{}", gateway_yaml(), service("d", "http", &[(d, "v1")]));
+    let gw = start(&format!("{base}{}", vs(&to("d")))).await;
+    let got = get(gw.addr, "/", &[]).await;
+    assert_eq!(got.status, 503);
+    assert!(
+        got.text().starts_with(
+            "upstream connect error or disconnect/reset before headers. retried and the latest reset reason: "
+        ),
+        "{}",
+        got.text()
+    );
+    let gw = start(&format!(
+        "{base}{}",
+        vs("[{retries: {attempts: 0}, route: [{destination: {host: d.default.svc.cluster.local}}]}]")
+    ))
+    .await;
+    let got = get(gw.addr, "/", &[]).await;
+    assert_eq!(got.status, 503);
+    assert!(
+        got.text()
+            .starts_with("upstream connect error or disconnect/reset before headers. reset reason: "),
+        "{}",
+        got.text()
+    );
+}
+
+#[tokio::test]
+async fn retries_recover_from_a_refused_endpoint() {
+    let live = Arc::new(Echo::default());
+    let up = echo("live", live.clone()).await;
+    let dead: std::net::SocketAddr = format!("127.0.0.1:{}", refused_port().await)
+        .parse()
+        .expect("addr");
+    let gw = start(&format!(
+        "{}{}{}",
+        gateway_yaml(),
+        service("a", "http", &[(up, "v1"), (dead, "v1")]),
+        vs(&to("a"))
+    ))
+    .await;
+    for _ in 0..50 {
+        assert_eq!(get(gw.addr, "/", &[]).await.status, 200);
+    }
+    assert_eq!(live.hits.load(Ordering::SeqCst), 50);
+}
+
+#[tokio::test]
+async fn c43_c44_retried_responses() {
+    let a = Arc::new(Echo::default());
+    let addr = echo("a", a.clone()).await;
+    let base = format!("{}{}", gateway_yaml(), service("a", "http", &[(addr, "v1")]));
+    a.fail_first.store(1, Ordering::SeqCst);
+    let gw = start(&format!("{base}{}", vs(&to("a")))).await;
+    assert_eq!(
+        get(gw.addr, "/", &[]).await.status,
+        503,
+        "503 is not retried by default (Istio >= 1.24)"
+    );
+
+    let a = Arc::new(Echo::default());
+    let addr = echo("a", a.clone()).await;
+    a.fail_first.store(1, Ordering::SeqCst);
+    let base = format!("{}{}", gateway_yaml(), service("a", "http", &[(addr, "v1")]));
+    let gw = start(&format!("{base}{}", vs("[{retries: {attempts: 2, retryOn: 5xx}, route: [{destination: {host: a.default.svc.cluster.local}}]}]"))).await;
+    let got = get(gw.addr, "/", &[]).await;
+    assert_eq!(got.status, 200);
+    let attempts: Vec<String> = a
+        .seen
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|s| {
+            s["headers"]["x-envoy-attempt-count"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(attempts, ["1", "2"]);
+
+    let gw = start(&format!("{base}{}", vs("[{retries: {attempts: 3, retryOn: \"503\"}, route: [{destination: {host: a.default.svc.cluster.local}}]}]"))).await;
+    assert_eq!(
+        get(gw.addr, "/", &[("x-echo-status", "500")]).await.status,
+        500,
+        "500 is not in retryOn 503"
+    );
+}
+
+#[tokio::test]
+async fn c47_c51_route_timeout() {
+    let a = Arc::new(Echo::default());
+    let addr = echo("a", a.clone()).await;
+    let gw = start(&format!(
+        "{}{}{}",
+        gateway_yaml(),
+        service("a", "http", &[(addr, "v1")]),
+        vs("[{timeout: 300ms, route: [{destination: {host: a.default.svc.cluster.local}}]}]")
+    ))
+    .await;
+    let got = get(gw.addr, "/", &[("x-echo-sleep-ms", "3000")]).await;
+    assert_eq!(
+        (got.status, got.text().as_str()),
+        (504, "upstream request timeout")
+    );
+    let got = get(gw.addr, "/", &[]).await;
+    assert_eq!(got.json()["headers"]["x-envoy-expected-rq-timeout-ms"], "300");
+}
+
+#[tokio::test]
+async fn c49_per_try_timeouts_are_retried_only_for_reset_conditions() {
+    let a = Arc::new(Echo::default());
+    let addr = echo("a", a.clone()).await;
+    let base = format!("{}{}", gateway_yaml(), service("a", "http", &[(addr, "v1")]));
+    let gw = start(&format!("{base}{}", vs("[{timeout: 10s, retries: {attempts: 2, perTryTimeout: 100ms}, route: [{destination: {host: a.default.svc.cluster.local}}]}]"))).await;
+    let got = get(gw.addr, "/", &[("x-echo-sleep-ms", "1000")]).await;
+    assert_eq!(got.status, 504);
+    assert_eq!(
+        a.hits.load(Ordering::SeqCst),
+        1,
+        "default retryOn does not retry a per-try timeout"
+    );
+
+    let b = Arc::new(Echo::default());
+    let addr = echo("a", b.clone()).await;
+    let base = format!("{}{}", gateway_yaml(), service("a", "http", &[(addr, "v1")]));
+    let gw = start(&format!("{base}{}", vs("[{timeout: 10s, retries: {attempts: 2, perTryTimeout: 100ms, retryOn: gateway-error}, route: [{destination: {host: a.default.svc.cluster.local}}]}]"))).await;
+    let got = get(gw.addr, "/", &[("x-echo-sleep-ms", "1000")]).await;
+    assert_eq!(got.status, 504);
+    assert_eq!(b.hits.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn c53_circuit_breaker_overflow() {
+    let b = Arc::new(Echo::default());
+    let addr = echo("b", b.clone()).await;
+    let dr = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: b, namespace: default}\nspec:\n  host: b.default.svc.cluster.local\n  trafficPolicy: {connectionPool: {http: {http2MaxRequests: 1}}}\n---\n";
+    let gw = start(&format!(
+        "{}{}{dr}{}",
+        gateway_yaml(),
+        service("b", "http", &[(addr, "v1")]),
+        vs(&to("b"))
+    ))
+    .await;
+    let slow = tokio::spawn({
+        let addr = gw.addr;
+        async move { get(addr, "/", &[("x-echo-sleep-ms", "1500")]).await.status }
+    });
+    // Wait until the slow request reached the upstream, then overflow.
+    while b.hits.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let got = get(gw.addr, "/", &[]).await;
+    assert_eq!(got.status, 503);
+    assert_eq!(got.headers["x-envoy-overloaded"], "true");
+    assert_eq!(
+        got.text(),
+        "upstream connect error or disconnect/reset before headers. reset reason: overflow"
+    );
+    assert_eq!(slow.await.expect("join"), 200);
+    assert_eq!(b.hits.load(Ordering::SeqCst), 1, "the overflow is not retried");
+}
+
+#[tokio::test]
+async fn c64_c70_rewrite_and_header_operations_reach_the_upstream() {
+    let a = Arc::new(Echo::default());
+    let addr = echo("a", a.clone()).await;
+    let gw = start(&format!(
+        "{}{}{}",
+        gateway_yaml(),
+        service("a", "http", &[(addr, "v1")]),
+        vs("[{match: [{uri: {exact: /foo}}], rewrite: {uri: /new/path}, headers: {request: {set: {x-b: \"y\"}, remove: [x-c]}, response: {set: {x-resp: v}, remove: [x-up]}}, route: [{destination: {host: a.default.svc.cluster.local}}]}]")
+    ))
+    .await;
+    let got = get(gw.addr, "/foo?key=value", &[("x-b", "z"), ("x-c", "1")]).await;
+    let seen = got.json();
+    assert_eq!(seen["path"], "/new/path?key=value");
+    assert_eq!(seen["headers"]["x-envoy-original-path"], "/foo?key=value");
+    assert_eq!(seen["headers"]["x-b"], "y");
+    assert!(seen["headers"].get("x-c").is_none());
+    assert_eq!(got.headers["x-resp"], "v");
+    assert!(!got.headers.contains_key("x-up"));
+}
+
+#[tokio::test]
+async fn c72_mirror_to_a_held_shadow_does_not_delay_the_primary() {
+    let primary = Arc::new(Echo::default());
+    let hold = Arc::new(tokio::sync::Notify::new());
+    let shadow = Arc::new(Echo {
+        hold: Some(hold.clone()),
+        ..Echo::default()
+    });
+    let (p, s) = (
+        echo("primary", primary.clone()).await,
+        echo("shadow", shadow.clone()).await,
+    );
+    let gw = start(&format!(
+        "{}{}{}{}",
+        gateway_yaml(),
+        service("a", "http", &[(p, "v1")]),
+        service("b", "http", &[(s, "v1")]),
+        vs("[{route: [{destination: {host: a.default.svc.cluster.local}}], mirror: {host: b.default.svc.cluster.local}}]")
+    ))
+    .await;
+    // The shadow answers nothing until released, yet every primary response arrives.
+    for _ in 0..5 {
+        let got = get(gw.addr, "/m", &[]).await;
+        assert_eq!((got.status, got.json()["name"].as_str()), (200, Some("primary")));
+    }
+    while shadow.hits.load(Ordering::SeqCst) < 5 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let copy = shadow.seen.lock().expect("lock")[0].clone();
+    assert_eq!(copy["path"], "/m");
+    assert_eq!(
+        copy["headers"]["host"], "app.example.com",
+        "Istio >= 1.28 keeps the host"
+    );
+    hold.notify_waiters();
+
+    // A dead shadow changes nothing either.
+    let dead: std::net::SocketAddr = format!("127.0.0.1:{}", refused_port().await)
+        .parse()
+        .expect("addr");
+    let gw = start(&format!(
+        "{}{}{}{}",
+        gateway_yaml(),
+        service("a", "http", &[(p, "v1")]),
+        service("b", "http", &[(dead, "v1")]),
+        vs("[{route: [{destination: {host: a.default.svc.cluster.local}}], mirror: {host: b.default.svc.cluster.local}}]")
+    ))
+    .await;
+    assert_eq!(get(gw.addr, "/", &[]).await.status, 200);
+}
+
+#[tokio::test]
+async fn c84_c85_protocols_follow_the_destination_port() {
+    let a = Arc::new(Echo::default());
+    let g = Arc::new(Echo::default());
+    let (aa, ga) = (echo("a", a.clone()).await, echo("g", g.clone()).await);
+    let gw = start(&format!(
+        "{}{}{}{}",
+        gateway_yaml(),
+        service("a", "http", &[(aa, "v1")]),
+        service("g", "grpc", &[(ga, "v1")]),
+        vs("[{match: [{uri: {prefix: /g}}], route: [{destination: {host: g.default.svc.cluster.local}}]}, {route: [{destination: {host: a.default.svc.cluster.local}}]}]")
+    ))
+    .await;
+    let got = h2c_get(gw.addr, "/x").await;
+    assert_eq!(got.status, 200);
+    assert_eq!(
+        got.json()["version"],
+        "HTTP/1.1",
+        "an h2c client, an http port: HTTP/1.1 upstream"
+    );
+    let got = send(&http1(), gw.addr, "GET", "/g", &[]).await;
+    assert_eq!(got.json()["version"], "HTTP/2.0", "a grpc port: HTTP/2 upstream");
+}
+
+#[tokio::test]
+async fn hot_reload_under_load_loses_no_request() {
+    let (one, two) = (Arc::new(Echo::default()), Arc::new(Echo::default()));
+    let (o, t) = (echo("one", one.clone()).await, echo("two", two.clone()).await);
+    let base = format!(
+        "{}{}{}",
+        gateway_yaml(),
+        service("one", "http", &[(o, "v1")]),
+        service("two", "http", &[(t, "v1")])
+    );
+    let gw = start(&format!("{base}{}", vs(&to("one")))).await;
+    let dir = gw.dir.clone();
+    gw.gateway
+        .watch_files(vec![dir.clone()], std::time::Duration::from_millis(50));
+    let addr = gw.addr;
+    let load = tokio::spawn(async move {
+        let client = http1();
+        let mut statuses = Vec::new();
+        for _ in 0..600 {
+            statuses.push(send(&client, addr, "GET", "/", &[]).await.status);
+        }
+        statuses
+    });
+    // Flip the route a few times, with one broken configuration in between.
+    for (i, config) in [
+        vs(&to("two")),
+        "not: [valid".to_string(),
+        vs(&to("one")),
+        vs(&to("two")),
+    ]
+    .iter()
+    .enumerate()
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        let text = if i == 1 {
+            config.clone()
+        } else {
+            format!("{base}{config}")
+        };
+        std::fs::write(dir.join("config.yaml"), text).expect("write");
+    }
+    let statuses = load.await.expect("join");
+    assert!(
+        statuses.iter().all(|s| *s == 200),
+        "{:?}",
+        statuses.iter().filter(|s| **s != 200).collect::<Vec<_>>()
+    );
+    assert!(two.hits.load(Ordering::SeqCst) > 0, "the reload took effect");
+    assert!(one.hits.load(Ordering::SeqCst) > 0);
+    gw.gateway.shutdown().await;
+}
+
+#[tokio::test]
+async fn admin_serves_metrics_and_config_dump() {
+    let a = Arc::new(Echo::default());
+    let addr = echo("a", a.clone()).await;
+    let gw = start(&format!(
+        "{}{}{}",
+        gateway_yaml(),
+        service("a", "http", &[(addr, "v1")]),
+        vs(&to("a"))
+    ))
+    .await;
+    get(gw.addr, "/", &[]).await;
+    get(gw.addr, "/", &[("host", "nowhere")]).await;
+    let admin = gw.admin.expect("admin");
+    let client = http1();
+    let fetch = |path: &'static str| {
+        let client = client.clone();
+        async move {
+            let r = client
+                .get(format!("http://{admin}{path}").parse().expect("uri"))
+                .await
+                .expect("admin");
+            use http_body_util::BodyExt;
+            String::from_utf8_lossy(&r.into_body().collect().await.expect("body").to_bytes()).into_owned()
+        }
+    };
+    let metrics = fetch("/stats/prometheus").await;
+    assert!(
+        metrics.contains("istio_requests_total{reporter=\"source\""),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("destination_service=\"a.default.svc.cluster.local\""),
+        "{metrics}"
+    );
+    assert!(metrics.contains("response_code=\"200\""), "{metrics}");
+    assert!(
+        metrics.contains("istio_request_duration_milliseconds_bucket"),
+        "{metrics}"
+    );
+    let dump: serde_json::Value = serde_json::from_str(&fetch("/config_dump").await).expect("json");
+    assert_eq!(dump["listeners"][0]["port"], 80);
+    assert_eq!(
+        dump["listeners"][0]["virtual_hosts"][0]["domain"],
+        "app.example.com"
+    );
+    assert_eq!(fetch("/healthz/ready").await, "LIVE\n");
+}
