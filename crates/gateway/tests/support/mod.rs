@@ -212,8 +212,10 @@ pub async fn send(
 ) -> Got {
     let mut b = Request::builder()
         .method(method)
-        .uri(format!("http://{addr}{path}"))
-        .header("host", "app.example.com");
+        .uri(format!("http://{addr}{path}"));
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        b = b.header("host", "app.example.com");
+    }
     for (k, v) in headers {
         b = b.header(*k, *v);
     }
