@@ -1,7 +1,8 @@
 //! Istio's standard metrics, with Istio's names and label names, served on the admin
 //! listener's `/stats/prometheus`.
 
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
@@ -37,10 +38,20 @@ pub struct Labels {
     pub response_flags: String,
 }
 
+/// The four metrics of one label set, looked up once per request.
+#[derive(Debug)]
+struct Series {
+    requests: Counter,
+    duration: Histogram,
+    request_bytes: Histogram,
+    response_bytes: Histogram,
+}
+
 /// The metric families.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Mutex<Registry>,
+    series: RwLock<HashMap<Labels, Arc<Series>>>,
     requests: Family<Labels, Counter>,
     duration: Family<Labels, Histogram, fn() -> Histogram>,
     request_bytes: Family<Labels, Histogram, fn() -> Histogram>,
@@ -88,6 +99,7 @@ impl Default for Metrics {
         );
         Metrics {
             registry: Mutex::new(registry),
+            series: RwLock::new(HashMap::new()),
             requests,
             duration,
             request_bytes,
@@ -99,14 +111,26 @@ impl Default for Metrics {
 impl Metrics {
     /// Record one finished request.
     pub fn record(&self, labels: &Labels, millis: f64, request_bytes: u64, response_bytes: u64) {
-        self.requests.get_or_create(labels).inc();
-        self.duration.get_or_create(labels).observe(millis);
-        self.request_bytes
-            .get_or_create(labels)
-            .observe(request_bytes as f64);
-        self.response_bytes
-            .get_or_create(labels)
-            .observe(response_bytes as f64);
+        let cached = self
+            .series
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(labels)
+            .cloned();
+        let series = cached.unwrap_or_else(|| {
+            let created = Arc::new(Series {
+                requests: self.requests.get_or_create(labels).clone(),
+                duration: self.duration.get_or_create(labels).clone(),
+                request_bytes: self.request_bytes.get_or_create(labels).clone(),
+                response_bytes: self.response_bytes.get_or_create(labels).clone(),
+            });
+            let mut cache = self.series.write().unwrap_or_else(|p| p.into_inner());
+            cache.entry(labels.clone()).or_insert(created).clone()
+        });
+        series.requests.inc();
+        series.duration.observe(millis);
+        series.request_bytes.observe(request_bytes as f64);
+        series.response_bytes.observe(response_bytes as f64);
     }
 
     /// The Prometheus text exposition.

@@ -149,6 +149,9 @@ async fn read_body(mut body: Incoming) -> Result<RequestBody, BoxError> {
         }
         // Request trailers are dropped here; gRPC clients do not send them.
     }
+    if chunks.len() <= 1 {
+        return Ok(RequestBody::Buffered(chunks.pop_front().unwrap_or_default()));
+    }
     let mut all = Vec::with_capacity(size);
     for c in chunks {
         all.extend_from_slice(&c);

@@ -69,12 +69,14 @@ impl Drop for InFlight {
 /// An endpoint chosen for one try; its active count is released on drop.
 pub(crate) struct Pick {
     pub(crate) endpoint: Endpoint,
-    state: Arc<ClusterState>,
+    /// `None` when the cluster has one endpoint (no load to track).
+    state: Option<Arc<ClusterState>>,
 }
 
 impl Drop for Pick {
     fn drop(&mut self) {
-        if let Ok(mut active) = self.state.active.lock()
+        if let Some(state) = &self.state
+            && let Ok(mut active) = state.active.lock()
             && let Some(n) = active.get_mut(&self.endpoint.authority())
         {
             *n = n.saturating_sub(1);
@@ -85,6 +87,9 @@ impl Drop for Pick {
 impl Balancer {
     fn state(&self, cluster: &Cluster) -> Arc<ClusterState> {
         let mut map = self.clusters.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(state) = map.get(&cluster.name) {
+            return state.clone();
+        }
         map.entry(cluster.name.clone()).or_default().clone()
     }
 
@@ -101,15 +106,26 @@ impl Balancer {
 
     /// Choose an endpoint, avoiding `tried` when another is available.
     pub(crate) fn pick(&self, cluster: &Cluster, tried: &[String]) -> Option<Pick> {
-        let fresh: Vec<&Endpoint> = cluster
-            .endpoints
-            .iter()
-            .filter(|e| !tried.contains(&e.authority()))
-            .collect();
-        let candidates: Vec<&Endpoint> = if fresh.is_empty() {
+        if cluster.endpoints.len() == 1 {
+            // One endpoint: nothing to balance, no load to track.
+            return Some(Pick {
+                endpoint: cluster.endpoints[0].clone(),
+                state: None,
+            });
+        }
+        let candidates: Vec<&Endpoint> = if tried.is_empty() {
             cluster.endpoints.iter().collect()
         } else {
-            fresh
+            let fresh: Vec<&Endpoint> = cluster
+                .endpoints
+                .iter()
+                .filter(|e| !tried.contains(&e.authority()))
+                .collect();
+            if fresh.is_empty() {
+                cluster.endpoints.iter().collect()
+            } else {
+                fresh
+            }
         };
         if candidates.is_empty() {
             return None;
@@ -134,7 +150,7 @@ impl Balancer {
         drop(active);
         Some(Pick {
             endpoint: chosen.clone(),
-            state,
+            state: Some(state),
         })
     }
 }
