@@ -93,6 +93,9 @@ enum Command {
         /// Print a JSON access log line per request.
         #[arg(long)]
         access_log: bool,
+        /// Proxies in front of the gateway whose x-forwarded-proto is trusted (Istio's numTrustedProxies).
+        #[arg(long, default_value_t = 0)]
+        num_trusted_proxies: u32,
     },
     /// Show where a request would be routed, and why, without sending it.
     #[command(
@@ -252,10 +255,20 @@ fn main() -> ExitCode {
             admin,
             bind,
             access_log,
+            num_trusted_proxies,
         } => {
             init_logs();
-            mesh_commands::parse_port_map(&port_map)
-                .and_then(|map| mesh_commands::gateway(config, map, Some(admin), bind, access_log))
+            mesh_commands::parse_port_map(&port_map).and_then(|port_map| {
+                let options = sluice_gateway::Options {
+                    port_map,
+                    admin: Some(admin),
+                    bind,
+                    access_log,
+                    num_trusted_proxies,
+                    ..sluice_gateway::Options::default()
+                };
+                mesh_commands::gateway(config, options)
+            })
         }
         Command::Explain {
             config,

@@ -1,7 +1,6 @@
 //! `sluice gateway` and `sluice explain`.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -38,14 +37,8 @@ fn print_problems(problems: &[String]) {
 }
 
 /// `sluice gateway`
-pub(crate) fn gateway(
-    config: Vec<PathBuf>,
-    port_map: BTreeMap<u16, u16>,
-    admin: Option<SocketAddr>,
-    bind: IpAddr,
-    access_log: bool,
-) -> Result<ExitCode> {
-    let proxy = Proxy::default();
+pub(crate) fn gateway(config: Vec<PathBuf>, options: Options) -> Result<ExitCode> {
+    let proxy = options.proxy.clone();
     let (table, warnings) = match compile_files(&proxy, &config) {
         Ok(ok) => ok,
         Err(problems) => {
@@ -65,14 +58,6 @@ pub(crate) fn gateway(
         .build()
         .context("cannot start the runtime")?;
     runtime.block_on(async move {
-        let options = Options {
-            proxy,
-            port_map,
-            bind,
-            admin,
-            access_log,
-            ..Options::default()
-        };
         let gateway = Gateway::new(options, table);
         gateway.listen_all().await.context("cannot listen")?;
         if let Some(addr) = gateway

@@ -77,6 +77,7 @@ pub(crate) fn upstream_request(headers: &mut HeaderMap, peer: SocketAddr, scheme
     if let Ok(v) = HeaderValue::try_from(xff) {
         headers.insert("x-forwarded-for", v);
     }
+    // `scheme` is the connection's, or a trusted proxy's x-forwarded-proto.
     headers.insert(
         "x-forwarded-proto",
         HeaderValue::from_static(if scheme == "https" { "https" } else { "http" }),

@@ -53,6 +53,17 @@ pub(crate) async fn handle(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
         .unwrap_or(0);
+    // With trusted proxies in front, their x-forwarded-proto is believed (spec §3.4, C80).
+    let scheme = if shared.options.num_trusted_proxies > 0
+        && parts
+            .headers
+            .get("x-forwarded-proto")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
+    {
+        "https"
+    } else {
+        scheme
+    };
     let decision = table.route(port, scheme, &parts, &mut rand::rng());
     if let Some(delay) = decision.delay {
         tokio::time::sleep(delay).await;
@@ -278,7 +289,21 @@ async fn forward(
     } else {
         &shared.clients.http1
     };
-    let deadline = f.timeout.map(|t| Instant::now() + t);
+    // gRPC: the client's grpc-timeout, capped by the route timeout (Envoy's max_grpc_timeout).
+    let grpc_timeout = if grpc {
+        parts
+            .headers
+            .get("grpc-timeout")
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_grpc_timeout)
+    } else {
+        None
+    };
+    let timeout = match (f.timeout, grpc_timeout) {
+        (Some(route), Some(client)) => Some(route.min(client)),
+        (route, client) => route.or(client),
+    };
+    let deadline = timeout.map(|t| Instant::now() + t);
     let max_tries = if replayable.is_some() {
         f.retry.attempts + 1
     } else {
@@ -414,6 +439,24 @@ async fn forward(
     )
 }
 
+/// A gRPC `grpc-timeout` value: up to 8 digits and a unit (`H`, `M`, `S`, `m`, `u`, `n`).
+fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
 /// Envoy's retry back-off: fully jittered exponential, base 25 ms, cap 250 ms, within the deadline.
 async fn backoff(attempt: u32, deadline: Option<Instant>) {
     let cap = Duration::from_millis((25u64 << attempt.min(4)).min(250));
@@ -422,4 +465,19 @@ async fn backoff(attempt: u32, deadline: Option<Instant>) {
         wait = wait.min(d.saturating_duration_since(Instant::now()));
     }
     tokio::time::sleep(wait).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeouts() {
+        assert_eq!(parse_grpc_timeout("1S"), Some(Duration::from_secs(1)));
+        assert_eq!(parse_grpc_timeout("500m"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_grpc_timeout("2H"), Some(Duration::from_secs(7200)));
+        for bad in ["", "S", "1x", "123456789S", "-1S"] {
+            assert_eq!(parse_grpc_timeout(bad), None, "{bad}");
+        }
+    }
 }

@@ -36,6 +36,9 @@ pub struct Options {
     pub admin: Option<SocketAddr>,
     /// Print a JSON access log line per request.
     pub access_log: bool,
+    /// Proxies in front of the gateway whose `x-forwarded-proto` is trusted
+    /// (mesh `gatewayTopology.numTrustedProxies`).
+    pub num_trusted_proxies: u32,
     /// How long in-flight requests may take to finish on shutdown.
     pub drain: Duration,
 }
@@ -49,6 +52,7 @@ impl Default for Options {
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             admin: Some(SocketAddr::from(([127, 0, 0, 1], 15000))),
             access_log: false,
+            num_trusted_proxies: 0,
             drain: Duration::from_secs(30),
         }
     }

@@ -467,3 +467,51 @@ async fn admin_serves_metrics_and_config_dump() {
     );
     assert_eq!(fetch("/healthz/ready").await, "LIVE\n");
 }
+
+#[tokio::test]
+async fn c52_grpc_timeout_header_bounds_the_request() {
+    let g = Arc::new(Echo::default());
+    let addr = echo("g", g.clone()).await;
+    let gw = start(&format!(
+        "{}{}{}",
+        gateway_yaml(),
+        service("g", "grpc", &[(addr, "v1")]),
+        vs(&to("g"))
+    ))
+    .await;
+    let got = get(
+        gw.addr,
+        "/pkg.Svc/Method",
+        &[
+            ("content-type", "application/grpc"),
+            ("grpc-timeout", "200m"),
+            ("x-echo-sleep-ms", "3000"),
+        ],
+    )
+    .await;
+    assert_eq!(got.status, 200, "gRPC local replies are trailers-only");
+    assert_eq!(got.headers["grpc-status"], "14");
+    assert_eq!(got.headers["grpc-message"], "upstream request timeout");
+}
+
+#[tokio::test]
+async fn c79_c80_https_redirect_and_trusted_proxies() {
+    let a = Arc::new(Echo::default());
+    let addr = echo("a", a.clone()).await;
+    let config = format!(
+        "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {{name: gw, namespace: istio-system}}\nspec:\n  selector: {{istio: ingressgateway}}\n  servers:\n  - port: {{number: 80, name: http, protocol: HTTP}}\n    hosts: [\"*\"]\n    tls: {{httpsRedirect: true}}\n---\n{}{}",
+        service("a", "http", &[(addr, "v1")]),
+        vs(&to("a"))
+    );
+    let gw = start(&config).await;
+    let got = get(gw.addr, "/p?q=1", &[("x-forwarded-proto", "https")]).await;
+    assert_eq!(
+        got.status, 301,
+        "a client's x-forwarded-proto is not trusted by default"
+    );
+    assert_eq!(got.headers["location"], "https://app.example.com/p?q=1");
+    let gw = start_with(&config, |o| o.num_trusted_proxies = 1).await;
+    let got = get(gw.addr, "/p?q=1", &[("x-forwarded-proto", "https")]).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.json()["headers"]["x-forwarded-proto"], "https");
+}

@@ -165,7 +165,10 @@ impl RouteTable {
                                 &mut diagnostics,
                                 reported.insert(*index),
                             );
-                            vhost(&mut vhosts, &name).routes.extend(routes);
+                            let vh = vhost(&mut vhosts, &name);
+                            vh.routes.extend(routes);
+                            // Every virtual host of an httpsRedirect server redirects.
+                            vh.require_tls |= redirect;
                         }
                     }
                 }

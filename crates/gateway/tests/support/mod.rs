@@ -154,6 +154,11 @@ pub struct Running {
 
 /// Write `yaml` to a fresh directory and start a gateway on it (port 80 → ephemeral).
 pub async fn start(yaml: &str) -> Running {
+    start_with(yaml, |_| {}).await
+}
+
+/// Like `start`, with changed options.
+pub async fn start_with(yaml: &str, change: impl FnOnce(&mut Options)) -> Running {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
         "sluice-gw-test-{}-{}",
@@ -168,6 +173,8 @@ pub async fn start(yaml: &str) -> Running {
         drain: Duration::from_secs(5),
         ..Options::default()
     };
+    let mut options = options;
+    change(&mut options);
     let (table, _) = compile_files(&options.proxy, std::slice::from_ref(&dir)).expect("valid configuration");
     let gateway = Gateway::new(options, table);
     gateway.listen_all().await.expect("listen");
