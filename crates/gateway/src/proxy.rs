@@ -2,6 +2,7 @@
 //! retries, timeouts and mirrors (spec §4.5–§4.11, §8, §9).
 
 use std::collections::VecDeque;
+use std::future::Future as _;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -422,7 +423,16 @@ async fn forward(
                         rparts.headers.insert(n, v);
                     }
                 }
-                let body = rbody.map_err(|e| Box::new(e) as BoxError).boxed();
+                let body = rbody.map_err(|e| Box::new(e) as BoxError);
+                // The route timeout lasts until the response is complete (spec §4.8).
+                let body = match deadline {
+                    Some(d) => Deadline {
+                        inner: body,
+                        sleep: Box::pin(tokio::time::sleep_until(d.into())),
+                    }
+                    .boxed(),
+                    None => body.boxed(),
+                };
                 return Outcome {
                     response: Response::from_parts(rparts, body),
                     flags: "-",
@@ -437,6 +447,41 @@ async fn forward(
         &format!("{RESET_PREFIX}reset reason: connection failure"),
         "UF",
     )
+}
+
+/// A response body cut off (reset) when the route timeout expires mid-stream.
+struct Deadline<B> {
+    inner: B,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl<B> hyper::body::Body for Deadline<B>
+where
+    B: hyper::body::Body<Data = Bytes, Error = BoxError> + Unpin,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
+            return Poll::Ready(frame);
+        }
+        match self.sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err("upstream request timeout".into()))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// A gRPC `grpc-timeout` value: up to 8 digits and a unit (`H`, `M`, `S`, `m`, `u`, `n`).

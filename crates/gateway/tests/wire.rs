@@ -515,3 +515,32 @@ async fn c79_c80_https_redirect_and_trusted_proxies() {
     assert_eq!(got.status, 200);
     assert_eq!(got.json()["headers"]["x-forwarded-proto"], "https");
 }
+
+#[tokio::test]
+async fn c47_route_timeout_covers_the_response_body() {
+    let a = Arc::new(Echo::default());
+    let addr = echo("a", a.clone()).await;
+    let gw = start(&format!(
+        "{}{}{}",
+        gateway_yaml(),
+        service("a", "http", &[(addr, "v1")]),
+        vs("[{timeout: 300ms, route: [{destination: {host: a.default.svc.cluster.local}}]}]")
+    ))
+    .await;
+    let request = http::Request::builder()
+        .uri(format!("http://{}/", gw.addr))
+        .header("host", "app.example.com")
+        .header("x-echo-stream-ms", "3000")
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .expect("request");
+    let response = http1()
+        .request(request)
+        .await
+        .expect("headers arrive before the timeout");
+    assert_eq!(response.status(), 200);
+    use http_body_util::BodyExt;
+    assert!(
+        response.into_body().collect().await.is_err(),
+        "the body is cut off at the route timeout"
+    );
+}

@@ -84,6 +84,17 @@ pub async fn echo(name: &'static str, state: Arc<Echo>) -> SocketAddr {
                     if n < state.fail_first.load(Ordering::SeqCst) {
                         status = 503;
                     }
+                    if let Some(ms) = headers
+                        .get("x-echo-stream-ms")
+                        .and_then(|v| v.parse::<u64>().ok())
+                    {
+                        // Headers now, the body later.
+                        let body = SlowBody {
+                            sleep: Box::pin(tokio::time::sleep(Duration::from_millis(ms))),
+                            done: false,
+                        };
+                        return Ok::<_, Infallible>(Response::new(http_body_util::Either::Right(body)));
+                    }
                     let mut out = seen;
                     out["body_len"] = json!(body.len());
                     let response = Response::builder()
@@ -91,7 +102,9 @@ pub async fn echo(name: &'static str, state: Arc<Echo>) -> SocketAddr {
                         .header("server", "echo")
                         .header("x-up", "1")
                         .header("content-type", "application/json")
-                        .body(Full::new(Bytes::from(out.to_string())))
+                        .body(http_body_util::Either::Left(Full::new(Bytes::from(
+                            out.to_string(),
+                        ))))
                         .expect("response");
                     Ok::<_, Infallible>(response)
                 }
@@ -104,6 +117,34 @@ pub async fn echo(name: &'static str, state: Arc<Echo>) -> SocketAddr {
         }
     });
     addr
+}
+
+/// A body whose only chunk comes after a delay.
+pub struct SlowBody {
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+    done: bool,
+}
+
+impl hyper::body::Body for SlowBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        use std::future::Future as _;
+        if self.done {
+            return std::task::Poll::Ready(None);
+        }
+        match self.sleep.as_mut().poll(cx) {
+            std::task::Poll::Ready(()) => {
+                self.done = true;
+                std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(Bytes::from_static(b"late")))))
+            }
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    }
 }
 
 /// A loopback port with nothing listening (connections are refused).
