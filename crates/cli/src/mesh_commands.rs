@@ -59,6 +59,7 @@ pub(crate) fn gateway(config: Vec<PathBuf>, options: Options) -> Result<ExitCode
         .context("cannot start the runtime")?;
     runtime.block_on(async move {
         let gateway = Gateway::new(options, table);
+        gateway.set_diagnostics(warnings.clone());
         gateway.listen_all().await.context("cannot listen")?;
         if let Some(addr) = gateway
             .listen_admin()

@@ -21,7 +21,10 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, mut stop: 
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
+                let Ok((stream, _)) = accepted else {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                };
                 let shared = shared.clone();
                 let service = service_fn(move |request| {
                     let shared = shared.clone();
@@ -32,7 +35,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, mut stop: 
                     let _ = connection.await;
                 });
             }
-            _ = stop.changed() => break,
+            _ = crate::server::stopped(&mut stop) => break,
         }
     }
 }
@@ -54,7 +57,11 @@ fn respond(shared: &Shared, request: &Request<Incoming>) -> Response<Body> {
                 text.push_str(&source());
             }
             text.push_str("# EOF\n");
-            (StatusCode::OK, "text/plain; version=0.0.4", text)
+            (
+                StatusCode::OK,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                text,
+            )
         }
         "/healthz/ready" => (StatusCode::OK, "text/plain", "LIVE\n".to_string()),
         "/config_dump" => (StatusCode::OK, "application/json", config_dump(shared)),

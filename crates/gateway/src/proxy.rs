@@ -97,12 +97,14 @@ pub(crate) async fn handle(
         destination_service_namespace: namespace,
         request_protocol: if grpc { "grpc" } else { "http" },
         response_code: response.status().as_u16().to_string(),
+        // Only real gRPC codes, so an upstream cannot grow the label set.
         grpc_response_status: response
             .headers()
             .get("grpc-status")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string(),
+            .and_then(|v| v.to_str().ok()?.parse::<u8>().ok())
+            .filter(|code| *code <= 16)
+            .map(|code| code.to_string())
+            .unwrap_or_default(),
         response_flags: if decision.delay.is_some() && outcome.flags == "-" {
             "DI"
         } else {
@@ -121,7 +123,6 @@ pub(crate) async fn handle(
         .record(&labels, millis, request_bytes, response_bytes);
     if shared.options.access_log {
         let line = serde_json::json!({
-            "start_time_ms": millis,
             "route": decision.route.map(|o| o.to_string()),
             "response_code": labels.response_code,
             "response_flags": labels.response_flags,
@@ -276,6 +277,9 @@ async fn forward(
             &shared.mirror_limit,
         );
     }
+    if matches!(body, RequestBody::Streaming(_)) && !f.mirrors.is_empty() {
+        tracing::debug!("request body over {BUFFER_LIMIT} bytes: not mirrored and not retried");
+    }
     let (replayable, mut streaming) = match body {
         RequestBody::Buffered(b) => (Some(b), None),
         RequestBody::Streaming(s) => (None, Some(s)),
@@ -311,7 +315,6 @@ async fn forward(
         1
     };
     let mut tried: Vec<String> = Vec::new();
-    let mut last_reset = String::new();
     for attempt in 1..=max_tries {
         let more = attempt < max_tries;
         let Some(pick) = shared
@@ -354,25 +357,30 @@ async fn forward(
             Err(()) => {
                 let route_expired = deadline.is_some_and(|d| Instant::now() >= d);
                 if !route_expired && more && f.retry.retry_on.per_try_timeout() {
-                    backoff(attempt, deadline).await;
+                    backoff(attempt, f.retry.backoff, deadline).await;
                     continue;
                 }
                 return fail(504, "upstream request timeout", "UT");
             }
             Ok(Err(e)) => {
                 let connect = e.is_connect();
-                last_reset = if connect {
+                let refused = refused_stream(&e);
+                let last_reset = if connect {
                     "connection failure".to_string()
+                } else if refused {
+                    "remote refused stream reset".to_string()
                 } else {
                     "remote reset".to_string()
                 };
                 let retry = if connect {
                     f.retry.retry_on.connect_failure()
+                } else if refused {
+                    f.retry.retry_on.refused_stream()
                 } else {
                     f.retry.retry_on.reset()
                 };
                 if retry && more {
-                    backoff(attempt, deadline).await;
+                    backoff(attempt, f.retry.backoff, deadline).await;
                     continue;
                 }
                 let retried = if attempt > 1 {
@@ -401,7 +409,7 @@ async fn forward(
                     .and_then(|v| v.to_str().ok()?.parse().ok());
                 if more && f.retry.retry_on.response(status, grpc_status) {
                     drop(response);
-                    backoff(attempt, deadline).await;
+                    backoff(attempt, f.retry.backoff, deadline).await;
                     continue;
                 }
                 let service_time = started.elapsed().as_millis();
@@ -441,7 +449,6 @@ async fn forward(
             }
         }
     }
-    let _ = last_reset;
     fail(
         503,
         &format!("{RESET_PREFIX}reset reason: connection failure"),
@@ -502,14 +509,29 @@ fn parse_grpc_timeout(value: &str) -> Option<Duration> {
     })
 }
 
-/// Envoy's retry back-off: fully jittered exponential, base 25 ms, cap 250 ms, within the deadline.
-async fn backoff(attempt: u32, deadline: Option<Instant>) {
-    let cap = Duration::from_millis((25u64 << attempt.min(4)).min(250));
-    let mut wait = Duration::from_millis(rand::rng().random_range(0..=cap.as_millis() as u64));
+/// Envoy's retry back-off: fully jittered, `[0, (2^n - 1) * base)` for retry n, capped at
+/// ten times the base, and never past the route deadline.
+async fn backoff(attempt: u32, base: Duration, deadline: Option<Instant>) {
+    let factor = (1u32 << attempt.min(10)) - 1;
+    let ceiling = (base * factor).min(base * 10);
+    let ceiling_ms = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX).max(1);
+    let mut wait = Duration::from_millis(rand::rng().random_range(0..ceiling_ms));
     if let Some(d) = deadline {
         wait = wait.min(d.saturating_duration_since(Instant::now()));
     }
     tokio::time::sleep(wait).await;
+}
+
+/// Did the upstream refuse the HTTP/2 stream (REFUSED_STREAM)?
+fn refused_stream(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(e) = source {
+        if let Some(h2) = e.downcast_ref::<h2::Error>() {
+            return h2.reason() == Some(h2::Reason::REFUSED_STREAM);
+        }
+        source = e.source();
+    }
+    false
 }
 
 #[cfg(test)]

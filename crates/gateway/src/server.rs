@@ -120,9 +120,17 @@ impl Gateway {
     /// Replace the table atomically; requests in flight finish on the old one. Listeners
     /// are opened for ports the new table has and the old did not.
     pub async fn swap(&self, table: RouteTable, diagnostics: Vec<String>) -> std::io::Result<()> {
+        // Listen first: a table is never live on a port nobody listens on.
+        let ports: Vec<u16> = table.ports().collect();
+        self.listen(&ports).await?;
         self.shared.table.store(Arc::new(table));
+        self.set_diagnostics(diagnostics);
+        Ok(())
+    }
+
+    /// Record the warnings of the configuration in force (shown by `/config_dump`).
+    pub fn set_diagnostics(&self, diagnostics: Vec<String>) {
         self.shared.diagnostics.store(Arc::new(diagnostics));
-        self.listen_all().await
     }
 
     /// Add a source of Prometheus text to `/stats/prometheus`.
@@ -142,7 +150,14 @@ impl Gateway {
     /// Listen on every port of the table that has no listener yet.
     pub async fn listen_all(&self) -> std::io::Result<()> {
         let ports: Vec<u16> = self.table().ports().collect();
-        for port in ports {
+        self.listen(&ports).await
+    }
+
+    async fn listen(&self, ports: &[u16]) -> std::io::Result<()> {
+        if *self.shutdown.borrow() {
+            return Ok(()); // shutting down: no new listeners
+        }
+        for &port in ports {
             if self
                 .listening
                 .lock()
@@ -206,20 +221,24 @@ impl Gateway {
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep(every) => {}
-                    _ = stop.changed() => return,
+                    _ = crate::server::stopped(&mut stop) => return,
                 }
                 let now = config::fingerprint(&paths);
                 if now == last {
                     continue;
                 }
                 last = now;
-                match gateway.reload(&paths) {
-                    Ok((table, notes)) => {
-                        if let Err(e) = gateway.swap(table, notes).await {
-                            tracing::error!(error = %e, "cannot listen on a new port");
+                let (g, p) = (gateway.clone(), paths.clone());
+                let reloaded = tokio::task::spawn_blocking(move || g.reload(&p))
+                    .await
+                    .unwrap_or_else(|e| Err(vec![format!("error: reload failed: {e}")]));
+                match reloaded {
+                    Ok((table, notes)) => match gateway.swap(table, notes).await {
+                        Ok(()) => tracing::info!("configuration reloaded"),
+                        Err(e) => {
+                            tracing::error!(error = %e, "configuration rejected: cannot listen on a new port; the previous one keeps serving")
                         }
-                        tracing::info!("configuration reloaded");
-                    }
+                    },
                     Err(problems) => {
                         for p in &problems {
                             tracing::error!("{p}");
@@ -254,13 +273,26 @@ pub fn compile_files(proxy: &Proxy, paths: &[PathBuf]) -> Result<(RouteTable, Ve
     }
 }
 
+/// Resolves once shutdown has been requested (also if it was before the call).
+pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopping| *stopping).await;
+}
+
 async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, port: u16, mut stop: watch::Receiver<bool>) {
     let builder = auto::Builder::new(TokioExecutor::new());
     let graceful = GracefulShutdown::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((stream, peer)) = accepted else { continue };
+                let (stream, peer) = match accepted {
+                    Ok(ok) => ok,
+                    Err(e) => {
+                        // Out of file descriptors and the like: do not spin.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
                 let _ = stream.set_nodelay(true);
                 let shared = shared.clone();
                 let service = service_fn(move |request| {
@@ -273,7 +305,7 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, port: u16, mut 
                     let _ = connection.await;
                 });
             }
-            _ = stop.changed() => break,
+            _ = crate::server::stopped(&mut stop) => break,
         }
     }
     drop(listener);

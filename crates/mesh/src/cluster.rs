@@ -228,6 +228,15 @@ impl Registry {
             }
             for h in &se.spec.hosts {
                 let host = host::resolve_short(h, &ns, &proxy.cluster_domain);
+                if services.contains_key(&host) {
+                    diagnostics.push(Diagnostic::warning(
+                        &id,
+                        "spec.hosts",
+                        format!(
+                            "{host} is already declared by another ServiceEntry; the first one read is used"
+                        ),
+                    ));
+                }
                 services.entry(host).or_insert_with(|| Service {
                     namespace: ns.clone(),
                     ports: ports.clone(),
@@ -278,11 +287,6 @@ impl Registry {
             rules,
             cache: BTreeMap::new(),
         }
-    }
-
-    /// Is `host` a known service?
-    pub fn knows(&self, host: &str) -> bool {
-        self.services.contains_key(host)
     }
 
     /// The port a destination without `port` goes to: the service's only port, else the
@@ -417,6 +421,57 @@ fn report_unsupported(id: &str, at: &str, policy: &TrafficPolicy, diagnostics: &
             "tls",
             "upstream TLS origination is not supported by the local gateway yet; it connects in plain text",
         );
+    }
+    if let Some(pool) = &policy.connection_pool {
+        let tcp = pool.tcp.as_ref();
+        let http = pool.http.as_ref();
+        let ignored = [
+            (
+                "tcp.maxConnections",
+                tcp.is_some_and(|t| t.max_connections.is_some()),
+            ),
+            (
+                "tcp.connectTimeout",
+                tcp.is_some_and(|t| t.connect_timeout.is_some()),
+            ),
+            ("tcp.tcpKeepalive", tcp.is_some_and(|t| t.tcp_keepalive.is_some())),
+            (
+                "tcp.maxConnectionDuration",
+                tcp.is_some_and(|t| t.max_connection_duration.is_some()),
+            ),
+            ("tcp.idleTimeout", tcp.is_some_and(|t| t.idle_timeout.is_some())),
+            (
+                "http.http1MaxPendingRequests",
+                http.is_some_and(|h| h.http1_max_pending_requests.is_some()),
+            ),
+            (
+                "http.maxRequestsPerConnection",
+                http.is_some_and(|h| h.max_requests_per_connection.is_some()),
+            ),
+            ("http.maxRetries", http.is_some_and(|h| h.max_retries.is_some())),
+            (
+                "http.maxConcurrentStreams",
+                http.is_some_and(|h| h.max_concurrent_streams.is_some()),
+            ),
+            (
+                "http.http2KeepAlive",
+                http.is_some_and(|h| h.http2_keep_alive.is_some()),
+            ),
+            // The gateway closes idle upstream connections after 60 s, Seldon's setting.
+            (
+                "http.idleTimeout",
+                http.and_then(|h| h.idle_timeout.as_deref())
+                    .is_some_and(|t| duration(t).ok() != Some(Duration::from_secs(60))),
+            ),
+        ];
+        for (field, set) in ignored {
+            if set {
+                warn(
+                    &format!("connectionPool.{field}"),
+                    "not applied by the local gateway yet (it uses a 10 s connect timeout and closes idle connections after 60 s)",
+                );
+            }
+        }
     }
     if policy.outlier_detection.is_some() {
         warn(

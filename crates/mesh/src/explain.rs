@@ -110,13 +110,13 @@ fn describe_route(out: &mut String, route: &crate::route::Route, target: &path::
             let _ = writeln!(out, "→ redirect {} ({:?})", r.code, r);
         }
         RouteAction::Forward(f) => {
-            let total: u32 = f.destinations.iter().map(|d| d.weight).sum();
+            let total: u64 = f.destinations.iter().map(|d| u64::from(d.weight)).sum();
             let _ = writeln!(out, "→ forward to:");
             for d in &f.destinations {
                 let share = if total == 0 {
                     100.0
                 } else {
-                    f64::from(d.weight) * 100.0 / f64::from(total)
+                    f64::from(d.weight) * 100.0 / total as f64
                 };
                 match &d.cluster {
                     Ok(c) => {
@@ -162,8 +162,9 @@ fn describe_route(out: &mut String, route: &crate::route::Route, target: &path::
             let r = &f.retry;
             let _ = writeln!(
                 out,
-                "  retries: {} attempts, per try {}, on {}",
+                "  retries: {} (up to {} tries), per try {}, on {}",
                 r.attempts,
+                r.attempts + 1,
                 r.per_try_timeout
                     .map_or("no limit".to_string(), |t| format!("{t:?}")),
                 r.retry_on

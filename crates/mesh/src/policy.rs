@@ -89,7 +89,7 @@ impl RetryOn {
 
     /// Retry after an HTTP/2 REFUSED_STREAM?
     pub fn refused_stream(&self) -> bool {
-        self.has("refused-stream") || self.has("5xx") || self.has("reset")
+        self.has("refused-stream") || self.has("5xx") || self.has("gateway-error") || self.has("reset")
     }
 
     /// Retry after a per-try timeout (a local reset: only `5xx`, `gateway-error`, `reset`)?
@@ -124,6 +124,8 @@ pub struct RetryPolicy {
     pub retry_on: RetryOn,
     /// Prefer another endpoint than the ones tried.
     pub previous_hosts: bool,
+    /// Base interval of the jittered exponential back-off (Envoy's default 25 ms).
+    pub backoff: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -135,6 +137,7 @@ impl Default for RetryPolicy {
             per_try_timeout: None,
             retry_on: RetryOn::parse(DEFAULT_RETRY_ON).unwrap_or_default(),
             previous_hosts: true,
+            backoff: Duration::from_millis(25),
         }
     }
 }
@@ -184,11 +187,13 @@ impl RetryPolicy {
                 RetryOn::default()
             }
         };
-        if let Some(b) = &r.backoff
-            && let Err(e) = duration(b)
-        {
-            errors.push(("backoff".to_string(), e));
-        }
+        let backoff = match r.backoff.as_deref().map(duration).transpose() {
+            Ok(b) => b.unwrap_or(Duration::from_millis(25)),
+            Err(e) => {
+                errors.push(("backoff".to_string(), e));
+                Duration::from_millis(25)
+            }
+        };
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -201,6 +206,7 @@ impl RetryPolicy {
             per_try_timeout: per_try_timeout.filter(|p| route_timeout.is_none_or(|t| *p < t)),
             retry_on,
             previous_hosts: r.retry_ignore_previous_hosts != Some(false),
+            backoff,
         })
     }
 }
@@ -250,11 +256,6 @@ impl HeaderOps {
             out.remove.push(name);
         }
         Ok((out, authority))
-    }
-
-    /// Nothing to do?
-    pub fn is_empty(&self) -> bool {
-        self.set.is_empty() && self.add.is_empty() && self.remove.is_empty()
     }
 
     /// Apply to a header map (values that are not valid header values are skipped).

@@ -188,18 +188,21 @@ impl RouteTable {
                 },
             );
         }
-        // VirtualServices no server binds are still checked, as Istio's admission does.
-        for (index, vs, ..) in &bound {
-            if reported.insert(*index) {
-                let ctx = Server {
-                    gateway: "",
-                    port: 0,
-                    proxy,
-                    check_only: true,
-                };
-                compile::routes(vs, &ctx, &mut registry, &mut diagnostics, true);
-            }
+        // Every VirtualService is checked whole, as Istio's admission does: also the match
+        // blocks no server uses and the VirtualServices no server binds.
+        for (_, vs, ..) in &bound {
+            let ctx = Server {
+                gateway: "",
+                port: 0,
+                proxy,
+                check_only: true,
+            };
+            compile::routes(vs, &ctx, &mut registry, &mut diagnostics, true);
         }
+        // One report per problem, in the order found.
+        let mut seen = BTreeSet::new();
+        diagnostics
+            .retain(|d| seen.insert((d.severity, d.resource.clone(), d.path.clone(), d.message.clone())));
         (RouteTable { listeners }, diagnostics)
     }
 
@@ -305,7 +308,12 @@ fn ordered_virtual_services<'a>(
             continue;
         }
         if vs.spec.hosts.is_empty() {
-            continue; // a delegate: bound only through a root VirtualService
+            diagnostics.push(Diagnostic::warning(
+                &resource,
+                "spec.hosts",
+                "a VirtualService without hosts is a delegate, and delegates are not supported by the local gateway yet; it is skipped",
+            ));
+            continue;
         }
         let private = export
             .iter()
@@ -385,10 +393,7 @@ pub fn select_virtual_host<'a>(vhosts: &'a [VirtualHost], authority: &str) -> Op
 
 fn strip_port(authority: &str) -> &str {
     if authority.starts_with('[') {
-        return authority
-            .split(']')
-            .next()
-            .map_or(authority, |h| &authority[..h.len() + 1]);
+        return authority.find(']').map_or(authority, |i| &authority[..=i]);
     }
     match authority.rsplit_once(':') {
         Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
@@ -423,7 +428,8 @@ fn decide(
             match abort {
                 crate::policy::Abort::Http(status) => reply.status = status,
                 crate::policy::Abort::Grpc(code) => {
-                    reply.status = 200;
+                    // gRPC clients get the code; others the HTTP status Envoy maps it to.
+                    reply.status = http_status_for_grpc(code);
                     reply.grpc_status = Some(code);
                 }
             }
@@ -514,13 +520,14 @@ fn decide(
             Action::Reply(reply)
         }
         RouteAction::Forward(f) => {
-            let total: u32 = f.destinations.iter().map(|d| d.weight).sum();
+            let total: u64 = f.destinations.iter().map(|d| u64::from(d.weight)).sum();
             let mut pick = if total > 0 { rng.random_range(0..total) } else { 0 };
             let chosen = f.destinations.iter().find(|d| {
-                if pick < d.weight {
+                let weight = u64::from(d.weight);
+                if pick < weight {
                     true
                 } else {
-                    pick -= d.weight;
+                    pick -= weight;
                     false
                 }
             });
@@ -578,6 +585,24 @@ fn decide(
     }
 }
 
+/// Envoy's gRPC-to-HTTP status mapping, for gRPC aborts answered to plain HTTP clients.
+fn http_status_for_grpc(code: u32) -> u16 {
+    match code {
+        0 => 200,
+        1 => 499,
+        3 | 9 | 11 => 400,
+        4 => 504,
+        5 => 404,
+        6 | 10 => 409,
+        7 => 403,
+        8 => 429,
+        12 => 501,
+        14 => 503,
+        16 => 401,
+        _ => 500,
+    }
+}
+
 fn apply_response_ops(reply: &mut Reply, ops: &crate::policy::HeaderOps) {
     reply.headers.retain(|(n, _)| !ops.remove.contains(n));
     for (n, v) in &ops.set {
@@ -611,11 +636,10 @@ fn redirect_location(
     match r.port {
         RedirectPort::Explicit(p) => host = format!("{}:{p}", strip_port(&host)),
         RedirectPort::FromRequest => {
-            host = if (port == 80 && scheme == "http") || (port == 443 && scheme == "https") {
-                strip_port(&host).to_string()
-            } else {
-                format!("{}:{port}", strip_port(&host))
-            };
+            // The scheme's default port is not added, but a port in the Host is kept.
+            if !((port == 80 && scheme == "http") || (port == 443 && scheme == "https")) {
+                host = format!("{}:{port}", strip_port(&host));
+            }
         }
         RedirectPort::Default => {}
     }

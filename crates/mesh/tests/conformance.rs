@@ -621,7 +621,7 @@ fn c57_c58_derive_port_from_request() {
     assert_eq!(location(http, req("GET", "/foo")), "http://app.example.com/foo");
     assert_eq!(
         location(http, req("GET", "/foo").host("app.example.com:80")),
-        "http://app.example.com/foo"
+        "http://app.example.com:80/foo"
     );
 }
 
@@ -842,7 +842,11 @@ fn c74_c75_fault_abort() {
     let d = req("POST", "/svc/Method").route(&table(&vs(
         "[{fault: {abort: {grpcStatus: UNAVAILABLE, percentage: {value: 100}}}, route: [{destination: {host: g.default.svc.cluster.local}}]}]",
     )));
-    assert_eq!(reply(&d).grpc_status, Some(14));
+    assert_eq!(
+        (reply(&d).status, reply(&d).grpc_status),
+        (503, Some(14)),
+        "UNAVAILABLE is 503 for plain HTTP clients"
+    );
 }
 
 #[test]
@@ -934,6 +938,11 @@ fn invalid_configuration_is_reported_with_resource_and_field() {
             "must not all be 0",
         ),
         (
+            "[{match: [{port: 8080, uri: {regex: \"(\"}}], route: [{destination: {host: a.default.svc.cluster.local}}]}]",
+            "spec.http[0].match[0].uri",
+            "not a valid RE2 regex",
+        ),
+        (
             "[{match: [{uri: {regex: \"(\"}}], route: [{destination: {host: a.default.svc.cluster.local}}]}]",
             "spec.http[0].match[0].uri",
             "not a valid RE2 regex",
@@ -978,5 +987,13 @@ fn invalid_configuration_is_reported_with_resource_and_field() {
                 && d.message.contains(words)),
             "{http}: expected an error at {path} containing {words:?}, got {found:#?}"
         );
+    }
+}
+
+#[test]
+fn malformed_authorities_do_not_panic() {
+    let t = table(&vs(TO_A));
+    for host in ["[abc", "[::1", "[", ":"] {
+        assert_eq!(target(&req("GET", "/").host(host).route(&t)), "404", "{host}");
     }
 }
