@@ -331,7 +331,7 @@ fn explain_shows_the_route_shares_rewrite_and_policies() {
         text.contains("\"/seldon/seldon/example/api/v1.0/predictions\" → \"/api/v1.0/predictions\""),
         "{text}"
     );
-    assert!(text.contains("retries: 2 attempts"), "{text}");
+    assert!(text.contains("retries: 2 (up to 3 tries)"), "{text}");
 
     let out = sluice(&[
         "explain",
