@@ -31,18 +31,7 @@ impl RouteTable {
             let _ = writeln!(out, "The path cannot be normalized.\n→ 400");
             return out;
         };
-        let authority = parts
-            .uri
-            .authority()
-            .map(|a| a.as_str().to_string())
-            .or_else(|| {
-                parts
-                    .headers
-                    .get(http::header::HOST)
-                    .and_then(|h| h.to_str().ok())
-                    .map(str::to_string)
-            })
-            .unwrap_or_default();
+        let authority = crate::table::authority(parts);
         let domains: Vec<&str> = listener.virtual_hosts.iter().map(|v| v.domain.as_str()).collect();
         let Some(vh) = select_virtual_host(&listener.virtual_hosts, &authority) else {
             let _ = writeln!(

@@ -29,24 +29,7 @@ pub struct RetryOn {
 }
 
 /// Retry conditions Istio accepts in `retryOn`.
-pub const RETRY_ON: &[&str] = &[
-    "5xx",
-    "gateway-error",
-    "reset",
-    "reset-before-request",
-    "connect-failure",
-    "envoy-ratelimited",
-    "retriable-4xx",
-    "refused-stream",
-    "retriable-status-codes",
-    "retriable-headers",
-    "http3-post-connect-failure",
-    "cancelled",
-    "deadline-exceeded",
-    "internal",
-    "resource-exhausted",
-    "unavailable",
-];
+pub const RETRY_ON: &[&str] = sluice_api::istio::RETRY_ON_CONDITIONS;
 
 /// Istio's default `retryOn` (since 1.24: no retriable status codes).
 pub const DEFAULT_RETRY_ON: &str =

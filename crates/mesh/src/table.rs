@@ -362,7 +362,7 @@ fn ordered_virtual_services<'a>(
 }
 
 /// The request authority: `:authority` (HTTP/2) or `Host`.
-fn authority(parts: &Parts) -> String {
+pub(crate) fn authority(parts: &Parts) -> String {
     parts
         .uri
         .authority()

@@ -36,24 +36,7 @@ pub const ENGINE_SEPARATE_POD: &str = "seldon.io/engine-separate-pod";
 pub const SELDON_RETRY_ON: &str = "gateway-error,connect-failure,refused-stream";
 
 /// Retry conditions Istio accepts in `retryOn` (besides HTTP status codes).
-const RETRY_ON_VALUES: &[&str] = &[
-    "5xx",
-    "gateway-error",
-    "reset",
-    "reset-before-request",
-    "connect-failure",
-    "envoy-ratelimited",
-    "retriable-4xx",
-    "refused-stream",
-    "retriable-status-codes",
-    "retriable-headers",
-    "http3-post-connect-failure",
-    "cancelled",
-    "deadline-exceeded",
-    "internal",
-    "resource-exhausted",
-    "unavailable",
-];
+const RETRY_ON_VALUES: &[&str] = sluice_api::istio::RETRY_ON_CONDITIONS;
 
 /// Annotations of Seldon Core 1 that only matter inside a pod or to other ingresses;
 /// sluice accepts them without effect on the Istio translation.
