@@ -7,9 +7,18 @@
 //!  mock    — seldonio/mock_classifier, bit-identical to the real image
 //! ```
 //!
-//! The REST server, graph execution and the built-in routers and combiners arrive with
-//! `sluice up` (see ARCHITECTURE.md).
+//! ```text
+//!  server      — Seldon's REST routes, headers, errors (JSON), metrics
+//!  components  — each node: built in (no-op), the mock in process, or REST
+//!  metrics     — seldon_api_executor_{server,client}_requests_seconds
+//! ```
 
+pub mod components;
 pub mod graph;
+pub mod metrics;
 pub mod mock;
 pub mod pyjson;
+pub mod server;
+
+pub use components::Component;
+pub use server::{Config, Engine};

@@ -1,0 +1,170 @@
+//! How each graph node is reached: built in (a no-op, as in Seldon's Go executor), the
+//! mock classifier in process, or a component over Seldon's REST API.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Request, header};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use rand::RngExt;
+use sluice_api::seldon::PredictiveUnit;
+
+use crate::graph::{Error, Method, Nodes, Payload};
+use crate::metrics::Metrics;
+use crate::mock::MockClassifier;
+
+/// How one node is reached.
+#[derive(Clone, Debug)]
+pub enum Component {
+    /// SIMPLE_MODEL, SIMPLE_ROUTER, AVERAGE_COMBINER: no-ops in the executor (spec §8.2).
+    Builtin,
+    /// The mock classifier, in process.
+    Mock(MockClassifier),
+    /// A component serving Seldon's REST API at `host:port`; `image` labels metrics.
+    Http {
+        /// Host or IP.
+        host: String,
+        /// Port.
+        port: u16,
+        /// Container image, for metrics.
+        image: String,
+    },
+}
+
+/// The components of a graph plus the request's headers (forwarded to every call).
+#[derive(Debug)]
+pub struct Components<'a> {
+    pub(crate) by_node: &'a BTreeMap<String, Component>,
+    pub(crate) client: &'a Client<HttpConnector, Full<Bytes>>,
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) metrics: &'a Metrics,
+}
+
+/// A pooled HTTP/1.1 client for component calls.
+pub fn client() -> Client<HttpConnector, Full<Bytes>> {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build(connector)
+}
+
+impl Nodes for Components<'_> {
+    async fn call(&self, node: &PredictiveUnit, method: Method, payload: Payload) -> Result<Payload, Error> {
+        match self.by_node.get(&node.name) {
+            None | Some(Component::Builtin) => Ok(payload),
+            Some(Component::Mock(mock)) => {
+                let started = Instant::now();
+                let response = match method {
+                    Method::Predict => mock.predict(&payload.body),
+                    Method::TransformInput => mock.transform_input(&payload.body),
+                    Method::SendFeedback => mock.send_feedback(&payload.body),
+                    Method::Route => mock.not_defined("Route"),
+                    Method::Aggregate => mock.not_defined("Aggregate"),
+                    Method::TransformOutput => mock.not_defined("Transform output"),
+                };
+                self.metrics.client(
+                    &node.name,
+                    &mock.image,
+                    method.path(),
+                    response.status,
+                    started.elapsed(),
+                );
+                if response.status == 200 {
+                    Ok(Payload {
+                        body: response.body,
+                        content_type: "application/json".to_string(),
+                    })
+                } else {
+                    Err(Error {
+                        status: response.status,
+                        info: String::from_utf8_lossy(&response.body).into_owned(),
+                        body: Some(response.body),
+                    })
+                }
+            }
+            Some(Component::Http { host, port, image }) => {
+                self.http(node, method, payload, host, *port, image).await
+            }
+        }
+    }
+
+    fn random(&self) -> f64 {
+        rand::rng().random::<f64>()
+    }
+}
+
+impl Components<'_> {
+    async fn http(
+        &self,
+        node: &PredictiveUnit,
+        method: Method,
+        payload: Payload,
+        host: &str,
+        port: u16,
+        image: &str,
+    ) -> Result<Payload, Error> {
+        let url = format!("http://{host}:{port}{}", method.path());
+        let mut builder = Request::builder().method("POST").uri(&url);
+        if let Some(h) = builder.headers_mut() {
+            // Every client header goes along (as the executor does), except the framing ones.
+            for (name, value) in self.headers {
+                if name != header::CONTENT_TYPE && name != header::HOST && name != header::CONTENT_LENGTH {
+                    h.append(name.clone(), value.clone());
+                }
+            }
+            if let Ok(v) = HeaderValue::try_from(payload.content_type.as_str()) {
+                h.insert(header::CONTENT_TYPE, v);
+            }
+        }
+        let request = builder
+            .body(Full::new(Bytes::from(payload.body)))
+            .map_err(|e| Error::internal(e.to_string()))?;
+        let started = Instant::now();
+        let call = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| Error::internal(format!("Post \"{url}\": {e}")))?;
+            let status = response.status().as_u16();
+            let content_type = response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| Error::internal(format!("reading {url}: {e}")))?
+                .to_bytes()
+                .to_vec();
+            Ok::<_, Error>((status, content_type, body))
+        };
+        let result = match self.timeout {
+            Some(t) => tokio::time::timeout(t, call)
+                .await
+                .unwrap_or_else(|_| Err(Error::internal(format!("Post \"{url}\": timeout after {t:?}")))),
+            None => call.await,
+        };
+        let (status, content_type, body) = result?;
+        self.metrics
+            .client(&node.name, image, method.path(), status, started.elapsed());
+        if status == 200 {
+            Ok(Payload { body, content_type })
+        } else {
+            Err(Error {
+                status,
+                info: String::from_utf8_lossy(&body).into_owned(),
+                body: Some(body),
+            })
+        }
+    }
+}
