@@ -4,6 +4,7 @@
 
 mod commands;
 mod input;
+mod local_commands;
 mod mesh_commands;
 mod report;
 
@@ -31,6 +32,86 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run SeldonDeployments on this machine behind the local Istio gateway.
+    #[command(
+        long_about = "Run SeldonDeployments here, with nothing else installed: one orchestrator per predictor \
+        replica, the model components, and an Istio-compatible gateway serving the very VirtualServices and \
+        DestinationRules the operator would create (see `sluice render`), so canaries, shadows and host routing \
+        behave as in a cluster.\n\n\
+        seldonio/mock_classifier and the built-in implementations run inside sluice. Any other container needs \
+        --component NAME=http://HOST:PORT (NAME: the container name or its image), pointing at a process that serves \
+        Seldon's component API, e.g. `seldon-core-microservice MyModel --http-port 9001`.\n\n\
+        A predictor takes traffic only once its components accept connections. The files are watched: edits are \
+        applied like `kubectl apply`, without failing requests. Ctrl-C drains and stops everything.\n\n\
+        Example:\n  sluice up examples/canary.yaml\n  curl -X POST http://127.0.0.1:8080/seldon/seldon/example/api/v1.0/predictions \\\n    -H 'Content-Type: application/json' -d '{\"data\":{\"ndarray\":[[1.0,2.0,5.0]]}}'"
+    )]
+    Up {
+        /// SeldonDeployment files or directories (Istio resources beside them are served too).
+        #[arg(required = true, value_name = "FILE|DIR")]
+        files: Vec<PathBuf>,
+        /// Where a container runs: NAME=http://HOST:PORT, NAME a container name or image (repeatable).
+        #[arg(long = "component", value_name = "NAME=URL")]
+        components: Vec<String>,
+        /// Local ports for Gateway server ports.
+        #[arg(long, default_value = "80=8080", value_name = "MAP")]
+        port_map: String,
+        /// Admin listener: /stats/prometheus (gateway and engines), /healthz/ready, /config_dump.
+        #[arg(long, default_value = "127.0.0.1:15000")]
+        admin: SocketAddr,
+        /// How long a predictor may take to become ready, in seconds.
+        #[arg(long, default_value_t = 30)]
+        ready_timeout: u64,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// Run one predictor's orchestrator (what runs in each predictor pod).
+    #[command(
+        long_about = "The service orchestrator of one predictor, as in a predictor pod: reads the predictor \
+        from ENGINE_PREDICTOR (base64 JSON, set by the operator) and serves Seldon's REST API, calling the graph's \
+        components at their endpoints. Accepts Seldon's executor flags.\n\n\
+        Example:\n  ENGINE_PREDICTOR=... sluice engine --sdep iris --namespace seldon --predictor default --http_port 8000"
+    )]
+    Engine {
+        /// SeldonDeployment name.
+        #[arg(long)]
+        sdep: String,
+        /// Namespace.
+        #[arg(long)]
+        namespace: String,
+        /// Predictor name.
+        #[arg(long)]
+        predictor: String,
+        /// REST port.
+        #[arg(long = "http_port", default_value_t = 8000)]
+        http_port: u16,
+        /// gRPC port (not served yet).
+        #[arg(long = "grpc_port", default_value_t = 5001)]
+        grpc_port: u16,
+        /// seldon, tensorflow, kfserving or v2 (only seldon is served yet).
+        #[arg(long, default_value = "seldon")]
+        protocol: String,
+        /// rest or grpc.
+        #[arg(long, default_value = "rest")]
+        transport: String,
+        /// Metrics path.
+        #[arg(long = "prometheus_path", default_value = "/prometheus")]
+        prometheus_path: String,
+        /// rpc or kafka.
+        #[arg(long = "server_type", default_value = "rpc")]
+        server_type: String,
+        /// Request logger queue size (accepted for compatibility).
+        #[arg(long = "log_work_buffer_size", default_value_t = 10000)]
+        log_work_buffer_size: u32,
+        /// Request logger write timeout (accepted for compatibility).
+        #[arg(long = "log_write_timeout_ms", default_value_t = 2000)]
+        log_write_timeout_ms: u32,
+        /// Full health checks (accepted for compatibility).
+        #[arg(long = "full_health_checks", default_value = "false")]
+        full_health_checks: String,
+        /// The predictor, base64 JSON.
+        #[arg(long, env = "ENGINE_PREDICTOR", hide_env_values = true)]
+        engine_predictor: Option<String>,
+    },
     /// Print the Kubernetes and Istio objects generated for SeldonDeployments.
     #[command(
         long_about = "Print every object generated for the SeldonDeployments in the given files as \
@@ -249,6 +330,62 @@ fn main() -> ExitCode {
             )
         }),
         Command::Crd => commands::crd(),
+        Command::Up {
+            files,
+            components,
+            port_map,
+            admin,
+            ready_timeout,
+            settings,
+        } => {
+            init_logs();
+            settings.settings().and_then(|settings| {
+                let port_map = mesh_commands::parse_port_map(&port_map)?;
+                let gateway = sluice_gateway::Options {
+                    port_map,
+                    admin: Some(admin),
+                    ..sluice_gateway::Options::default()
+                };
+                local_commands::up(
+                    files,
+                    settings,
+                    gateway,
+                    &components,
+                    std::time::Duration::from_secs(ready_timeout),
+                )
+            })
+        }
+        Command::Engine {
+            sdep,
+            namespace,
+            predictor,
+            http_port,
+            grpc_port: _,
+            protocol,
+            transport,
+            prometheus_path,
+            server_type,
+            log_work_buffer_size: _,
+            log_write_timeout_ms: _,
+            full_health_checks: _,
+            engine_predictor,
+        } => {
+            init_logs();
+            if protocol != "seldon" || transport != "rest" || server_type != "rpc" {
+                eprintln!(
+                    "error: only --protocol seldon --transport rest --server_type rpc are served yet (got {protocol}, {transport}, {server_type})"
+                );
+                return ExitCode::from(2);
+            }
+            local_commands::engine(
+                sdep,
+                namespace,
+                predictor,
+                http_port,
+                prometheus_path,
+                engine_predictor,
+            )
+        }
         Command::Gateway {
             config,
             port_map,

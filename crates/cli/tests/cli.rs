@@ -368,3 +368,71 @@ fn gateway_refuses_a_configuration_with_errors() {
     );
     assert!(err.contains("nothing is served"), "{err}");
 }
+
+/// Read lines of the child's stdout until one starts with `prefix`.
+fn read_until(reader: &mut impl std::io::BufRead, prefix: &str) -> String {
+    let mut line = String::new();
+    for _ in 0..50 {
+        line.clear();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        if let Some(rest) = line.strip_prefix(prefix) {
+            return rest.trim().to_string();
+        }
+    }
+    panic!("no line starting with {prefix:?}");
+}
+
+#[test]
+fn up_serves_the_canary_example_and_stops_on_sigterm() {
+    use std::io::BufReader;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args([
+            "up",
+            "examples/canary.yaml",
+            "--port-map",
+            "80=0",
+            "--admin",
+            "127.0.0.1:0",
+        ])
+        .current_dir(workspace())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sluice up starts");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let base = read_until(&mut out, "gateway port 80: ");
+    let table = read_until(&mut out, "seldon/example");
+    assert!(table.starts_with("main") && table.contains("75%"), "{table}");
+    let url = format!("{base}/seldon/seldon/example/api/v1.0/predictions");
+    let response = Command::new("curl")
+        .args([
+            "-s",
+            "--max-time",
+            "30",
+            "-X",
+            "POST",
+            &url,
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            r#"{"data":{"ndarray":[[1.0,2.0,5.0]]}}"#,
+        ])
+        .output()
+        .expect("curl runs");
+    assert_eq!(
+        String::from_utf8_lossy(&response.stdout),
+        "{\"data\":{\"names\":[\"proba\"],\"ndarray\":[[0.43782349911420193]]},\"meta\":{\"requestPath\":{\"classifier\":\"seldonio/mock_classifier:1.18.2\"}}}\n"
+    );
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let status = child.wait().expect("sluice up exits");
+    assert!(status.success(), "{status:?}");
+}

@@ -119,6 +119,33 @@ pub fn load_text(file: &Path, text: &str, loaded: &mut Loaded, order: &mut i64) 
         }
     };
     for doc in docs {
+        if !add_document(&name, &doc, loaded, order) {
+            let mut problem = |error: bool, path: &document::FieldPath, message: &str| {
+                let at = doc.position(path);
+                let severity = if error { "error" } else { "warning" };
+                let object = format!("[{}/{}]", doc.kind(), doc.name());
+                loaded.problems.push(Problem {
+                    error,
+                    text: format!("{name}:{at}: {severity}: {object} {path}: {message}"),
+                });
+            };
+            problem(
+                false,
+                &document::FieldPath::root().key("kind"),
+                &format!(
+                    "{} {} is not an Istio resource the gateway reads; skipped",
+                    doc.api_version(),
+                    doc.kind()
+                ),
+            );
+        }
+    }
+}
+
+/// Add one document if it is an Istio resource the gateway reads; `false` otherwise.
+/// Problems are reported as `file:line:col` lines naming `file`.
+pub fn add_document(name: &str, doc: &document::Document, loaded: &mut Loaded, order: &mut i64) -> bool {
+    {
         let object = format!("[{}/{}]", doc.kind(), doc.name());
         let mut problem = |error: bool, path: &document::FieldPath, message: &str| {
             let at = doc.position(path);
@@ -129,16 +156,7 @@ pub fn load_text(file: &Path, text: &str, loaded: &mut Loaded, order: &mut i64) 
             });
         };
         let Some(kind) = Kind::from_type_meta(doc.api_version(), doc.kind()) else {
-            problem(
-                false,
-                &document::FieldPath::root().key("kind"),
-                &format!(
-                    "{} {} is not an Istio resource the gateway reads; skipped",
-                    doc.api_version(),
-                    doc.kind()
-                ),
-            );
-            continue;
+            return false;
         };
         macro_rules! typed {
             ($t:ty, $list:expr) => {
@@ -174,6 +192,7 @@ pub fn load_text(file: &Path, text: &str, loaded: &mut Loaded, order: &mut i64) 
             ),
         }
     }
+    true
 }
 
 /// A creation time `seconds` after the epoch, for read order.

@@ -1,0 +1,100 @@
+//! What the files say: SeldonDeployments (checked like `sluice validate`) and any Istio
+//! resources beside them (Gateways, extra VirtualServices, ...).
+
+use std::path::PathBuf;
+
+use sluice_api::SeldonDeployment;
+use sluice_api::document;
+use sluice_gateway::config::{self, Loaded};
+use sluice_translate::{Settings, source};
+
+/// The files' content.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Valid SeldonDeployments.
+    pub deployments: Vec<SeldonDeployment>,
+    /// Istio resources found beside them.
+    pub istio: sluice_mesh::Config,
+    /// Warnings (`file:line:col: warning: ...`).
+    pub warnings: Vec<String>,
+}
+
+/// The files cannot be run: every problem, compiler style.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.join("\n"))]
+pub struct PlanError(pub Vec<String>);
+
+impl Plan {
+    /// Read and check every file.
+    pub fn load(paths: &[PathBuf], settings: &Settings) -> Result<Plan, PlanError> {
+        let files = config::files(paths).map_err(|e| PlanError(vec![format!("error: {e}")]))?;
+        if files.is_empty() {
+            return Err(PlanError(vec![
+                "error: no .yaml, .yml or .json files given".to_string(),
+            ]));
+        }
+        let mut plan = Plan::default();
+        let mut errors = Vec::new();
+        let mut loaded = Loaded::default();
+        let mut order = 0i64;
+        for file in files {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| PlanError(vec![format!("error: cannot read {}: {e}", file.display())]))?;
+            let name = file.display().to_string();
+            let docs = match document::parse(&text) {
+                Ok(docs) => docs,
+                Err(e) => {
+                    errors.push(format!(
+                        "{name}:{}: error: not valid YAML: {}",
+                        e.position.unwrap_or_default(),
+                        e.message
+                    ));
+                    continue;
+                }
+            };
+            for doc in &docs {
+                if source::is_seldon_deployment(doc) {
+                    let checked = source::check(doc, settings, None);
+                    for d in &checked.diagnostics {
+                        let line = format!("{}: {} {d}", at(&name, doc, &d.path), object(doc));
+                        if d.is_error() {
+                            errors.push(line)
+                        } else {
+                            plan.warnings.push(line)
+                        }
+                    }
+                    if let Some(sdep) = checked.valid() {
+                        plan.deployments.push(sdep.clone());
+                    }
+                } else if !config::add_document(&name, doc, &mut loaded, &mut order) {
+                    plan.warnings.push(format!(
+                        "{}: warning: {} is neither a SeldonDeployment nor an Istio resource; skipped",
+                        at(&name, doc, &document::FieldPath::root().key("kind")),
+                        object(doc)
+                    ));
+                }
+            }
+        }
+        for p in loaded.problems {
+            if p.error {
+                errors.push(p.text)
+            } else {
+                plan.warnings.push(p.text)
+            }
+        }
+        plan.istio = loaded.config;
+        if errors.is_empty() {
+            Ok(plan)
+        } else {
+            Err(PlanError(errors))
+        }
+    }
+}
+
+fn at(file: &str, doc: &document::Document, path: &document::FieldPath) -> String {
+    format!("{file}:{}", doc.position(path))
+}
+
+fn object(doc: &document::Document) -> String {
+    format!("[{}/{}]", doc.kind(), doc.name())
+}

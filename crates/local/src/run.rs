@@ -1,0 +1,579 @@
+//! Running SeldonDeployments: engines per predictor replica, their endpoints as Istio
+//! ServiceEntries, the translated VirtualServices and DestinationRules, and re-applying
+//! when the files change.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sluice_api::SeldonDeployment;
+use sluice_api::istio::{
+    Gateway, GatewaySpec, NETWORKING_API_VERSION, Object, Port, Server, ServiceEntry, ServiceEntryLocation,
+    ServiceEntryResolution, ServiceEntrySpec, ServicePort, WorkloadEntry,
+};
+use sluice_engine::{Config as EngineConfig, Engine};
+use sluice_mesh::{Proxy, RouteTable};
+use sluice_translate::{Desired, Settings, desired, istio, names};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::components::{self, Mappings};
+use crate::plan::{Plan, PlanError};
+
+/// How `sluice up` runs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// SeldonDeployment (and Istio) files or directories.
+    pub files: Vec<PathBuf>,
+    /// The translation's settings.
+    pub settings: Settings,
+    /// The gateway's options (ports, admin).
+    pub gateway: sluice_gateway::Options,
+    /// Where non-built-in components run.
+    pub mappings: Mappings,
+    /// How long a predictor may take to become ready.
+    pub ready_timeout: Duration,
+}
+
+/// What is running, for the start-up table.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    /// One row per predictor: deployment, predictor, traffic, replicas.
+    pub rows: Vec<[String; 4]>,
+    /// A ready-to-paste request per deployment.
+    pub curls: Vec<String>,
+    /// Warnings from the files and the configuration.
+    pub warnings: Vec<String>,
+}
+
+impl Summary {
+    /// The table as text.
+    pub fn table(&self) -> String {
+        let header = ["DEPLOYMENT", "PREDICTOR", "TRAFFIC", "REPLICAS"];
+        let widths: Vec<usize> = (0..4)
+            .map(|i| {
+                self.rows
+                    .iter()
+                    .map(|r| r[i].len())
+                    .chain([header[i].len()])
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let line = |cells: [&str; 4]| {
+            cells
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+                .collect::<Vec<_>>()
+                .join("  ")
+                .trim_end()
+                .to_string()
+        };
+        let mut out = vec![line(header)];
+        out.extend(self.rows.iter().map(|r| line([&r[0], &r[1], &r[2], &r[3]])));
+        out.push(String::new());
+        out.extend(self.curls.iter().cloned());
+        out.join("\n") + "\n"
+    }
+}
+
+/// One engine instance.
+#[derive(Debug)]
+struct Replica {
+    addr: SocketAddr,
+    engine: Arc<Engine>,
+    stop: watch::Sender<bool>,
+}
+
+impl Replica {
+    fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// A SeldonDeployment that runs.
+#[derive(Debug)]
+struct Running {
+    fingerprint: String,
+    sdep: SeldonDeployment,
+    desired: Desired,
+    /// Replicas per predictor, in predictor order.
+    replicas: Vec<Vec<Replica>>,
+}
+
+type Key = (String, String);
+
+/// Engines of the current state, named by pod, for the merged metrics.
+type EngineList = Arc<Mutex<Vec<(String, Arc<Engine>)>>>;
+
+/// How long replaced engines keep serving after a new table is live.
+const RETIRE_AFTER: Duration = Duration::from_secs(5);
+
+/// `sluice up` in progress.
+#[derive(Debug)]
+pub struct Local {
+    options: Options,
+    gateway: sluice_gateway::Gateway,
+    state: tokio::sync::Mutex<BTreeMap<Key, Running>>,
+    engines: EngineList,
+}
+
+impl Local {
+    /// Load the files, start everything and serve. Errors leave nothing running.
+    pub async fn start(options: Options) -> Result<(Arc<Local>, Summary), PlanError> {
+        let plan = Plan::load(&options.files, &options.settings)?;
+        let gateway = sluice_gateway::Gateway::new(options.gateway.clone(), RouteTable::default());
+        let engines: EngineList = Arc::default();
+        let source = engines.clone();
+        gateway.add_metrics_source(Arc::new(move || {
+            let engines = source.lock().unwrap_or_else(|p| p.into_inner());
+            merge_metrics(engines.iter().map(|(pod, e)| (pod.as_str(), e.metrics_text())))
+        }));
+        gateway
+            .listen_admin()
+            .await
+            .map_err(|e| PlanError(vec![format!("error: cannot listen on the admin address: {e}")]))?;
+        let local = Arc::new(Local {
+            options,
+            gateway,
+            state: tokio::sync::Mutex::default(),
+            engines,
+        });
+        let summary = local.apply(plan).await?;
+        Ok((local, summary))
+    }
+
+    /// The gateway (its addresses, for clients).
+    pub fn gateway(&self) -> &sluice_gateway::Gateway {
+        &self.gateway
+    }
+
+    /// Re-read the files and apply them like `kubectl apply`: changed deployments get new
+    /// engines, which take traffic only once ready; the old ones drain after the switch.
+    /// On any error nothing changes.
+    pub async fn reload(&self) -> Result<Summary, PlanError> {
+        let plan = Plan::load(&self.options.files, &self.options.settings)?;
+        self.apply(plan).await
+    }
+
+    async fn apply(&self, plan: Plan) -> Result<Summary, PlanError> {
+        let mut state = self.state.lock().await;
+        let mut old = std::mem::take(&mut *state);
+        let mut next: BTreeMap<Key, Running> = BTreeMap::new();
+        let mut started: Vec<Key> = Vec::new();
+        let mut errors = Vec::new();
+        for sdep in &plan.deployments {
+            let key = (
+                names::namespace(sdep).to_string(),
+                names::sdep_name(sdep).to_string(),
+            );
+            let fingerprint = fingerprint(sdep);
+            if old.get(&key).is_some_and(|r| r.fingerprint == fingerprint) {
+                if let Some(running) = old.remove(&key) {
+                    next.insert(key, running);
+                }
+                continue;
+            }
+            match self.launch(sdep, fingerprint).await {
+                Ok(running) => {
+                    started.push(key.clone());
+                    next.insert(key, running);
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        let compiled = if errors.is_empty() {
+            self.compile(&plan, &next)
+        } else {
+            Err(errors)
+        };
+        let (table, warnings) = match compiled {
+            Ok(ok) => ok,
+            Err(errors) => {
+                // Keep serving what ran before: stop what was started, restore the rest.
+                for key in &started {
+                    if let Some(r) = next.remove(key) {
+                        r.replicas.iter().flatten().for_each(Replica::stop);
+                    }
+                }
+                old.extend(next);
+                *state = old;
+                return Err(PlanError(errors));
+            }
+        };
+        self.gateway
+            .swap(table, warnings.clone())
+            .await
+            .map_err(|e| PlanError(vec![format!("error: cannot listen: {e}")]))?;
+        // The new table is live. Requests that picked the old one may still be on their
+        // way to the old engines: those stop only after a grace period, then drain.
+        let retired: Vec<Running> = std::mem::take(&mut old).into_values().collect();
+        if !retired.is_empty() {
+            tokio::spawn(async move {
+                tokio::time::sleep(RETIRE_AFTER).await;
+                for running in &retired {
+                    running.replicas.iter().flatten().for_each(Replica::stop);
+                }
+            });
+        }
+        *self.engines.lock().unwrap_or_else(|p| p.into_inner()) = next
+            .values()
+            .flat_map(|r| {
+                let name = names::sdep_name(&r.sdep).to_string();
+                r.sdep
+                    .spec
+                    .predictors
+                    .iter()
+                    .zip(&r.replicas)
+                    .flat_map(move |(p, replicas)| {
+                        let name = name.clone();
+                        replicas
+                            .iter()
+                            .enumerate()
+                            .map(move |(i, rep)| (format!("{name}-{}-{i}", p.name), rep.engine.clone()))
+                    })
+            })
+            .collect();
+        let summary = self.summary(&next, plan.warnings.into_iter().chain(warnings).collect());
+        *state = next;
+        Ok(summary)
+    }
+
+    /// Start the engines of one SeldonDeployment and wait until they are ready.
+    async fn launch(&self, sdep: &SeldonDeployment, fingerprint: String) -> Result<Running, String> {
+        let name = names::sdep_name(sdep);
+        let desired = desired(sdep, &self.options.settings)
+            .map_err(|e| format!("error: [SeldonDeployment/{name}] {e}"))?;
+        let mut replicas = Vec::new();
+        for predictor in &sdep.spec.predictors {
+            let components = components::resolve(predictor, &self.options.mappings)
+                .map_err(|e| format!("error: [SeldonDeployment/{name}] {e}"))?;
+            let count = predictor
+                .component_specs
+                .first()
+                .and_then(|c| c.replicas)
+                .or(predictor.replicas)
+                .or(sdep.spec.replicas)
+                .unwrap_or(1)
+                .max(1);
+            let mut group = Vec::new();
+            for _ in 0..count {
+                let engine = Engine::new(EngineConfig {
+                    deployment: name.to_string(),
+                    namespace: names::namespace(sdep).to_string(),
+                    predictor: predictor.clone(),
+                    components: components.clone(),
+                    rest_timeout: None,
+                    prometheus_path: self.options.settings.prometheus_path.clone(),
+                });
+                let listener = TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .map_err(|e| format!("error: cannot listen for an engine: {e}"))?;
+                let addr = listener.local_addr().map_err(|e| format!("error: {e}"))?;
+                let (stop, rx) = watch::channel(false);
+                tokio::spawn(engine.clone().serve(listener, rx));
+                group.push(Replica { addr, engine, stop });
+            }
+            replicas.push(group);
+        }
+        let deadline = Instant::now() + self.options.ready_timeout;
+        for (predictor, group) in sdep.spec.predictors.iter().zip(&replicas) {
+            for replica in group {
+                while !replica.engine.ready().await {
+                    if Instant::now() >= deadline {
+                        replicas.iter().flatten().for_each(Replica::stop);
+                        return Err(format!(
+                            "error: [SeldonDeployment/{name}] predictor {} is not ready after {:?}: a component does not accept connections (check --component)",
+                            predictor.name, self.options.ready_timeout
+                        ));
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        Ok(Running {
+            fingerprint,
+            sdep: sdep.clone(),
+            desired,
+            replicas,
+        })
+    }
+
+    /// The mesh configuration: the files' Istio resources, a default gateway if they have
+    /// none, and per deployment its VirtualService, DestinationRules and ServiceEntries.
+    fn compile(
+        &self,
+        plan: &Plan,
+        running: &BTreeMap<Key, Running>,
+    ) -> Result<(RouteTable, Vec<String>), Vec<String>> {
+        let mut config = plan.istio.clone();
+        let mut warnings = Vec::new();
+        if config.gateways.is_empty() {
+            config
+                .gateways
+                .push(default_gateway(&self.options.settings.istio_gateway));
+        }
+        let known: BTreeSet<String> = config
+            .gateways
+            .iter()
+            .map(|g| {
+                format!(
+                    "{}/{}",
+                    g.metadata.namespace.as_deref().unwrap_or("default"),
+                    g.metadata.name.as_deref().unwrap_or("")
+                )
+            })
+            .collect();
+        for r in running.values() {
+            for vs in &r.desired.virtual_services {
+                let ns = vs.metadata.namespace.as_deref().unwrap_or("default");
+                for g in &vs.spec.gateways {
+                    let resolved = sluice_mesh::host::resolve_gateway(g, ns);
+                    if resolved == "mesh" {
+                        warnings.push(format!("warning: [SeldonDeployment/{}] routes bound to the mesh gateway are not served by `sluice up` yet (no in-mesh listener)", names::sdep_name(&r.sdep)));
+                    } else if !known.contains(&resolved) {
+                        warnings.push(format!("warning: [SeldonDeployment/{}] its VirtualService is bound to gateway {resolved}, which is not in the files; add that Gateway (requests get 404 until then)", names::sdep_name(&r.sdep)));
+                    }
+                }
+            }
+            config
+                .virtual_services
+                .extend(r.desired.virtual_services.iter().cloned());
+            config
+                .destination_rules
+                .extend(r.desired.destination_rules.iter().cloned());
+            config.service_entries.extend(service_entries(r));
+        }
+        let (table, diagnostics) = RouteTable::compile(&Proxy::default(), &config);
+        let errors: Vec<String> = diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(ToString::to_string)
+            .collect();
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        warnings.extend(diagnostics.iter().map(ToString::to_string));
+        Ok((table, warnings))
+    }
+
+    fn summary(&self, running: &BTreeMap<Key, Running>, warnings: Vec<String>) -> Summary {
+        let base = self
+            .gateway
+            .addresses()
+            .get(&80)
+            .map(|a| format!("http://{a}"))
+            .unwrap_or_else(|| "http://127.0.0.1".to_string());
+        let mut summary = Summary {
+            warnings,
+            ..Summary::default()
+        };
+        for ((ns, name), r) in running {
+            for (i, (p, replicas)) in r.sdep.spec.predictors.iter().zip(&r.replicas).enumerate() {
+                let traffic = if p.is_shadow() {
+                    format!("shadow {}%", if p.traffic() > 0 { p.traffic() } else { 100 })
+                } else {
+                    format!(
+                        "{}%",
+                        if r.sdep.spec.predictors.iter().filter(|q| !q.is_shadow()).count() == 1 {
+                            100
+                        } else {
+                            p.traffic()
+                        }
+                    )
+                };
+                let deployment = if i == 0 {
+                    format!("{ns}/{name}")
+                } else {
+                    String::new()
+                };
+                summary
+                    .rows
+                    .push([deployment, p.name.clone(), traffic, replicas.len().to_string()]);
+            }
+            let host = r
+                .desired
+                .virtual_services
+                .first()
+                .and_then(|vs| vs.spec.hosts.first())
+                .filter(|h| h.as_str() != "*")
+                .map(|h| format!(" -H 'Host: {}'", h.trim_start_matches("*.")))
+                .unwrap_or_default();
+            summary.curls.push(format!(
+                "curl -X POST {base}/seldon/{ns}/{name}/api/v1.0/predictions -H 'Content-Type: application/json'{host} -d '{{\"data\":{{\"ndarray\":[[1.0,2.0,5.0]]}}}}'"
+            ));
+        }
+        summary
+    }
+
+    /// Re-apply whenever the files change; problems are logged and the old state keeps serving.
+    pub fn watch(self: &Arc<Self>, every: Duration) {
+        let local = self.clone();
+        tokio::spawn(async move {
+            let mut last = sluice_gateway::config::fingerprint(&local.options.files);
+            loop {
+                tokio::time::sleep(every).await;
+                let now = sluice_gateway::config::fingerprint(&local.options.files);
+                if now == last {
+                    continue;
+                }
+                last = now;
+                match local.reload().await {
+                    Ok(summary) => {
+                        for w in &summary.warnings {
+                            tracing::warn!("{w}");
+                        }
+                        tracing::info!("applied:\n{}", summary.table());
+                    }
+                    Err(e) => tracing::error!("not applied; the previous state keeps serving:\n{e}"),
+                }
+            }
+        });
+    }
+
+    /// Stop the gateway (draining requests in flight) and every engine.
+    pub async fn shutdown(&self) {
+        self.gateway.shutdown().await;
+        let state = self.state.lock().await;
+        for r in state.values() {
+            r.replicas.iter().flatten().for_each(Replica::stop);
+        }
+    }
+}
+
+/// What makes a SeldonDeployment different for `apply`.
+fn fingerprint(sdep: &SeldonDeployment) -> String {
+    format!(
+        "{:?}{:?}",
+        sdep.spec,
+        (sdep.metadata.labels.as_ref(), sdep.metadata.annotations.as_ref())
+    )
+}
+
+/// `istio-system/seldon-gateway` (or the configured one) on port 80 for every host.
+fn default_gateway(reference: &str) -> Gateway {
+    let (namespace, name) = reference.split_once('/').unwrap_or(("istio-system", reference));
+    let mut gateway = Object {
+        api_version: NETWORKING_API_VERSION.to_string(),
+        kind: "Gateway".to_string(),
+        spec: GatewaySpec {
+            selector: BTreeMap::from([("istio".to_string(), "ingressgateway".to_string())]),
+            servers: vec![Server {
+                port: Port {
+                    number: 80,
+                    protocol: "HTTP".to_string(),
+                    name: "http".to_string(),
+                    target_port: None,
+                },
+                hosts: vec!["*".to_string()],
+                ..Server::default()
+            }],
+        },
+        ..Object::default()
+    };
+    gateway.metadata.name = Some(name.to_string());
+    gateway.metadata.namespace = Some(namespace.to_string());
+    gateway
+}
+
+/// One ServiceEntry per predictor: its Service's host and ports, with the running
+/// replicas as endpoints labelled like their pods (so DestinationRule subsets select them).
+fn service_entries(r: &Running) -> Vec<ServiceEntry> {
+    let namespace = names::namespace(&r.sdep);
+    r.sdep
+        .spec
+        .predictors
+        .iter()
+        .zip(&r.replicas)
+        .filter_map(|(predictor, replicas)| {
+            let key = names::predictor_key(&r.sdep, predictor);
+            let service = r
+                .desired
+                .services
+                .iter()
+                .find(|s| s.metadata.name.as_deref() == Some(key.as_str()))?;
+            let ports: Vec<ServicePort> = service
+                .spec
+                .as_ref()?
+                .ports
+                .iter()
+                .flatten()
+                .map(|p| ServicePort {
+                    number: u32::try_from(p.port).unwrap_or(0),
+                    name: p.name.clone().unwrap_or_default(),
+                    protocol: Some(
+                        if p.name.as_deref() == Some("grpc") {
+                            "GRPC"
+                        } else {
+                            "HTTP"
+                        }
+                        .to_string(),
+                    ),
+                    target_port: None,
+                })
+                .collect();
+            let mut labels = predictor.labels.clone();
+            labels.insert("version".to_string(), istio::version(predictor));
+            let endpoints = replicas
+                .iter()
+                .map(|rep| WorkloadEntry {
+                    address: Some(rep.addr.ip().to_string()),
+                    // The engine serves REST only for now: the grpc port is not mapped.
+                    ports: BTreeMap::from([("http".to_string(), u32::from(rep.addr.port()))]),
+                    labels: labels.clone(),
+                    ..WorkloadEntry::default()
+                })
+                .collect();
+            let mut se = Object {
+                api_version: NETWORKING_API_VERSION.to_string(),
+                kind: "ServiceEntry".to_string(),
+                spec: ServiceEntrySpec {
+                    hosts: vec![names::fqdn(&key, namespace, "cluster.local")],
+                    ports,
+                    location: Some(ServiceEntryLocation::MeshInternal),
+                    resolution: Some(ServiceEntryResolution::Static),
+                    endpoints,
+                    ..ServiceEntrySpec::default()
+                },
+                ..Object::default()
+            };
+            se.metadata.name = Some(key);
+            se.metadata.namespace = Some(namespace.to_string());
+            Some(se)
+        })
+        .collect()
+}
+
+/// Merge engines' Prometheus texts into one exposition: one `# HELP`/`# TYPE` per family,
+/// and a `pod` label on every sample (as each pod would be scraped apart).
+pub(crate) fn merge_metrics<'a>(parts: impl Iterator<Item = (&'a str, String)>) -> String {
+    let mut seen = BTreeSet::new();
+    let mut out = String::new();
+    for (pod, text) in parts {
+        for line in text.lines() {
+            if line.starts_with("# HELP") || line.starts_with("# TYPE") || line.starts_with("# UNIT") {
+                if seen.insert(line.to_string()) {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+                continue;
+            }
+            if line.starts_with('#') || line.is_empty() {
+                continue;
+            }
+            let labelled = match line.split_once('{') {
+                Some((name, rest)) => format!("{name}{{pod=\"{pod}\",{rest}"),
+                None => match line.split_once(' ') {
+                    Some((name, value)) => format!("{name}{{pod=\"{pod}\"}} {value}"),
+                    None => line.to_string(),
+                },
+            };
+            out.push_str(&labelled);
+            out.push('\n');
+        }
+    }
+    out
+}

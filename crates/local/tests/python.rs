@@ -1,0 +1,165 @@
+//! Seldon's own Python packages against `sluice up`: a model class served by
+//! `seldon-core-microservice` (Seldon's wrapper) as a graph component, and Seldon's
+//! `SeldonClient` (gateway="istio") calling the deployment through the gateway.
+//!
+//! PyPI `seldon-core` is installed by `scripts/test` into `.venv`, which runs these with
+//! `--ignored`. `SLUICE_PYTHON` names the venv's python (default `.venv/bin/python`).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use sluice_local::{Local, Mappings, Options};
+use sluice_translate::Settings;
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn venv_bin(name: &str) -> PathBuf {
+    let python = std::env::var_os("SLUICE_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"));
+    python.with_file_name(name)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+const MODEL: &str = r#"
+class SumModel:
+    def predict(self, X, features_names=None):
+        return [[float(sum(row))] for row in X]
+"#;
+
+const SDEP: &str = r#"
+apiVersion: machinelearning.seldon.io/v1
+kind: SeldonDeployment
+metadata:
+  name: summer
+  namespace: seldon
+spec:
+  predictors:
+  - name: default
+    graph:
+      name: model
+      type: MODEL
+    componentSpecs:
+    - spec:
+        containers:
+        - name: model
+          image: example/sum-model:1.0
+"#;
+
+// Several threads: the gateway and engines run on the runtime while the test waits on
+// curl and python.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs seldon-core from PyPI: scripts/test installs it and runs this"]
+async fn seldon_python_wrapper_component_and_seldon_client() {
+    let microservice = venv_bin("seldon-core-microservice");
+    assert!(
+        microservice.exists(),
+        "{} not found: run scripts/test (or set SLUICE_PYTHON)",
+        microservice.display()
+    );
+    let dir = std::env::temp_dir().join(format!("sluice-python-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("SumModel.py"), MODEL).expect("model");
+    std::fs::write(dir.join("sdep.yaml"), SDEP).expect("sdep");
+
+    let (http, grpc, metrics) = (free_port(), free_port(), free_port());
+    let _model = Killed(
+        Command::new(&microservice)
+            .args(["SumModel", "--service-type", "MODEL", "--workers", "1"])
+            .args([
+                "--http-port",
+                &http.to_string(),
+                "--grpc-port",
+                &grpc.to_string(),
+                "--metrics-port",
+                &metrics.to_string(),
+            ])
+            .current_dir(&dir)
+            .env("PREDICTIVE_UNIT_ID", "model")
+            .env("PREDICTIVE_UNIT_IMAGE", "example/sum-model:1.0")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("seldon-core-microservice starts"),
+    );
+
+    let gateway = sluice_gateway::Options {
+        port_map: BTreeMap::from([(80, 0)]),
+        admin: None,
+        ..sluice_gateway::Options::default()
+    };
+    let options = Options {
+        files: vec![dir.join("sdep.yaml")],
+        settings: Settings::default(),
+        gateway,
+        mappings: Mappings::parse(&[format!("model=http://127.0.0.1:{http}")]).expect("mapping"),
+        // The wrapper takes a few seconds to start; sluice waits for it (readiness gating).
+        ready_timeout: Duration::from_secs(60),
+    };
+    let (local, _) = Local::start(options)
+        .await
+        .expect("sluice up with the Python component");
+    let addr: SocketAddr = local.gateway().addresses()[&80];
+
+    // A plain REST call through the gateway reaches the Python model.
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "--max-time",
+            "30",
+            "-X",
+            "POST",
+            &format!("http://{addr}/seldon/seldon/summer/api/v1.0/predictions"),
+        ])
+        .args([
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            r#"{"data":{"ndarray":[[1.0,2.0,5.0]]}}"#,
+        ])
+        .output()
+        .expect("curl");
+    let body: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON answer");
+    assert_eq!(body["data"]["ndarray"], serde_json::json!([[8.0]]), "{body}");
+    assert_eq!(
+        body["meta"]["requestPath"]["model"], "example/sum-model:1.0",
+        "{body}"
+    );
+
+    // Seldon's own client, as users call an Istio ingress.
+    let script = format!(
+        "import numpy as np\nfrom seldon_core.seldon_client import SeldonClient\n\
+         sc = SeldonClient(deployment_name='summer', namespace='seldon', gateway_endpoint='{addr}', gateway='istio')\n\
+         r = sc.predict(data=np.array([[1.0, 2.0, 5.0]]), transport='rest')\n\
+         print(r.success)\nd = r.response['data']\nprint(d['tensor']['values'])\n"
+    );
+    let out = Command::new(venv_bin("python"))
+        .args(["-c", &script])
+        .output()
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // SeldonClient sends (and so gets back) a tensor by default.
+    assert!(
+        stdout.starts_with("True\n[8.0]"),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    local.shutdown().await;
+}
