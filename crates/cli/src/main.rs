@@ -39,8 +39,10 @@ enum Command {
         DestinationRules the operator would create (see `sluice render`), so canaries, shadows and host routing \
         behave as in a cluster.\n\n\
         seldonio/mock_classifier and the built-in implementations run inside sluice. Any other container needs \
-        --component NAME=http://HOST:PORT (NAME: the container name or its image), pointing at a process that serves \
-        Seldon's component API, e.g. `seldon-core-microservice MyModel --http-port 9001`.\n\n\
+        --component NAME=TARGET (NAME: the container name or its image). TARGET is http://HOST:PORT for a process \
+        already serving Seldon's component API, or run:COMMAND ARGS for a command sluice starts with Seldon's \
+        PREDICTIVE_UNIT_* environment (ports on free loopback ports) and stops on exit, e.g. \
+        --component classifier='run:seldon-core-microservice MyModel --service-type MODEL'.\n\n\
         A predictor takes traffic only once its components accept connections. The files are watched: edits are \
         applied like `kubectl apply`, without failing requests. Ctrl-C drains and stops everything.\n\n\
         Example:\n  sluice up examples/canary.yaml\n  curl -X POST http://127.0.0.1:8080/seldon/seldon/example/api/v1.0/predictions \\\n    -H 'Content-Type: application/json' -d '{\"data\":{\"ndarray\":[[1.0,2.0,5.0]]}}'"
@@ -49,7 +51,7 @@ enum Command {
         /// SeldonDeployment files or directories (Istio resources beside them are served too).
         #[arg(required = true, value_name = "FILE|DIR")]
         files: Vec<PathBuf>,
-        /// Where a container runs: NAME=http://HOST:PORT, NAME a container name or image (repeatable).
+        /// Where a container runs: NAME=http://HOST:PORT or NAME=run:COMMAND ARGS; NAME a container name or image (repeatable).
         #[arg(long = "component", value_name = "NAME=URL")]
         components: Vec<String>,
         /// Local ports for Gateway server ports.

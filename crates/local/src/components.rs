@@ -1,11 +1,18 @@
 //! Where the graph's containers run locally.
 //!
 //! Built-in implementations and `seldonio/mock_classifier` run inside sluice. Any other
-//! container needs a mapping, given as `--component NAME=URL`, where NAME is a container
-//! name or an image (with or without its tag) and URL the address of a process that serves
-//! Seldon's component API (`/predict`, ...), e.g. one started with `seldon-core-microservice`.
+//! container needs a mapping, `--component NAME=TARGET`, where NAME is a container name or
+//! an image (with or without its tag) and TARGET is either
+//! - `http://HOST:PORT`: a process already serving Seldon's component API (`/predict`, ...), or
+//! - `run:COMMAND ARGS...`: a command sluice starts (words split on spaces, no quoting), with
+//!   Seldon's environment (`PREDICTIVE_UNIT_HTTP_SERVICE_PORT` and the other ports on free
+//!   loopback ports, `PREDICTIVE_UNIT_ID`, `PREDICTIVE_UNIT_IMAGE`, `PREDICTIVE_UNIT_PARAMETERS`,
+//!   `PREDICTOR_ID`, `SELDON_DEPLOYMENT_ID`), e.g.
+//!   `run:seldon-core-microservice MyModel --service-type MODEL`. sluice stops it (the whole
+//!   process group) when the deployment goes away or sluice exits.
 
 use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
 
 use sluice_api::seldon::{PredictiveUnit, PredictorSpec};
 use sluice_engine::Component;
@@ -14,13 +21,18 @@ use sluice_engine::mock::MockClassifier;
 /// The image sluice runs in process.
 pub const MOCK_IMAGE: &str = "seldonio/mock_classifier";
 
-/// A component reached at `host:port`.
+/// Where a mapped container runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Mapping {
-    /// Host or IP.
-    pub host: String,
-    /// Port.
-    pub port: u16,
+pub enum Mapping {
+    /// Already running at `host:port`.
+    Url {
+        /// Host or IP.
+        host: String,
+        /// Port.
+        port: u16,
+    },
+    /// Started by sluice: program and arguments.
+    Run(Vec<String>),
 }
 
 /// `--component` mappings by container name or image.
@@ -28,30 +40,37 @@ pub struct Mapping {
 pub struct Mappings(BTreeMap<String, Mapping>);
 
 impl Mappings {
-    /// Parse `NAME=http://host:port` values.
+    /// Parse `NAME=http://host:port` and `NAME=run:COMMAND ARGS` values.
     pub fn parse(values: &[String]) -> Result<Self, String> {
         let mut out = BTreeMap::new();
         for v in values {
-            let (name, url) = v.split_once('=').ok_or_else(|| {
-                format!("--component {v:?}: write NAME=http://HOST:PORT (NAME: a container name or an image)")
-            })?;
-            let rest = url
-                .strip_prefix("http://")
-                .ok_or_else(|| format!("--component {v:?}: the URL must start with http://"))?;
-            let authority = rest.trim_end_matches('/');
-            let (host, port) = authority.rsplit_once(':').ok_or_else(|| {
-                format!("--component {v:?}: the URL needs a port, e.g. http://127.0.0.1:9000")
-            })?;
-            let port: u16 = port
-                .parse()
-                .map_err(|_| format!("--component {v:?}: {port:?} is not a port"))?;
-            out.insert(
-                name.to_string(),
-                Mapping {
+            let usage =
+                "write NAME=http://HOST:PORT or NAME=run:COMMAND ARGS (NAME: a container name or an image)";
+            let (name, target) = v
+                .split_once('=')
+                .ok_or_else(|| format!("--component {v:?}: {usage}"))?;
+            let mapping = if let Some(command) = target.strip_prefix("run:") {
+                let argv: Vec<String> = command.split_whitespace().map(str::to_string).collect();
+                if argv.is_empty() {
+                    return Err(format!("--component {v:?}: run: needs a command"));
+                }
+                Mapping::Run(argv)
+            } else {
+                let rest = target
+                    .strip_prefix("http://")
+                    .ok_or_else(|| format!("--component {v:?}: {usage}"))?;
+                let (host, port) = rest.trim_end_matches('/').rsplit_once(':').ok_or_else(|| {
+                    format!("--component {v:?}: the URL needs a port, e.g. http://127.0.0.1:9000")
+                })?;
+                let port: u16 = port
+                    .parse()
+                    .map_err(|_| format!("--component {v:?}: {port:?} is not a port"))?;
+                Mapping::Url {
                     host: host.to_string(),
                     port,
-                },
-            );
+                }
+            };
+            out.insert(name.to_string(), mapping);
         }
         Ok(Mappings(out))
     }
@@ -65,39 +84,77 @@ impl Mappings {
     }
 }
 
-/// How each node of `predictor`'s graph is reached, or which one has no local mapping.
+/// A process sluice started for a component; stopped (with its process group) on drop.
+#[derive(Debug)]
+pub struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        // SIGTERM to the whole group first (gunicorn stops its workers), then SIGKILL.
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        for _ in 0..50 {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+/// How each node of `predictor`'s graph is reached; mapped commands are started.
 pub fn resolve(
+    deployment: &str,
     predictor: &PredictorSpec,
     mappings: &Mappings,
-) -> Result<BTreeMap<String, Component>, String> {
-    let mut out = BTreeMap::new();
+) -> Result<(BTreeMap<String, Component>, Vec<Process>), String> {
+    let mut components = BTreeMap::new();
+    let mut processes = Vec::new();
     for node in predictor.graph.walk() {
-        out.insert(node.name.clone(), component(predictor, node, mappings)?);
+        let component = component(deployment, predictor, node, mappings, &mut processes)?;
+        components.insert(node.name.clone(), component);
     }
-    Ok(out)
+    Ok((components, processes))
 }
 
 fn component(
+    deployment: &str,
     predictor: &PredictorSpec,
     node: &PredictiveUnit,
     mappings: &Mappings,
+    processes: &mut Vec<Process>,
 ) -> Result<Component, String> {
     let implementation = node.implementation.as_deref().unwrap_or("UNKNOWN_IMPLEMENTATION");
-    let container = predictor
-        .component_specs
-        .iter()
-        .flat_map(|s| s.spec.containers.iter())
-        .find(|c| c.name == node.name);
+    let container = sluice_translate::graph::container(predictor, &node.name);
     if container.is_none() && sluice_translate::graph::is_builtin(implementation) {
         return Ok(Component::Builtin);
     }
     let image = container.and_then(|c| c.image.clone()).unwrap_or_default();
-    if let Some(m) = mappings.find(&node.name, &image) {
-        return Ok(Component::Http {
-            host: m.host.clone(),
-            port: m.port,
-            image,
-        });
+    match mappings.find(&node.name, &image) {
+        Some(Mapping::Url { host, port }) => {
+            return Ok(Component::Http {
+                host: host.clone(),
+                port: *port,
+                image,
+            });
+        }
+        Some(Mapping::Run(argv)) => {
+            let port = spawn(deployment, predictor, node, &image, argv, processes)?;
+            return Ok(Component::Http {
+                host: "127.0.0.1".to_string(),
+                port,
+                image,
+            });
+        }
+        None => {}
     }
     if image == MOCK_IMAGE || image.starts_with(&format!("{MOCK_IMAGE}:")) {
         return MockClassifier::new(&node.name, &image, &node.parameters)
@@ -105,9 +162,55 @@ fn component(
             .map_err(|e| format!("predictor {} node {}: {e}", predictor.name, node.name));
     }
     Err(format!(
-        "predictor {}: container {:?} (image {:?}) has no local mapping; run it and pass --component {}=http://127.0.0.1:PORT",
-        predictor.name, node.name, image, node.name
+        "predictor {}: container {:?} (image {:?}) has no local mapping; pass --component {}=http://127.0.0.1:PORT for a running process, or --component {}=run:COMMAND to have sluice start it",
+        predictor.name, node.name, image, node.name, node.name
     ))
+}
+
+/// Start a mapped command with Seldon's environment; returns its http port.
+fn spawn(
+    deployment: &str,
+    predictor: &PredictorSpec,
+    node: &PredictiveUnit,
+    image: &str,
+    argv: &[String],
+    processes: &mut Vec<Process>,
+) -> Result<u16, String> {
+    use std::os::unix::process::CommandExt;
+    let free = || -> Result<u16, String> {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .map_err(|e| format!("no free port: {e}"))
+    };
+    let (http, grpc, metrics) = (free()?, free()?, free()?);
+    let parameters = serde_json::to_string(&node.parameters).unwrap_or_else(|_| "[]".to_string());
+    let labels = serde_json::to_string(&predictor.labels).unwrap_or_else(|_| "{}".to_string());
+    let child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .env("PREDICTIVE_UNIT_HTTP_SERVICE_PORT", http.to_string())
+        .env("PREDICTIVE_UNIT_SERVICE_PORT", http.to_string())
+        .env("PREDICTIVE_UNIT_GRPC_SERVICE_PORT", grpc.to_string())
+        .env("PREDICTIVE_UNIT_METRICS_SERVICE_PORT", metrics.to_string())
+        .env("PREDICTIVE_UNIT_METRICS_ENDPOINT", "/prometheus")
+        .env("PREDICTIVE_UNIT_ID", &node.name)
+        .env("PREDICTIVE_UNIT_IMAGE", image)
+        .env("PREDICTIVE_UNIT_PARAMETERS", parameters)
+        .env("PREDICTOR_ID", &predictor.name)
+        .env("PREDICTOR_LABELS", labels)
+        .env("SELDON_DEPLOYMENT_ID", deployment)
+        .env("SELDON_EXECUTOR_ENABLED", "true")
+        .process_group(0)
+        .stdin(Stdio::null())
+        .spawn()
+        .map_err(|e| {
+            format!(
+                "predictor {} node {}: cannot start {:?}: {e}",
+                predictor.name, node.name, argv[0]
+            )
+        })?;
+    processes.push(Process(child));
+    Ok(http)
 }
 
 #[cfg(test)]
@@ -119,18 +222,36 @@ mod tests {
         let m = Mappings::parse(&[
             "classifier=http://127.0.0.1:9000".into(),
             "my/model=http://localhost:9001/".into(),
+            "runner=run:python3 -m http.server".into(),
         ])
         .expect("valid");
         assert_eq!(
             m.find("classifier", "x:1"),
-            Some(&Mapping {
+            Some(&Mapping::Url {
                 host: "127.0.0.1".into(),
                 port: 9000
             })
         );
-        assert_eq!(m.find("other", "my/model:2.0").map(|m| m.port), Some(9001));
+        assert!(matches!(
+            m.find("other", "my/model:2.0"),
+            Some(Mapping::Url { port: 9001, .. })
+        ));
+        assert_eq!(
+            m.find("runner", ""),
+            Some(&Mapping::Run(vec![
+                "python3".into(),
+                "-m".into(),
+                "http.server".into()
+            ]))
+        );
         assert!(m.find("other", "other:1").is_none());
-        for bad in ["x", "x=localhost:9000", "x=http://localhost", "x=http://h:port"] {
+        for bad in [
+            "x",
+            "x=localhost:9000",
+            "x=http://localhost",
+            "x=http://h:port",
+            "x=run:",
+        ] {
             assert!(Mappings::parse(&[bad.to_string()]).is_err(), "{bad}");
         }
     }

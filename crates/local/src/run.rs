@@ -102,6 +102,8 @@ struct Running {
     desired: Desired,
     /// Replicas per predictor, in predictor order.
     replicas: Vec<Vec<Replica>>,
+    /// Component processes sluice started; held so that dropping this stops them.
+    _processes: Vec<components::Process>,
 }
 
 type Key = (String, String);
@@ -217,6 +219,8 @@ impl Local {
                 for running in &retired {
                     running.replicas.iter().flatten().for_each(Replica::stop);
                 }
+                // Stopping component processes waits for them: off the async workers.
+                let _ = tokio::task::spawn_blocking(move || drop(retired)).await;
             });
         }
         *self.engines.lock().unwrap_or_else(|p| p.into_inner()) = next
@@ -248,9 +252,11 @@ impl Local {
         let desired = desired(sdep, &self.options.settings)
             .map_err(|e| format!("error: [SeldonDeployment/{name}] {e}"))?;
         let mut replicas = Vec::new();
+        let mut processes = Vec::new();
         for predictor in &sdep.spec.predictors {
-            let components = components::resolve(predictor, &self.options.mappings)
+            let (components, started) = components::resolve(name, predictor, &self.options.mappings)
                 .map_err(|e| format!("error: [SeldonDeployment/{name}] {e}"))?;
+            processes.extend(started);
             let count = predictor
                 .component_specs
                 .first()
@@ -266,7 +272,7 @@ impl Local {
                     namespace: names::namespace(sdep).to_string(),
                     predictor: predictor.clone(),
                     components: components.clone(),
-                    rest_timeout: None,
+                    rest_timeout: rest_timeout(sdep, predictor),
                     prometheus_path: self.options.settings.prometheus_path.clone(),
                 });
                 let listener = TcpListener::bind("127.0.0.1:0")
@@ -299,6 +305,7 @@ impl Local {
             sdep: sdep.clone(),
             desired,
             replicas,
+            _processes: processes,
         })
     }
 
@@ -437,11 +444,24 @@ impl Local {
     /// Stop the gateway (draining requests in flight) and every engine.
     pub async fn shutdown(&self) {
         self.gateway.shutdown().await;
-        let state = self.state.lock().await;
-        for r in state.values() {
+        let running = std::mem::take(&mut *self.state.lock().await);
+        for r in running.values() {
             r.replicas.iter().flatten().for_each(Replica::stop);
         }
+        // Component processes sluice started stop with their process groups.
+        let _ = tokio::task::spawn_blocking(move || drop(running)).await;
     }
+}
+
+/// `seldon.io/rest-timeout` (milliseconds), as the executor reads it from its pod's
+/// annotations: the predictor's, then the SDep's `spec.annotations`. Validation checked it.
+fn rest_timeout(sdep: &SeldonDeployment, predictor: &sluice_api::seldon::PredictorSpec) -> Option<Duration> {
+    predictor
+        .annotations
+        .get("seldon.io/rest-timeout")
+        .or_else(|| sdep.spec.annotations.get("seldon.io/rest-timeout"))
+        .and_then(|ms| ms.parse::<u64>().ok())
+        .map(Duration::from_millis)
 }
 
 /// What makes a SeldonDeployment different for `apply`.

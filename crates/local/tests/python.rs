@@ -163,3 +163,68 @@ async fn seldon_python_wrapper_component_and_seldon_client() {
     );
     local.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs seldon-core from PyPI: scripts/test installs it and runs this"]
+async fn sluice_starts_and_stops_a_mapped_command() {
+    let microservice = venv_bin("seldon-core-microservice");
+    assert!(
+        microservice.exists(),
+        "{} not found: run scripts/test (or set SLUICE_PYTHON)",
+        microservice.display()
+    );
+    // A class name of its own, so that its processes can be found afterwards.
+    let class = format!("SumModel{}", std::process::id());
+    let dir = std::env::temp_dir().join(format!("sluice-python-run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join(format!("{class}.py")), MODEL.replace("SumModel", &class)).expect("model");
+    std::fs::write(dir.join("sdep.yaml"), SDEP).expect("sdep");
+    let run = format!(
+        "model=run:/usr/bin/env PYTHONPATH={} {} {class} --service-type MODEL --workers 1",
+        dir.display(),
+        microservice.display()
+    );
+    let gateway = sluice_gateway::Options {
+        port_map: BTreeMap::from([(80, 0)]),
+        admin: None,
+        ..sluice_gateway::Options::default()
+    };
+    let options = Options {
+        files: vec![dir.join("sdep.yaml")],
+        settings: Settings::default(),
+        gateway,
+        mappings: Mappings::parse(&[run]).expect("mapping"),
+        ready_timeout: Duration::from_secs(60),
+    };
+    let (local, _) = Local::start(options).await.expect("sluice up starts the command");
+    let addr: SocketAddr = local.gateway().addresses()[&80];
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "--max-time",
+            "30",
+            "-X",
+            "POST",
+            &format!("http://{addr}/seldon/seldon/summer/api/v1.0/predictions"),
+        ])
+        .args([
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            r#"{"data":{"ndarray":[[1.0,2.0,5.0]]}}"#,
+        ])
+        .output()
+        .expect("curl");
+    let body: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON answer");
+    assert_eq!(body["data"]["ndarray"], serde_json::json!([[8.0]]), "{body}");
+    let running = || {
+        Command::new("pgrep")
+            .args(["-f", &class])
+            .output()
+            .map(|o| !o.stdout.is_empty())
+            .unwrap_or(false)
+    };
+    assert!(running(), "the component runs while sluice does");
+    local.shutdown().await;
+    assert!(!running(), "no orphan component process after shutdown");
+}

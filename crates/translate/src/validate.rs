@@ -211,12 +211,31 @@ fn check_annotation_keys(sdep: &SeldonDeployment, out: &mut Vec<Diagnostic>) {
     if let Some(found) = annotations::lookup(sdep, HEADLESS_SVC) {
         check_bool(out, &found.path, found.value);
     }
+    check_millis(out, &sdep.spec.annotations, &FieldPath::parse("spec.annotations"));
     if let Some(value) = sdep.spec.annotations.get(ENGINE_SEPARATE_POD) {
         check_bool(
             out,
             &FieldPath::parse("spec.annotations").key(ENGINE_SEPARATE_POD),
             value,
         );
+    }
+}
+
+/// The executor's timeouts are whole milliseconds.
+fn check_millis(
+    out: &mut Vec<Diagnostic>,
+    annotations: &std::collections::BTreeMap<String, String>,
+    at: &FieldPath,
+) {
+    for key in ["seldon.io/rest-timeout", "seldon.io/grpc-timeout"] {
+        if let Some(value) = annotations.get(key)
+            && !value.parse::<u64>().is_ok_and(|ms| ms > 0)
+        {
+            out.push(
+                Diagnostic::error(at.key(key), "a timeout in whole milliseconds, e.g. \"30000\"")
+                    .with_value(value),
+            );
+        }
     }
 }
 
@@ -254,6 +273,7 @@ fn check_predictor(
         }
     }
     check_containers(predictor, path, out);
+    check_millis(out, &predictor.annotations, &annotations_path);
     if let Some(value) = predictor.annotations.get(NO_ENGINE) {
         let at = annotations_path.key(NO_ENGINE);
         check_bool(out, &at, value);

@@ -613,3 +613,26 @@ fn port_variables_must_agree_with_the_ports() {
     assert_clean(with_env("9000"));
     assert_clean(with_env("9999").container_port("classifier", "http", 9999));
 }
+
+#[test]
+fn executor_timeouts_are_whole_milliseconds() {
+    assert_clean(
+        sdep("x")
+            .predictor("p", None)
+            .annotation("seldon.io/rest-timeout", "30000"),
+    );
+    assert_error(
+        sdep("x")
+            .predictor("p", None)
+            .annotation("seldon.io/rest-timeout", "30s"),
+        r#"spec.annotations["seldon.io/rest-timeout"]"#,
+        "whole milliseconds",
+    );
+    assert_error(
+        sdep("x")
+            .predictor("p", None)
+            .predictor_annotation("seldon.io/grpc-timeout", "-1"),
+        r#"spec.predictors[0].annotations["seldon.io/grpc-timeout"]"#,
+        "whole milliseconds",
+    );
+}
