@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -17,8 +18,17 @@ use sluice_translate::Settings;
 struct Killed(Child);
 
 impl Drop for Killed {
+    /// The wrapper is gunicorn with worker processes: stop the whole process group.
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        for _ in 0..50 {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.0.wait();
     }
 }
@@ -94,6 +104,7 @@ async fn seldon_python_wrapper_component_and_seldon_client() {
             .current_dir(&dir)
             .env("PREDICTIVE_UNIT_ID", "model")
             .env("PREDICTIVE_UNIT_IMAGE", "example/sum-model:1.0")
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
