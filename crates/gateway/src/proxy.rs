@@ -18,6 +18,7 @@ use sluice_mesh::{Action, Forward, UpstreamProtocol};
 
 use crate::metrics::{Labels, service_parts};
 use crate::server::Shared;
+use crate::upstream::Outcome as Try;
 use crate::{Body, BoxError, full, headers, mirror, reply};
 
 /// Request bodies up to this size are buffered, so they can be retried and mirrored.
@@ -355,6 +356,7 @@ async fn forward(
         };
         match result {
             Err(()) => {
+                shared.balancer.report(&cluster, &pick.endpoint, Try::Failure);
                 let route_expired = deadline.is_some_and(|d| Instant::now() >= d);
                 if !route_expired && more && f.retry.retry_on.per_try_timeout() {
                     backoff(attempt, f.retry.backoff, deadline).await;
@@ -363,6 +365,7 @@ async fn forward(
                 return fail(504, "upstream request timeout", "UT");
             }
             Ok(Err(e)) => {
+                shared.balancer.report(&cluster, &pick.endpoint, Try::Failure);
                 let connect = e.is_connect();
                 let refused = refused_stream(&e);
                 let last_reset = if connect {
@@ -403,6 +406,9 @@ async fn forward(
             }
             Ok(Ok(response)) => {
                 let status = response.status().as_u16();
+                shared
+                    .balancer
+                    .report(&cluster, &pick.endpoint, Try::Status(status));
                 let grpc_status = response
                     .headers()
                     .get("grpc-status")

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -49,6 +49,26 @@ pub(crate) struct ClusterState {
     next: AtomicUsize,
     active: Mutex<HashMap<String, usize>>,
     in_flight: AtomicU32,
+    /// Passive health per endpoint (outlier detection), by `host:port`.
+    health: Mutex<HashMap<String, Health>>,
+}
+
+/// An endpoint's recent failures and ejection.
+#[derive(Debug, Default)]
+struct Health {
+    consecutive_5xx: u32,
+    consecutive_gateway: u32,
+    ejections: u32,
+    ejected_until: Option<Instant>,
+}
+
+/// How one try ended, for outlier detection.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Outcome {
+    /// The upstream answered with this status.
+    Status(u16),
+    /// Connect failure, reset or timeout (a locally originated failure).
+    Failure,
 }
 
 /// All clusters' state, by cluster name.
@@ -106,26 +126,40 @@ impl Balancer {
 
     /// Choose an endpoint, avoiding `tried` when another is available.
     pub(crate) fn pick(&self, cluster: &Cluster, tried: &[String]) -> Option<Pick> {
-        if cluster.endpoints.len() == 1 {
+        // Ejected endpoints are out (panic threshold 0: none left is "no healthy upstream").
+        let healthy: Vec<&Endpoint> = if cluster.outlier.is_some() {
+            let state = self.state(cluster);
+            let health = state.health.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            cluster
+                .endpoints
+                .iter()
+                .filter(|e| {
+                    health
+                        .get(&e.authority())
+                        .and_then(|h| h.ejected_until)
+                        .is_none_or(|t| t <= now)
+                })
+                .collect()
+        } else {
+            cluster.endpoints.iter().collect()
+        };
+        if healthy.len() == 1 && cluster.endpoints.len() == 1 {
             // One endpoint: nothing to balance, no load to track.
             return Some(Pick {
-                endpoint: cluster.endpoints[0].clone(),
+                endpoint: healthy[0].clone(),
                 state: None,
             });
         }
         let candidates: Vec<&Endpoint> = if tried.is_empty() {
-            cluster.endpoints.iter().collect()
+            healthy
         } else {
-            let fresh: Vec<&Endpoint> = cluster
-                .endpoints
+            let fresh: Vec<&Endpoint> = healthy
                 .iter()
+                .copied()
                 .filter(|e| !tried.contains(&e.authority()))
                 .collect();
-            if fresh.is_empty() {
-                cluster.endpoints.iter().collect()
-            } else {
-                fresh
-            }
+            if fresh.is_empty() { healthy } else { fresh }
         };
         if candidates.is_empty() {
             return None;
@@ -152,5 +186,36 @@ impl Balancer {
             endpoint: chosen.clone(),
             state: Some(state),
         })
+    }
+
+    /// Outlier detection: count consecutive errors per endpoint and eject it when a
+    /// threshold is reached, unless more than `maxEjectionPercent` would then be ejected.
+    pub(crate) fn report(&self, cluster: &Cluster, endpoint: &Endpoint, outcome: Outcome) {
+        let Some(policy) = &cluster.outlier else { return };
+        let state = self.state(cluster);
+        let mut health = state.health.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let ejected = health
+            .values()
+            .filter(|h| h.ejected_until.is_some_and(|t| t > now))
+            .count();
+        let h = health.entry(endpoint.authority()).or_default();
+        let (is_5xx, is_gateway) = match outcome {
+            Outcome::Status(s) => (s >= 500, matches!(s, 502..=504)),
+            Outcome::Failure => (true, true),
+        };
+        h.consecutive_5xx = if is_5xx { h.consecutive_5xx + 1 } else { 0 };
+        h.consecutive_gateway = if is_gateway { h.consecutive_gateway + 1 } else { 0 };
+        let tripped = (policy.consecutive_5xx > 0 && h.consecutive_5xx >= policy.consecutive_5xx)
+            || (policy.consecutive_gateway_errors > 0
+                && h.consecutive_gateway >= policy.consecutive_gateway_errors);
+        let total = cluster.endpoints.len().max(1);
+        let allowed = (ejected + 1) * 100 <= total * policy.max_ejection_percent as usize;
+        if tripped && allowed && h.ejected_until.is_none_or(|t| t <= now) {
+            h.ejections += 1;
+            h.ejected_until = Some(now + policy.base_ejection_time * h.ejections);
+            h.consecutive_5xx = 0;
+            h.consecutive_gateway = 0;
+        }
     }
 }

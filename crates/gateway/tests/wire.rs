@@ -544,3 +544,81 @@ async fn c47_route_timeout_covers_the_response_body() {
         "the body is cut off at the route timeout"
     );
 }
+
+#[tokio::test]
+async fn c45_retriable_4xx_is_409_only() {
+    let a = Arc::new(Echo::default());
+    a.fail_first.store(1, Ordering::SeqCst);
+    a.fail_status.store(409, Ordering::SeqCst);
+    let addr = echo("a", a.clone()).await;
+    let http = "[{retries: {attempts: 3, retryOn: retriable-4xx}, route: [{destination: {host: a.default.svc.cluster.local}}]}]";
+    let gw = start(&format!(
+        "{}{}{}",
+        gateway_yaml(),
+        service("a", "http", &[(addr, "v1")]),
+        vs(http)
+    ))
+    .await;
+    assert_eq!(get(gw.addr, "/", &[]).await.status, 200, "409 then 200");
+    assert_eq!(a.hits.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        get(gw.addr, "/", &[("x-echo-status", "404")]).await.status,
+        404,
+        "404 is not retried"
+    );
+    assert_eq!(a.hits.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn c50_per_try_timeout_at_least_the_route_timeout_is_ignored() {
+    let a = Arc::new(Echo::default());
+    let addr = echo("a", a.clone()).await;
+    let http = "[{timeout: 300ms, retries: {attempts: 2, perTryTimeout: 5s, retryOn: gateway-error}, route: [{destination: {host: a.default.svc.cluster.local}}]}]";
+    let gw = start(&format!(
+        "{}{}{}",
+        gateway_yaml(),
+        service("a", "http", &[(addr, "v1")]),
+        vs(http)
+    ))
+    .await;
+    let got = get(gw.addr, "/", &[("x-echo-sleep-ms", "2000")]).await;
+    assert_eq!(
+        (got.status, got.text().as_str()),
+        (504, "upstream request timeout")
+    );
+    assert_eq!(
+        a.hits.load(Ordering::SeqCst),
+        1,
+        "the route timeout ended it, not a per-try timeout"
+    );
+}
+
+#[tokio::test]
+async fn c54_outlier_detection_ejects_within_max_ejection_percent() {
+    let outlier = |extra: &str| {
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: b, namespace: default}}\nspec:\n  host: b.default.svc.cluster.local\n  trafficPolicy: {{outlierDetection: {{consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 1m{extra}}}}}\n---\n"
+        )
+    };
+    let b = Arc::new(Echo::default());
+    let addr = echo("b", b.clone()).await;
+    let base = format!("{}{}", gateway_yaml(), service("b", "http", &[(addr, "v1")]));
+    let gw = start(&format!(
+        "{base}{}{}",
+        outlier(", maxEjectionPercent: 100"),
+        vs(&to("b"))
+    ))
+    .await;
+    assert_eq!(get(gw.addr, "/", &[("x-echo-status", "500")]).await.status, 500);
+    let got = get(gw.addr, "/", &[]).await;
+    assert_eq!(
+        (got.status, got.text().as_str()),
+        (503, "no healthy upstream"),
+        "the only endpoint is ejected"
+    );
+
+    // With the default 10 %, one endpoint of one is never ejected.
+    let gw = start(&format!("{base}{}{}", outlier(""), vs(&to("b")))).await;
+    assert_eq!(get(gw.addr, "/", &[("x-echo-status", "500")]).await.status, 500);
+    assert_eq!(get(gw.addr, "/", &[]).await.status, 200);
+}

@@ -473,12 +473,34 @@ fn report_unsupported(id: &str, at: &str, policy: &TrafficPolicy, diagnostics: &
             }
         }
     }
-    if policy.outlier_detection.is_some() {
-        warn(
-            "outlierDetection",
-            "passive health checking is not applied by the local gateway yet",
-        );
+    if let Some(o) = &policy.outlier_detection {
+        // consecutive5xxErrors, consecutiveGatewayErrors, baseEjectionTime and
+        // maxEjectionPercent are applied; these are not.
+        let ignored = [
+            (
+                "splitExternalLocalOriginErrors",
+                o.split_external_local_origin_errors.is_some(),
+            ),
+            (
+                "consecutiveLocalOriginFailures",
+                o.consecutive_local_origin_failures.is_some(),
+            ),
+            ("minHealthPercent", o.min_health_percent.is_some_and(|p| p > 0)),
+            (
+                "outlierDetectionHttpErrorCodes",
+                !o.outlier_detection_http_error_codes.is_empty(),
+            ),
+        ];
+        for (field, set) in ignored {
+            if set {
+                warn(
+                    &format!("outlierDetection.{field}"),
+                    "not applied by the local gateway yet",
+                );
+            }
+        }
     }
+
     if let Some(lb) = &policy.load_balancer
         && (lb.consistent_hash.is_some()
             || lb.locality_lb_setting.is_some()

@@ -29,8 +29,10 @@ use tokio::sync::Notify;
 pub struct Echo {
     /// Requests received.
     pub hits: AtomicUsize,
-    /// Answer 503 to this many first requests.
+    /// Answer 503 (or `fail_status`) to this many first requests.
     pub fail_first: AtomicUsize,
+    /// The status of those failures, when not 503.
+    pub fail_status: std::sync::atomic::AtomicU16,
     /// When set, requests wait until notified.
     pub hold: Option<Arc<Notify>>,
     /// Requests seen (JSON of method, path, version, headers).
@@ -82,7 +84,10 @@ pub async fn echo(name: &'static str, state: Arc<Echo>) -> SocketAddr {
                         .and_then(|s| s.parse::<u16>().ok())
                         .unwrap_or(200);
                     if n < state.fail_first.load(Ordering::SeqCst) {
-                        status = 503;
+                        status = match state.fail_status.load(Ordering::SeqCst) {
+                            0 => 503,
+                            s => s,
+                        };
                     }
                     if let Some(ms) = headers
                         .get("x-echo-stream-ms")
