@@ -249,6 +249,12 @@ impl Local {
     /// Start the engines of one SeldonDeployment and wait until they are ready.
     async fn launch(&self, sdep: &SeldonDeployment, fingerprint: String) -> Result<Running, String> {
         let name = names::sdep_name(sdep);
+        let started = Instant::now();
+        tracing::info!(
+            "{}/{name}: starting {} predictor(s)",
+            names::namespace(sdep),
+            sdep.spec.predictors.len()
+        );
         let desired = desired(sdep, &self.options.settings)
             .map_err(|e| format!("error: [SeldonDeployment/{name}] {e}"))?;
         let mut replicas = Vec::new();
@@ -288,7 +294,15 @@ impl Local {
         let deadline = Instant::now() + self.options.ready_timeout;
         for (predictor, group) in sdep.spec.predictors.iter().zip(&replicas) {
             for replica in group {
+                let mut waited = 0u32;
                 while !replica.engine.ready().await {
+                    waited += 1;
+                    if waited % 20 == 0 {
+                        tracing::info!(
+                            "{name}: waiting for predictor {}'s components to accept connections...",
+                            predictor.name
+                        );
+                    }
                     if Instant::now() >= deadline {
                         replicas.iter().flatten().for_each(Replica::stop);
                         return Err(format!(
@@ -300,6 +314,13 @@ impl Local {
                 }
             }
         }
+        tracing::info!(
+            "{}/{name}: ready in {} ms ({} engine(s), {} component process(es))",
+            names::namespace(sdep),
+            started.elapsed().as_millis(),
+            replicas.iter().map(Vec::len).sum::<usize>(),
+            processes.len()
+        );
         Ok(Running {
             fingerprint,
             sdep: sdep.clone(),
