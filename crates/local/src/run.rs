@@ -297,7 +297,7 @@ impl Local {
                 let mut waited = 0u32;
                 while !replica.engine.ready().await {
                     waited += 1;
-                    if waited % 20 == 0 {
+                    if waited.is_multiple_of(20) {
                         tracing::info!(
                             "{name}: waiting for predictor {}'s components to accept connections...",
                             predictor.name
