@@ -19,6 +19,7 @@ pub(crate) fn up(
     files: Vec<PathBuf>,
     settings: Settings,
     gateway: sluice_gateway::Options,
+    mesh_port_map: BTreeMap<u16, u16>,
     components: &[String],
     ready_timeout: Duration,
 ) -> Result<ExitCode> {
@@ -42,6 +43,7 @@ pub(crate) fn up(
             gateway,
             mappings,
             ready_timeout,
+            mesh_port_map,
         };
         let (local, summary) = match Local::start(options).await {
             Ok(ok) => ok,
@@ -56,6 +58,11 @@ pub(crate) fn up(
         }
         for (port, addr) in local.gateway().addresses() {
             println!("gateway port {port}: http://{addr}");
+        }
+        if let Some(mesh) = local.mesh() {
+            for (port, addr) in mesh.addresses() {
+                println!("in-mesh service port {port}: http://{addr} (send the service's Host header)");
+            }
         }
         println!();
         print!("{}", summary.table());

@@ -63,6 +63,9 @@ enum Command {
         /// How long a predictor may take to become ready, in seconds.
         #[arg(long, default_value_t = 30)]
         ready_timeout: u64,
+        /// Serve `mesh`-bound routes to in-mesh clients: service port=local port, e.g. 8000=18000 (off by default).
+        #[arg(long, default_value = "", value_name = "MAP")]
+        mesh_port_map: String,
         #[command(flatten)]
         settings: SettingsArgs,
     },
@@ -338,11 +341,13 @@ fn main() -> ExitCode {
             port_map,
             admin,
             ready_timeout,
+            mesh_port_map,
             settings,
         } => {
             init_logs();
             settings.settings().and_then(|settings| {
-                let port_map = mesh_commands::parse_port_map(&port_map)?;
+                let port_map = mesh_commands::parse_port_map("--port-map", &port_map)?;
+                let mesh_port_map = mesh_commands::parse_port_map("--mesh-port-map", &mesh_port_map)?;
                 let gateway = sluice_gateway::Options {
                     port_map,
                     admin: Some(admin),
@@ -352,6 +357,7 @@ fn main() -> ExitCode {
                     files,
                     settings,
                     gateway,
+                    mesh_port_map,
                     &components,
                     std::time::Duration::from_secs(ready_timeout),
                 )
@@ -397,7 +403,7 @@ fn main() -> ExitCode {
             num_trusted_proxies,
         } => {
             init_logs();
-            mesh_commands::parse_port_map(&port_map).and_then(|port_map| {
+            mesh_commands::parse_port_map("--port-map", &port_map).and_then(|port_map| {
                 let options = sluice_gateway::Options {
                     port_map,
                     admin: Some(admin),

@@ -11,20 +11,21 @@ use sluice_gateway::{Gateway, Options};
 use sluice_mesh::Proxy;
 
 /// Parse `80=8080,443=8443`.
-pub(crate) fn parse_port_map(value: &str) -> Result<BTreeMap<u16, u16>> {
+/// Parse `FROM=TO,...` given to `flag`.
+pub(crate) fn parse_port_map(flag: &str, value: &str) -> Result<BTreeMap<u16, u16>> {
     let mut out = BTreeMap::new();
     for pair in value.split(',').filter(|p| !p.trim().is_empty()) {
         let (from, to) = pair.split_once('=').with_context(|| {
-            format!("--port-map entry {pair:?} is not GATEWAY_PORT=LOCAL_PORT (e.g. 80=8080)")
+            format!("{flag} entry {pair:?} is not SERVICE_PORT=LOCAL_PORT (e.g. 80=8080)")
         })?;
         let from: u16 = from
             .trim()
             .parse()
-            .with_context(|| format!("--port-map: {from:?} is not a port number"))?;
+            .with_context(|| format!("{flag}: {from:?} is not a port number"))?;
         let to: u16 = to
             .trim()
             .parse()
-            .with_context(|| format!("--port-map: {to:?} is not a port number"))?;
+            .with_context(|| format!("{flag}: {to:?} is not a port number"))?;
         out.insert(from, to);
     }
     Ok(out)
@@ -152,10 +153,10 @@ mod tests {
     #[test]
     fn port_maps() {
         assert_eq!(
-            parse_port_map("80=8080,443=8443").expect("valid"),
+            parse_port_map("--port-map", "80=8080,443=8443").expect("valid"),
             BTreeMap::from([(80, 8080), (443, 8443)])
         );
-        assert!(parse_port_map("80").is_err());
-        assert!(parse_port_map("80=x").is_err());
+        assert!(parse_port_map("--port-map", "80").is_err());
+        assert!(parse_port_map("--port-map", "80=x").is_err());
     }
 }

@@ -35,6 +35,8 @@ pub struct Options {
     pub mappings: Mappings,
     /// How long a predictor may take to become ready.
     pub ready_timeout: Duration,
+    /// Service ports served for in-mesh clients (`mesh`-bound routes) → local ports; empty: off.
+    pub mesh_port_map: BTreeMap<u16, u16>,
 }
 
 /// What is running, for the start-up table.
@@ -119,6 +121,8 @@ const RETIRE_AFTER: Duration = Duration::from_secs(5);
 pub struct Local {
     options: Options,
     gateway: sluice_gateway::Gateway,
+    /// The sidecar view for `mesh`-bound routes, when enabled.
+    mesh: Option<sluice_gateway::Gateway>,
     state: tokio::sync::Mutex<BTreeMap<Key, Running>>,
     engines: EngineList,
 }
@@ -138,9 +142,22 @@ impl Local {
             .listen_admin()
             .await
             .map_err(|e| PlanError(vec![format!("error: cannot listen on the admin address: {e}")]))?;
+        // The in-mesh listener is a second gateway over the sidecar view of the same config.
+        let mesh = (!options.mesh_port_map.is_empty()).then(|| {
+            sluice_gateway::Gateway::new(
+                sluice_gateway::Options {
+                    port_map: options.mesh_port_map.clone(),
+                    admin: None,
+                    workload: "sidecar".to_string(),
+                    ..options.gateway.clone()
+                },
+                RouteTable::default(),
+            )
+        });
         let local = Arc::new(Local {
             options,
             gateway,
+            mesh,
             state: tokio::sync::Mutex::default(),
             engines,
         });
@@ -151,6 +168,11 @@ impl Local {
     /// The gateway (its addresses, for clients).
     pub fn gateway(&self) -> &sluice_gateway::Gateway {
         &self.gateway
+    }
+
+    /// The in-mesh listener, when `mesh_port_map` enables it.
+    pub fn mesh(&self) -> Option<&sluice_gateway::Gateway> {
+        self.mesh.as_ref()
     }
 
     /// Re-read the files and apply them like `kubectl apply`: changed deployments get new
@@ -192,7 +214,7 @@ impl Local {
         } else {
             Err(errors)
         };
-        let (table, warnings) = match compiled {
+        let (table, mesh_table, warnings) = match compiled {
             Ok(ok) => ok,
             Err(errors) => {
                 // Keep serving what ran before: stop what was started, restore the rest.
@@ -210,6 +232,13 @@ impl Local {
             .swap(table, warnings.clone())
             .await
             .map_err(|e| PlanError(vec![format!("error: cannot listen: {e}")]))?;
+        if let Some(mesh) = &self.mesh {
+            // Only the mapped service ports are listened on.
+            let ports: BTreeSet<u16> = self.options.mesh_port_map.keys().copied().collect();
+            mesh.swap(mesh_table.only_ports(&ports), Vec::new())
+                .await
+                .map_err(|e| PlanError(vec![format!("error: cannot listen for in-mesh traffic: {e}")]))?;
+        }
         // The new table is live. Requests that picked the old one may still be on their
         // way to the old engines: those stop only after a grace period, then drain.
         let retired: Vec<Running> = std::mem::take(&mut old).into_values().collect();
@@ -336,7 +365,7 @@ impl Local {
         &self,
         plan: &Plan,
         running: &BTreeMap<Key, Running>,
-    ) -> Result<(RouteTable, Vec<String>), Vec<String>> {
+    ) -> Result<(RouteTable, RouteTable, Vec<String>), Vec<String>> {
         let mut config = plan.istio.clone();
         let mut warnings = Vec::new();
         if config.gateways.is_empty() {
@@ -361,7 +390,9 @@ impl Local {
                 for g in &vs.spec.gateways {
                     let resolved = sluice_mesh::host::resolve_gateway(g, ns);
                     if resolved == "mesh" {
-                        warnings.push(format!("warning: [SeldonDeployment/{}] routes bound to the mesh gateway are not served by `sluice up` yet (no in-mesh listener)", names::sdep_name(&r.sdep)));
+                        if self.mesh.is_none() {
+                            warnings.push(format!("warning: [SeldonDeployment/{}] routes bound to the mesh gateway are served to in-mesh clients only with --mesh-port-map (e.g. --mesh-port-map 8000=18000)", names::sdep_name(&r.sdep)));
+                        }
                     } else if !known.contains(&resolved) {
                         warnings.push(format!("warning: [SeldonDeployment/{}] its VirtualService is bound to gateway {resolved}, which is not in the files; add that Gateway (requests get 404 until then)", names::sdep_name(&r.sdep)));
                     }
@@ -385,7 +416,8 @@ impl Local {
             return Err(errors);
         }
         warnings.extend(diagnostics.iter().map(ToString::to_string));
-        Ok((table, warnings))
+        let (mesh_table, _) = RouteTable::compile_mesh(&Proxy::default(), &config);
+        Ok((table, mesh_table, warnings))
     }
 
     fn summary(&self, running: &BTreeMap<Key, Running>, warnings: Vec<String>) -> Summary {
@@ -422,14 +454,32 @@ impl Local {
                     .rows
                     .push([deployment, p.name.clone(), traffic, replicas.len().to_string()]);
             }
-            let host = r
-                .desired
-                .virtual_services
-                .first()
+            let vs = r.desired.virtual_services.first();
+            let mesh_only = vs.is_some_and(|vs| {
+                vs.spec
+                    .gateways
+                    .iter()
+                    .all(|g| sluice_mesh::host::resolve_gateway(g, ns) == "mesh")
+            });
+            let first_host = vs
                 .and_then(|vs| vs.spec.hosts.first())
                 .filter(|h| h.as_str() != "*")
-                .map(|h| format!(" -H 'Host: {}'", h.trim_start_matches("*.")))
-                .unwrap_or_default();
+                .map(|h| h.trim_start_matches("*.").to_string());
+            // A mesh-only route is reached through the in-mesh listener, by the service's name.
+            let (base, host) = if mesh_only {
+                let port = u16::try_from(self.options.settings.engine_http_port).ok();
+                let mesh = self
+                    .mesh
+                    .as_ref()
+                    .zip(port)
+                    .and_then(|(m, port)| m.addresses().get(&port).map(|a| format!("http://{a}")));
+                let Some(mesh) = mesh else { continue };
+                let host = first_host.map(|h| if h.contains('.') { h } else { format!("{h}.{ns}") });
+                (mesh, host)
+            } else {
+                (base.clone(), first_host)
+            };
+            let host = host.map(|h| format!(" -H 'Host: {h}'")).unwrap_or_default();
             summary.curls.push(format!(
                 "curl -X POST {base}/seldon/{ns}/{name}/api/v1.0/predictions -H 'Content-Type: application/json'{host} -d '{{\"data\":{{\"ndarray\":[[1.0,2.0,5.0]]}}}}'"
             ));
@@ -465,6 +515,9 @@ impl Local {
     /// Stop the gateway (draining requests in flight) and every engine.
     pub async fn shutdown(&self) {
         self.gateway.shutdown().await;
+        if let Some(mesh) = &self.mesh {
+            mesh.shutdown().await;
+        }
         let running = std::mem::take(&mut *self.state.lock().await);
         for r in running.values() {
             r.replicas.iter().flatten().for_each(Replica::stop);

@@ -123,6 +123,7 @@ async fn seldon_python_wrapper_component_and_seldon_client() {
         mappings: Mappings::parse(&[format!("model=http://127.0.0.1:{http}")]).expect("mapping"),
         // The wrapper takes a few seconds to start; sluice waits for it (readiness gating).
         ready_timeout: Duration::from_secs(60),
+        mesh_port_map: BTreeMap::new(),
     };
     let (local, _) = Local::start(options)
         .await
@@ -206,6 +207,7 @@ async fn sluice_starts_and_stops_a_mapped_command() {
         gateway,
         mappings: Mappings::parse(&[run]).expect("mapping"),
         ready_timeout: Duration::from_secs(60),
+        mesh_port_map: BTreeMap::new(),
     };
     let (local, _) = Local::start(options).await.expect("sluice up starts the command");
     let addr: SocketAddr = local.gateway().addresses()[&80];

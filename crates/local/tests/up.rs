@@ -30,6 +30,14 @@ fn scratch(name: &str, text: &str) -> PathBuf {
 }
 
 async fn up(files: Vec<PathBuf>, components: &[&str]) -> (Arc<Local>, SocketAddr, SocketAddr) {
+    up_with(files, components, BTreeMap::new()).await
+}
+
+async fn up_with(
+    files: Vec<PathBuf>,
+    components: &[&str],
+    mesh_port_map: BTreeMap<u16, u16>,
+) -> (Arc<Local>, SocketAddr, SocketAddr) {
     let gateway = sluice_gateway::Options {
         port_map: BTreeMap::from([(80, 0)]),
         admin: Some("127.0.0.1:0".parse().expect("addr")),
@@ -43,6 +51,7 @@ async fn up(files: Vec<PathBuf>, components: &[&str]) -> (Arc<Local>, SocketAddr
         mappings: Mappings::parse(&components.iter().map(|c| c.to_string()).collect::<Vec<_>>())
             .expect("mappings"),
         ready_timeout: Duration::from_secs(10),
+        mesh_port_map,
     };
     let (local, _) = Local::start(options).await.expect("sluice up starts");
     let addr = local.gateway().addresses()[&80];
@@ -122,6 +131,46 @@ async fn canary_share_lies_within_binomial_bounds() {
     assert_eq!(counts.get("main").copied().unwrap_or(0) + canary, n);
     // p = 0.25: mean 100, sd ≈ 8.7; ±5 sd. (Seldon's own example asserts 10–50 %.)
     assert!((57..=143).contains(&canary), "canary served {canary} of {n}");
+    local.shutdown().await;
+}
+
+#[tokio::test]
+async fn mesh_bound_canary_is_served_to_in_mesh_clients_only() {
+    let (local, addr, admin) = up_with(
+        vec![examples().join("mesh.yaml")],
+        &[],
+        BTreeMap::from([(8000, 0)]),
+    )
+    .await;
+    let mesh = local
+        .mesh()
+        .expect("--mesh-port-map enables the in-mesh listener")
+        .addresses()[&8000];
+    let c = client();
+    let path = "/seldon/my-ns/canary-example-1/api/v1.0/predictions";
+    let n = 200;
+    for _ in 0..n {
+        let (status, body) = post(&c, mesh, path, Some("canary-example-1.my-ns:8000")).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("0.43782349911420193"), "{body}");
+    }
+    let counts = served_by(admin).await;
+    let canary = counts.get("canary").copied().unwrap_or(0);
+    assert_eq!(counts.get("main").copied().unwrap_or(0) + canary, n);
+    // p = 0.25: mean 50, sd ≈ 6.1; ±5 sd.
+    assert!((19..=81).contains(&canary), "canary served {canary} of {n}");
+    // The ready-to-paste request goes to the in-mesh listener, by the service's name.
+    let summary = local.reload().await.expect("unchanged files re-apply");
+    assert_eq!(summary.curls.len(), 1);
+    assert!(
+        summary.curls[0].contains(&format!("http://{mesh}{path}"))
+            && summary.curls[0].contains("-H 'Host: canary-example-1.my-ns'"),
+        "{}",
+        summary.curls[0]
+    );
+    // The route is bound to the mesh only: the ingress gateway does not serve it.
+    let (status, _) = post(&c, addr, path, Some("canary-example-1.my-ns")).await;
+    assert_eq!(status, 404);
     local.shutdown().await;
 }
 
@@ -246,6 +295,7 @@ async fn components_without_a_mapping_are_named() {
         gateway,
         mappings: Mappings::default(),
         ready_timeout: Duration::from_secs(1),
+        mesh_port_map: BTreeMap::new(),
     };
     let err = Local::start(options).await.expect_err("no mapping").to_string();
     assert!(

@@ -289,6 +289,18 @@ impl Registry {
         }
     }
 
+    /// Every (service host, its namespace, port) of the registry.
+    pub fn service_ports(&self) -> Vec<(String, String, u16)> {
+        self.services
+            .iter()
+            .flat_map(|(host, s)| {
+                s.ports
+                    .iter()
+                    .map(move |(p, ..)| (host.clone(), s.namespace.clone(), *p))
+            })
+            .collect()
+    }
+
     /// The port a destination without `port` goes to: the service's only port, else the
     /// listener's port.
     pub fn default_port(&self, host: &str, listener_port: u16) -> u16 {

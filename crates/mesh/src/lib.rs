@@ -29,6 +29,7 @@ pub mod matcher;
 pub mod path;
 pub mod policy;
 pub mod route;
+mod sidecar;
 pub mod table;
 
 pub use cluster::{Cluster, Endpoint, UpstreamProtocol};

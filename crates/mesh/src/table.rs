@@ -206,6 +206,23 @@ impl RouteTable {
         (RouteTable { listeners }, diagnostics)
     }
 
+    /// A table from listeners built elsewhere (the sidecar view).
+    pub(crate) fn from_listeners(listeners: BTreeMap<u16, Listener>) -> Self {
+        RouteTable { listeners }
+    }
+
+    /// The same table with only the listeners of `ports`.
+    pub fn only_ports(&self, ports: &BTreeSet<u16>) -> RouteTable {
+        RouteTable {
+            listeners: self
+                .listeners
+                .iter()
+                .filter(|(p, _)| ports.contains(p))
+                .map(|(p, l)| (*p, l.clone()))
+                .collect(),
+        }
+    }
+
     /// The listener ports of this table.
     pub fn ports(&self) -> impl Iterator<Item = u16> + '_ {
         self.listeners.keys().copied()

@@ -997,3 +997,78 @@ fn malformed_authorities_do_not_panic() {
         assert_eq!(target(&req("GET", "/").host(host).route(&t)), "404", "{host}");
     }
 }
+
+// In-mesh routing (the sidecar view), for Seldon's `mesh` gateway + `seldon.io/svc-name` case.
+
+const MESH: &str = r#"
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: canary-example-1, namespace: my-ns}
+spec:
+  hosts: [canary-example-1.my-ns.svc.cluster.local]
+  resolution: STATIC
+  ports: [{number: 8000, name: http}]
+  endpoints: [{address: 127.0.0.61, labels: {version: main}}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: canary-example-1-canary, namespace: my-ns}
+spec:
+  hosts: [canary-example-1-canary.my-ns.svc.cluster.local]
+  resolution: STATIC
+  ports: [{number: 8000, name: http}]
+  endpoints: [{address: 127.0.0.62, labels: {version: canary}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: canary-example-1, namespace: my-ns}
+spec:
+  hosts: [canary-example-1]
+  gateways: [mesh]
+  http:
+  - match: [{uri: {prefix: /seldon/my-ns/canary-example-1/}}]
+    rewrite: {uri: /}
+    route:
+    - {destination: {host: canary-example-1.my-ns.svc.cluster.local, port: {number: 8000}}, weight: 75}
+    - {destination: {host: canary-example-1-canary.my-ns.svc.cluster.local, port: {number: 8000}}, weight: 25}
+"#;
+
+#[test]
+fn mesh_bound_virtual_services_route_in_mesh_traffic() {
+    let (t, diagnostics) =
+        sluice_mesh::RouteTable::compile_mesh(&sluice_mesh::Proxy::default(), &config(MESH));
+    assert!(diagnostics.iter().all(|d| !d.is_error()), "{diagnostics:#?}");
+    let path = "/seldon/my-ns/canary-example-1/api/v1.0/predictions";
+    let mut canary = 0;
+    for seed in 0..400 {
+        let d = req("POST", path)
+            .host("canary-example-1.my-ns:8000")
+            .port(8000)
+            .route_seeded(&t, seed);
+        assert_eq!(forward(&d).path_and_query, "/api/v1.0/predictions");
+        if forward(&d).cluster.host.starts_with("canary-example-1-canary") {
+            canary += 1;
+        }
+    }
+    assert!((57..=143).contains(&canary), "{canary} of 400");
+    // The VirtualService owns the host: other paths get 404, as in the sidecar.
+    assert_eq!(
+        target(
+            &req("GET", "/other")
+                .host("canary-example-1.my-ns")
+                .port(8000)
+                .route(&t)
+        ),
+        "404"
+    );
+    // A service no VirtualService claims is reached directly, by its short names too.
+    let d = req("GET", "/x")
+        .host("canary-example-1-canary.my-ns.svc")
+        .port(8000)
+        .route(&t);
+    assert_eq!(
+        forward(&d).cluster.host,
+        "canary-example-1-canary.my-ns.svc.cluster.local"
+    );
+    assert_eq!(forward(&d).path_and_query, "/x");
+}
