@@ -64,7 +64,17 @@ impl Plan {
                         }
                     }
                     if let Some(sdep) = checked.valid() {
-                        plan.deployments.push(sdep.clone());
+                        let unsupported = unsupported_locally(sdep);
+                        for (path, problem) in &unsupported {
+                            errors.push(format!(
+                                "{}: {} error: {problem}",
+                                at(&name, doc, path),
+                                object(doc)
+                            ));
+                        }
+                        if unsupported.is_empty() {
+                            plan.deployments.push(sdep.clone());
+                        }
                     }
                 } else if !config::add_document(&name, doc, &mut loaded, &mut order) {
                     plan.warnings.push(format!(
@@ -89,6 +99,32 @@ impl Plan {
             Err(PlanError(errors))
         }
     }
+}
+
+/// What a valid SeldonDeployment may say that the local orchestrator cannot serve yet.
+/// Refused rather than served differently: the operator's output would behave otherwise.
+fn unsupported_locally(sdep: &SeldonDeployment) -> Vec<(document::FieldPath, String)> {
+    let spec = document::FieldPath::root().key("spec");
+    let mut out = Vec::new();
+    if let Some(p) = sdep.spec.protocol.as_deref().filter(|p| *p != "seldon") {
+        out.push((
+            spec.clone().key("protocol"),
+            format!(
+                "spec.protocol {p:?}: `sluice up` serves the seldon protocol only for now \
+                 (`sluice render` and `sluice validate` accept {p:?}); remove the field or set it to \"seldon\""
+            ),
+        ));
+    }
+    if let Some(t) = sdep.spec.transport.as_deref().filter(|t| *t != "rest") {
+        out.push((
+            spec.key("transport"),
+            format!(
+                "spec.transport {t:?}: `sluice up` serves REST only for now (`sluice render` accepts {t:?}); \
+                 remove the field or set it to \"rest\""
+            ),
+        ));
+    }
+    out
 }
 
 fn at(file: &str, doc: &document::Document, path: &document::FieldPath) -> String {
