@@ -14,6 +14,7 @@
 
 pub mod document;
 pub mod duration;
+pub mod ids;
 pub mod istio;
 pub mod seldon;
 

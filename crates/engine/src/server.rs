@@ -148,7 +148,7 @@ impl Engine {
         let puid = match parts.headers.get("seldon-puid").and_then(|v| v.to_str().ok()) {
             Some(p) => p.to_string(),
             None => {
-                let p = uuid_v4();
+                let p = sluice_api::ids::uuid_v4(rand::rng().random());
                 if let Ok(v) = HeaderValue::try_from(p.as_str()) {
                     parts.headers.insert("seldon-puid", v);
                 }
@@ -304,19 +304,4 @@ pub fn html_escape(body: &[u8]) -> Vec<u8> {
         i += 1;
     }
     out
-}
-
-fn uuid_v4() -> String {
-    let mut b: [u8; 16] = rand::rng().random();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
 }

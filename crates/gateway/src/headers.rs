@@ -42,19 +42,7 @@ const HOP_BY_HOP: &[&str] = &[
 
 /// A fresh UUID v4, as Envoy generates for `x-request-id`.
 pub(crate) fn request_id(rng: &mut impl Rng) -> String {
-    let mut b: [u8; 16] = rng.random();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(36);
-    for (i, byte) in b.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            out.push('-');
-        }
-        out.push(char::from(HEX[usize::from(byte >> 4)]));
-        out.push(char::from(HEX[usize::from(byte & 0x0f)]));
-    }
-    out
+    sluice_api::ids::uuid_v4(rng.random())
 }
 
 /// Prepare client headers for upstream: strip internal and hop-by-hop headers, set
