@@ -75,6 +75,40 @@ spec:
 
 // Several threads: the gateway and engines run on the runtime while the test waits on
 // curl and python.
+/// `sluice up` on `dir/sdep.yaml` with the one component mapping, gateway port 80 on 127.0.0.1:0.
+async fn start(dir: &std::path::Path, mapping: String) -> (std::sync::Arc<Local>, SocketAddr) {
+    let gateway = sluice_gateway::Options {
+        port_map: BTreeMap::from([(80, 0)]),
+        admin: None,
+        ..sluice_gateway::Options::default()
+    };
+    let options = Options {
+        files: vec![dir.join("sdep.yaml")],
+        settings: Settings::default(),
+        gateway,
+        mappings: Mappings::parse(&[mapping]).expect("mapping"),
+        ready_timeout: Duration::from_secs(60),
+        mesh_port_map: BTreeMap::new(),
+    };
+    let (local, _) = Local::start(options)
+        .await
+        .expect("sluice up with the Python component");
+    let addr = local.gateway().addresses()[&80];
+    (local, addr)
+}
+
+/// A REST prediction through the gateway (curl), as JSON.
+fn predict(addr: SocketAddr) -> serde_json::Value {
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "30", "-X", "POST"])
+        .arg(format!("http://{addr}/seldon/seldon/summer/api/v1.0/predictions"))
+        .args(["-H", "Content-Type: application/json"])
+        .args(["-d", r#"{"data":{"ndarray":[[1.0,2.0,5.0]]}}"#])
+        .output()
+        .expect("curl");
+    serde_json::from_slice(&out.stdout).expect("JSON answer")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs seldon-core from PyPI: scripts/test installs it and runs this"]
 async fn seldon_python_wrapper_component_and_seldon_client() {
@@ -111,44 +145,11 @@ async fn seldon_python_wrapper_component_and_seldon_client() {
             .expect("seldon-core-microservice starts"),
     );
 
-    let gateway = sluice_gateway::Options {
-        port_map: BTreeMap::from([(80, 0)]),
-        admin: None,
-        ..sluice_gateway::Options::default()
-    };
-    let options = Options {
-        files: vec![dir.join("sdep.yaml")],
-        settings: Settings::default(),
-        gateway,
-        mappings: Mappings::parse(&[format!("model=http://127.0.0.1:{http}")]).expect("mapping"),
-        // The wrapper takes a few seconds to start; sluice waits for it (readiness gating).
-        ready_timeout: Duration::from_secs(60),
-        mesh_port_map: BTreeMap::new(),
-    };
-    let (local, _) = Local::start(options)
-        .await
-        .expect("sluice up with the Python component");
-    let addr: SocketAddr = local.gateway().addresses()[&80];
+    // The wrapper takes a few seconds to start; sluice waits for it (readiness gating).
+    let (local, addr) = start(&dir, format!("model=http://127.0.0.1:{http}")).await;
 
     // A plain REST call through the gateway reaches the Python model.
-    let out = Command::new("curl")
-        .args([
-            "-s",
-            "--max-time",
-            "30",
-            "-X",
-            "POST",
-            &format!("http://{addr}/seldon/seldon/summer/api/v1.0/predictions"),
-        ])
-        .args([
-            "-H",
-            "Content-Type: application/json",
-            "-d",
-            r#"{"data":{"ndarray":[[1.0,2.0,5.0]]}}"#,
-        ])
-        .output()
-        .expect("curl");
-    let body: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON answer");
+    let body = predict(addr);
     assert_eq!(body["data"]["ndarray"], serde_json::json!([[8.0]]), "{body}");
     assert_eq!(
         body["meta"]["requestPath"]["model"], "example/sum-model:1.0",
@@ -196,39 +197,8 @@ async fn sluice_starts_and_stops_a_mapped_command() {
         dir.display(),
         microservice.display()
     );
-    let gateway = sluice_gateway::Options {
-        port_map: BTreeMap::from([(80, 0)]),
-        admin: None,
-        ..sluice_gateway::Options::default()
-    };
-    let options = Options {
-        files: vec![dir.join("sdep.yaml")],
-        settings: Settings::default(),
-        gateway,
-        mappings: Mappings::parse(&[run]).expect("mapping"),
-        ready_timeout: Duration::from_secs(60),
-        mesh_port_map: BTreeMap::new(),
-    };
-    let (local, _) = Local::start(options).await.expect("sluice up starts the command");
-    let addr: SocketAddr = local.gateway().addresses()[&80];
-    let out = Command::new("curl")
-        .args([
-            "-s",
-            "--max-time",
-            "30",
-            "-X",
-            "POST",
-            &format!("http://{addr}/seldon/seldon/summer/api/v1.0/predictions"),
-        ])
-        .args([
-            "-H",
-            "Content-Type: application/json",
-            "-d",
-            r#"{"data":{"ndarray":[[1.0,2.0,5.0]]}}"#,
-        ])
-        .output()
-        .expect("curl");
-    let body: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON answer");
+    let (local, addr) = start(&dir, run).await;
+    let body = predict(addr);
     assert_eq!(body["data"]["ndarray"], serde_json::json!([[8.0]]), "{body}");
     let running = || {
         Command::new("pgrep")
