@@ -232,7 +232,7 @@ impl Local {
             .swap(table, warnings.clone())
             .await
             .map_err(|e| PlanError(vec![format!("error: cannot listen: {e}")]))?;
-        if let Some(mesh) = &self.mesh {
+        if let (Some(mesh), Some(mesh_table)) = (&self.mesh, mesh_table) {
             // Only the mapped service ports are listened on.
             let ports: BTreeSet<u16> = self.options.mesh_port_map.keys().copied().collect();
             mesh.swap(mesh_table.only_ports(&ports), Vec::new())
@@ -365,7 +365,7 @@ impl Local {
         &self,
         plan: &Plan,
         running: &BTreeMap<Key, Running>,
-    ) -> Result<(RouteTable, RouteTable, Vec<String>), Vec<String>> {
+    ) -> Result<(RouteTable, Option<RouteTable>, Vec<String>), Vec<String>> {
         let mut config = plan.istio.clone();
         let mut warnings = Vec::new();
         if config.gateways.is_empty() {
@@ -416,7 +416,12 @@ impl Local {
             return Err(errors);
         }
         warnings.extend(diagnostics.iter().map(ToString::to_string));
-        let (mesh_table, _) = RouteTable::compile_mesh(&Proxy::default(), &config);
+        // The sidecar view only when the in-mesh listener is on. Its diagnostics repeat
+        // those of the ingress compile above (same resources), so they are not shown twice.
+        let mesh_table = self
+            .mesh
+            .is_some()
+            .then(|| RouteTable::compile_mesh(&Proxy::default(), &config).0);
         Ok((table, mesh_table, warnings))
     }
 
