@@ -15,9 +15,9 @@ use sluice_mesh::Proxy;
 pub(crate) fn parse_port_map(flag: &str, value: &str) -> Result<BTreeMap<u16, u16>> {
     let mut out = BTreeMap::new();
     for pair in value.split(',').filter(|p| !p.trim().is_empty()) {
-        let (from, to) = pair.split_once('=').with_context(|| {
-            format!("{flag} entry {pair:?} is not PORT=LOCAL_PORT (e.g. 80=8080)")
-        })?;
+        let (from, to) = pair
+            .split_once('=')
+            .with_context(|| format!("{flag} entry {pair:?} is not PORT=LOCAL_PORT (e.g. 80=8080)"))?;
         let from: u16 = from
             .trim()
             .parse()
