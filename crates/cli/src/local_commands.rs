@@ -84,6 +84,7 @@ pub(crate) fn engine(
     predictor_name: String,
     http_port: u16,
     prometheus_path: String,
+    protocol: sluice_engine::graph::Protocol,
     predictor_b64: Option<String>,
 ) -> Result<ExitCode> {
     let encoded = predictor_b64.context(
@@ -116,6 +117,7 @@ pub(crate) fn engine(
             components,
             rest_timeout: None,
             prometheus_path,
+            protocol,
         });
         let listener = tokio::net::TcpListener::bind(("0.0.0.0", http_port))
             .await

@@ -92,7 +92,7 @@ enum Command {
         /// gRPC port (not served yet).
         #[arg(long = "grpc_port", default_value_t = 5001)]
         grpc_port: u16,
-        /// seldon, tensorflow, kfserving or v2 (only seldon is served yet).
+        /// seldon, tensorflow, kfserving or v2: the routes served and the component calls.
         #[arg(long, default_value = "seldon")]
         protocol: String,
         /// rest or grpc.
@@ -379,9 +379,13 @@ fn main() -> ExitCode {
             engine_predictor,
         } => {
             init_logs();
-            if protocol != "seldon" || transport != "rest" || server_type != "rpc" {
+            let Some(protocol) = sluice_engine::graph::Protocol::from_spec(Some(&protocol)) else {
+                eprintln!("error: --protocol {protocol:?}: use seldon, tensorflow, kfserving or v2");
+                return ExitCode::from(2);
+            };
+            if transport != "rest" || server_type != "rpc" {
                 eprintln!(
-                    "error: only --protocol seldon --transport rest --server_type rpc are served yet (got {protocol}, {transport}, {server_type})"
+                    "error: only --transport rest --server_type rpc are served yet (got {transport}, {server_type})"
                 );
                 return ExitCode::from(2);
             }
@@ -391,6 +395,7 @@ fn main() -> ExitCode {
                 predictor,
                 http_port,
                 prometheus_path,
+                protocol,
                 engine_predictor,
             )
         }

@@ -1,5 +1,5 @@
 //! How each graph node is reached: built in (a no-op, as in Seldon's Go executor), the
-//! mock classifier in process, or a component over Seldon's REST API.
+//! mock classifier in process, or a component over REST in the predictor's protocol.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -13,7 +13,7 @@ use hyper_util::rt::TokioExecutor;
 use rand::RngExt;
 use sluice_api::seldon::PredictiveUnit;
 
-use crate::graph::{Error, Method, Nodes, Payload};
+use crate::graph::{Error, Method, Nodes, Payload, Protocol};
 use crate::metrics::Metrics;
 use crate::mock::MockClassifier;
 
@@ -43,6 +43,10 @@ pub struct Components<'a> {
     pub(crate) headers: &'a HeaderMap,
     pub(crate) timeout: Option<Duration>,
     pub(crate) metrics: &'a Metrics,
+    pub(crate) protocol: Protocol,
+    /// The model named in the request URL (`/v2/models/{model}/infer`): the executor then
+    /// calls every node by that name.
+    pub(crate) model: Option<&'a str>,
 }
 
 /// A pooled HTTP/1.1 client for component calls.
@@ -57,7 +61,7 @@ pub fn client() -> Client<HttpConnector, Full<Bytes>> {
 impl Nodes for Components<'_> {
     async fn call(&self, node: &PredictiveUnit, method: Method, payload: Payload) -> Result<Payload, Error> {
         match self.by_node.get(&node.name) {
-            None | Some(Component::Builtin) => Ok(payload),
+            None | Some(Component::Builtin) => Ok(builtin(node, method, payload)),
             Some(Component::Mock(mock)) => {
                 let started = Instant::now();
                 let response = match method {
@@ -67,11 +71,13 @@ impl Nodes for Components<'_> {
                     Method::Route => mock.not_defined("Route"),
                     Method::Aggregate => mock.not_defined("Aggregate"),
                     Method::TransformOutput => mock.not_defined("Transform output"),
+                    Method::Status => mock.health_status(),
+                    Method::Metadata => mock.metadata(),
                 };
                 self.metrics.client(
                     &node.name,
                     &mock.image,
-                    method.path(),
+                    (if method.is_get() { "get" } else { "post" }, method.path()),
                     response.status,
                     started.elapsed(),
                 );
@@ -97,6 +103,28 @@ impl Nodes for Components<'_> {
     fn random(&self) -> f64 {
         rand::rng().random::<f64>()
     }
+
+    fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+}
+
+/// A built-in implementation passes messages through (spec §8.2); asked for its status or
+/// metadata, it answers for itself, as it has no container to ask.
+fn builtin(node: &PredictiveUnit, method: Method, payload: Payload) -> Payload {
+    let json = |value: serde_json::Value| Payload {
+        body: value.to_string().into_bytes(),
+        content_type: "application/json".to_string(),
+    };
+    match method {
+        Method::Status => json(serde_json::json!({"status": "ok"})),
+        Method::Metadata => json(serde_json::json!({
+            "name": node.implementation.as_deref().unwrap_or(&node.name),
+            "inputs": [],
+            "outputs": [],
+        })),
+        _ => payload,
+    }
 }
 
 impl Components<'_> {
@@ -109,8 +137,15 @@ impl Components<'_> {
         port: u16,
         image: &str,
     ) -> Result<Payload, Error> {
-        let url = format!("http://{host}:{port}{}", method.path());
-        let mut builder = Request::builder().method("POST").uri(&url);
+        let path = self.protocol.path(method, self.model.unwrap_or(&node.name));
+        let url = format!("http://{host}:{port}{path}");
+        // Go's client names the method this way in its errors ("Post \"http://...\"").
+        let (verb, label, http_method) = if method.is_get() {
+            ("Get", "get", http::Method::GET)
+        } else {
+            ("Post", "post", http::Method::POST)
+        };
+        let mut builder = Request::builder().method(http_method).uri(&url);
         if let Some(h) = builder.headers_mut() {
             // Every client header goes along (as the executor does), except the framing ones.
             for (name, value) in self.headers {
@@ -131,7 +166,7 @@ impl Components<'_> {
                 .client
                 .request(request)
                 .await
-                .map_err(|e| Error::internal(format!("Post \"{url}\": {e}")))?;
+                .map_err(|e| Error::internal(format!("{verb} \"{url}\": {e}")))?;
             let status = response.status().as_u16();
             let content_type = response
                 .headers()
@@ -151,12 +186,13 @@ impl Components<'_> {
         let result = match self.timeout {
             Some(t) => tokio::time::timeout(t, call)
                 .await
-                .unwrap_or_else(|_| Err(Error::internal(format!("Post \"{url}\": timeout after {t:?}")))),
+                .unwrap_or_else(|_| Err(Error::internal(format!("{verb} \"{url}\": timeout after {t:?}")))),
             None => call.await,
         };
         let (status, content_type, body) = result?;
+        let model = self.model.unwrap_or(&node.name);
         self.metrics
-            .client(&node.name, image, method.path(), status, started.elapsed());
+            .client(model, image, (label, &path), status, started.elapsed());
         if status == 200 {
             Ok(Payload { body, content_type })
         } else {

@@ -1,6 +1,7 @@
 //! Graph execution as Seldon's executor does it (spec §8): MODEL, ROUTER, COMBINER,
-//! TRANSFORMER, OUTPUT_TRANSFORMER and `methods`, the routing map, and feedback routing.
-//! Pure over the [`Nodes`] trait, which makes the component calls.
+//! TRANSFORMER, OUTPUT_TRANSFORMER and `methods`, the routing map, feedback routing, the
+//! per-protocol component paths and chaining (seldon, tensorflow, v2), and graph metadata
+//! (§7.4). Pure over the [`Nodes`] trait, which makes the component calls.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -26,6 +27,10 @@ pub enum Method {
     Aggregate,
     /// `/send-feedback`.
     SendFeedback,
+    /// `GET /health/status`.
+    Status,
+    /// `GET /metadata`.
+    Metadata,
 }
 
 impl Method {
@@ -38,7 +43,91 @@ impl Method {
             Method::Route => "/route",
             Method::Aggregate => "/aggregate",
             Method::SendFeedback => "/send-feedback",
+            Method::Status => "/health/status",
+            Method::Metadata => "/metadata",
         }
+    }
+
+    /// Whether the call is a `GET` without a body (status and metadata) rather than a `POST`.
+    pub fn is_get(self) -> bool {
+        matches!(self, Method::Status | Method::Metadata)
+    }
+}
+
+/// The API the predictor's components speak (`spec.protocol`, spec §7.2 and §7.4).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Protocol {
+    /// Seldon's own (`/predict`, `/route`, ...): the default.
+    #[default]
+    Seldon,
+    /// TensorFlow Serving's REST API (`/v1/models/<m>:predict`).
+    Tensorflow,
+    /// The Open Inference Protocol, `v2` or `kfserving` (`/v2/models/<m>/infer`).
+    V2,
+}
+
+impl Protocol {
+    /// The protocol named by `spec.protocol`; `None` for a name Seldon does not know.
+    pub fn from_spec(value: Option<&str>) -> Option<Protocol> {
+        match value.unwrap_or("") {
+            "" | "seldon" => Some(Protocol::Seldon),
+            "tensorflow" => Some(Protocol::Tensorflow),
+            "v2" | "kfserving" => Some(Protocol::V2),
+            _ => None,
+        }
+    }
+
+    /// The path of `method` on the component serving `model` (spec §7.4).
+    pub fn path(self, method: Method, model: &str) -> String {
+        match self {
+            Protocol::Seldon => method.path().to_string(),
+            Protocol::Tensorflow => match method {
+                Method::Predict | Method::TransformInput | Method::TransformOutput => {
+                    format!("/v1/models/{model}:predict")
+                }
+                Method::Route => format!("/v1/models/{model}:route"),
+                Method::Aggregate => format!("/v1/models/{model}:aggregate"),
+                Method::SendFeedback => format!("/v1/models/{model}:feedback"),
+                Method::Status => format!("/v1/models/{model}"),
+                Method::Metadata => format!("/v1/models/{model}/metadata"),
+            },
+            Protocol::V2 => match method {
+                Method::Predict | Method::TransformInput | Method::TransformOutput => {
+                    format!("/v2/models/{model}/infer")
+                }
+                Method::Route => format!("/v2/models/{model}/route"),
+                Method::Aggregate => format!("/v2/models/{model}/aggregate"),
+                Method::SendFeedback => format!("/v2/models/{model}/feedback"),
+                Method::Status => format!("/v2/models/{model}/ready"),
+                Method::Metadata => format!("/v2/models/{model}"),
+            },
+        }
+    }
+
+    /// The executor's `Chain`, applied to a payload before a predict or transform call:
+    /// a previous node's answer becomes the next node's request. Seldon messages pass as
+    /// they are; tensorflow renames `predictions` to `instances`, v2 `outputs` to `inputs`.
+    /// Payloads without that key pass unchanged.
+    pub fn chain(self, payload: Payload) -> Result<Payload, Error> {
+        let (from, to) = match self {
+            Protocol::Seldon => return Ok(payload),
+            Protocol::Tensorflow => ("predictions", "instances"),
+            Protocol::V2 => ("outputs", "inputs"),
+        };
+        let mut value: Value = serde_json::from_slice(&payload.body)
+            .map_err(|e| Error::internal(format!("the payload is not JSON: {e}")))?;
+        let object = value
+            .as_object_mut()
+            .ok_or_else(|| Error::internal("the payload is not a JSON object"))?;
+        let Some(moved) = object.remove(from) else {
+            return Ok(payload);
+        };
+        object.insert(to.to_string(), moved);
+        let body = serde_json::to_vec(&value).map_err(|e| Error::internal(e.to_string()))?;
+        Ok(Payload {
+            body,
+            content_type: payload.content_type,
+        })
     }
 }
 
@@ -98,6 +187,11 @@ pub trait Nodes: Sync {
 
     /// A uniform draw in [0, 1) for RANDOM_ABTEST.
     fn random(&self) -> f64;
+
+    /// The protocol the components speak.
+    fn protocol(&self) -> Protocol {
+        Protocol::Seldon
+    }
 }
 
 /// The routing decisions of one request: node name → -1 (all children), -2 (none) or k.
@@ -142,9 +236,11 @@ fn predict_node<'a, N: Nodes>(
         let transform_input = kind(node) == "TRANSFORMER" || has_method(node, "TRANSFORM_INPUT");
         let mut msg = if transform_input {
             record(routing, node, -1);
+            let input = nodes.protocol().chain(input)?;
             nodes.call(node, Method::TransformInput, input).await?
         } else if kind(node) == "MODEL" {
             record(routing, node, -1);
+            let input = nodes.protocol().chain(input)?;
             nodes.call(node, Method::Predict, input).await?
         } else {
             input
@@ -190,7 +286,8 @@ fn predict_node<'a, N: Nodes>(
 
         // 3. Output stage.
         if kind(node) == "OUTPUT_TRANSFORMER" || has_method(node, "TRANSFORM_OUTPUT") {
-            msg = nodes.call(node, Method::TransformOutput, msg).await?;
+            let input = nodes.protocol().chain(msg)?;
+            msg = nodes.call(node, Method::TransformOutput, input).await?;
         }
         Ok(msg)
     })
@@ -333,11 +430,109 @@ fn feedback_node<'a, N: Nodes>(
                 }
             }
         }
-        if matches!(kind(node), "MODEL" | "ROUTER") || has_method(node, "SEND_FEEDBACK") {
+        let sends = matches!(kind(node), "MODEL" | "ROUTER") || has_method(node, "SEND_FEEDBACK");
+        // Only Seldon's protocol has a feedback call; the executor echoes the request for
+        // the others.
+        if sends && nodes.protocol() == Protocol::Seldon {
             return nodes.call(node, Method::SendFeedback, input.clone()).await;
         }
         Ok(input.clone())
     })
+}
+
+/// One node's metadata as the executor re-encodes it (spec §7.4): empty strings, lists and
+/// maps left out, but `inputs` and `outputs` kept whenever the component sent them.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct ModelMetadata {
+    #[serde(skip_serializing_if = "String::is_empty")]
+    name: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    platform: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    versions: Vec<Value>,
+    #[serde(skip_serializing_if = "Value::is_null")]
+    inputs: Value,
+    #[serde(skip_serializing_if = "Value::is_null")]
+    outputs: Value,
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    custom: serde_json::Map<String, Value>,
+}
+
+impl ModelMetadata {
+    fn parse(node: &str, body: &[u8]) -> Result<Self, Error> {
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|e| Error::internal(format!("metadata of {node} is not JSON: {e}")))?;
+        let text = |key: &str| value.get(key).and_then(Value::as_str).unwrap_or("").to_string();
+        Ok(ModelMetadata {
+            name: text("name"),
+            platform: text("platform"),
+            versions: value
+                .get("versions")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
+            inputs: value.get("inputs").cloned().unwrap_or(Value::Null),
+            outputs: value.get("outputs").cloned().unwrap_or(Value::Null),
+            custom: value
+                .get("custom")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default(),
+        })
+    }
+}
+
+/// `GET /api/v1.0/metadata`: every node's metadata and the graph's inputs and outputs.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct GraphMetadata {
+    name: String,
+    models: BTreeMap<String, ModelMetadata>,
+    graphinputs: Value,
+    graphoutputs: Value,
+}
+
+/// Ask every node for its metadata, depth first and one at a time, as the executor does.
+pub async fn metadata<N: Nodes>(
+    nodes: &N,
+    predictor: &str,
+    root: &PredictiveUnit,
+) -> Result<GraphMetadata, Error> {
+    let mut models = BTreeMap::new();
+    for node in root.walk() {
+        let answer = nodes.call(node, Method::Metadata, Payload::empty()).await?;
+        models.insert(node.name.clone(), ModelMetadata::parse(&node.name, &answer.body)?);
+    }
+    let (graphinputs, graphoutputs) = edges(root, &models);
+    Ok(GraphMetadata {
+        name: predictor.to_string(),
+        models,
+        graphinputs,
+        graphoutputs,
+    })
+}
+
+/// The graph's inputs and outputs from its edge nodes (spec §7.4).
+fn edges(node: &PredictiveUnit, models: &BTreeMap<String, ModelMetadata>) -> (Value, Value) {
+    let own = models.get(&node.name).cloned().unwrap_or_default();
+    let Some(first) = node.children.first() else {
+        return (own.inputs, own.outputs);
+    };
+    let (child_inputs, child_outputs) = edges(first, models);
+    match kind(node) {
+        "MODEL" | "TRANSFORMER" => (own.inputs, child_outputs),
+        "OUTPUT_TRANSFORMER" | "COMBINER" => (child_inputs, own.outputs),
+        _ => (child_inputs, child_outputs),
+    }
+}
+
+impl Payload {
+    /// No body (the GET calls).
+    pub fn empty() -> Self {
+        Payload {
+            body: Vec::new(),
+            content_type: String::new(),
+        }
+    }
 }
 
 #[cfg(test)]

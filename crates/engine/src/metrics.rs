@@ -109,7 +109,8 @@ impl Metrics {
     }
 
     /// Record a component call.
-    pub fn client(&self, node: &str, image: &str, path: &str, code: u16, took: Duration) {
+    pub fn client(&self, node: &str, image: &str, call: (&str, &str), code: u16, took: Duration) {
+        let (method, path) = call;
         let (model_image, model_version) = match image.split(':').collect::<Vec<_>>().as_slice() {
             [name, version] => (name.to_string(), version.to_string()),
             _ => (image.to_string(), String::new()),
@@ -123,7 +124,7 @@ impl Metrics {
                 model_name: node.to_string(),
                 model_image,
                 model_version,
-                method: "post".to_string(),
+                method: method.to_string(),
                 code: code.to_string(),
             })
             .observe(took.as_secs_f64());

@@ -1,5 +1,5 @@
-//! The orchestrator's REST server (spec §7.2–§7.6): Seldon's routes, headers, errors and
-//! metrics, in front of the graph.
+//! The orchestrator's REST server (spec §7.2–§7.6): the routes of the predictor's protocol
+//! (seldon, tensorflow, v2), Seldon's headers, errors and metrics, in front of the graph.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -23,7 +23,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::components::{Component, Components, client};
-use crate::graph::{self, Payload};
+use crate::graph::{self, Method, Nodes, Payload, Protocol};
 use crate::metrics::Metrics;
 
 /// What one orchestrator serves.
@@ -41,6 +41,112 @@ pub struct Config {
     pub rest_timeout: Option<Duration>,
     /// Metrics path (`--prometheus_path`).
     pub prometheus_path: String,
+    /// The protocol of the routes served and of the component calls (`--protocol`).
+    pub protocol: Protocol,
+}
+
+/// What a request asks the orchestrator for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Run the graph; `model` is the name in the URL, used for every node when present.
+    Predict {
+        /// `{model}` of the URL.
+        model: Option<String>,
+    },
+    /// Walk feedback through the graph.
+    Feedback,
+    /// The readiness check, as a measured route.
+    Ready,
+    /// One node's status, asked of that node.
+    NodeStatus(String),
+    /// One node's metadata, asked of that node.
+    NodeMetadata(String),
+    /// Every node's metadata and the graph's inputs and outputs.
+    GraphMetadata,
+}
+
+/// A matched route: its metrics `service` label, its methods (besides OPTIONS) and action.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    /// `predictions`, `feedback`, `status` or `metadata`.
+    pub service: &'static str,
+    /// `POST` or `GET`.
+    pub method: HttpMethod,
+    /// What to do.
+    pub action: Action,
+}
+
+/// The route of `path` for `protocol` (spec §7.2); `None` is a 404. `{model}` matches one
+/// path segment, as in gorilla/mux.
+pub fn route(protocol: Protocol, path: &str) -> Option<Route> {
+    let post = |service, action| {
+        Some(Route {
+            service,
+            method: HttpMethod::POST,
+            action,
+        })
+    };
+    let get = |service, action| {
+        Some(Route {
+            service,
+            method: HttpMethod::GET,
+            action,
+        })
+    };
+    let segment = |s: &str| (!s.is_empty() && !s.contains('/')).then(|| s.to_string());
+    let predict = |model: Option<String>| post("predictions", Action::Predict { model });
+    match protocol {
+        Protocol::Seldon => match path {
+            "/api/v1.0/predictions" | "/api/v0.1/predictions" => predict(None),
+            "/api/v1.0/feedback" | "/api/v0.1/feedback" => post("feedback", Action::Feedback),
+            "/api/v1.0/status" | "/api/v1.0/health/status" => get("status", Action::Ready),
+            "/api/v1.0/metadata" => get("metadata", Action::GraphMetadata),
+            _ => {
+                let rest = path
+                    .strip_prefix("/api/v1.0/")
+                    .or_else(|| path.strip_prefix("/api/v0.1/"))?;
+                if let Some(m) = rest.strip_prefix("status/").and_then(segment) {
+                    get("status", Action::NodeStatus(m))
+                } else if let Some(m) = rest.strip_prefix("metadata/").and_then(segment) {
+                    get("metadata", Action::NodeMetadata(m))
+                } else {
+                    None
+                }
+            }
+        },
+        Protocol::Tensorflow => match path {
+            "/api/v1.0/feedback" => post("feedback", Action::Feedback),
+            "/v1/models/:predict" | "/v1/models:predict" => predict(None),
+            _ => {
+                let rest = path.strip_prefix("/v1/models/")?;
+                if let Some(m) = rest
+                    .strip_suffix("/:predict")
+                    .or_else(|| rest.strip_suffix(":predict"))
+                    .and_then(segment)
+                {
+                    predict(Some(m))
+                } else if let Some(m) = rest.strip_suffix("/metadata").and_then(segment) {
+                    get("metadata", Action::NodeMetadata(m))
+                } else {
+                    segment(rest).and_then(|m| get("status", Action::NodeStatus(m)))
+                }
+            }
+        },
+        Protocol::V2 => match path {
+            "/v2/models/infer" => predict(None),
+            "/v2/health/ready" => get("status", Action::Ready),
+            _ => {
+                let rest = path.strip_prefix("/v2/models/")?;
+                if let Some(m) = rest.strip_suffix("/infer").and_then(segment) {
+                    predict(Some(m))
+                } else if let Some(m) = rest.strip_suffix("/ready").and_then(segment) {
+                    get("status", Action::NodeStatus(m))
+                } else {
+                    segment(rest).and_then(|m| get("metadata", Action::NodeMetadata(m)))
+                }
+            }
+        },
+    }
 }
 
 /// A running orchestrator's shared state.
@@ -107,41 +213,29 @@ impl Engine {
     /// Answer one request.
     pub async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
         let started = Instant::now();
-        let path = request.uri().path().to_string();
-        let method = request.method().clone();
-        let (service, allowed): (&str, &[HttpMethod]) = match path.as_str() {
-            "/api/v1.0/predictions" | "/api/v0.1/predictions" => ("predictions", &[HttpMethod::POST]),
-            "/api/v1.0/feedback" | "/api/v0.1/feedback" => ("feedback", &[HttpMethod::POST]),
-            "/api/v1.0/status" | "/api/v1.0/health/status" => ("status", &[HttpMethod::GET]),
+        let path = request.uri().path();
+        let route = match path {
             "/live" => return plain(StatusCode::OK, ""),
-            "/ready" => {
-                return plain(
-                    if self.ready().await {
-                        StatusCode::OK
-                    } else {
-                        StatusCode::SERVICE_UNAVAILABLE
-                    },
-                    "",
-                );
-            }
+            "/ready" => return self.readiness().await,
             p if p == self.config.prometheus_path => {
                 return text(StatusCode::OK, "text/plain; version=0.0.4", self.metrics_text());
             }
-            _ => return plain(StatusCode::NOT_FOUND, "404 page not found\n"),
+            p => match route(self.config.protocol, p) {
+                Some(route) => route,
+                None => return plain(StatusCode::NOT_FOUND, "404 page not found\n"),
+            },
         };
+        let method = request.method().clone();
         if method == HttpMethod::OPTIONS {
             let mut r = plain(StatusCode::OK, "");
-            let methods = std::iter::once("OPTIONS")
-                .chain(allowed.iter().map(HttpMethod::as_str))
-                .collect::<Vec<_>>()
-                .join(",");
+            let methods = format!("OPTIONS,{}", route.method);
             if let Ok(v) = HeaderValue::try_from(methods) {
                 r.headers_mut().insert("access-control-allow-methods", v);
             }
             cors(r.headers_mut());
             return r;
         }
-        if !allowed.contains(&method) {
+        if method != route.method {
             return plain(StatusCode::METHOD_NOT_ALLOWED, "");
         }
         let (mut parts, body) = request.into_parts();
@@ -155,51 +249,31 @@ impl Engine {
                 p
             }
         };
-        let mut response = match service {
-            "status" => plain(
-                if self.ready().await {
-                    StatusCode::OK
-                } else {
-                    StatusCode::SERVICE_UNAVAILABLE
-                },
-                "",
-            ),
-            _ => {
-                let body = match body.collect().await {
-                    Ok(b) => b.to_bytes().to_vec(),
-                    Err(e) => return failure(&graph::Error::internal(format!("reading the request: {e}"))),
-                };
-                let content_type = parts
-                    .headers
-                    .get(header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("")
-                    .to_string();
-                let nodes = Components {
-                    by_node: &self.config.components,
-                    client: &self.client,
-                    headers: &parts.headers,
-                    timeout: self.config.rest_timeout,
-                    metrics: &self.metrics,
-                };
-                let input = Payload { body, content_type };
-                let result = if service == "feedback" {
-                    graph::feedback(&nodes, &self.config.predictor.graph, input).await
-                } else {
-                    graph::predict(&nodes, &self.config.predictor.graph, input)
-                        .await
-                        .map(|(out, _)| out)
-                };
-                match result {
-                    Ok(out) => {
-                        let mut r = Response::new(Full::new(Bytes::from(html_escape(&out.body))));
-                        if let Ok(v) = HeaderValue::try_from(out.content_type.as_str()) {
-                            r.headers_mut().insert(header::CONTENT_TYPE, v);
-                        }
-                        r
+        let mut response = if route.action == Action::Ready {
+            self.readiness().await
+        } else {
+            let body = match body.collect().await {
+                Ok(b) => b.to_bytes().to_vec(),
+                Err(e) => return failure(&graph::Error::internal(format!("reading the request: {e}"))),
+            };
+            let content_type = parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            match self
+                .run(&route.action, &parts.headers, Payload { body, content_type })
+                .await
+            {
+                Ok(out) => {
+                    let mut r = Response::new(Full::new(Bytes::from(html_escape(&out.body))));
+                    if let Ok(v) = HeaderValue::try_from(out.content_type.as_str()) {
+                        r.headers_mut().insert(header::CONTENT_TYPE, v);
                     }
-                    Err(e) => failure(&e),
+                    r
                 }
+                Err(e) => failure(&e),
             }
         };
         let headers = response.headers_mut();
@@ -209,12 +283,70 @@ impl Engine {
         headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
         cors(headers);
         self.metrics.server(
-            service,
+            route.service,
             method.as_str(),
             response.status().as_u16(),
             started.elapsed(),
         );
         response
+    }
+
+    /// Carry out a graph action for a request with these headers and body.
+    async fn run(
+        &self,
+        action: &Action,
+        headers: &HeaderMap,
+        input: Payload,
+    ) -> Result<Payload, graph::Error> {
+        let model = match action {
+            Action::Predict { model } => model.as_deref(),
+            Action::NodeStatus(m) | Action::NodeMetadata(m) => Some(m.as_str()),
+            _ => None,
+        };
+        let nodes = Components {
+            by_node: &self.config.components,
+            client: &self.client,
+            headers,
+            timeout: self.config.rest_timeout,
+            metrics: &self.metrics,
+            protocol: self.config.protocol,
+            model,
+        };
+        let root = &self.config.predictor.graph;
+        match action {
+            Action::Predict { .. } => graph::predict(&nodes, root, input).await.map(|(out, _)| out),
+            Action::Feedback => graph::feedback(&nodes, root, input).await,
+            Action::NodeStatus(m) | Action::NodeMetadata(m) => {
+                let node = root
+                    .walk()
+                    .into_iter()
+                    .find(|n| n.name == *m)
+                    .ok_or_else(|| graph::Error::internal(format!("Failed to find model {m}")))?;
+                let call = if matches!(action, Action::NodeStatus(_)) {
+                    Method::Status
+                } else {
+                    Method::Metadata
+                };
+                nodes.call(node, call, Payload::empty()).await
+            }
+            Action::GraphMetadata => {
+                let metadata = graph::metadata(&nodes, &self.config.predictor.name, root).await?;
+                Ok(Payload {
+                    body: serde_json::to_vec(&metadata).map_err(|e| graph::Error::internal(e.to_string()))?,
+                    content_type: "application/json".to_string(),
+                })
+            }
+            Action::Ready => Ok(Payload::empty()),
+        }
+    }
+
+    async fn readiness(&self) -> Response<Full<Bytes>> {
+        let status = if self.ready().await {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        plain(status, "")
     }
 
     /// Every HTTP component accepts a TCP connection (the executor's readiness check).

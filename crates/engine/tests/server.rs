@@ -15,7 +15,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use sluice_api::seldon::{PredictiveUnit, PredictorSpec};
+use sluice_engine::graph::Protocol;
 use sluice_engine::mock::MockClassifier;
+use sluice_engine::server::{Action, route};
 use sluice_engine::{Component, Config, Engine};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -42,6 +44,14 @@ async fn start(
     predictor: PredictorSpec,
     components: BTreeMap<String, Component>,
 ) -> (SocketAddr, Arc<Engine>, watch::Sender<bool>) {
+    start_with(Protocol::Seldon, predictor, components).await
+}
+
+async fn start_with(
+    protocol: Protocol,
+    predictor: PredictorSpec,
+    components: BTreeMap<String, Component>,
+) -> (SocketAddr, Arc<Engine>, watch::Sender<bool>) {
     let engine = Engine::new(Config {
         deployment: "iris".into(),
         namespace: "seldon".into(),
@@ -49,6 +59,7 @@ async fn start(
         components,
         rest_timeout: None,
         prometheus_path: "/prometheus".into(),
+        protocol,
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -177,7 +188,8 @@ async fn errors_are_seldon_json_with_a_json_content_type() {
     assert_eq!(call(addr, "GET", "/ready", "", &[]).await.0, 503);
 }
 
-/// A REST component answering `/predict` with its name and what it got.
+/// A REST component answering any path with its name, the path and what it got (and an
+/// `outputs` key, which the v2 protocol renames before the next node).
 async fn component(name: &'static str) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -200,8 +212,12 @@ async fn component(name: &'static str) -> SocketAddr {
                     .map(|b| b.to_bytes())
                     .unwrap_or_default();
                 let out = format!(
-                    "{{\"name\":\"{name}\",\"path\":\"{path}\",\"puid\":\"{puid}\",\"in\":{}}}",
-                    String::from_utf8_lossy(&body)
+                    "{{\"name\":\"{name}\",\"path\":\"{path}\",\"puid\":\"{puid}\",\"outputs\":[1],\"in\":{}}}",
+                    if body.is_empty() {
+                        "null".into()
+                    } else {
+                        String::from_utf8_lossy(&body)
+                    }
                 );
                 Ok::<_, Infallible>(
                     Response::builder()
@@ -220,35 +236,31 @@ async fn component(name: &'static str) -> SocketAddr {
     addr
 }
 
-#[tokio::test]
-async fn rest_components_get_the_payload_and_the_puid() {
-    let t = component("t").await;
-    let m = component("m").await;
+/// A transformer `t` in front of a model `m`, both REST components on loopback.
+async fn transformer_and_model() -> (PredictorSpec, BTreeMap<String, Component>) {
     let mut root = PredictiveUnit {
         name: "t".into(),
         kind: Some("TRANSFORMER".into()),
         ..PredictiveUnit::default()
     };
     root.children.push(model("m"));
-    let components = BTreeMap::from([
-        (
-            "t".into(),
-            Component::Http {
-                host: "127.0.0.1".into(),
-                port: t.port(),
-                image: "t:1".into(),
-            },
-        ),
-        (
-            "m".into(),
-            Component::Http {
-                host: "127.0.0.1".into(),
-                port: m.port(),
-                image: "m:1".into(),
-            },
-        ),
-    ]);
-    let (addr, engine, _stop) = start(graph(root), components).await;
+    let mut components = BTreeMap::new();
+    for name in ["t", "m"] {
+        let port = component(name).await.port();
+        let http = Component::Http {
+            host: "127.0.0.1".into(),
+            port,
+            image: format!("{name}:1"),
+        };
+        components.insert(name.to_string(), http);
+    }
+    (graph(root), components)
+}
+
+#[tokio::test]
+async fn rest_components_get_the_payload_and_the_puid() {
+    let (predictor, components) = transformer_and_model().await;
+    let (addr, engine, _stop) = start(predictor, components).await;
     let (status, headers, body) = call(
         addr,
         "POST",
@@ -288,4 +300,133 @@ async fn routes_methods_and_health() {
         ),
         (200, "OPTIONS,POST")
     );
+}
+
+#[test]
+fn each_protocol_serves_its_own_routes() {
+    use Protocol::*;
+    let predict = |m: Option<&str>| {
+        Some(Action::Predict {
+            model: m.map(str::to_string),
+        })
+    };
+    let cases = [
+        (Seldon, "/api/v0.1/predictions", predict(None)),
+        (Seldon, "/api/v1.0/status/m", Some(Action::NodeStatus("m".into()))),
+        (
+            Seldon,
+            "/api/v0.1/metadata/m",
+            Some(Action::NodeMetadata("m".into())),
+        ),
+        (Seldon, "/api/v1.0/metadata", Some(Action::GraphMetadata)),
+        (Seldon, "/api/v1.0/status/a/b", None),
+        (Seldon, "/v2/models/m/infer", None),
+        (Tensorflow, "/v1/models/m:predict", predict(Some("m"))),
+        (Tensorflow, "/v1/models/m/:predict", predict(Some("m"))),
+        (Tensorflow, "/v1/models:predict", predict(None)),
+        (Tensorflow, "/v1/models/:predict", predict(None)),
+        (Tensorflow, "/v1/models/m", Some(Action::NodeStatus("m".into()))),
+        (
+            Tensorflow,
+            "/v1/models/m/metadata",
+            Some(Action::NodeMetadata("m".into())),
+        ),
+        (Tensorflow, "/api/v1.0/feedback", Some(Action::Feedback)),
+        (Tensorflow, "/api/v1.0/predictions", None),
+        (V2, "/v2/models/m/infer", predict(Some("m"))),
+        (V2, "/v2/models/infer", predict(None)),
+        (V2, "/v2/models/m/ready", Some(Action::NodeStatus("m".into()))),
+        (V2, "/v2/models/m", Some(Action::NodeMetadata("m".into()))),
+        (V2, "/v2/health/ready", Some(Action::Ready)),
+        (V2, "/v2/models/m/x/infer", None),
+        (V2, "/api/v1.0/predictions", None),
+    ];
+    for (protocol, path, action) in cases {
+        assert_eq!(
+            route(protocol, path).map(|r| r.action),
+            action,
+            "{protocol:?} {path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn v2_calls_components_by_model_and_chains_outputs_into_inputs() {
+    let (predictor, components) = transformer_and_model().await;
+    let (addr, _, _stop) = start_with(Protocol::V2, predictor, components).await;
+    let (status, _, body) = call(addr, "POST", "/v2/models/infer", r#"{"inputs":[0]}"#, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["path"], "/v2/models/m/infer");
+    assert_eq!(v["in"]["path"], "/v2/models/t/infer");
+    assert_eq!(
+        v["in"]["inputs"],
+        serde_json::json!([1]),
+        "t's outputs became m's inputs"
+    );
+    assert!(v["in"].get("outputs").is_none(), "{body}");
+    assert_eq!(v["in"]["in"], serde_json::json!({"inputs":[0]}));
+
+    // A model in the URL names every node's call.
+    let body = call(addr, "POST", "/v2/models/x/infer", "{}", &[]).await.2;
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(
+        (v["path"].as_str(), v["in"]["path"].as_str()),
+        (Some("/v2/models/x/infer"), Some("/v2/models/x/infer"))
+    );
+
+    // Model readiness and metadata are asked of the named node.
+    let (status, _, body) = call(addr, "GET", "/v2/models/m/ready", "", &[]).await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("\"name\":\"m\",\"path\":\"/v2/models/m/ready\""),
+        "{body}"
+    );
+    let body = call(addr, "GET", "/v2/models/t", "", &[]).await.2;
+    assert!(body.contains("\"path\":\"/v2/models/t\""), "{body}");
+    let (status, _, body) = call(addr, "GET", "/v2/models/nope/ready", "", &[]).await;
+    assert_eq!(status, 500);
+    assert!(body.contains("Failed to find model nope"), "{body}");
+    assert_eq!(call(addr, "GET", "/v2/health/ready", "", &[]).await.0, 200);
+    assert_eq!(
+        call(addr, "POST", "/api/v1.0/predictions", "{}", &[]).await.0,
+        404
+    );
+
+    let metrics = call(addr, "GET", "/prometheus", "", &[]).await.2;
+    assert!(metrics.contains("service=\"/v2/models/m/infer\",model_name=\"m\",model_image=\"m\",model_version=\"1\",method=\"post\",code=\"200\"} 1"), "{metrics}");
+    assert!(metrics.contains("service=\"/v2/models/m/ready\",model_name=\"m\",model_image=\"m\",model_version=\"1\",method=\"get\""), "{metrics}");
+}
+
+#[tokio::test]
+async fn tensorflow_calls_components_at_their_predict_paths() {
+    let (predictor, components) = transformer_and_model().await;
+    let (addr, _, _stop) = start_with(Protocol::Tensorflow, predictor, components).await;
+    let (status, _, body) = call(addr, "POST", "/v1/models:predict", r#"{"instances":[0]}"#, &[]).await;
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(
+        (v["path"].as_str(), v["in"]["path"].as_str()),
+        (Some("/v1/models/m:predict"), Some("/v1/models/t:predict"))
+    );
+    let body = call(addr, "GET", "/v1/models/m/metadata", "", &[]).await.2;
+    assert!(body.contains("\"path\":\"/v1/models/m/metadata\""), "{body}");
+}
+
+#[tokio::test]
+async fn graph_metadata_of_the_mock_classifier_is_seldons() {
+    let (addr, _, _stop) = start(graph(model("classifier")), mock_components()).await;
+    let (status, headers, body) = call(addr, "GET", "/api/v1.0/metadata", "", &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "application/json");
+    assert_eq!(
+        body,
+        r#"{"name":"default","models":{"classifier":{"name":"seldonio/mock_classifier","versions":["1.18.2"],"inputs":[],"outputs":[]}},"graphinputs":[],"graphoutputs":[]}"#
+    );
+    let (status, _, body) = call(addr, "GET", "/api/v1.0/status/classifier", "", &[]).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("\"status\":\"ok\""), "{body}");
+    let (status, _, body) = call(addr, "GET", "/api/v1.0/metadata/other", "", &[]).await;
+    assert_eq!(status, 500);
+    assert!(body.contains("Failed to find model other"), "{body}");
 }

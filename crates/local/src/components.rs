@@ -7,15 +7,17 @@
 //! - `run:COMMAND ARGS...`: a command sluice starts (words split on spaces, no quoting), with
 //!   Seldon's environment (`PREDICTIVE_UNIT_HTTP_SERVICE_PORT` and the other ports on free
 //!   loopback ports, `PREDICTIVE_UNIT_ID`, `PREDICTIVE_UNIT_IMAGE`, `PREDICTIVE_UNIT_PARAMETERS`,
-//!   `PREDICTOR_ID`, `SELDON_DEPLOYMENT_ID`), e.g.
-//!   `run:seldon-core-microservice MyModel --service-type MODEL`. sluice stops it (the whole
-//!   process group) when the deployment goes away or sluice exits.
+//!   `PREDICTOR_ID`, `SELDON_DEPLOYMENT_ID`, and MLServer's `MLSERVER_HTTP_PORT`,
+//!   `MLSERVER_GRPC_PORT`, `MLSERVER_METRICS_PORT` and `MLSERVER_MODEL_NAME`), e.g.
+//!   `run:seldon-core-microservice MyModel --service-type MODEL` or `run:mlserver start models/`.
+//!   sluice stops it (the whole process group) when the deployment goes away or sluice exits.
 
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 
 use sluice_api::seldon::{PredictiveUnit, PredictorSpec};
 use sluice_engine::Component;
+use sluice_engine::graph::Protocol;
 use sluice_engine::mock::MockClassifier;
 
 /// The image sluice runs in process.
@@ -114,12 +116,13 @@ impl Drop for Process {
 pub fn resolve(
     deployment: &str,
     predictor: &PredictorSpec,
+    protocol: Protocol,
     mappings: &Mappings,
 ) -> Result<(BTreeMap<String, Component>, Vec<Process>), String> {
     let mut components = BTreeMap::new();
     let mut processes = Vec::new();
     for node in predictor.graph.walk() {
-        let component = component(deployment, predictor, node, mappings, &mut processes)?;
+        let component = component(deployment, predictor, node, protocol, mappings, &mut processes)?;
         components.insert(node.name.clone(), component);
     }
     Ok((components, processes))
@@ -129,6 +132,7 @@ fn component(
     deployment: &str,
     predictor: &PredictorSpec,
     node: &PredictiveUnit,
+    protocol: Protocol,
     mappings: &Mappings,
     processes: &mut Vec<Process>,
 ) -> Result<Component, String> {
@@ -157,6 +161,14 @@ fn component(
         None => {}
     }
     if image == MOCK_IMAGE || image.starts_with(&format!("{MOCK_IMAGE}:")) {
+        if protocol != Protocol::Seldon {
+            return Err(format!(
+                "predictor {}: container {:?} runs {MOCK_IMAGE}, which speaks the seldon protocol only, but the \
+                 deployment's spec.protocol is {protocol:?}; map it to a server of that protocol with \
+                 --component {}=http://127.0.0.1:PORT or --component {}=run:COMMAND",
+                predictor.name, node.name, node.name, node.name
+            ));
+        }
         return MockClassifier::new(&node.name, &image, &node.parameters)
             .map(Component::Mock)
             .map_err(|e| format!("predictor {} node {}: {e}", predictor.name, node.name));
@@ -200,6 +212,10 @@ fn spawn(
         .env("PREDICTOR_LABELS", labels)
         .env("SELDON_DEPLOYMENT_ID", deployment)
         .env("SELDON_EXECUTOR_ENABLED", "true")
+        .env("MLSERVER_HTTP_PORT", http.to_string())
+        .env("MLSERVER_GRPC_PORT", grpc.to_string())
+        .env("MLSERVER_METRICS_PORT", metrics.to_string())
+        .env("MLSERVER_MODEL_NAME", &node.name)
         .process_group(0)
         .stdin(Stdio::null())
         .spawn()

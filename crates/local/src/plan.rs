@@ -106,15 +106,6 @@ impl Plan {
 fn unsupported_locally(sdep: &SeldonDeployment) -> Vec<(document::FieldPath, String)> {
     let spec = document::FieldPath::root().key("spec");
     let mut out = Vec::new();
-    if let Some(p) = sdep.spec.protocol.as_deref().filter(|p| *p != "seldon") {
-        out.push((
-            spec.clone().key("protocol"),
-            format!(
-                "spec.protocol {p:?}: `sluice up` serves the seldon protocol only for now \
-                 (`sluice render` and `sluice validate` accept {p:?}); remove the field or set it to \"seldon\""
-            ),
-        ));
-    }
     if let Some(t) = sdep.spec.transport.as_deref().filter(|t| *t != "rest") {
         out.push((
             spec.key("transport"),

@@ -13,6 +13,7 @@ use sluice_api::istio::{
     Gateway, GatewaySpec, NETWORKING_API_VERSION, Object, Port, Server, ServiceEntry, ServiceEntryLocation,
     ServiceEntryResolution, ServiceEntrySpec, ServicePort, WorkloadEntry,
 };
+use sluice_engine::graph::Protocol;
 use sluice_engine::{Config as EngineConfig, Engine};
 use sluice_mesh::{Proxy, RouteTable};
 use sluice_translate::{Desired, Settings, desired, istio, names};
@@ -288,9 +289,12 @@ impl Local {
             .map_err(|e| format!("error: [SeldonDeployment/{name}] {e}"))?;
         let mut replicas = Vec::new();
         let mut processes = Vec::new();
+        // The plan refused any other value.
+        let protocol = Protocol::from_spec(sdep.spec.protocol.as_deref()).unwrap_or_default();
         for predictor in &sdep.spec.predictors {
-            let (components, started) = components::resolve(name, predictor, &self.options.mappings)
-                .map_err(|e| format!("error: [SeldonDeployment/{name}] {e}"))?;
+            let (components, started) =
+                components::resolve(name, predictor, protocol, &self.options.mappings)
+                    .map_err(|e| format!("error: [SeldonDeployment/{name}] {e}"))?;
             processes.extend(started);
             let count = predictor
                 .component_specs
@@ -309,6 +313,7 @@ impl Local {
                     components: components.clone(),
                     rest_timeout: rest_timeout(sdep, predictor),
                     prometheus_path: self.options.settings.prometheus_path.clone(),
+                    protocol,
                 });
                 let listener = TcpListener::bind("127.0.0.1:0")
                     .await

@@ -309,7 +309,7 @@ async fn components_without_a_mapping_are_named() {
 }
 
 #[test]
-fn protocols_sluice_up_cannot_serve_are_refused_with_their_field() {
+fn grpc_transport_is_refused_with_its_field_and_v2_over_rest_loads() {
     let text = std::fs::read_to_string(examples().join("single-model.yaml"))
         .expect("example")
         .replacen(
@@ -319,27 +319,17 @@ fn protocols_sluice_up_cannot_serve_are_refused_with_their_field() {
         );
     let file = scratch("protocol", &text);
     let err = sluice_local::Plan::load(std::slice::from_ref(&file), &Settings::default())
-        .expect_err("v2 over gRPC is not served locally")
+        .expect_err("gRPC is not served locally")
         .to_string();
-    let at = format!("{}:9:", file.display());
     assert!(
-        err.lines().any(|l| l.starts_with(&at)
-            && l.contains("spec.protocol \"v2\": `sluice up` serves the seldon protocol only")),
+        err.lines()
+            .any(|l| l.starts_with(&format!("{}:10:", file.display()))
+                && l.contains("spec.transport \"grpc\": `sluice up` serves REST only")),
         "{err}"
     );
-    assert!(
-        err.lines().any(
-            |l| l.contains(":10:") && l.contains("spec.transport \"grpc\": `sluice up` serves REST only")
-        ),
-        "{err}"
-    );
-    // The same deployment with the defaults spelled out runs.
-    let file = scratch(
-        "protocol-ok",
-        &text
-            .replace("protocol: v2", "protocol: seldon")
-            .replace("transport: grpc", "transport: rest"),
-    );
-    let plan = sluice_local::Plan::load(&[file], &Settings::default()).expect("seldon over REST");
+    assert!(!err.contains("spec.protocol"), "v2 is served: {err}");
+    // The same deployment over REST runs.
+    let file = scratch("protocol-ok", &text.replace("transport: grpc", "transport: rest"));
+    let plan = sluice_local::Plan::load(&[file], &Settings::default()).expect("v2 over REST");
     assert_eq!(plan.deployments.len(), 1);
 }

@@ -32,6 +32,14 @@ impl Nodes for Fake {
                 body: Some(b"{\"error\":1}".to_vec()),
             });
         }
+        if method == Method::Metadata {
+            let n = &node.name;
+            let body = format!(r#"{{"name":"{n}","platform":"","inputs":["{n}-in"],"outputs":["{n}-out"]}}"#);
+            return Ok(Payload {
+                body: body.into_bytes(),
+                content_type: "application/json".into(),
+            });
+        }
         if method == Method::Route {
             let body = self
                 .routes
@@ -50,6 +58,8 @@ impl Nodes for Fake {
             Method::Aggregate => "agg",
             Method::SendFeedback => "fb",
             Method::Route => "r",
+            Method::Status => "s",
+            Method::Metadata => "md",
         };
         let out = format!("{}:{tag}({input})", node.name);
         Ok(Payload {
@@ -320,4 +330,152 @@ async fn feedback_follows_the_routing_of_the_response() {
     let t = unit("t", "TRANSFORMER", vec![]);
     let out = feedback(&fake, &t, input()).await.expect("echo");
     assert_eq!(out, input(), "non-model nodes echo the feedback");
+}
+
+#[test]
+fn each_protocol_has_its_component_paths() {
+    use Protocol::*;
+    let cases = [
+        (Seldon, Method::Predict, "/predict"),
+        (Seldon, Method::Status, "/health/status"),
+        (Tensorflow, Method::Predict, "/v1/models/m:predict"),
+        (Tensorflow, Method::TransformOutput, "/v1/models/m:predict"),
+        (Tensorflow, Method::Route, "/v1/models/m:route"),
+        (Tensorflow, Method::Aggregate, "/v1/models/m:aggregate"),
+        (Tensorflow, Method::Status, "/v1/models/m"),
+        (Tensorflow, Method::Metadata, "/v1/models/m/metadata"),
+        (V2, Method::Predict, "/v2/models/m/infer"),
+        (V2, Method::TransformInput, "/v2/models/m/infer"),
+        (V2, Method::Route, "/v2/models/m/route"),
+        (V2, Method::Aggregate, "/v2/models/m/aggregate"),
+        (V2, Method::Status, "/v2/models/m/ready"),
+        (V2, Method::Metadata, "/v2/models/m"),
+    ];
+    for (protocol, method, path) in cases {
+        assert_eq!(protocol.path(method, "m"), path, "{protocol:?} {method:?}");
+    }
+    assert_eq!(Protocol::from_spec(None), Some(Seldon));
+    assert_eq!(Protocol::from_spec(Some("kfserving")), Some(V2));
+    assert_eq!(Protocol::from_spec(Some("grpc")), None);
+}
+
+#[test]
+fn chaining_renames_the_previous_answer_for_the_next_request() {
+    let json = |body: &str| Payload {
+        body: body.as_bytes().to_vec(),
+        content_type: "application/json".into(),
+    };
+    let v2 = Protocol::V2
+        .chain(json(r#"{"model_name":"a","outputs":[{"name":"y","data":[1]}]}"#))
+        .expect("object");
+    assert_eq!(
+        String::from_utf8(v2.body).expect("utf-8"),
+        r#"{"inputs":[{"data":[1],"name":"y"}],"model_name":"a"}"#
+    );
+    let tf = Protocol::Tensorflow
+        .chain(json(r#"{"predictions":[[1,2]]}"#))
+        .expect("object");
+    assert_eq!(tf.body, br#"{"instances":[[1,2]]}"#);
+    // A request (no answer key) and Seldon messages pass byte for byte.
+    let request = r#"{"inputs": [ ]}"#;
+    assert_eq!(
+        Protocol::V2.chain(json(request)).expect("object").body,
+        request.as_bytes()
+    );
+    assert_eq!(
+        Protocol::Seldon.chain(json("not json")).expect("as is").body,
+        b"not json"
+    );
+    assert!(Protocol::V2.chain(json("not json")).is_err());
+    assert!(Protocol::V2.chain(json("[1]")).is_err());
+}
+
+/// Components answering Open Inference responses, recording what each was sent.
+struct V2Fake(Mutex<Vec<(String, String)>>);
+
+impl Nodes for V2Fake {
+    async fn call(&self, node: &PredictiveUnit, method: Method, payload: Payload) -> Result<Payload, Error> {
+        self.0.lock().expect("lock").push((
+            format!("{}{}", node.name, method.path()),
+            String::from_utf8_lossy(&payload.body).into_owned(),
+        ));
+        Ok(Payload {
+            body: format!(r#"{{"outputs":["{}"]}}"#, node.name).into_bytes(),
+            content_type: "application/json".into(),
+        })
+    }
+
+    fn random(&self) -> f64 {
+        0.0
+    }
+
+    fn protocol(&self) -> Protocol {
+        Protocol::V2
+    }
+}
+
+#[tokio::test]
+async fn v2_graphs_chain_outputs_into_inputs_and_echo_feedback() {
+    let fake = V2Fake(Mutex::new(Vec::new()));
+    let root = unit("t", "TRANSFORMER", vec![unit("m", "MODEL", vec![])]);
+    let input = Payload {
+        body: br#"{"inputs":["x"]}"#.to_vec(),
+        content_type: "application/json".into(),
+    };
+    let (out, _) = predict(&fake, &root, input.clone()).await.expect("graph runs");
+    assert_eq!(out.body, br#"{"outputs":["m"]}"#);
+    let calls = fake.0.lock().expect("lock").clone();
+    assert_eq!(
+        calls,
+        [
+            ("t/transform-input".to_string(), r#"{"inputs":["x"]}"#.to_string()),
+            ("m/predict".to_string(), r#"{"inputs":["t"]}"#.to_string()),
+        ]
+    );
+    let echoed = feedback(&fake, &root, input.clone()).await.expect("echo");
+    assert_eq!(echoed, input, "only the seldon protocol sends feedback");
+    assert_eq!(fake.0.lock().expect("lock").len(), 2, "no feedback call");
+}
+
+#[tokio::test]
+async fn graph_metadata_lists_every_node_and_takes_the_edges_inputs_and_outputs() {
+    let fake = Fake::default();
+    let leaf = |name: &str| unit(name, "MODEL", vec![]);
+    let cases = [
+        (leaf("a"), "a-in", "a-out"),
+        (
+            unit("t", "TRANSFORMER", vec![leaf("a"), leaf("b")]),
+            "t-in",
+            "a-out",
+        ),
+        (unit("o", "OUTPUT_TRANSFORMER", vec![leaf("a")]), "a-in", "o-out"),
+        (unit("c", "COMBINER", vec![leaf("a"), leaf("b")]), "a-in", "c-out"),
+        (unit("r", "ROUTER", vec![leaf("a"), leaf("b")]), "a-in", "a-out"),
+        (
+            unit("t", "TRANSFORMER", vec![unit("c", "COMBINER", vec![leaf("a")])]),
+            "t-in",
+            "c-out",
+        ),
+    ];
+    for (root, inputs, outputs) in cases {
+        let m = metadata(&fake, "default", &root).await.expect("metadata");
+        let json = serde_json::to_value(&m).expect("json");
+        assert_eq!(json["graphinputs"], serde_json::json!([inputs]), "{}", root.name);
+        assert_eq!(
+            json["graphoutputs"],
+            serde_json::json!([outputs]),
+            "{}",
+            root.name
+        );
+        assert_eq!(
+            json["models"].as_object().map(|o| o.len()),
+            Some(root.walk().len())
+        );
+    }
+    // Field order and omissions as the executor writes them: empty platform left out.
+    let m = metadata(&fake, "default", &leaf("a")).await.expect("metadata");
+    assert_eq!(
+        serde_json::to_string(&m).expect("json"),
+        r#"{"name":"default","models":{"a":{"name":"a","inputs":["a-in"],"outputs":["a-out"]}},"graphinputs":["a-in"],"graphoutputs":["a-out"]}"#
+    );
 }
