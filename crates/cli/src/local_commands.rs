@@ -64,6 +64,9 @@ pub(crate) fn up(
                 println!("in-mesh service port {port}: http://{addr} (send the service's Host header)");
             }
         }
+        if let Some(admin) = local.admin() {
+            println!("metrics: http://{admin}/stats/prometheus (gateway, in-mesh listener and engines)");
+        }
         println!();
         print!("{}", summary.table());
         println!();

@@ -43,19 +43,16 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, mut stop: 
 fn respond(shared: &Shared, request: &Request<Incoming>) -> Response<Body> {
     let (status, content_type, body) = match request.uri().path() {
         "/stats/prometheus" => {
-            let mut text = shared.metrics.encode();
-            // Our families end with `# EOF` (OpenMetrics); appended sources go before it.
-            if let Some(stripped) = text.strip_suffix("# EOF\n") {
-                text = stripped.to_string();
-            }
-            for source in shared
-                .extra_metrics
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .iter()
-            {
-                text.push_str(&source());
-            }
+            let mut texts = vec![shared.metrics.encode()];
+            texts.extend(
+                shared
+                    .extra_metrics
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .iter()
+                    .map(|source| source()),
+            );
+            let mut text = crate::metrics::merge(&texts);
             text.push_str("# EOF\n");
             (
                 StatusCode::OK,

@@ -144,6 +144,54 @@ impl Metrics {
     }
 }
 
+/// Several Prometheus/OpenMetrics texts as one exposition: each family's `# HELP`, `# TYPE`
+/// and `# UNIT` once, then every sample of that family from every text, families in order
+/// of first appearance. Scrapers require a family's lines to be contiguous, so appending
+/// texts that share families (engines, a second gateway) would not do. `# EOF` is dropped.
+pub fn merge(texts: &[String]) -> String {
+    #[derive(Default)]
+    struct Group<'a> {
+        metadata: Vec<&'a str>,
+        samples: Vec<&'a str>,
+    }
+    let mut order: Vec<&str> = Vec::new();
+    let mut groups: HashMap<&str, Group<'_>> = HashMap::new();
+    for text in texts {
+        let mut family = "";
+        for line in text.lines() {
+            if line.is_empty() || line == "# EOF" {
+                continue;
+            }
+            let metadata = ["# HELP ", "# TYPE ", "# UNIT "]
+                .iter()
+                .find_map(|prefix| line.strip_prefix(prefix));
+            if let Some(rest) = metadata {
+                family = rest.split(' ').next().unwrap_or("");
+            }
+            let group = groups.entry(family).or_insert_with(|| {
+                order.push(family);
+                Group::default()
+            });
+            if metadata.is_some() {
+                if !group.metadata.contains(&line) {
+                    group.metadata.push(line);
+                }
+            } else if !line.starts_with('#') {
+                group.samples.push(line);
+            }
+        }
+    }
+    let mut out = String::new();
+    for family in order {
+        let group = &groups[family];
+        for line in group.metadata.iter().chain(&group.samples) {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// `destination_service_name` and `_namespace` from a host.
 pub fn service_parts(host: &str) -> (String, String) {
     let mut labels = host.split('.');
@@ -153,4 +201,20 @@ pub fn service_parts(host: &str) -> (String, String) {
         _ => "unknown".to_string(),
     };
     (name, namespace)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge;
+
+    #[test]
+    fn families_shared_by_several_texts_stay_contiguous() {
+        let a = "# HELP x X.\n# TYPE x counter\nx_total{p=\"a\"} 1\n# TYPE y gauge\ny{p=\"a\"} 2\n# EOF\n";
+        let b = "# HELP x X.\n# TYPE x counter\nx_total{p=\"b\"} 3\n# TYPE z gauge\nz 4\n";
+        assert_eq!(
+            merge(&[a.to_string(), b.to_string()]),
+            "# HELP x X.\n# TYPE x counter\nx_total{p=\"a\"} 1\nx_total{p=\"b\"} 3\n\
+             # TYPE y gauge\ny{p=\"a\"} 2\n# TYPE z gauge\nz 4\n"
+        );
+    }
 }

@@ -133,7 +133,15 @@ impl Gateway {
         self.shared.diagnostics.store(Arc::new(diagnostics));
     }
 
-    /// Add a source of Prometheus text to `/stats/prometheus`.
+    /// This gateway's own metrics, as a source for another gateway's `/stats/prometheus`
+    /// (the in-mesh listener's on `sluice up`'s admin scrape).
+    pub fn metrics_source(&self) -> MetricsSource {
+        let shared = self.shared.clone();
+        Arc::new(move || shared.metrics.encode())
+    }
+
+    /// Add a source of Prometheus text to `/stats/prometheus`; families it shares with the
+    /// gateway's or other sources' are merged.
     pub fn add_metrics_source(&self, source: MetricsSource) {
         self.shared
             .extra_metrics

@@ -124,6 +124,8 @@ pub struct Local {
     gateway: sluice_gateway::Gateway,
     /// The sidecar view for `mesh`-bound routes, when enabled.
     mesh: Option<sluice_gateway::Gateway>,
+    /// Where the admin listener (metrics of everything) listens, when enabled.
+    admin: Option<SocketAddr>,
     state: tokio::sync::Mutex<BTreeMap<Key, Running>>,
     engines: EngineList,
 }
@@ -137,9 +139,9 @@ impl Local {
         let source = engines.clone();
         gateway.add_metrics_source(Arc::new(move || {
             let engines = source.lock().unwrap_or_else(|p| p.into_inner());
-            merge_metrics(engines.iter().map(|(pod, e)| (pod.as_str(), e.metrics_text())))
+            label_by_pod(engines.iter().map(|(pod, e)| (pod.as_str(), e.metrics_text())))
         }));
-        gateway
+        let admin = gateway
             .listen_admin()
             .await
             .map_err(|e| PlanError(vec![format!("error: cannot listen on the admin address: {e}")]))?;
@@ -155,10 +157,15 @@ impl Local {
                 RouteTable::default(),
             )
         });
+        // One scrape sees everything: the in-mesh listener's Istio metrics too.
+        if let Some(mesh) = &mesh {
+            gateway.add_metrics_source(mesh.metrics_source());
+        }
         let local = Arc::new(Local {
             options,
             gateway,
             mesh,
+            admin,
             state: tokio::sync::Mutex::default(),
             engines,
         });
@@ -169,6 +176,11 @@ impl Local {
     /// The gateway (its addresses, for clients).
     pub fn gateway(&self) -> &sluice_gateway::Gateway {
         &self.gateway
+    }
+
+    /// The admin listener's address (`/stats/prometheus`), when enabled.
+    pub fn admin(&self) -> Option<SocketAddr> {
+        self.admin
     }
 
     /// The in-mesh listener, when `mesh_port_map` enables it.
@@ -651,29 +663,22 @@ fn service_entries(r: &Running) -> Vec<ServiceEntry> {
         .collect()
 }
 
-/// Merge engines' Prometheus texts into one exposition: one `# HELP`/`# TYPE` per family,
-/// and a `pod` label on every sample (as each pod would be scraped apart).
-pub(crate) fn merge_metrics<'a>(parts: impl Iterator<Item = (&'a str, String)>) -> String {
-    let mut seen = BTreeSet::new();
+/// Engines' Prometheus texts with a `pod` label on every sample (as each pod would be
+/// scraped apart). The gateway's admin listener merges the families.
+pub(crate) fn label_by_pod<'a>(parts: impl Iterator<Item = (&'a str, String)>) -> String {
     let mut out = String::new();
     for (pod, text) in parts {
         for line in text.lines() {
-            if line.starts_with("# HELP") || line.starts_with("# TYPE") || line.starts_with("# UNIT") {
-                if seen.insert(line.to_string()) {
-                    out.push_str(line);
-                    out.push('\n');
+            let labelled = if line.starts_with('#') || line.is_empty() {
+                line.to_string()
+            } else {
+                match line.split_once('{') {
+                    Some((name, rest)) => format!("{name}{{pod=\"{pod}\",{rest}"),
+                    None => match line.split_once(' ') {
+                        Some((name, value)) => format!("{name}{{pod=\"{pod}\"}} {value}"),
+                        None => line.to_string(),
+                    },
                 }
-                continue;
-            }
-            if line.starts_with('#') || line.is_empty() {
-                continue;
-            }
-            let labelled = match line.split_once('{') {
-                Some((name, rest)) => format!("{name}{{pod=\"{pod}\",{rest}"),
-                None => match line.split_once(' ') {
-                    Some((name, value)) => format!("{name}{{pod=\"{pod}\"}} {value}"),
-                    None => line.to_string(),
-                },
             };
             out.push_str(&labelled);
             out.push('\n');

@@ -1,0 +1,219 @@
+//! The real `sluice up` binary, started and read like a user would: its start-up lines
+//! give the gateway, in-mesh and metrics addresses and the ready-to-paste `curl`s.
+
+#![allow(dead_code)] // each test binary uses its own part
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+/// The mock classifier's answer to [`BODY`].
+pub(crate) const ANSWER: &str = "0.43782349911420193";
+/// The prediction request of Seldon's Istio examples.
+pub(crate) const BODY: &str = r#"{"data":{"ndarray":[[1.0,2.0,5.0]]}}"#;
+
+pub(crate) fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub(crate) fn example(name: &str) -> PathBuf {
+    workspace().join("examples").join(name)
+}
+
+/// A file `sdep.yaml` with `text` in a directory of its own.
+pub(crate) fn scratch(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sluice-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("sdep.yaml");
+    std::fs::write(&file, text).expect("write");
+    file
+}
+
+/// A running `sluice up`; SIGTERM on drop.
+pub(crate) struct Up {
+    child: Child,
+    /// Gateway port 80.
+    pub(crate) gateway: SocketAddr,
+    /// In-mesh listener ports, by service port.
+    pub(crate) mesh: BTreeMap<u16, SocketAddr>,
+    /// The admin listener.
+    pub(crate) admin: SocketAddr,
+    /// The start-up table and `curl` lines.
+    pub(crate) lines: Vec<String>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Up {
+    /// `sluice up FILES --port-map 80=0 --admin 127.0.0.1:0 ARGS`, once its table is out.
+    pub(crate) fn start(files: &[&Path], args: &[&str]) -> Up {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .arg("up")
+            .args(files)
+            .args(["--port-map", "80=0", "--admin", "127.0.0.1:0"])
+            .args(args)
+            .current_dir(workspace())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("sluice up starts");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut err = child.stderr.take().expect("stderr");
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .expect("lock")
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let (tx, rx) = mpsc::channel();
+        let out = child.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    // Nobody listens any more: keep draining so sluice never blocks.
+                    continue;
+                }
+            }
+        });
+        let mut up = Up {
+            child,
+            gateway: "0.0.0.0:0".parse().expect("addr"),
+            mesh: BTreeMap::new(),
+            admin: "0.0.0.0:0".parse().expect("addr"),
+            lines: Vec::new(),
+            stderr,
+        };
+        loop {
+            let line = match rx.recv_timeout(Duration::from_secs(60)) {
+                Ok(line) => line,
+                Err(e) => panic!("sluice up did not finish starting ({e}): {}", up.stderr()),
+            };
+            if line.starts_with("Watching the files") {
+                break;
+            }
+            if let Some(url) = line.strip_prefix("gateway port 80: http://") {
+                up.gateway = url.parse().expect("gateway address");
+            } else if let Some(rest) = line.strip_prefix("in-mesh service port ") {
+                let (port, rest) = rest.split_once(": http://").expect("mesh line");
+                let addr = rest.split(' ').next().expect("address");
+                up.mesh
+                    .insert(port.parse().expect("port"), addr.parse().expect("mesh address"));
+            } else if let Some(rest) = line.strip_prefix("metrics: http://") {
+                let addr = rest.split('/').next().expect("address");
+                up.admin = addr.parse().expect("admin address");
+            } else {
+                up.lines.push(line);
+            }
+        }
+        up
+    }
+
+    /// What sluice wrote on stderr so far.
+    pub(crate) fn stderr(&self) -> String {
+        self.stderr.lock().expect("lock").clone()
+    }
+
+    /// SIGTERM, then its exit status.
+    pub(crate) fn stop(mut self) -> ExitStatus {
+        self.terminate()
+    }
+
+    fn terminate(&mut self) -> ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().expect("sluice up exits")
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.terminate();
+        }
+    }
+}
+
+pub(crate) type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+pub(crate) fn client() -> HttpClient {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+/// `method` `http://addr/path` with `body` as JSON and an optional Host; status and body.
+pub(crate) async fn send(
+    client: &HttpClient,
+    method: &str,
+    addr: SocketAddr,
+    path: &str,
+    host: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    let mut b = http::Request::builder()
+        .method(method)
+        .uri(format!("http://{addr}{path}"))
+        .header("content-type", "application/json");
+    if let Some(h) = host {
+        b = b.header("host", h);
+    }
+    let r = client
+        .request(b.body(Full::new(Bytes::from(body.to_string()))).expect("request"))
+        .await
+        .expect("response");
+    let status = r.status().as_u16();
+    let body = r.into_body().collect().await.expect("body").to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// POST [`BODY`] to `path`.
+pub(crate) async fn predict(
+    client: &HttpClient,
+    addr: SocketAddr,
+    path: &str,
+    host: Option<&str>,
+) -> (u16, String) {
+    send(client, "POST", addr, path, host, BODY).await
+}
+
+/// The admin scrape.
+pub(crate) async fn scrape(admin: SocketAddr) -> String {
+    send(&client(), "GET", admin, "/stats/prometheus", None, "")
+        .await
+        .1
+}
+
+/// Requests each predictor's engines answered, from the admin scrape.
+pub(crate) async fn served_by(admin: SocketAddr) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for line in scrape(admin)
+        .await
+        .lines()
+        .filter(|l| l.starts_with("seldon_api_executor_server_requests_seconds_count{"))
+    {
+        let predictor = line
+            .split("predictor_name=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .unwrap_or("")
+            .to_string();
+        let n: u64 = line.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or(0);
+        *out.entry(predictor).or_insert(0) += n;
+    }
+    out
+}
