@@ -268,7 +268,9 @@ impl Engine {
             {
                 Ok(out) => {
                     let mut r = Response::new(Full::new(Bytes::from(html_escape(&out.body))));
-                    if let Ok(v) = HeaderValue::try_from(out.content_type.as_str()) {
+                    if !out.content_type.is_empty()
+                        && let Ok(v) = HeaderValue::try_from(out.content_type.as_str())
+                    {
                         r.headers_mut().insert(header::CONTENT_TYPE, v);
                     }
                     r

@@ -218,6 +218,8 @@ fn spawn(
         .env("MLSERVER_MODEL_NAME", &node.name)
         .process_group(0)
         .stdin(Stdio::null())
+        // Its output goes with sluice's logs, not into the start-up table on stdout.
+        .stdout(std::io::stderr())
         .spawn()
         .map_err(|e| {
             format!(

@@ -502,8 +502,10 @@ impl Local {
                 (base.clone(), first_host)
             };
             let host = host.map(|h| format!(" -H 'Host: {h}'")).unwrap_or_default();
+            let protocol = Protocol::from_spec(r.sdep.spec.protocol.as_deref()).unwrap_or_default();
+            let (path, body) = example_request(protocol);
             summary.curls.push(format!(
-                "curl -X POST {base}/seldon/{ns}/{name}/api/v1.0/predictions -H 'Content-Type: application/json'{host} -d '{{\"data\":{{\"ndarray\":[[1.0,2.0,5.0]]}}}}'"
+                "curl -X POST {base}/seldon/{ns}/{name}{path} -H 'Content-Type: application/json'{host} -d '{body}'"
             ));
         }
         summary
@@ -546,6 +548,18 @@ impl Local {
         }
         // Component processes sluice started stop with their process groups.
         let _ = tokio::task::spawn_blocking(move || drop(running)).await;
+    }
+}
+
+/// A prediction request of `protocol` for the start-up `curl`: path and body.
+fn example_request(protocol: Protocol) -> (&'static str, &'static str) {
+    match protocol {
+        Protocol::Seldon => ("/api/v1.0/predictions", r#"{"data":{"ndarray":[[1.0,2.0,5.0]]}}"#),
+        Protocol::Tensorflow => ("/v1/models:predict", r#"{"instances":[[1.0,2.0,5.0]]}"#),
+        Protocol::V2 => (
+            "/v2/models/infer",
+            r#"{"inputs":[{"name":"input-0","shape":[1,3],"datatype":"FP64","data":[1.0,2.0,5.0]}]}"#,
+        ),
     }
 }
 
