@@ -195,7 +195,7 @@ impl Engine {
                     };
                     let _ = stream.set_nodelay(true);
                     let engine = self.clone();
-                    let service = service_fn(move |request| {
+                    let service = service_fn(move |request: Request<Incoming>| {
                         let engine = engine.clone();
                         async move { Ok::<_, Infallible>(engine.handle(request).await) }
                     });
@@ -210,8 +210,12 @@ impl Engine {
         let _ = tokio::time::timeout(Duration::from_secs(30), graceful.shutdown()).await;
     }
 
-    /// Answer one request.
-    pub async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    /// Answer one request, from a socket or handed over in process (`sluice up`'s gateway).
+    pub async fn handle<B>(&self, request: Request<B>) -> Response<Full<Bytes>>
+    where
+        B: hyper::body::Body<Data = Bytes>,
+        B::Error: std::fmt::Display,
+    {
         let started = Instant::now();
         let path = request.uri().path();
         let route = match path {

@@ -28,6 +28,7 @@ mod upstream;
 
 pub use config::{LoadError, Loaded};
 pub use server::{Gateway, Options};
+pub use upstream::{InProcess, InProcessServices};
 
 /// The body type used for requests and responses through the gateway.
 pub type Body = http_body_util::combinators::BoxBody<bytes::Bytes, BoxError>;

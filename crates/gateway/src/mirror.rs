@@ -41,12 +41,10 @@ pub(crate) fn send(
         let Some(pick) = balancer.pick(&cluster, &[]) else {
             continue;
         };
-        let client = match cluster.protocol {
-            UpstreamProtocol::Http2 => clients.http2.clone(),
-            _ => clients.http1.clone(),
-        };
-        let uri: Result<Uri, _> =
-            format!("http://{}{}", pick.endpoint.authority(), copy.path_and_query).parse();
+        let h2 = cluster.protocol == UpstreamProtocol::Http2;
+        let clients = clients.clone();
+        let authority = pick.endpoint.authority();
+        let uri: Result<Uri, _> = format!("http://{authority}{}", copy.path_and_query).parse();
         let Ok(uri) = uri else { continue };
         let mut builder = Request::builder().method(copy.method.clone()).uri(uri);
         if let Some(h) = builder.headers_mut() {
@@ -60,7 +58,8 @@ pub(crate) fn send(
             let _permit = permit;
             let _pick = pick;
             // The response is read and dropped; errors are ignored, as Istio does.
-            if let Ok(Ok(response)) = tokio::time::timeout(timeout, client.request(request)).await {
+            let sent = clients.request(h2, &authority, request);
+            if let Ok(Ok(response)) = tokio::time::timeout(timeout, sent).await {
                 use http_body_util::BodyExt;
                 let _ = tokio::time::timeout(timeout, response.into_body().collect()).await;
             }

@@ -290,11 +290,6 @@ async fn forward(
         UpstreamProtocol::Http1 => false,
         UpstreamProtocol::Client => parts.version == Version::HTTP_2,
     };
-    let client = if use_h2 {
-        &shared.clients.http2
-    } else {
-        &shared.clients.http1
-    };
     // gRPC: the client's grpc-timeout, capped by the route timeout (Envoy's max_grpc_timeout).
     let grpc_timeout = if grpc {
         parts
@@ -324,8 +319,8 @@ async fn forward(
         else {
             return fail(503, "no healthy upstream", "UH");
         };
-        tried.push(pick.endpoint.authority());
-        let uri = format!("http://{}{}", pick.endpoint.authority(), f.path_and_query);
+        let authority = pick.endpoint.authority();
+        let uri = format!("http://{authority}{}", f.path_and_query);
         let mut builder = Request::builder()
             .method(parts.method.clone())
             .uri(uri)
@@ -348,11 +343,11 @@ async fn forward(
             (p, r) => p.or(r),
         };
         let started = Instant::now();
+        tried.push(authority.clone());
+        let sent = shared.clients.request(use_h2, &authority, upstream_request);
         let result = match limit {
-            Some(l) => tokio::time::timeout(l, client.request(upstream_request))
-                .await
-                .map_err(|_| ()),
-            None => Ok(client.request(upstream_request).await),
+            Some(l) => tokio::time::timeout(l, sent).await.map_err(|_| ()),
+            None => Ok(sent.await),
         };
         match result {
             Err(()) => {
@@ -437,7 +432,7 @@ async fn forward(
                         rparts.headers.insert(n, v);
                     }
                 }
-                let body = rbody.map_err(|e| Box::new(e) as BoxError);
+                let body = rbody;
                 // The route timeout lasts until the response is complete (spec §4.8).
                 let body = match deadline {
                     Some(d) => Deadline {

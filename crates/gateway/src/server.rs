@@ -133,6 +133,12 @@ impl Gateway {
         self.shared.diagnostics.store(Arc::new(diagnostics));
     }
 
+    /// The services in this process this gateway reaches without a socket, by address;
+    /// a handle to add and remove them (see [`InProcess`](crate::InProcess)).
+    pub fn in_process(&self) -> crate::upstream::InProcessServices {
+        self.shared.clients.in_process.clone()
+    }
+
     /// This gateway's own metrics, as a source for another gateway's `/stats/prometheus`
     /// (the in-mesh listener's on `sluice up`'s admin scrape).
     pub fn metrics_source(&self) -> MetricsSource {

@@ -1,11 +1,16 @@
 //! Connections to upstream endpoints: pooled HTTP/1.1 and HTTP/2 (prior knowledge)
-//! clients, load balancing and per-cluster request accounting.
+//! clients, services in this process reached without a socket, load balancing and
+//! per-cluster request accounting.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
+use http::{HeaderValue, Request, Response, header};
+use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -13,13 +18,56 @@ use rand::RngExt;
 use sluice_mesh::cluster::LoadBalancer;
 use sluice_mesh::{Cluster, Endpoint};
 
-use crate::Body;
+use crate::{Body, BoxError};
 
-/// The two upstream clients.
+/// A service living in this process at an endpoint address (`sluice up`'s engines): the
+/// gateway hands it requests directly instead of writing them to a loopback socket. The
+/// routing decision, timeouts, retries on its answers and metrics are the same.
+pub type InProcess = Arc<
+    dyn Fn(Request<Body>) -> std::pin::Pin<Box<dyn Future<Output = Response<Body>> + Send>> + Send + Sync,
+>;
+
+/// The services in this process, by the endpoint address (`host:port`) they stand for.
+/// Cloning gives another handle to the same set.
+#[derive(Clone, Default)]
+pub struct InProcessServices(Arc<ArcSwap<HashMap<String, InProcess>>>);
+
+impl InProcessServices {
+    /// Requests for the endpoint `addr` go to `service` from now on.
+    pub fn insert(&self, addr: SocketAddr, service: InProcess) {
+        self.0.rcu(|map| {
+            let mut map = HashMap::clone(map);
+            map.insert(addr.to_string(), service.clone());
+            map
+        });
+    }
+
+    /// Requests for `addr` use the socket again (its service is going away).
+    pub fn remove(&self, addr: SocketAddr) {
+        self.0.rcu(|map| {
+            let mut map = HashMap::clone(map);
+            map.remove(&addr.to_string());
+            map
+        });
+    }
+
+    fn get(&self, authority: &str) -> Option<InProcess> {
+        self.0.load().get(authority).cloned()
+    }
+}
+
+impl std::fmt::Debug for InProcessServices {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.load().keys()).finish()
+    }
+}
+
+/// The two upstream clients, and the in-process services.
 #[derive(Clone, Debug)]
 pub(crate) struct Clients {
     pub(crate) http1: Client<HttpConnector, Body>,
     pub(crate) http2: Client<HttpConnector, Body>,
+    pub(crate) in_process: InProcessServices,
 }
 
 impl Clients {
@@ -39,7 +87,36 @@ impl Clients {
             .http2_only(true)
             .pool_idle_timeout(Duration::from_secs(60))
             .build(connector());
-        Clients { http1, http2 }
+        Clients {
+            http1,
+            http2,
+            in_process: InProcessServices::default(),
+        }
+    }
+
+    /// Send `request` to the endpoint `authority`: to the service in this process there,
+    /// else over the pooled HTTP/2 (`h2`) or HTTP/1.1 client.
+    pub(crate) async fn request(
+        &self,
+        h2: bool,
+        authority: &str,
+        request: Request<Body>,
+    ) -> Result<Response<Body>, hyper_util::client::legacy::Error> {
+        if let Some(service) = self.in_process.get(authority) {
+            let mut response = service(request).await;
+            // What the socket would have carried: byte metrics read the length.
+            if let Some(n) = hyper::body::Body::size_hint(response.body()).exact()
+                && !response.headers().contains_key(header::CONTENT_LENGTH)
+            {
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+            }
+            return Ok(response);
+        }
+        let client = if h2 { &self.http2 } else { &self.http1 };
+        let response = client.request(request).await?;
+        Ok(response.map(|body| body.map_err(|e| Box::new(e) as BoxError).boxed()))
     }
 }
 

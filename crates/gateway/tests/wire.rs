@@ -622,3 +622,47 @@ async fn c54_outlier_detection_ejects_within_max_ejection_percent() {
     assert_eq!(get(gw.addr, "/", &[("x-echo-status", "500")]).await.status, 500);
     assert_eq!(get(gw.addr, "/", &[]).await.status, 200);
 }
+
+#[tokio::test]
+async fn in_process_services_answer_without_a_socket_until_removed() {
+    // Nothing listens on this endpoint: only the in-process service can answer.
+    let dead: std::net::SocketAddr = format!("127.0.0.1:{}", refused_port().await)
+        .parse()
+        .expect("addr");
+    let gw = start(&format!(
+        "{}{}{}",
+        gateway_yaml(),
+        service("e", "http", &[(dead, "v1")]),
+        vs("[{retries: {attempts: 0}, route: [{destination: {host: e.default.svc.cluster.local}}]}]")
+    ))
+    .await;
+    let service: sluice_gateway::InProcess = Arc::new(|request: http::Request<sluice_gateway::Body>| {
+        Box::pin(async move {
+            let text = format!("in process: {}", request.uri().path());
+            http::Response::new(sluice_gateway::full(text))
+        })
+    });
+    let services = gw.gateway.in_process();
+    services.insert(dead, service);
+    let got = get(gw.addr, "/predict", &[]).await;
+    assert_eq!(
+        (got.status, got.text()),
+        (200, "in process: /predict".to_string())
+    );
+    // Istio's response headers and byte metrics, as for a socket.
+    assert!(got.headers.contains_key("x-envoy-upstream-service-time"));
+    let admin = gw.admin.expect("admin");
+    let metrics = get(admin, "/stats/prometheus", &[]).await.text();
+    assert!(
+        metrics.lines().any(|l| l.starts_with("istio_response_bytes_sum{")
+            && l.contains("response_code=\"200\"")
+            && l.ends_with(" 20.0")),
+        "{metrics}"
+    );
+    services.remove(dead);
+    assert_eq!(
+        get(gw.addr, "/predict", &[]).await.status,
+        503,
+        "back to the (refused) socket"
+    );
+}

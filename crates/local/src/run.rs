@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use http::Request;
+use http_body_util::BodyExt;
 use sluice_api::SeldonDeployment;
 use sluice_api::istio::{
     Gateway, GatewaySpec, NETWORKING_API_VERSION, Object, Port, Server, ServiceEntry, ServiceEntryLocation,
@@ -15,6 +17,7 @@ use sluice_api::istio::{
 };
 use sluice_engine::graph::Protocol;
 use sluice_engine::{Config as EngineConfig, Engine};
+use sluice_gateway::{InProcess, InProcessServices};
 use sluice_mesh::{Proxy, RouteTable};
 use sluice_translate::{Desired, Settings, desired, istio, names};
 use tokio::net::TcpListener;
@@ -89,12 +92,32 @@ struct Replica {
     addr: SocketAddr,
     engine: Arc<Engine>,
     stop: watch::Sender<bool>,
+    /// The gateways that hand this engine their requests in process.
+    gateways: Vec<InProcessServices>,
 }
 
 impl Replica {
     fn stop(&self) {
+        for services in &self.gateways {
+            services.remove(self.addr);
+        }
         let _ = self.stop.send(true);
     }
+}
+
+/// The engine as a service the gateway calls without a socket: the loopback hop between
+/// the two costs as much CPU as the routing itself. Its socket still serves direct callers.
+fn in_process(engine: &Arc<Engine>) -> InProcess {
+    let engine = engine.clone();
+    Arc::new(move |request: Request<sluice_gateway::Body>| {
+        let engine = engine.clone();
+        Box::pin(async move {
+            engine
+                .handle(request)
+                .await
+                .map(|body| body.map_err(|never| match never {}).boxed())
+        })
+    })
 }
 
 /// A SeldonDeployment that runs.
@@ -333,7 +356,19 @@ impl Local {
                 let addr = listener.local_addr().map_err(|e| format!("error: {e}"))?;
                 let (stop, rx) = watch::channel(false);
                 tokio::spawn(engine.clone().serve(listener, rx));
-                group.push(Replica { addr, engine, stop });
+                let gateways: Vec<InProcessServices> = std::iter::once(&self.gateway)
+                    .chain(&self.mesh)
+                    .map(sluice_gateway::Gateway::in_process)
+                    .collect();
+                for services in &gateways {
+                    services.insert(addr, in_process(&engine));
+                }
+                group.push(Replica {
+                    addr,
+                    engine,
+                    stop,
+                    gateways,
+                });
             }
             replicas.push(group);
         }
