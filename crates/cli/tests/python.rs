@@ -1,19 +1,19 @@
-//! Seldon's own Python packages against `sluice up`: a model class served by
+//! Seldon's own Python packages against the real `sluice up` binary: a model class served by
 //! `seldon-core-microservice` (Seldon's wrapper) as a graph component, and Seldon's
 //! `SeldonClient` (gateway="istio") calling the deployment through the gateway.
 //!
 //! PyPI `seldon-core` is installed by `scripts/test` into `.venv`, which runs these with
 //! `--ignored`. `SLUICE_PYTHON` names the venv's python (default `.venv/bin/python`).
 
-use std::collections::BTreeMap;
+mod support;
+
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use sluice_local::{Local, Mappings, Options};
-use sluice_translate::Settings;
+use support::Up;
 
 struct Killed(Child);
 
@@ -73,28 +73,13 @@ spec:
           image: example/sum-model:1.0
 "#;
 
-// Several threads: the gateway and engines run on the runtime while the test waits on
-// curl and python.
-/// `sluice up` on `dir/sdep.yaml` with the one component mapping, gateway port 80 on 127.0.0.1:0.
-async fn start(dir: &std::path::Path, mapping: String) -> (std::sync::Arc<Local>, SocketAddr) {
-    let gateway = sluice_gateway::Options {
-        port_map: BTreeMap::from([(80, 0)]),
-        admin: None,
-        ..sluice_gateway::Options::default()
-    };
-    let options = Options {
-        files: vec![dir.join("sdep.yaml")],
-        settings: Settings::default(),
-        gateway,
-        mappings: Mappings::parse(&[mapping]).expect("mapping"),
-        ready_timeout: Duration::from_secs(60),
-        mesh_port_map: BTreeMap::new(),
-    };
-    let (local, _) = Local::start(options)
-        .await
-        .expect("sluice up with the Python component");
-    let addr = local.gateway().addresses()[&80];
-    (local, addr)
+/// `sluice up dir/sdep.yaml` with the one component mapping, once its table is out (it
+/// waits for the component to be ready).
+fn start(dir: &std::path::Path, mapping: String) -> Up {
+    Up::start(
+        &[&dir.join("sdep.yaml")],
+        &["--component", &mapping, "--ready-timeout", "60"],
+    )
 }
 
 /// A REST prediction through the gateway (curl), as JSON.
@@ -109,9 +94,9 @@ fn predict(addr: SocketAddr) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("JSON answer")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[test]
 #[ignore = "needs seldon-core from PyPI: scripts/test installs it and runs this"]
-async fn seldon_python_wrapper_component_and_seldon_client() {
+fn seldon_python_wrapper_component_and_seldon_client() {
     let microservice = venv_bin("seldon-core-microservice");
     assert!(
         microservice.exists(),
@@ -146,7 +131,8 @@ async fn seldon_python_wrapper_component_and_seldon_client() {
     );
 
     // The wrapper takes a few seconds to start; sluice waits for it (readiness gating).
-    let (local, addr) = start(&dir, format!("model=http://127.0.0.1:{http}")).await;
+    let up = start(&dir, format!("model=http://127.0.0.1:{http}"));
+    let addr = up.gateway;
 
     // A plain REST call through the gateway reaches the Python model.
     let body = predict(addr);
@@ -174,12 +160,12 @@ async fn seldon_python_wrapper_component_and_seldon_client() {
         "stdout: {stdout}\nstderr: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    local.shutdown().await;
+    assert!(up.stop().success());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[test]
 #[ignore = "needs seldon-core from PyPI: scripts/test installs it and runs this"]
-async fn sluice_starts_and_stops_a_mapped_command() {
+fn sluice_starts_and_stops_a_mapped_command() {
     let microservice = venv_bin("seldon-core-microservice");
     assert!(
         microservice.exists(),
@@ -197,8 +183,8 @@ async fn sluice_starts_and_stops_a_mapped_command() {
         dir.display(),
         microservice.display()
     );
-    let (local, addr) = start(&dir, run).await;
-    let body = predict(addr);
+    let up = start(&dir, run);
+    let body = predict(up.gateway);
     assert_eq!(body["data"]["ndarray"], serde_json::json!([[8.0]]), "{body}");
     let running = || {
         Command::new("pgrep")
@@ -208,6 +194,6 @@ async fn sluice_starts_and_stops_a_mapped_command() {
             .unwrap_or(false)
     };
     assert!(running(), "the component runs while sluice does");
-    local.shutdown().await;
+    assert!(up.stop().success(), "SIGTERM drains and exits 0");
     assert!(!running(), "no orphan component process after shutdown");
 }
