@@ -108,6 +108,8 @@ pub(crate) fn engine(
     for node in predictor.graph.walk() {
         components.insert(node.name.clone(), component(&predictor, node)?);
     }
+    let cors =
+        sluice_engine::server::Cors::from_env(|name| std::env::var(name).ok()).map_err(anyhow::Error::msg)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -121,6 +123,7 @@ pub(crate) fn engine(
             rest_timeout: None,
             prometheus_path,
             protocol,
+            cors,
         });
         let listener = tokio::net::TcpListener::bind(("0.0.0.0", http_port))
             .await

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use support::{ANSWER, Up, client, example, predict, scrape, scratch, served_by};
+use support::{ANSWER, BODY, Up, client, example, exchange, predict, scrape, scratch, served_by};
 
 #[tokio::test]
 async fn canary_share_lies_within_binomial_bounds_and_sigterm_stops_cleanly() {
@@ -70,12 +70,17 @@ async fn shadow_answers_every_request_but_the_client_sees_the_default() {
 }
 
 #[tokio::test]
-async fn istio_host_restricts_routing() {
+async fn istio_host_restricts_routing_and_engine_annotations_apply() {
     let text = std::fs::read_to_string(example("single-model.yaml"))
         .expect("example")
         .replace(
             "  namespace: seldon\n",
             "  namespace: seldon\n  annotations:\n    seldon.io/istio-host: seldon.io\n",
+        )
+        .replacen(
+            "spec:\n",
+            "spec:\n  annotations:\n    seldon.io/engine-cors-allowed-origins: https://app.example\n",
+            1,
         );
     let file = scratch("hosts", &text);
     let up = Up::start(&[&file], &[]);
@@ -85,8 +90,10 @@ async fn istio_host_restricts_routing() {
         predict(&c, up.gateway, path, Some("other.example.com")).await.0,
         404
     );
-    let (status, body) = predict(&c, up.gateway, path, Some("seldon.io")).await;
+    let (status, headers, body) = exchange(&c, "POST", up.gateway, path, Some("seldon.io"), BODY).await;
     assert_eq!((status, body.contains(ANSWER)), (200, true), "{body}");
+    // The orchestrator got `seldon.io/engine-cors-allowed-origins` as CORS_ALLOWED_ORIGINS.
+    assert_eq!(headers["access-control-allow-origin"], "https://app.example");
 }
 
 #[tokio::test]

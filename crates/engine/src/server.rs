@@ -43,6 +43,51 @@ pub struct Config {
     pub prometheus_path: String,
     /// The protocol of the routes served and of the component calls (`--protocol`).
     pub protocol: Protocol,
+    /// The CORS headers of every matched route's answer.
+    pub cors: Cors,
+}
+
+/// `Access-Control-Allow-Origin` and `-Headers` of the executor's answers (spec §7.3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cors {
+    allowed_origins: HeaderValue,
+    allowed_headers: HeaderValue,
+}
+
+impl Default for Cors {
+    fn default() -> Self {
+        Cors {
+            allowed_origins: HeaderValue::from_static("*"),
+            allowed_headers: HeaderValue::from_static(CORS_HEADERS),
+        }
+    }
+}
+
+impl Cors {
+    /// The environment variables the orchestrator reads, as the executor does.
+    pub const ENV: [&str; 2] = ["CORS_ALLOWED_ORIGINS", "CORS_ALLOWED_HEADERS"];
+
+    /// From the executor's environment (`CORS_ALLOWED_ORIGINS`, `CORS_ALLOWED_HEADERS`);
+    /// unset variables keep Seldon's defaults. A value that cannot be a header is an error
+    /// naming the variable.
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let mut cors = Cors::default();
+        for (name, slot) in [
+            (Self::ENV[0], &mut cors.allowed_origins),
+            (Self::ENV[1], &mut cors.allowed_headers),
+        ] {
+            if let Some(value) = get(name) {
+                *slot = HeaderValue::try_from(value.as_str())
+                    .map_err(|_| format!("{name} {value:?} cannot be an HTTP header value"))?;
+            }
+        }
+        Ok(cors)
+    }
+
+    fn apply(&self, headers: &mut HeaderMap) {
+        headers.insert("access-control-allow-origin", self.allowed_origins.clone());
+        headers.insert("access-control-allow-headers", self.allowed_headers.clone());
+    }
 }
 
 /// What a request asks the orchestrator for.
@@ -236,7 +281,7 @@ impl Engine {
             if let Ok(v) = HeaderValue::try_from(methods) {
                 r.headers_mut().insert("access-control-allow-methods", v);
             }
-            cors(r.headers_mut());
+            self.config.cors.apply(r.headers_mut());
             return r;
         }
         if method != route.method {
@@ -287,7 +332,10 @@ impl Engine {
             headers.insert("seldon-puid", v);
         }
         headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-        cors(headers);
+        self.config.cors.apply(headers);
+        if parts.headers.contains_key("ce-specversion") {
+            self.cloudevent(headers, &puid, parts.uri.path());
+        }
         self.metrics.server(
             route.service,
             method.as_str(),
@@ -346,6 +394,26 @@ impl Engine {
         }
     }
 
+    /// The CloudEvents headers the executor adds when the request carried `Ce-Specversion`.
+    fn cloudevent(&self, headers: &mut HeaderMap, puid: &str, path: &str) {
+        let deployment = &self.config.deployment;
+        let values = [
+            ("ce-id", puid.to_string()),
+            ("ce-specversion", "0.3".to_string()),
+            ("ce-path", path.to_string()),
+            (
+                "ce-type",
+                format!("seldon.{deployment}.{}.response", self.config.namespace),
+            ),
+            ("ce-source", format!("seldon.{deployment}")),
+        ];
+        for (name, value) in values {
+            if let Ok(v) = HeaderValue::try_from(value) {
+                headers.insert(name, v);
+            }
+        }
+    }
+
     async fn readiness(&self) -> Response<Full<Bytes>> {
         let status = if self.ready().await {
             StatusCode::OK
@@ -385,14 +453,6 @@ impl Engine {
 /// Resolves once shutdown has been requested (also if it was before the call).
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
-}
-
-fn cors(headers: &mut HeaderMap) {
-    headers.insert("access-control-allow-origin", HeaderValue::from_static("*"));
-    headers.insert(
-        "access-control-allow-headers",
-        HeaderValue::from_static(CORS_HEADERS),
-    );
 }
 
 fn plain(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {

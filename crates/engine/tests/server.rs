@@ -17,7 +17,7 @@ use hyper_util::server::conn::auto;
 use sluice_api::seldon::{PredictiveUnit, PredictorSpec};
 use sluice_engine::graph::Protocol;
 use sluice_engine::mock::MockClassifier;
-use sluice_engine::server::{Action, route};
+use sluice_engine::server::{Action, Cors, route};
 use sluice_engine::{Component, Config, Engine};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -52,6 +52,15 @@ async fn start_with(
     predictor: PredictorSpec,
     components: BTreeMap<String, Component>,
 ) -> (SocketAddr, Arc<Engine>, watch::Sender<bool>) {
+    start_cors(protocol, predictor, components, Cors::default()).await
+}
+
+async fn start_cors(
+    protocol: Protocol,
+    predictor: PredictorSpec,
+    components: BTreeMap<String, Component>,
+    cors: Cors,
+) -> (SocketAddr, Arc<Engine>, watch::Sender<bool>) {
     let engine = Engine::new(Config {
         deployment: "iris".into(),
         namespace: "seldon".into(),
@@ -60,6 +69,7 @@ async fn start_with(
         rest_timeout: None,
         prometheus_path: "/prometheus".into(),
         protocol,
+        cors,
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
@@ -429,4 +439,50 @@ async fn graph_metadata_of_the_mock_classifier_is_seldons() {
     let (status, _, body) = call(addr, "GET", "/api/v1.0/metadata/other", "", &[]).await;
     assert_eq!(status, 500);
     assert!(body.contains("Failed to find model other"), "{body}");
+}
+
+#[tokio::test]
+async fn cloudevents_and_configured_cors_headers() {
+    let env = BTreeMap::from([("CORS_ALLOWED_ORIGINS", "https://app.example")]);
+    let cors = Cors::from_env(|name| env.get(name).map(|v| v.to_string())).expect("valid");
+    let (addr, _, _stop) = start_cors(
+        Protocol::Seldon,
+        graph(model("classifier")),
+        mock_components(),
+        cors,
+    )
+    .await;
+    let (status, headers, _) = call(
+        addr,
+        "POST",
+        "/api/v1.0/predictions",
+        r#"{"data":{"ndarray":[[1]]}}"#,
+        &[("ce-specversion", "1.0"), ("seldon-puid", "p-1")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["access-control-allow-origin"], "https://app.example");
+    assert_eq!(
+        headers["access-control-allow-headers"],
+        "Accept, Accept-Encoding, Authorization, Content-Length, Content-Type, X-CSRF-Token"
+    );
+    assert_eq!(headers["ce-id"], "p-1");
+    assert_eq!(headers["ce-specversion"], "0.3");
+    assert_eq!(headers["ce-path"], "/api/v1.0/predictions");
+    assert_eq!(headers["ce-type"], "seldon.iris.seldon.response");
+    assert_eq!(headers["ce-source"], "seldon.iris");
+    // Without the request header, no CloudEvents headers.
+    let (_, headers, _) = call(
+        addr,
+        "POST",
+        "/api/v1.0/predictions",
+        r#"{"data":{"ndarray":[[1]]}}"#,
+        &[],
+    )
+    .await;
+    assert!(!headers.contains_key("ce-id"));
+    // A value that cannot be a header is refused, naming the variable.
+    let err = Cors::from_env(|name| (name == "CORS_ALLOWED_HEADERS").then(|| "a\nb".to_string()))
+        .expect_err("newline");
+    assert!(err.starts_with("CORS_ALLOWED_HEADERS "), "{err}");
 }

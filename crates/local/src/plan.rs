@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use sluice_api::SeldonDeployment;
 use sluice_api::document;
+use sluice_engine::server::Cors;
 use sluice_gateway::config::{self, Loaded};
 use sluice_translate::{Settings, source};
 
@@ -72,7 +73,22 @@ impl Plan {
                                 object(doc)
                             ));
                         }
-                        if unsupported.is_empty() {
+                        let (env_errors, env_warnings) = orchestrator_env(sdep);
+                        for (path, problem) in &env_errors {
+                            errors.push(format!(
+                                "{}: {} error: {problem}",
+                                at(&name, doc, path),
+                                object(doc)
+                            ));
+                        }
+                        for (path, problem) in &env_warnings {
+                            plan.warnings.push(format!(
+                                "{}: {} warning: {problem}",
+                                at(&name, doc, path),
+                                object(doc)
+                            ));
+                        }
+                        if unsupported.is_empty() && env_errors.is_empty() {
                             plan.deployments.push(sdep.clone());
                         }
                     }
@@ -116,6 +132,53 @@ fn unsupported_locally(sdep: &SeldonDeployment) -> Vec<(document::FieldPath, Str
         ));
     }
     out
+}
+
+type Problems = Vec<(document::FieldPath, String)>;
+
+/// The orchestrator's environment (`seldon.io/engine-<x>` annotations, `svcOrchSpec.env`):
+/// the CORS variables sluice's orchestrator reads must be valid header values (errors); any
+/// other variable has no effect locally (warnings), never silently.
+fn orchestrator_env(sdep: &SeldonDeployment) -> (Problems, Problems) {
+    let (mut errors, mut warnings) = (Vec::new(), Vec::new());
+    let spec = document::FieldPath::root().key("spec");
+    let mut check = |path: document::FieldPath, name: &str, value: Option<&str>| {
+        if Cors::ENV.contains(&name) {
+            if let Err(e) = Cors::from_env(|_| value.map(str::to_string)) {
+                errors.push((path, e));
+            }
+        } else {
+            warnings.push((
+                path,
+                format!(
+                    "the orchestrator of `sluice up` does not read {name}; it has no effect here \
+                     (it reads {})",
+                    Cors::ENV.join(" and ")
+                ),
+            ));
+        }
+    };
+    for key in sdep.spec.annotations.keys() {
+        if let Some(setting) = key.strip_prefix("seldon.io/engine-") {
+            let name = setting.to_uppercase().replace('-', "_");
+            let value = sdep.spec.annotations.get(key).map(String::as_str);
+            check(spec.clone().key("annotations").key(key.clone()), &name, value);
+        }
+    }
+    for (i, predictor) in sdep.spec.predictors.iter().enumerate() {
+        let env = predictor.svc_orch_spec.iter().flat_map(|o| o.env.iter());
+        for (j, var) in env.enumerate() {
+            let path = spec
+                .clone()
+                .key("predictors")
+                .index(i)
+                .key("svcOrchSpec")
+                .key("env")
+                .index(j);
+            check(path, &var.name, var.value.as_deref());
+        }
+    }
+    (errors, warnings)
 }
 
 fn at(file: &str, doc: &document::Document, path: &document::FieldPath) -> String {

@@ -16,6 +16,7 @@ use sluice_api::istio::{
     ServiceEntryResolution, ServiceEntrySpec, ServicePort, WorkloadEntry,
 };
 use sluice_engine::graph::Protocol;
+use sluice_engine::server::Cors;
 use sluice_engine::{Config as EngineConfig, Engine};
 use sluice_gateway::{InProcess, InProcessServices};
 use sluice_mesh::{Proxy, RouteTable};
@@ -331,6 +332,15 @@ impl Local {
                 components::resolve(name, predictor, protocol, &self.options.mappings)
                     .map_err(|e| format!("error: [SeldonDeployment/{name}] {e}"))?;
             processes.extend(started);
+            // The plan checked the values.
+            let env = sluice_translate::orchestrator_env(sdep, predictor);
+            let cors = Cors::from_env(|name| {
+                env.iter()
+                    .rev()
+                    .find(|v| v.name == name)
+                    .and_then(|v| v.value.clone())
+            })
+            .unwrap_or_default();
             let count = predictor
                 .component_specs
                 .first()
@@ -349,6 +359,7 @@ impl Local {
                     rest_timeout: rest_timeout(sdep, predictor),
                     prometheus_path: self.options.settings.prometheus_path.clone(),
                     protocol,
+                    cors: cors.clone(),
                 });
                 let listener = TcpListener::bind("127.0.0.1:0")
                     .await

@@ -74,3 +74,40 @@ fn grpc_transport_is_refused_with_its_field_and_v2_over_rest_loads() {
     let plan = sluice_local::Plan::load(&[file], &Settings::default()).expect("v2 over REST");
     assert_eq!(plan.deployments.len(), 1);
 }
+
+#[test]
+fn orchestrator_env_is_applied_checked_or_reported() {
+    let text = std::fs::read_to_string(examples().join("single-model.yaml"))
+        .expect("example")
+        .replacen(
+            "spec:\n  predictors:\n  - name: default\n",
+            "spec:\n  annotations:\n    seldon.io/engine-cors-allowed-origins: https://app.example\n  predictors:\n  - name: default\n    svcOrchSpec:\n      env:\n      - {name: SELDON_ENABLE_ROUTING_INJECTION, value: \"true\"}\n",
+            1,
+        );
+    let file = scratch("engine-env", &text);
+    let plan = sluice_local::Plan::load(std::slice::from_ref(&file), &Settings::default()).expect("loads");
+    let at = format!("{}:15:", file.display());
+    assert!(
+        plan.warnings.iter().any(|w| w.starts_with(&at)
+            && w.contains("does not read SELDON_ENABLE_ROUTING_INJECTION; it has no effect here")),
+        "{:?}",
+        plan.warnings
+    );
+    assert_eq!(
+        plan.warnings.len(),
+        1,
+        "the CORS annotation is read: {:?}",
+        plan.warnings
+    );
+
+    let bad = text.replace("https://app.example", "\"a\\nb\"");
+    let file = scratch("engine-env-bad", &bad);
+    let err = sluice_local::Plan::load(std::slice::from_ref(&file), &Settings::default())
+        .expect_err("not a header value")
+        .to_string();
+    assert!(
+        err.contains(&format!("{}:10:", file.display()))
+            && err.contains("CORS_ALLOWED_ORIGINS \"a\\nb\" cannot be an HTTP header value"),
+        "{err}"
+    );
+}

@@ -270,18 +270,7 @@ fn engine_container(sdep: &SeldonDeployment, plan: &Plan<'_>, i: usize) -> Conta
         value: Some(engine_predictor(sdep, plan, i)),
         value_from: None,
     }];
-    for (key, value) in &sdep.spec.annotations {
-        if let Some(setting) = key.strip_prefix("seldon.io/engine-") {
-            env.push(EnvVar {
-                name: setting.to_uppercase().replace('-', "_"),
-                value: Some(value.clone()),
-                value_from: None,
-            });
-        }
-    }
-    if let Some(orch) = &predictor.svc_orch_spec {
-        env.extend(orch.env.iter().cloned());
-    }
+    env.extend(orchestrator_env(sdep, predictor));
     let probe = |path: &str| Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.to_string()),
@@ -384,4 +373,24 @@ fn fill_endpoints(
     for child in &mut node.children {
         fill_endpoints(sdep, plan, i, predictor, child);
     }
+}
+
+/// The orchestrator's environment besides `ENGINE_PREDICTOR`, as the operator sets it: each
+/// `seldon.io/engine-<x>` annotation of the SDep as `<X>` (upper case, `-` → `_`), then the
+/// predictor's `svcOrchSpec.env`.
+pub fn orchestrator_env(sdep: &SeldonDeployment, predictor: &PredictorSpec) -> Vec<EnvVar> {
+    let mut env = Vec::new();
+    for (key, value) in &sdep.spec.annotations {
+        if let Some(setting) = key.strip_prefix("seldon.io/engine-") {
+            env.push(EnvVar {
+                name: setting.to_uppercase().replace('-', "_"),
+                value: Some(value.clone()),
+                value_from: None,
+            });
+        }
+    }
+    if let Some(orch) = &predictor.svc_orch_spec {
+        env.extend(orch.env.iter().cloned());
+    }
+    env
 }

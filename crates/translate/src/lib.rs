@@ -36,6 +36,7 @@ use sluice_api::SeldonDeployment;
 use sluice_api::istio::{DestinationRule, VirtualService};
 use sluice_api::seldon::{PredictiveUnit, PredictorSpec};
 
+pub use deployments::orchestrator_env;
 pub use diagnostic::{Diagnostic, Severity};
 pub use settings::{Settings, SettingsError, TlsMode};
 pub use validate::validate;

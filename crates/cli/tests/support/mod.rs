@@ -165,6 +165,19 @@ pub(crate) async fn send(
     host: Option<&str>,
     body: &str,
 ) -> (u16, String) {
+    let (status, _, body) = exchange(client, method, addr, path, host, body).await;
+    (status, body)
+}
+
+/// Like [`send`], with the response headers.
+pub(crate) async fn exchange(
+    client: &HttpClient,
+    method: &str,
+    addr: SocketAddr,
+    path: &str,
+    host: Option<&str>,
+    body: &str,
+) -> (u16, http::HeaderMap, String) {
     let mut b = http::Request::builder()
         .method(method)
         .uri(format!("http://{addr}{path}"))
@@ -176,9 +189,13 @@ pub(crate) async fn send(
         .request(b.body(Full::new(Bytes::from(body.to_string()))).expect("request"))
         .await
         .expect("response");
-    let status = r.status().as_u16();
-    let body = r.into_body().collect().await.expect("body").to_bytes();
-    (status, String::from_utf8_lossy(&body).into_owned())
+    let (parts, body) = r.into_parts();
+    let body = body.collect().await.expect("body").to_bytes();
+    (
+        parts.status.as_u16(),
+        parts.headers,
+        String::from_utf8_lossy(&body).into_owned(),
+    )
 }
 
 /// POST [`BODY`] to `path`.
