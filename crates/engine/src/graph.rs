@@ -81,26 +81,28 @@ impl Protocol {
     pub fn path(self, method: Method, model: &str) -> String {
         match self {
             Protocol::Seldon => method.path().to_string(),
-            Protocol::Tensorflow => match method {
-                Method::Predict | Method::TransformInput | Method::TransformOutput => {
-                    format!("/v1/models/{model}:predict")
-                }
-                Method::Route => format!("/v1/models/{model}:route"),
-                Method::Aggregate => format!("/v1/models/{model}:aggregate"),
-                Method::SendFeedback => format!("/v1/models/{model}:feedback"),
-                Method::Status => format!("/v1/models/{model}"),
-                Method::Metadata => format!("/v1/models/{model}/metadata"),
-            },
-            Protocol::V2 => match method {
-                Method::Predict | Method::TransformInput | Method::TransformOutput => {
-                    format!("/v2/models/{model}/infer")
-                }
-                Method::Route => format!("/v2/models/{model}/route"),
-                Method::Aggregate => format!("/v2/models/{model}/aggregate"),
-                Method::SendFeedback => format!("/v2/models/{model}/feedback"),
-                Method::Status => format!("/v2/models/{model}/ready"),
-                Method::Metadata => format!("/v2/models/{model}"),
-            },
+            Protocol::Tensorflow => {
+                let suffix = match method {
+                    Method::Predict | Method::TransformInput | Method::TransformOutput => ":predict",
+                    Method::Route => ":route",
+                    Method::Aggregate => ":aggregate",
+                    Method::SendFeedback => ":feedback",
+                    Method::Status => "",
+                    Method::Metadata => "/metadata",
+                };
+                format!("/v1/models/{model}{suffix}")
+            }
+            Protocol::V2 => {
+                let suffix = match method {
+                    Method::Predict | Method::TransformInput | Method::TransformOutput => "/infer",
+                    Method::Route => "/route",
+                    Method::Aggregate => "/aggregate",
+                    Method::SendFeedback => "/feedback",
+                    Method::Status => "/ready",
+                    Method::Metadata => "",
+                };
+                format!("/v2/models/{model}{suffix}")
+            }
         }
     }
 
