@@ -40,11 +40,14 @@ enum Command {
         behave as in a cluster.\n\n\
         seldonio/mock_classifier and the built-in implementations run inside sluice. Any other container needs \
         --component NAME=TARGET (NAME: the container name or its image). TARGET is http://HOST:PORT for a process \
-        already serving Seldon's component API, or run:COMMAND ARGS for a command sluice starts with Seldon's \
-        PREDICTIVE_UNIT_* environment (ports on free loopback ports) and stops on exit, e.g. \
-        --component classifier='run:seldon-core-microservice MyModel --service-type MODEL'.\n\n\
+        already serving the predictor's protocol (Seldon's component API, or /v2/models/<node>/infer for \
+        spec.protocol v2), or run:COMMAND ARGS for a command sluice starts with Seldon's PREDICTIVE_UNIT_* and \
+        MLServer's MLSERVER_* environment (ports on free loopback ports, MLSERVER_MODEL_NAME the node's name) and \
+        stops on exit, e.g. --component classifier='run:seldon-core-microservice MyModel --service-type MODEL' or \
+        --component classifier='run:mlserver start models/'.\n\n\
         A predictor takes traffic only once its components accept connections. The files are watched: edits are \
-        applied like `kubectl apply`, without failing requests. Ctrl-C drains and stops everything.\n\n\
+        applied like `kubectl apply`, without failing requests. The admin listener's /stats/prometheus carries \
+        the gateway's Istio metrics and every orchestrator's Seldon metrics. Ctrl-C drains and stops everything.\n\n\
         Example:\n  sluice up examples/canary.yaml\n  curl -X POST http://127.0.0.1:8080/seldon/seldon/example/api/v1.0/predictions \\\n    -H 'Content-Type: application/json' -d '{\"data\":{\"ndarray\":[[1.0,2.0,5.0]]}}'"
     )]
     Up {
