@@ -44,6 +44,7 @@ pub(crate) fn up(
             mappings,
             ready_timeout,
             mesh_port_map,
+            ..Options::default()
         };
         let (local, summary) = match Local::start(options).await {
             Ok(ok) => ok,
@@ -65,7 +66,12 @@ pub(crate) fn up(
             }
         }
         if let Some(admin) = local.admin() {
-            println!("metrics: http://{admin}/stats/prometheus (gateway, in-mesh listener and engines)");
+            let what = if local.mesh().is_some() {
+                "gateway, in-mesh listener and engines"
+            } else {
+                "gateway and engines"
+            };
+            println!("metrics: http://{admin}/stats/prometheus ({what})");
         }
         println!();
         print!("{}", summary.table());

@@ -75,8 +75,9 @@ enum Command {
     /// Run one predictor's orchestrator (what runs in each predictor pod).
     #[command(
         long_about = "The service orchestrator of one predictor, as in a predictor pod: reads the predictor \
-        from ENGINE_PREDICTOR (base64 JSON, set by the operator) and serves Seldon's REST API, calling the graph's \
-        components at their endpoints. Accepts Seldon's executor flags.\n\n\
+        from ENGINE_PREDICTOR (base64 JSON, set by the operator) and serves the REST routes of --protocol \
+        (seldon, tensorflow or v2), calling the graph's components at their endpoints. Accepts Seldon's executor \
+        flags; CORS_ALLOWED_ORIGINS and CORS_ALLOWED_HEADERS set the CORS headers.\n\n\
         Example:\n  ENGINE_PREDICTOR=... sluice engine --sdep iris --namespace seldon --predictor default --http_port 8000"
     )]
     Engine {

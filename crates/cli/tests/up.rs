@@ -29,7 +29,11 @@ async fn canary_share_lies_within_binomial_bounds_and_sigterm_stops_cleanly() {
         )
         .await;
         assert_eq!(status, 200, "{body}");
-        assert!(body.contains(ANSWER), "{body}");
+        // Byte for byte what the mock classifier image answers, through gateway and engine.
+        assert_eq!(
+            body,
+            "{\"data\":{\"names\":[\"proba\"],\"ndarray\":[[0.43782349911420193]]},\"meta\":{\"requestPath\":{\"classifier\":\"seldonio/mock_classifier:1.18.2\"}}}\n"
+        );
     }
     let counts = served_by(up.admin).await;
     let canary = counts.get("canary").copied().unwrap_or(0);
@@ -144,9 +148,16 @@ async fn mesh_bound_canary_is_served_to_in_mesh_clients_only() {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
         .sum();
     assert_eq!(in_mesh, n, "{text}");
-    let mut families = BTreeSet::new();
-    for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
-        assert!(families.insert(line), "{line} written twice:\n{text}");
+    let mut metadata = BTreeSet::new();
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("# TYPE ") || l.starts_with("# HELP "))
+    {
+        let family = line.splitn(4, ' ').take(3).collect::<Vec<_>>().join(" ");
+        assert!(
+            metadata.insert(family),
+            "{line}: a second one for its family:\n{text}"
+        );
     }
 }
 

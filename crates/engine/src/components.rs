@@ -1,5 +1,6 @@
-//! How each graph node is reached: built in (a no-op, as in Seldon's Go executor), the
-//! mock classifier in process, or a component over REST in the predictor's protocol.
+//! How each graph node is reached: built in (passing messages through, as in Seldon's Go
+//! executor), the mock classifier in process, or a component over REST in the predictor's
+//! protocol.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -20,11 +21,13 @@ use crate::mock::MockClassifier;
 /// How one node is reached.
 #[derive(Clone, Debug)]
 pub enum Component {
-    /// SIMPLE_MODEL, SIMPLE_ROUTER, AVERAGE_COMBINER: no-ops in the executor (spec §8.2).
+    /// SIMPLE_MODEL, SIMPLE_ROUTER, AVERAGE_COMBINER: messages pass through, as in the
+    /// executor (spec §8.2); status and metadata are answered for the node.
     Builtin,
     /// The mock classifier, in process.
     Mock(MockClassifier),
-    /// A component serving Seldon's REST API at `host:port`; `image` labels metrics.
+    /// A component serving the predictor's protocol over REST at `host:port`; `image`
+    /// labels metrics.
     Http {
         /// Host or IP.
         host: String,
@@ -75,9 +78,9 @@ impl Nodes for Components<'_> {
                     Method::Metadata => mock.metadata(),
                 };
                 self.metrics.client(
-                    &node.name,
+                    self.model.unwrap_or(&node.name),
                     &mock.image,
-                    (if method.is_get() { "get" } else { "post" }, method.path()),
+                    (Wire::of(method).label, method.path()),
                     response.status,
                     started.elapsed(),
                 );
@@ -106,6 +109,32 @@ impl Nodes for Components<'_> {
 
     fn protocol(&self) -> Protocol {
         self.protocol
+    }
+}
+
+/// How a component call goes on the wire: its HTTP method, the metrics label, and the
+/// name Go's client gives it in errors (`Post "http://..."`).
+struct Wire {
+    method: http::Method,
+    label: &'static str,
+    verb: &'static str,
+}
+
+impl Wire {
+    fn of(method: Method) -> Wire {
+        if method.is_get() {
+            Wire {
+                method: http::Method::GET,
+                label: "get",
+                verb: "Get",
+            }
+        } else {
+            Wire {
+                method: http::Method::POST,
+                label: "post",
+                verb: "Post",
+            }
+        }
     }
 }
 
@@ -139,12 +168,11 @@ impl Components<'_> {
     ) -> Result<Payload, Error> {
         let path = self.protocol.path(method, self.model.unwrap_or(&node.name));
         let url = format!("http://{host}:{port}{path}");
-        // Go's client names the method this way in its errors ("Post \"http://...\"").
-        let (verb, label, http_method) = if method.is_get() {
-            ("Get", "get", http::Method::GET)
-        } else {
-            ("Post", "post", http::Method::POST)
-        };
+        let Wire {
+            verb,
+            label,
+            method: http_method,
+        } = Wire::of(method);
         let mut builder = Request::builder().method(http_method).uri(&url);
         if let Some(h) = builder.headers_mut() {
             // Every client header goes along (as the executor does), except the framing ones.

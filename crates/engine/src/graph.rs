@@ -190,10 +190,8 @@ pub trait Nodes: Sync {
     /// A uniform draw in [0, 1) for RANDOM_ABTEST.
     fn random(&self) -> f64;
 
-    /// The protocol the components speak.
-    fn protocol(&self) -> Protocol {
-        Protocol::Seldon
-    }
+    /// The protocol the components speak: their paths, chaining and feedback.
+    fn protocol(&self) -> Protocol;
 }
 
 /// The routing decisions of one request: node name → -1 (all children), -2 (none) or k.

@@ -8,8 +8,9 @@
 //! ```
 //!
 //! ```text
-//!  server      — Seldon's REST routes, headers, errors (JSON), metrics
-//!  components  — each node: built in (no-op), the mock in process, or REST
+//!  server      — the REST routes of the seldon, tensorflow and v2 protocols, Seldon's
+//!                headers, errors (JSON), metrics
+//!  components  — each node: built in (pass-through), the mock in process, or REST
 //!  metrics     — seldon_api_executor_{server,client}_requests_seconds
 //! ```
 

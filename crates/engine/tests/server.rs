@@ -315,49 +315,137 @@ async fn routes_methods_and_health() {
 #[test]
 fn each_protocol_serves_its_own_routes() {
     use Protocol::*;
-    let predict = |m: Option<&str>| {
-        Some(Action::Predict {
-            model: m.map(str::to_string),
-        })
+    let m = || "m".to_string();
+    let predict = |model: Option<&str>| Action::Predict {
+        model: model.map(str::to_string),
     };
     let cases = [
-        (Seldon, "/api/v0.1/predictions", predict(None)),
-        (Seldon, "/api/v1.0/status/m", Some(Action::NodeStatus("m".into()))),
+        (
+            Seldon,
+            "/api/v0.1/predictions",
+            Some(("POST", "predictions", predict(None))),
+        ),
+        (
+            Seldon,
+            "/api/v1.0/feedback",
+            Some(("POST", "feedback", Action::Feedback)),
+        ),
+        (
+            Seldon,
+            "/api/v1.0/health/status",
+            Some(("GET", "status", Action::Ready)),
+        ),
+        (
+            Seldon,
+            "/api/v1.0/status/m",
+            Some(("GET", "status", Action::NodeStatus(m()))),
+        ),
         (
             Seldon,
             "/api/v0.1/metadata/m",
-            Some(Action::NodeMetadata("m".into())),
+            Some(("GET", "metadata", Action::NodeMetadata(m()))),
         ),
-        (Seldon, "/api/v1.0/metadata", Some(Action::GraphMetadata)),
+        (
+            Seldon,
+            "/api/v1.0/metadata",
+            Some(("GET", "metadata", Action::GraphMetadata)),
+        ),
         (Seldon, "/api/v1.0/status/a/b", None),
         (Seldon, "/v2/models/m/infer", None),
-        (Tensorflow, "/v1/models/m:predict", predict(Some("m"))),
-        (Tensorflow, "/v1/models/m/:predict", predict(Some("m"))),
-        (Tensorflow, "/v1/models:predict", predict(None)),
-        (Tensorflow, "/v1/models/:predict", predict(None)),
-        (Tensorflow, "/v1/models/m", Some(Action::NodeStatus("m".into()))),
+        (
+            Tensorflow,
+            "/v1/models/m:predict",
+            Some(("POST", "predictions", predict(Some("m")))),
+        ),
+        (
+            Tensorflow,
+            "/v1/models/m/:predict",
+            Some(("POST", "predictions", predict(Some("m")))),
+        ),
+        (
+            Tensorflow,
+            "/v1/models:predict",
+            Some(("POST", "predictions", predict(None))),
+        ),
+        (
+            Tensorflow,
+            "/v1/models/:predict",
+            Some(("POST", "predictions", predict(None))),
+        ),
+        (
+            Tensorflow,
+            "/v1/models/m",
+            Some(("GET", "status", Action::NodeStatus(m()))),
+        ),
         (
             Tensorflow,
             "/v1/models/m/metadata",
-            Some(Action::NodeMetadata("m".into())),
+            Some(("GET", "metadata", Action::NodeMetadata(m()))),
         ),
-        (Tensorflow, "/api/v1.0/feedback", Some(Action::Feedback)),
+        (
+            Tensorflow,
+            "/api/v1.0/feedback",
+            Some(("POST", "feedback", Action::Feedback)),
+        ),
         (Tensorflow, "/api/v1.0/predictions", None),
-        (V2, "/v2/models/m/infer", predict(Some("m"))),
-        (V2, "/v2/models/infer", predict(None)),
-        (V2, "/v2/models/m/ready", Some(Action::NodeStatus("m".into()))),
-        (V2, "/v2/models/m", Some(Action::NodeMetadata("m".into()))),
-        (V2, "/v2/health/ready", Some(Action::Ready)),
+        (
+            V2,
+            "/v2/models/m/infer",
+            Some(("POST", "predictions", predict(Some("m")))),
+        ),
+        (
+            V2,
+            "/v2/models/infer",
+            Some(("POST", "predictions", predict(None))),
+        ),
+        (
+            V2,
+            "/v2/models/m/ready",
+            Some(("GET", "status", Action::NodeStatus(m()))),
+        ),
+        (
+            V2,
+            "/v2/models/m",
+            Some(("GET", "metadata", Action::NodeMetadata(m()))),
+        ),
+        (V2, "/v2/health/ready", Some(("GET", "status", Action::Ready))),
         (V2, "/v2/models/m/x/infer", None),
         (V2, "/api/v1.0/predictions", None),
     ];
-    for (protocol, path, action) in cases {
-        assert_eq!(
-            route(protocol, path).map(|r| r.action),
-            action,
-            "{protocol:?} {path}"
-        );
+    for (protocol, path, expected) in cases {
+        let got = route(protocol, path).map(|r| (r.method.to_string(), r.service, r.action));
+        let expected = expected.map(|(method, service, action)| (method.to_string(), service, action));
+        assert_eq!(got, expected, "{protocol:?} {path}");
     }
+}
+
+#[tokio::test]
+async fn preflights_get_the_middleware_headers_and_the_routes_methods() {
+    let env = BTreeMap::from([("CORS_ALLOWED_HEADERS", "X-Mine")]);
+    let cors = Cors::from_env(|name| env.get(name).map(|v| v.to_string())).expect("valid");
+    let (addr, engine, _stop) =
+        start_cors(Protocol::V2, graph(model("classifier")), mock_components(), cors).await;
+    let (status, headers, body) = call(
+        addr,
+        "OPTIONS",
+        "/v2/models/classifier/ready",
+        "",
+        &[("ce-specversion", "1.0"), ("seldon-puid", "p-2")],
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, ""));
+    assert_eq!(headers["access-control-allow-methods"], "OPTIONS,GET");
+    assert_eq!(headers["access-control-allow-headers"], "X-Mine");
+    assert_eq!(headers["access-control-allow-origin"], "*");
+    assert_eq!(headers["seldon-puid"], "p-2");
+    assert_eq!(headers["ce-id"], "p-2");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert!(
+        !engine
+            .metrics_text()
+            .contains("seldon_api_executor_server_requests_seconds_count{"),
+        "preflights are not measured"
+    );
 }
 
 #[tokio::test]
@@ -421,6 +509,11 @@ async fn tensorflow_calls_components_at_their_predict_paths() {
     );
     let body = call(addr, "GET", "/v1/models/m/metadata", "", &[]).await.2;
     assert!(body.contains("\"path\":\"/v1/models/m/metadata\""), "{body}");
+    let body = call(addr, "GET", "/v1/models/t", "", &[]).await.2;
+    assert!(
+        body.contains("\"name\":\"t\",\"path\":\"/v1/models/t\""),
+        "model status: {body}"
+    );
 }
 
 #[tokio::test]

@@ -173,7 +173,9 @@ pub fn merge(texts: &[String]) -> String {
                 Group::default()
             });
             if metadata.is_some() {
-                if !group.metadata.contains(&line) {
+                // One HELP, one TYPE, one UNIT per family: the first source's.
+                let kind = &line[..7];
+                if !group.metadata.iter().any(|m| m.starts_with(kind)) {
                     group.metadata.push(line);
                 }
             } else if !line.starts_with('#') {
@@ -210,7 +212,7 @@ mod tests {
     #[test]
     fn families_shared_by_several_texts_stay_contiguous() {
         let a = "# HELP x X.\n# TYPE x counter\nx_total{p=\"a\"} 1\n# TYPE y gauge\ny{p=\"a\"} 2\n# EOF\n";
-        let b = "# HELP x X.\n# TYPE x counter\nx_total{p=\"b\"} 3\n# TYPE z gauge\nz 4\n";
+        let b = "# HELP x Another X.\n# TYPE x counter\nx_total{p=\"b\"} 3\n# TYPE z gauge\nz 4\n";
         assert_eq!(
             merge(&[a.to_string(), b.to_string()]),
             "# HELP x X.\n# TYPE x counter\nx_total{p=\"a\"} 1\nx_total{p=\"b\"} 3\n\

@@ -135,7 +135,7 @@ impl Gateway {
 
     /// The services in this process this gateway reaches without a socket, by address;
     /// a handle to add and remove them (see [`InProcess`](crate::InProcess)).
-    pub fn in_process(&self) -> crate::upstream::InProcessServices {
+    pub fn in_process_services(&self) -> crate::upstream::InProcessServices {
         self.shared.clients.in_process.clone()
     }
 

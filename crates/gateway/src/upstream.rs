@@ -51,6 +51,13 @@ impl InProcessServices {
         });
     }
 
+    /// The addresses served in process, sorted.
+    pub fn addresses(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.0.load().keys().cloned().collect();
+        out.sort();
+        out
+    }
+
     fn get(&self, authority: &str) -> Option<InProcess> {
         self.0.load().get(authority).cloned()
     }

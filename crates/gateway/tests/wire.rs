@@ -642,7 +642,7 @@ async fn in_process_services_answer_without_a_socket_until_removed() {
             http::Response::new(sluice_gateway::full(text))
         })
     });
-    let services = gw.gateway.in_process();
+    let services = gw.gateway.in_process_services();
     services.insert(dead, service);
     let got = get(gw.addr, "/predict", &[]).await;
     assert_eq!(

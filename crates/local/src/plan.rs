@@ -7,6 +7,7 @@ use sluice_api::SeldonDeployment;
 use sluice_api::document;
 use sluice_engine::server::Cors;
 use sluice_gateway::config::{self, Loaded};
+use sluice_translate::annotations::ENGINE_SEPARATE_POD;
 use sluice_translate::{Settings, source};
 
 /// The files' content.
@@ -142,9 +143,17 @@ type Problems = Vec<(document::FieldPath, String)>;
 fn orchestrator_env(sdep: &SeldonDeployment) -> (Problems, Problems) {
     let (mut errors, mut warnings) = (Vec::new(), Vec::new());
     let spec = document::FieldPath::root().key("spec");
-    let mut check = |path: document::FieldPath, name: &str, value: Option<&str>| {
+    let mut check = |path: document::FieldPath, name: &str, value: Option<&str>, value_from: bool| {
         if Cors::ENV.contains(&name) {
-            if let Err(e) = Cors::from_env(|_| value.map(str::to_string)) {
+            if value_from {
+                warnings.push((
+                    path,
+                    format!(
+                        "{name} takes its value from a Secret or ConfigMap (valueFrom), which `sluice up` does not \
+                         read; Seldon's default applies here (write the value to use it locally)"
+                    ),
+                ));
+            } else if let Err(e) = Cors::from_env(|_| value.map(str::to_string)) {
                 errors.push((path, e));
             }
         } else {
@@ -158,11 +167,19 @@ fn orchestrator_env(sdep: &SeldonDeployment) -> (Problems, Problems) {
             ));
         }
     };
-    for key in sdep.spec.annotations.keys() {
+    for (key, value) in &sdep.spec.annotations {
+        // Where the operator places the orchestrator, not a setting of it.
+        if key == ENGINE_SEPARATE_POD {
+            continue;
+        }
         if let Some(setting) = key.strip_prefix("seldon.io/engine-") {
             let name = setting.to_uppercase().replace('-', "_");
-            let value = sdep.spec.annotations.get(key).map(String::as_str);
-            check(spec.clone().key("annotations").key(key.clone()), &name, value);
+            check(
+                spec.clone().key("annotations").key(key.clone()),
+                &name,
+                Some(value),
+                false,
+            );
         }
     }
     for (i, predictor) in sdep.spec.predictors.iter().enumerate() {
@@ -175,7 +192,7 @@ fn orchestrator_env(sdep: &SeldonDeployment) -> (Problems, Problems) {
                 .key("svcOrchSpec")
                 .key("env")
                 .index(j);
-            check(path, &var.name, var.value.as_deref());
+            check(path, &var.name, var.value.as_deref(), var.value_from.is_some());
         }
     }
     (errors, warnings)

@@ -42,6 +42,24 @@ pub struct Options {
     pub ready_timeout: Duration,
     /// Service ports served for in-mesh clients (`mesh`-bound routes) → local ports; empty: off.
     pub mesh_port_map: BTreeMap<u16, u16>,
+    /// How long replaced engines keep serving after a new table is live (requests that
+    /// picked the old table are still on their way to them).
+    pub retire_after: Duration,
+}
+
+impl Default for Options {
+    /// No files; gateway port 80 on 8080; 30 s to get ready; old engines retire after 5 s.
+    fn default() -> Self {
+        Options {
+            files: Vec::new(),
+            settings: Settings::default(),
+            gateway: sluice_gateway::Options::default(),
+            mappings: Mappings::default(),
+            ready_timeout: Duration::from_secs(30),
+            mesh_port_map: BTreeMap::new(),
+            retire_after: Duration::from_secs(5),
+        }
+    }
 }
 
 /// What is running, for the start-up table.
@@ -98,11 +116,20 @@ struct Replica {
 }
 
 impl Replica {
+    /// The gateways stop handing it requests, and it drains. Idempotent.
     fn stop(&self) {
         for services in &self.gateways {
             services.remove(self.addr);
         }
         let _ = self.stop.send(true);
+    }
+}
+
+impl Drop for Replica {
+    /// However a replica goes away (retired, or dropped by a failed apply), no gateway keeps
+    /// handing requests to it.
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -137,9 +164,6 @@ type Key = (String, String);
 
 /// Engines of the current state, named by pod, for the merged metrics.
 type EngineList = Arc<Mutex<Vec<(String, Arc<Engine>)>>>;
-
-/// How long replaced engines keep serving after a new table is live.
-const RETIRE_AFTER: Duration = Duration::from_secs(5);
 
 /// `sluice up` in progress.
 #[derive(Debug)]
@@ -251,37 +275,45 @@ impl Local {
         } else {
             Err(errors)
         };
+        // On an error, keep serving what ran before: stop what was started, restore the rest.
+        let rollback =
+            |errors: Vec<String>, mut next: BTreeMap<Key, Running>, mut old: BTreeMap<Key, Running>| {
+                for key in &started {
+                    // Dropping a Running stops its engines and component processes.
+                    next.remove(key);
+                }
+                old.extend(next);
+                (old, PlanError(errors))
+            };
         let (table, mesh_table, warnings) = match compiled {
             Ok(ok) => ok,
             Err(errors) => {
-                // Keep serving what ran before: stop what was started, restore the rest.
-                for key in &started {
-                    if let Some(r) = next.remove(key) {
-                        r.replicas.iter().flatten().for_each(Replica::stop);
-                    }
-                }
-                old.extend(next);
-                *state = old;
-                return Err(PlanError(errors));
+                let (restored, error) = rollback(errors, next, old);
+                *state = restored;
+                return Err(error);
             }
         };
-        self.gateway
-            .swap(table, warnings.clone())
-            .await
-            .map_err(|e| PlanError(vec![format!("error: cannot listen: {e}")]))?;
+        // A gateway that cannot listen on a new port keeps its old table.
+        if let Err(e) = self.gateway.swap(table, warnings.clone()).await {
+            let (restored, error) = rollback(vec![format!("error: cannot listen: {e}")], next, old);
+            *state = restored;
+            return Err(error);
+        }
         if let (Some(mesh), Some(mesh_table)) = (&self.mesh, mesh_table) {
-            // Only the mapped service ports are listened on.
+            // Only the mapped service ports are listened on; they are fixed at start, so this
+            // cannot fail on a port the previous table did not have.
             let ports: BTreeSet<u16> = self.options.mesh_port_map.keys().copied().collect();
-            mesh.swap(mesh_table.only_ports(&ports), Vec::new())
-                .await
-                .map_err(|e| PlanError(vec![format!("error: cannot listen for in-mesh traffic: {e}")]))?;
+            if let Err(e) = mesh.swap(mesh_table.only_ports(&ports), Vec::new()).await {
+                tracing::error!("in-mesh listener kept its previous routes: cannot listen: {e}");
+            }
         }
         // The new table is live. Requests that picked the old one may still be on their
         // way to the old engines: those stop only after a grace period, then drain.
         let retired: Vec<Running> = std::mem::take(&mut old).into_values().collect();
         if !retired.is_empty() {
+            let grace = self.options.retire_after;
             tokio::spawn(async move {
-                tokio::time::sleep(RETIRE_AFTER).await;
+                tokio::time::sleep(grace).await;
                 for running in &retired {
                     running.replicas.iter().flatten().for_each(Replica::stop);
                 }
@@ -369,7 +401,7 @@ impl Local {
                 tokio::spawn(engine.clone().serve(listener, rx));
                 let gateways: Vec<InProcessServices> = std::iter::once(&self.gateway)
                     .chain(&self.mesh)
-                    .map(sluice_gateway::Gateway::in_process)
+                    .map(sluice_gateway::Gateway::in_process_services)
                     .collect();
                 for services in &gateways {
                     services.insert(addr, in_process(&engine));

@@ -36,7 +36,7 @@ async fn components_without_a_mapping_are_named() {
         gateway,
         mappings: Mappings::default(),
         ready_timeout: Duration::from_secs(1),
-        mesh_port_map: BTreeMap::new(),
+        ..Options::default()
     };
     let err = Local::start(options).await.expect_err("no mapping").to_string();
     assert!(
@@ -81,22 +81,28 @@ fn orchestrator_env_is_applied_checked_or_reported() {
         .expect("example")
         .replacen(
             "spec:\n  predictors:\n  - name: default\n",
-            "spec:\n  annotations:\n    seldon.io/engine-cors-allowed-origins: https://app.example\n  predictors:\n  - name: default\n    svcOrchSpec:\n      env:\n      - {name: SELDON_ENABLE_ROUTING_INJECTION, value: \"true\"}\n",
+            "spec:\n  annotations:\n    seldon.io/engine-cors-allowed-origins: https://app.example\n    seldon.io/engine-separate-pod: \"false\"\n  predictors:\n  - name: default\n    svcOrchSpec:\n      env:\n      - {name: SELDON_ENABLE_ROUTING_INJECTION, value: \"true\"}\n      - {name: CORS_ALLOWED_HEADERS, valueFrom: {configMapKeyRef: {name: cors, key: headers}}}\n",
             1,
         );
     let file = scratch("engine-env", &text);
     let plan = sluice_local::Plan::load(std::slice::from_ref(&file), &Settings::default()).expect("loads");
-    let at = format!("{}:15:", file.display());
+    let at = |line: u32| format!("{}:{line}:", file.display());
     assert!(
-        plan.warnings.iter().any(|w| w.starts_with(&at)
+        plan.warnings.iter().any(|w| w.starts_with(&at(16))
             && w.contains("does not read SELDON_ENABLE_ROUTING_INJECTION; it has no effect here")),
+        "{:?}",
+        plan.warnings
+    );
+    assert!(
+        plan.warnings.iter().any(|w| w.starts_with(&at(17))
+            && w.contains("CORS_ALLOWED_HEADERS takes its value from a Secret or ConfigMap (valueFrom)")),
         "{:?}",
         plan.warnings
     );
     assert_eq!(
         plan.warnings.len(),
-        1,
-        "the CORS annotation is read: {:?}",
+        2,
+        "the CORS annotation is read, separate-pod is placement: {:?}",
         plan.warnings
     );
 
@@ -110,4 +116,59 @@ fn orchestrator_env_is_applied_checked_or_reported() {
             && err.contains("CORS_ALLOWED_ORIGINS \"a\\nb\" cannot be an HTTP header value"),
         "{err}"
     );
+}
+
+/// Engines served in process by the gateway: exactly the live ones, across a reload that
+/// retires a predictor and one whose launch fails half way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_serves_exactly_the_live_engines_in_process() {
+    let canary = std::fs::read_to_string(examples().join("canary.yaml")).expect("example");
+    let single = std::fs::read_to_string(examples().join("single-model.yaml"))
+        .expect("example")
+        .replace("name: iris", "name: example");
+    let file = scratch("in-process", &canary);
+    let options = Options {
+        files: vec![file.clone()],
+        gateway: sluice_gateway::Options {
+            port_map: BTreeMap::from([(80, 0)]),
+            admin: None,
+            ..sluice_gateway::Options::default()
+        },
+        ready_timeout: Duration::from_secs(5),
+        retire_after: Duration::from_millis(50),
+        ..Options::default()
+    };
+    let (local, _) = Local::start(options).await.expect("starts");
+    let services = local.gateway().in_process_services();
+    let live = services.addresses();
+    assert_eq!(live.len(), 2, "main and canary: {live:?}");
+
+    // A launch that fails on its second predictor (no mapping) leaves nothing behind.
+    // The whole deployment relaunches: main's new engine starts, then the canary fails.
+    let at = canary
+        .rfind("seldonio/mock_classifier:1.18.2")
+        .expect("canary image");
+    let broken = format!(
+        "{}my/unmapped:1{}",
+        &canary[..at],
+        &canary[at + "seldonio/mock_classifier:1.18.2".len()..]
+    );
+    std::fs::write(&file, &broken).expect("write");
+    let err = local.reload().await.expect_err("the canary has no mapping");
+    assert!(err.to_string().contains("has no local mapping"), "{err}");
+    assert_eq!(
+        services.addresses(),
+        live,
+        "the old engines still serve, and only they"
+    );
+
+    // Removing the canary retires its engine after the grace period.
+    std::fs::write(&file, &single).expect("write");
+    local.reload().await.expect("reloads");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let now = services.addresses();
+    assert_eq!(now.len(), 1, "{now:?}");
+    assert!(!live.contains(&now[0]), "a new engine for the changed deployment");
+    local.shutdown().await;
+    assert!(services.addresses().is_empty(), "{:?}", services.addresses());
 }

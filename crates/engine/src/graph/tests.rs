@@ -71,6 +71,10 @@ impl Nodes for Fake {
     fn random(&self) -> f64 {
         self.draw
     }
+
+    fn protocol(&self) -> Protocol {
+        Protocol::Seldon
+    }
 }
 
 fn unit(name: &str, kind: &str, children: Vec<PredictiveUnit>) -> PredictiveUnit {
