@@ -22,6 +22,7 @@ pub(crate) fn up(
     mesh_port_map: BTreeMap<u16, u16>,
     components: &[String],
     ready_timeout: Duration,
+    progress: sluice_local::Reporter,
 ) -> Result<ExitCode> {
     let mappings = Mappings::parse(components).map_err(anyhow::Error::msg)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -44,6 +45,7 @@ pub(crate) fn up(
             mappings,
             ready_timeout,
             mesh_port_map,
+            progress,
             ..Options::default()
         };
         let (local, summary) = match Local::start(options).await {

@@ -6,6 +6,7 @@ mod commands;
 mod input;
 mod local_commands;
 mod mesh_commands;
+mod progress;
 mod report;
 
 use std::net::{IpAddr, SocketAddr};
@@ -302,12 +303,21 @@ enum ValidateFormat {
 }
 
 /// Logs to stderr; `RUST_LOG` sets the level (default `info`).
+/// Log lines on stderr (`RUST_LOG` filters; info by default), coloured on a terminal.
 fn init_logs() {
+    init_logs_to(std::io::stderr);
+}
+
+/// Log lines to `writer`, which stands for stderr.
+fn init_logs_to<W>(writer: W)
+where
+    W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Send + Sync + 'static,
+{
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
@@ -349,7 +359,7 @@ fn main() -> ExitCode {
             mesh_port_map,
             settings,
         } => {
-            init_logs();
+            let progress = progress::init();
             settings.settings().and_then(|settings| {
                 let port_map = mesh_commands::parse_port_map("--port-map", &port_map)?;
                 let mesh_port_map = mesh_commands::parse_port_map("--mesh-port-map", &mesh_port_map)?;
@@ -365,6 +375,7 @@ fn main() -> ExitCode {
                     mesh_port_map,
                     &components,
                     std::time::Duration::from_secs(ready_timeout),
+                    progress,
                 )
             })
         }

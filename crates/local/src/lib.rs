@@ -16,8 +16,10 @@
 
 pub mod components;
 mod plan;
+pub mod progress;
 mod run;
 
 pub use components::{Mapping, Mappings};
 pub use plan::{Plan, PlanError};
+pub use progress::{Progress, Reporter};
 pub use run::{Local, Options, Summary};

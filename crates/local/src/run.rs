@@ -26,6 +26,7 @@ use tokio::sync::watch;
 
 use crate::components::{self, Mappings};
 use crate::plan::{Plan, PlanError};
+use crate::progress::{Progress, Reporter};
 
 /// How `sluice up` runs.
 #[derive(Clone, Debug)]
@@ -45,6 +46,8 @@ pub struct Options {
     /// How long replaced engines keep serving after a new table is live (requests that
     /// picked the old table are still on their way to them).
     pub retire_after: Duration,
+    /// Where start-up progress goes (log lines by default).
+    pub progress: Reporter,
 }
 
 impl Default for Options {
@@ -58,6 +61,7 @@ impl Default for Options {
             ready_timeout: Duration::from_secs(30),
             mesh_port_map: BTreeMap::new(),
             retire_after: Duration::from_secs(5),
+            progress: Reporter::log(),
         }
     }
 }
@@ -157,7 +161,7 @@ struct Running {
     /// Replicas per predictor, in predictor order.
     replicas: Vec<Vec<Replica>>,
     /// Component processes sluice started; held so that dropping this stops them.
-    _processes: Vec<components::Process>,
+    processes: Vec<components::Process>,
 }
 
 type Key = (String, String);
@@ -344,15 +348,37 @@ impl Local {
         Ok(summary)
     }
 
-    /// Start the engines of one SeldonDeployment and wait until they are ready.
+    /// Start the engines of one SeldonDeployment and wait until they are ready, reporting
+    /// progress.
     async fn launch(&self, sdep: &SeldonDeployment, fingerprint: String) -> Result<Running, String> {
-        let name = names::sdep_name(sdep);
+        let deployment = format!("{}/{}", names::namespace(sdep), names::sdep_name(sdep));
+        let progress = &self.options.progress;
+        progress.report(Progress::Starting {
+            deployment: deployment.clone(),
+            predictors: sdep.spec.predictors.len(),
+        });
         let started = Instant::now();
-        tracing::info!(
-            "{}/{name}: starting {} predictor(s)",
-            names::namespace(sdep),
-            sdep.spec.predictors.len()
-        );
+        let result = self.start_engines(sdep, fingerprint, &deployment, started).await;
+        progress.report(match &result {
+            Ok(running) => Progress::Ready {
+                deployment,
+                took: started.elapsed(),
+                engines: running.replicas.iter().map(Vec::len).sum(),
+                processes: running.processes.len(),
+            },
+            Err(_) => Progress::Failed { deployment },
+        });
+        result
+    }
+
+    async fn start_engines(
+        &self,
+        sdep: &SeldonDeployment,
+        fingerprint: String,
+        deployment: &str,
+        started: Instant,
+    ) -> Result<Running, String> {
+        let name = names::sdep_name(sdep);
         let desired = desired(sdep, &self.options.settings)
             .map_err(|e| format!("error: [SeldonDeployment/{name}] {e}"))?;
         let mut replicas = Vec::new();
@@ -422,10 +448,11 @@ impl Local {
                 while !replica.engine.ready().await {
                     waited += 1;
                     if waited.is_multiple_of(20) {
-                        tracing::info!(
-                            "{name}: waiting for predictor {}'s components to accept connections...",
-                            predictor.name
-                        );
+                        self.options.progress.report(Progress::Waiting {
+                            deployment: deployment.to_string(),
+                            predictor: predictor.name.clone(),
+                            waited: started.elapsed(),
+                        });
                     }
                     if Instant::now() >= deadline {
                         replicas.iter().flatten().for_each(Replica::stop);
@@ -438,19 +465,12 @@ impl Local {
                 }
             }
         }
-        tracing::info!(
-            "{}/{name}: ready in {} ms ({} engine(s), {} component process(es))",
-            names::namespace(sdep),
-            started.elapsed().as_millis(),
-            replicas.iter().map(Vec::len).sum::<usize>(),
-            processes.len()
-        );
         Ok(Running {
             fingerprint,
             sdep: sdep.clone(),
             desired,
             replicas,
-            _processes: processes,
+            processes,
         })
     }
 

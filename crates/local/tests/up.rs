@@ -3,9 +3,10 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use sluice_local::{Local, Mappings, Options};
+use sluice_local::{Local, Mappings, Options, Progress};
 use sluice_translate::Settings;
 
 fn examples() -> PathBuf {
@@ -171,4 +172,73 @@ async fn the_gateway_serves_exactly_the_live_engines_in_process() {
     assert!(!live.contains(&now[0]), "a new engine for the changed deployment");
     local.shutdown().await;
     assert!(services.addresses().is_empty(), "{:?}", services.addresses());
+}
+
+/// Start-up reports each deployment starting, waiting for a slow component, then ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_reports_starting_waiting_and_ready() {
+    // A component that starts listening only after 2.5 s.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let late = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind");
+        loop {
+            let _ = listener.accept().await;
+        }
+    });
+    let text = std::fs::read_to_string(examples().join("single-model.yaml"))
+        .expect("example")
+        .replace("seldonio/mock_classifier:1.18.2", "my/model:1");
+    let events = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let options = Options {
+        files: vec![scratch("progress", &text)],
+        gateway: sluice_gateway::Options {
+            port_map: BTreeMap::from([(80, 0)]),
+            admin: None,
+            ..sluice_gateway::Options::default()
+        },
+        mappings: Mappings::parse(&[format!("classifier=http://127.0.0.1:{port}")]).expect("mapping"),
+        ready_timeout: Duration::from_secs(20),
+        progress: sluice_local::Reporter::new(move |p| sink.lock().expect("lock").push(p.clone())),
+        ..Options::default()
+    };
+    let (local, _) = Local::start(options)
+        .await
+        .expect("starts once the component listens");
+    let events = events.lock().expect("lock").clone();
+    assert!(
+        matches!(events.first(), Some(Progress::Starting { deployment, predictors: 1 }) if deployment == "seldon/iris"),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Progress::Waiting { predictor, .. } if predictor == "default")),
+        "{events:?}"
+    );
+    match events.last() {
+        Some(Progress::Ready {
+            deployment,
+            took,
+            engines: 1,
+            processes: 0,
+        }) => {
+            assert_eq!(deployment, "seldon/iris");
+            assert!(*took >= Duration::from_millis(2500), "{took:?}");
+        }
+        other => panic!("last event {other:?} of {events:?}"),
+    }
+    assert!(
+        events
+            .last()
+            .is_some_and(|e| e.to_string().starts_with("seldon/iris: ready in "))
+    );
+    local.shutdown().await;
+    late.abort();
 }
