@@ -1,5 +1,9 @@
-//! Seldon's executor metrics (spec §7.7), with its names and labels, on `/prometheus`.
+//! Seldon's executor metrics (spec §7.7), with its names and labels, on `/prometheus`:
+//! a histogram and a summary each for served requests and for component calls.
 
+use std::collections::{HashMap, VecDeque};
+use std::fmt::Write as _;
+use std::hash::Hash;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -57,12 +61,147 @@ pub struct ClientLabels {
     pub code: String,
 }
 
+/// A label set written by hand (for the summaries, which prometheus-client lacks).
+trait Render {
+    /// `name="value",...` in Seldon's label order, values escaped.
+    fn render(&self) -> String;
+}
+
+fn render(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            let v = v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+            format!("{k}=\"{v}\"")
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+impl Render for ServerLabels {
+    fn render(&self) -> String {
+        render(&[
+            ("deployment_name", &self.deployment_name),
+            ("predictor_name", &self.predictor_name),
+            ("predictor_version", &self.predictor_version),
+            ("service", &self.service),
+            ("method", &self.method),
+            ("code", &self.code),
+        ])
+    }
+}
+
+impl Render for ClientLabels {
+    fn render(&self) -> String {
+        render(&[
+            ("deployment_name", &self.deployment_name),
+            ("predictor_name", &self.predictor_name),
+            ("predictor_version", &self.predictor_version),
+            ("service", &self.service),
+            ("model_name", &self.model_name),
+            ("model_image", &self.model_image),
+            ("model_version", &self.model_version),
+            ("method", &self.method),
+            ("code", &self.code),
+        ])
+    }
+}
+
+/// The quantiles of Seldon's `_summary` metrics.
+const QUANTILES: [f64; 6] = [0.5, 0.75, 0.9, 0.98, 0.99, 1.0];
+
+/// How many recent observations a summary's quantiles are computed over.
+const WINDOW: usize = 1024;
+
+/// One summary series: every observation's sum and count, and the most recent ones for
+/// the quantiles. (Go's summary estimates them over a 10-minute window; this one uses the
+/// last [`WINDOW`] observations, exact over those.)
+#[derive(Debug, Default)]
+struct Window {
+    recent: VecDeque<f64>,
+    sum: f64,
+    count: u64,
+}
+
+impl Window {
+    fn observe(&mut self, value: f64) {
+        if self.recent.len() == WINDOW {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(value);
+        self.sum += value;
+        self.count += 1;
+    }
+
+    /// The nearest-rank quantiles of the recent observations (1.0 is the maximum).
+    fn quantiles(&self) -> [(f64, f64); 6] {
+        let mut sorted: Vec<f64> = self.recent.iter().copied().collect();
+        sorted.sort_by(f64::total_cmp);
+        QUANTILES.map(|q| {
+            let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len().max(1));
+            (q, sorted.get(rank - 1).copied().unwrap_or(f64::NAN))
+        })
+    }
+}
+
+/// The `_summary` families, by label set.
+#[derive(Debug)]
+struct Summaries<L> {
+    name: &'static str,
+    help: &'static str,
+    series: Mutex<HashMap<L, Window>>,
+}
+
+impl<L: Hash + Eq> Summaries<L> {
+    fn new(name: &'static str, help: &'static str) -> Self {
+        Summaries {
+            name,
+            help,
+            series: Mutex::default(),
+        }
+    }
+
+    fn observe(&self, labels: L, value: f64) {
+        self.series
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(labels)
+            .or_default()
+            .observe(value);
+    }
+
+    /// OpenMetrics text of the family, series in label order.
+    fn encode(&self, out: &mut String)
+    where
+        L: Render,
+    {
+        let series = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        if series.is_empty() {
+            return;
+        }
+        let name = self.name;
+        let _ = writeln!(out, "# HELP {name} {}.", self.help);
+        let _ = writeln!(out, "# TYPE {name} summary");
+        let mut rows: Vec<(String, &Window)> = series.iter().map(|(l, w)| (l.render(), w)).collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        for (labels, window) in rows {
+            for (q, v) in window.quantiles() {
+                let _ = writeln!(out, "{name}{{{labels},quantile=\"{q}\"}} {v}");
+            }
+            let _ = writeln!(out, "{name}_sum{{{labels}}} {}", window.sum);
+            let _ = writeln!(out, "{name}_count{{{labels}}} {}", window.count);
+        }
+    }
+}
+
 /// The executor's metric families for one predictor.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Mutex<Registry>,
     server: Family<ServerLabels, Histogram, fn() -> Histogram>,
     client: Family<ClientLabels, Histogram, fn() -> Histogram>,
+    server_summary: Summaries<ServerLabels>,
+    client_summary: Summaries<ClientLabels>,
     deployment: String,
     predictor: String,
     version: String,
@@ -88,6 +227,14 @@ impl Metrics {
             registry: Mutex::new(registry),
             server,
             client,
+            server_summary: Summaries::new(
+                "seldon_api_executor_server_requests_seconds_summary",
+                "Server-side request latency",
+            ),
+            client_summary: Summaries::new(
+                "seldon_api_executor_client_requests_seconds_summary",
+                "Latency of calls to components",
+            ),
             deployment: deployment.to_string(),
             predictor: predictor.to_string(),
             version: version.to_string(),
@@ -96,16 +243,16 @@ impl Metrics {
 
     /// Record a served request.
     pub fn server(&self, service: &str, method: &str, code: u16, took: Duration) {
-        self.server
-            .get_or_create(&ServerLabels {
-                deployment_name: self.deployment.clone(),
-                predictor_name: self.predictor.clone(),
-                predictor_version: self.version.clone(),
-                service: service.to_string(),
-                method: method.to_ascii_lowercase(),
-                code: code.to_string(),
-            })
-            .observe(took.as_secs_f64());
+        let labels = ServerLabels {
+            deployment_name: self.deployment.clone(),
+            predictor_name: self.predictor.clone(),
+            predictor_version: self.version.clone(),
+            service: service.to_string(),
+            method: method.to_ascii_lowercase(),
+            code: code.to_string(),
+        };
+        self.server.get_or_create(&labels).observe(took.as_secs_f64());
+        self.server_summary.observe(labels, took.as_secs_f64());
     }
 
     /// Record a component call.
@@ -115,19 +262,19 @@ impl Metrics {
             [name, version] => (name.to_string(), version.to_string()),
             _ => (image.to_string(), String::new()),
         };
-        self.client
-            .get_or_create(&ClientLabels {
-                deployment_name: self.deployment.clone(),
-                predictor_name: self.predictor.clone(),
-                predictor_version: self.version.clone(),
-                service: path.to_string(),
-                model_name: node.to_string(),
-                model_image,
-                model_version,
-                method: method.to_string(),
-                code: code.to_string(),
-            })
-            .observe(took.as_secs_f64());
+        let labels = ClientLabels {
+            deployment_name: self.deployment.clone(),
+            predictor_name: self.predictor.clone(),
+            predictor_version: self.version.clone(),
+            service: path.to_string(),
+            model_name: node.to_string(),
+            model_image,
+            model_version,
+            method: method.to_string(),
+            code: code.to_string(),
+        };
+        self.client.get_or_create(&labels).observe(took.as_secs_f64());
+        self.client_summary.observe(labels, took.as_secs_f64());
     }
 
     /// Prometheus text (without the OpenMetrics `# EOF` line, so it can be merged).
@@ -137,6 +284,77 @@ impl Metrics {
         if encode(&mut out, &registry).is_err() {
             out.clear();
         }
-        out.strip_suffix("# EOF\n").map(str::to_string).unwrap_or(out)
+        let mut out = out.strip_suffix("# EOF\n").map(str::to_string).unwrap_or(out);
+        self.server_summary.encode(&mut out);
+        self.client_summary.encode(&mut out);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_quantiles_are_nearest_rank_over_the_recent_window() {
+        let mut w = Window::default();
+        for v in 1..=100 {
+            w.observe(f64::from(v));
+        }
+        let q: Vec<f64> = w.quantiles().iter().map(|(_, v)| *v).collect();
+        assert_eq!(q, [50.0, 75.0, 90.0, 98.0, 99.0, 100.0]);
+        // Old observations leave the window; sum and count keep them.
+        for _ in 0..WINDOW {
+            w.observe(0.5);
+        }
+        assert_eq!(w.quantiles()[5], (1.0, 0.5));
+        assert_eq!(w.count, 100 + WINDOW as u64);
+        assert_eq!(w.sum, 5050.0 + 0.5 * WINDOW as f64);
+    }
+
+    #[test]
+    fn summaries_are_written_with_seldons_names_and_labels() {
+        let m = Metrics::new("iris", "default", "");
+        m.server("predictions", "POST", 200, Duration::from_millis(3));
+        m.server("predictions", "POST", 200, Duration::from_millis(5));
+        m.client(
+            "classifier",
+            "seldonio/mock_classifier:1.18.2",
+            ("post", "/predict"),
+            200,
+            Duration::from_millis(1),
+        );
+        let text = m.encode();
+        let labels = r#"deployment_name="iris",predictor_name="default",predictor_version="",service="predictions",method="post",code="200""#;
+        assert!(
+            text.contains("# TYPE seldon_api_executor_server_requests_seconds_summary summary\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "seldon_api_executor_server_requests_seconds_summary{{{labels},quantile=\"0.5\"}} 0.003\n"
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "seldon_api_executor_server_requests_seconds_summary{{{labels},quantile=\"1\"}} 0.005\n"
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "seldon_api_executor_server_requests_seconds_summary_count{{{labels}}} 2\n"
+            )),
+            "{text}"
+        );
+        assert!(text.contains(r#"seldon_api_executor_client_requests_seconds_summary_count{deployment_name="iris",predictor_name="default",predictor_version="",service="/predict",model_name="classifier",model_image="seldonio/mock_classifier",model_version="1.18.2",method="post",code="200"} 1"#), "{text}");
+        // The histograms are still there.
+        assert!(
+            text.contains(&format!(
+                "seldon_api_executor_server_requests_seconds_count{{{labels}}} 2\n"
+            )),
+            "{text}"
+        );
     }
 }
