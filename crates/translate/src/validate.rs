@@ -433,7 +433,10 @@ fn check_node(
                 )
                 .with_value(mode),
             ),
-            Some(_) => {}
+            Some(_) => out.push(Diagnostic::warning(
+                path.key("logger"),
+                "sluice's orchestrator does not log requests yet: this node's requests and responses are not sent to a logger",
+            )),
         }
     }
     if let Some(kind) = node.endpoint.as_ref().and_then(|e| e.kind.as_deref())

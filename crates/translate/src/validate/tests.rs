@@ -363,6 +363,12 @@ fn rule_15_logger_mode() {
         "spec.predictors[0].graph.logger.mode",
         "request, response, all",
     );
+    // A valid logger is accepted, with a warning: sluice's orchestrator does not log yet.
+    let d = diagnostics(with_mode(Some("all")));
+    assert_eq!(d.len(), 1, "{d:#?}");
+    assert_eq!(d[0].severity, Severity::Warning);
+    assert_eq!(d[0].path.to_string(), "spec.predictors[0].graph.logger");
+    assert!(d[0].message.contains("does not log requests yet"), "{d:#?}");
 }
 
 // Seldon rules 16 and 17.
