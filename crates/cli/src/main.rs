@@ -70,6 +70,9 @@ enum Command {
         /// Serve `mesh`-bound routes to in-mesh clients: service port=local port, e.g. 8000=18000 (off by default).
         #[arg(long, default_value = "", value_name = "MAP")]
         mesh_port_map: String,
+        /// Print a JSON access log line per request on stdout (Istio's field names).
+        #[arg(long)]
+        access_log: bool,
         #[command(flatten)]
         settings: SettingsArgs,
     },
@@ -181,7 +184,7 @@ enum Command {
         /// Address the gateway listeners bind.
         #[arg(long, default_value = "127.0.0.1")]
         bind: IpAddr,
-        /// Print a JSON access log line per request.
+        /// Print a JSON access log line per request on stdout (Istio's field names).
         #[arg(long)]
         access_log: bool,
         /// Proxies in front of the gateway whose x-forwarded-proto is trusted (Istio's numTrustedProxies).
@@ -357,6 +360,7 @@ fn main() -> ExitCode {
             admin,
             ready_timeout,
             mesh_port_map,
+            access_log,
             settings,
         } => {
             let progress = progress::init();
@@ -366,6 +370,7 @@ fn main() -> ExitCode {
                 let gateway = sluice_gateway::Options {
                     port_map,
                     admin: Some(admin),
+                    access_log,
                     ..sluice_gateway::Options::default()
                 };
                 local_commands::up(

@@ -87,7 +87,7 @@ async fn istio_host_restricts_routing_and_engine_annotations_apply() {
             1,
         );
     let file = scratch("hosts", &text);
-    let up = Up::start(&[&file], &[]);
+    let up = Up::start(&[&file], &["--access-log"]);
     let c = client();
     let path = "/seldon/seldon/iris/api/v1.0/predictions";
     assert_eq!(
@@ -98,6 +98,30 @@ async fn istio_host_restricts_routing_and_engine_annotations_apply() {
     assert_eq!((status, body.contains(ANSWER)), (200, true), "{body}");
     // The orchestrator got `seldon.io/engine-cors-allowed-origins` as CORS_ALLOWED_ORIGINS.
     assert_eq!(headers["access-control-allow-origin"], "https://app.example");
+
+    // --access-log: a JSON line per request, with Istio's field names.
+    let log: Vec<serde_json::Value> = (0..2)
+        .map(|_| up.next_line(Duration::from_secs(5)).expect("an access log line"))
+        .map(|l| serde_json::from_str(&l).expect("JSON"))
+        .collect();
+    assert_eq!(
+        (
+            log[0]["response_code"].as_u64(),
+            log[0]["response_flags"].as_str()
+        ),
+        (Some(404), Some("NR"))
+    );
+    assert_eq!(log[0]["authority"], "other.example.com");
+    let ok = &log[1];
+    assert_eq!(
+        (ok["method"].as_str(), ok["path"].as_str()),
+        (Some("POST"), Some(path))
+    );
+    assert_eq!(ok["authority"], "seldon.io");
+    assert_eq!(ok["response_code"], 200);
+    assert_eq!(ok["upstream_cluster"], "iris-default.seldon.svc.cluster.local");
+    assert_eq!(ok["bytes_received"], BODY.len());
+    assert_eq!(ok["bytes_sent"].as_u64(), Some(body.len() as u64));
 }
 
 #[tokio::test]

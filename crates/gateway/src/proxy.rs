@@ -66,6 +66,23 @@ pub(crate) async fn handle(
     } else {
         scheme
     };
+    // What the access log says of the request, taken before the request moves on.
+    let logged = shared.options.access_log.then(|| {
+        let header = |name: header::HeaderName| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        serde_json::json!({
+            "method": parts.method.as_str(),
+            "path": parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"),
+            "protocol": format!("{:?}", parts.version),
+            "authority": parts.uri.authority().map(|a| a.to_string()).or_else(|| header(header::HOST)),
+            "user_agent": header(header::USER_AGENT),
+        })
+    });
     let decision = table.route(port, scheme, &parts, &mut rand::rng());
     if let Some(delay) = decision.delay {
         tokio::time::sleep(delay).await;
@@ -122,15 +139,21 @@ pub(crate) async fn handle(
     shared
         .metrics
         .record(&labels, millis, request_bytes, response_bytes);
-    if shared.options.access_log {
-        let line = serde_json::json!({
-            "route": decision.route.map(|o| o.to_string()),
-            "response_code": labels.response_code,
+    if let Some(mut line) = logged {
+        // Istio's JSON access log field names.
+        let outcome = serde_json::json!({
+            "route_name": decision.route.map(|o| o.to_string()),
+            "response_code": response.status().as_u16(),
             "response_flags": labels.response_flags,
             "upstream_cluster": labels.destination_service,
             "downstream_remote_address": peer.to_string(),
-            "duration_ms": millis,
+            "bytes_received": request_bytes,
+            "bytes_sent": response_bytes,
+            "duration": millis.round() as u64,
         });
+        if let (Some(line), serde_json::Value::Object(outcome)) = (line.as_object_mut(), outcome) {
+            line.extend(outcome);
+        }
         println!("{line}");
     }
     response

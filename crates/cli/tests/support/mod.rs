@@ -51,6 +51,7 @@ pub(crate) struct Up {
     /// The start-up table and `curl` lines.
     pub(crate) lines: Vec<String>,
     stderr: Arc<Mutex<String>>,
+    stdout: mpsc::Receiver<String>,
 }
 
 impl Up {
@@ -98,9 +99,10 @@ impl Up {
             admin: "0.0.0.0:0".parse().expect("addr"),
             lines: Vec::new(),
             stderr,
+            stdout: rx,
         };
         loop {
-            let line = match rx.recv_timeout(Duration::from_secs(60)) {
+            let line = match up.stdout.recv_timeout(Duration::from_secs(60)) {
                 Ok(line) => line,
                 Err(e) => panic!("sluice up did not finish starting ({e}): {}", up.stderr()),
             };
@@ -122,6 +124,11 @@ impl Up {
             }
         }
         up
+    }
+
+    /// The next line sluice writes on stdout after its start-up table (access log lines).
+    pub(crate) fn next_line(&self, timeout: Duration) -> Option<String> {
+        self.stdout.recv_timeout(timeout).ok()
     }
 
     /// What sluice wrote on stderr so far.
