@@ -455,6 +455,8 @@ async fn graph_metadata_lists_every_node_and_takes_the_edges_inputs_and_outputs(
         (unit("o", "OUTPUT_TRANSFORMER", vec![leaf("a")]), "a-in", "o-out"),
         (unit("c", "COMBINER", vec![leaf("a"), leaf("b")]), "a-in", "c-out"),
         (unit("r", "ROUTER", vec![leaf("a"), leaf("b")]), "a-in", "a-out"),
+        // No type (a RANDOM_ABTEST router): Seldon panics here (B19); the first child's.
+        (unit("ab", "", vec![leaf("a"), leaf("b")]), "a-in", "a-out"),
         (
             unit("t", "TRANSFORMER", vec![unit("c", "COMBINER", vec![leaf("a")])]),
             "t-in",
