@@ -5,21 +5,24 @@
 # scale, Seldon's mock classifier served in process by `sluice up`.
 #   bench/python-model.sh            (after scripts/test has made .venv, and cargo build --release)
 # Environment: DURATION (seconds per run, default 5), CONCURRENCIES (default "1 16").
-# Everything binds 127.0.0.1 and stops on exit.
+# sluice binds 127.0.0.1; Seldon's wrapper binds all interfaces (it has no flag for that).
+# Everything stops on exit.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 sluice="$here/target/release/sluice"
 microservice="$here/.venv/bin/seldon-core-microservice"
 duration=${DURATION:-5}
 concurrencies=${CONCURRENCIES:-"1 16"}
-for tool in "$sluice" "$microservice" "$(command -v wrk || true)"; do
-  [ -x "$tool" ] || { echo "missing: ${tool:-wrk} (cargo build --release; scripts/test makes .venv)" >&2; exit 2; }
+for tool in "$sluice" "$microservice" "$(command -v wrk || echo wrk)" "$(command -v curl || echo curl)"; do
+  [ -x "$tool" ] || { echo "missing: $tool (cargo build --release; scripts/test makes .venv)" >&2; exit 2; }
 done
 
 dir=$(mktemp -d /tmp/sluice-python-bench.XXXXXX)
 pids=()
 cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true; done
+  # Each background job below is `setsid CMD &` in a script without job control, so setsid
+  # does not fork: $! is the new group's leader and -$! its whole group (gunicorn's workers).
+  for pid in ${pids[@]+"${pids[@]}"}; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$dir"
 }

@@ -121,6 +121,12 @@ async fn istio_host_restricts_routing_and_engine_annotations_apply() {
     assert_eq!(ok["response_code"], 200);
     assert_eq!(ok["upstream_cluster"], "iris-default.seldon.svc.cluster.local");
     assert_eq!(ok["bytes_received"], BODY.len());
+    assert_eq!(ok["protocol"], "HTTP/1.1");
+    assert!(ok["duration"].is_u64(), "{ok}");
+    assert!(
+        ok["route_name"].as_str().is_some_and(|r| r.contains("iris")),
+        "{ok}"
+    );
     assert_eq!(ok["bytes_sent"].as_u64(), Some(body.len() as u64));
 }
 

@@ -113,6 +113,10 @@ const QUANTILES: [f64; 6] = [0.5, 0.75, 0.9, 0.98, 0.99, 1.0];
 /// How many recent observations a summary's quantiles are computed over.
 const WINDOW: usize = 1024;
 
+/// How many label sets a summary keeps (each holds up to [`WINDOW`] values). Model names
+/// in request URLs become labels, so clients could otherwise grow it without bound.
+const MAX_SERIES: usize = 1000;
+
 /// One summary series: every observation's sum and count, and the most recent ones for
 /// the quantiles. (Go's summary estimates them over a 10-minute window; this one uses the
 /// last [`WINDOW`] observations, exact over those.)
@@ -162,12 +166,12 @@ impl<L: Hash + Eq> Summaries<L> {
     }
 
     fn observe(&self, labels: L, value: f64) {
-        self.series
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(labels)
-            .or_default()
-            .observe(value);
+        let mut series = self.series.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(window) = series.get_mut(&labels) {
+            window.observe(value);
+        } else if series.len() < MAX_SERIES {
+            series.entry(labels).or_default().observe(value);
+        }
     }
 
     /// OpenMetrics text of the family, series in label order.
@@ -175,14 +179,27 @@ impl<L: Hash + Eq> Summaries<L> {
     where
         L: Render,
     {
-        let series = self.series.lock().unwrap_or_else(|p| p.into_inner());
-        if series.is_empty() {
+        // A copy, so that requests do not wait for the sorting and formatting.
+        let mut rows: Vec<(String, Window)> = {
+            let series = self.series.lock().unwrap_or_else(|p| p.into_inner());
+            series
+                .iter()
+                .map(|(labels, w)| {
+                    let copy = Window {
+                        recent: w.recent.clone(),
+                        sum: w.sum,
+                        count: w.count,
+                    };
+                    (labels.render(), copy)
+                })
+                .collect()
+        };
+        if rows.is_empty() {
             return;
         }
         let name = self.name;
         let _ = writeln!(out, "# HELP {name} {}.", self.help);
         let _ = writeln!(out, "# TYPE {name} summary");
-        let mut rows: Vec<(String, &Window)> = series.iter().map(|(l, w)| (l.render(), w)).collect();
         rows.sort_by(|a, b| a.0.cmp(&b.0));
         for (labels, window) in rows {
             for (q, v) in window.quantiles() {
@@ -349,6 +366,19 @@ mod tests {
             "{text}"
         );
         assert!(text.contains(r#"seldon_api_executor_client_requests_seconds_summary_count{deployment_name="iris",predictor_name="default",predictor_version="",service="/predict",model_name="classifier",model_image="seldonio/mock_classifier",model_version="1.18.2",method="post",code="200"} 1"#), "{text}");
+        // Label values are escaped as the text format wants.
+        m.client(
+            "a\"b\\c\nd",
+            "img",
+            ("post", "/predict"),
+            200,
+            Duration::from_millis(1),
+        );
+        assert!(
+            m.encode().contains(r#"model_name="a\"b\\c\nd""#),
+            "{}",
+            m.encode()
+        );
         // The histograms are still there.
         assert!(
             text.contains(&format!(
@@ -356,5 +386,36 @@ mod tests {
             )),
             "{text}"
         );
+    }
+
+    #[test]
+    fn summaries_keep_a_bounded_number_of_series() {
+        let m = Metrics::new("iris", "default", "");
+        for i in 0..MAX_SERIES + 10 {
+            m.client(
+                &format!("model-{i}"),
+                "img",
+                ("post", "/predict"),
+                200,
+                Duration::from_millis(1),
+            );
+        }
+        let text = m.encode();
+        let series = |name: &str| text.lines().filter(|l| l.starts_with(name)).count();
+        assert_eq!(
+            series("seldon_api_executor_client_requests_seconds_summary_count{"),
+            MAX_SERIES
+        );
+        // Known series still count.
+        m.client(
+            "model-0",
+            "img",
+            ("post", "/predict"),
+            200,
+            Duration::from_millis(1),
+        );
+        assert!(m.encode().contains(
+            r#"model_name="model-0",model_image="img",model_version="",method="post",code="200"} 2"#
+        ));
     }
 }

@@ -117,6 +117,10 @@ pub struct Route {
     pub service: &'static str,
     /// `POST` or `GET`.
     pub method: HttpMethod,
+    /// Whether the route also takes OPTIONS (Seldon's protocol does; tensorflow's and v2's
+    /// routes do not): a preflight is answered and every answer names the methods
+    /// (`Access-Control-Allow-Methods`, gorilla/mux's CORSMethodMiddleware).
+    pub options: bool,
     /// What to do.
     pub action: Action,
 }
@@ -124,10 +128,12 @@ pub struct Route {
 /// The route of `path` for `protocol` (spec §7.2); `None` is a 404. `{model}` matches one
 /// path segment, as in gorilla/mux.
 pub fn route(protocol: Protocol, path: &str) -> Option<Route> {
+    let options = protocol == Protocol::Seldon;
     let post = |service, action| {
         Some(Route {
             service,
             method: HttpMethod::POST,
+            options,
             action,
         })
     };
@@ -135,6 +141,7 @@ pub fn route(protocol: Protocol, path: &str) -> Option<Route> {
         Some(Route {
             service,
             method: HttpMethod::GET,
+            options,
             action,
         })
     };
@@ -275,7 +282,7 @@ impl Engine {
             },
         };
         let method = request.method().clone();
-        let preflight = method == HttpMethod::OPTIONS;
+        let preflight = method == HttpMethod::OPTIONS && route.options;
         if method != route.method && !preflight {
             return plain(StatusCode::METHOD_NOT_ALLOWED, "");
         }
@@ -293,11 +300,7 @@ impl Engine {
         // The middleware runs for a preflight too (puid, CloudEvents, nosniff, CORS); the CORS
         // one then answers it, unmeasured.
         let mut response = if preflight {
-            let mut r = plain(StatusCode::OK, "");
-            if let Ok(v) = HeaderValue::try_from(format!("OPTIONS,{}", route.method)) {
-                r.headers_mut().insert("access-control-allow-methods", v);
-            }
-            r
+            plain(StatusCode::OK, "")
         } else if route.action == Action::Ready {
             self.readiness().await
         } else {
@@ -332,6 +335,14 @@ impl Engine {
             headers.insert("seldon-puid", v);
         }
         headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+        if route.options {
+            let methods = if route.method == HttpMethod::POST {
+                "OPTIONS,POST"
+            } else {
+                "OPTIONS,GET"
+            };
+            headers.insert("access-control-allow-methods", HeaderValue::from_static(methods));
+        }
         self.config.cors.apply(headers);
         if parts.headers.contains_key("ce-specversion") {
             self.cloudevent(headers, &puid, parts.uri.path());

@@ -423,12 +423,17 @@ fn each_protocol_serves_its_own_routes() {
 async fn preflights_get_the_middleware_headers_and_the_routes_methods() {
     let env = BTreeMap::from([("CORS_ALLOWED_HEADERS", "X-Mine")]);
     let cors = Cors::from_env(|name| env.get(name).map(|v| v.to_string())).expect("valid");
-    let (addr, engine, _stop) =
-        start_cors(Protocol::V2, graph(model("classifier")), mock_components(), cors).await;
+    let (addr, engine, _stop) = start_cors(
+        Protocol::Seldon,
+        graph(model("classifier")),
+        mock_components(),
+        cors,
+    )
+    .await;
     let (status, headers, body) = call(
         addr,
         "OPTIONS",
-        "/v2/models/classifier/ready",
+        "/api/v1.0/metadata/classifier",
         "",
         &[("ce-specversion", "1.0"), ("seldon-puid", "p-2")],
     )
@@ -446,6 +451,31 @@ async fn preflights_get_the_middleware_headers_and_the_routes_methods() {
             .contains("seldon_api_executor_server_requests_seconds_count{"),
         "preflights are not measured"
     );
+    // Every answer of a Seldon route names its methods, not only preflights.
+    let (status, headers, _) = call(
+        addr,
+        "POST",
+        "/api/v1.0/predictions",
+        r#"{"data":{"ndarray":[[1]]}}"#,
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["access-control-allow-methods"], "OPTIONS,POST");
+    assert!(
+        engine
+            .metrics_text()
+            .contains("seldon_api_executor_server_requests_seconds_count{")
+    );
+
+    // Tensorflow's and v2's routes take no OPTIONS: 405, without the middleware headers.
+    let (addr, _, _stop) = start_with(Protocol::V2, graph(model("classifier")), mock_components()).await;
+    let (status, headers, _) = call(addr, "OPTIONS", "/v2/models/classifier/ready", "", &[]).await;
+    assert_eq!(status, 405);
+    assert!(!headers.contains_key("access-control-allow-origin"));
+    let (_, headers, _) = call(addr, "GET", "/v2/health/ready", "", &[]).await;
+    assert!(!headers.contains_key("access-control-allow-methods"));
+    assert_eq!(headers["access-control-allow-origin"], "*");
 }
 
 #[tokio::test]

@@ -16,6 +16,7 @@
 //! The routing semantics live in `sluice-mesh`; this crate owns sockets, clocks,
 //! load balancing and everything on the wire.
 
+mod access_log;
 pub mod admin;
 pub mod config;
 mod headers;

@@ -67,7 +67,7 @@ pub(crate) async fn handle(
         scheme
     };
     // What the access log says of the request, taken before the request moves on.
-    let logged = shared.options.access_log.then(|| {
+    let logged = shared.access_log.is_some().then(|| {
         let header = |name: header::HeaderName| {
             parts
                 .headers
@@ -78,7 +78,7 @@ pub(crate) async fn handle(
         serde_json::json!({
             "method": parts.method.as_str(),
             "path": parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"),
-            "protocol": format!("{:?}", parts.version),
+            "protocol": protocol(parts.version),
             "authority": parts.uri.authority().map(|a| a.to_string()).or_else(|| header(header::HOST)),
             "user_agent": header(header::USER_AGENT),
         })
@@ -154,9 +154,22 @@ pub(crate) async fn handle(
         if let (Some(line), serde_json::Value::Object(outcome)) = (line.as_object_mut(), outcome) {
             line.extend(outcome);
         }
-        println!("{line}");
+        if let Some(log) = &shared.access_log {
+            log.write(line.to_string());
+        }
     }
     response
+}
+
+/// The protocol as Envoy's access log writes it.
+fn protocol(version: http::Version) -> &'static str {
+    match version {
+        http::Version::HTTP_09 => "HTTP/0.9",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_2 => "HTTP/2",
+        http::Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP/1.1",
+    }
 }
 
 /// The request body: buffered (replayable) or streamed (not retried, not mirrored).

@@ -72,6 +72,8 @@ pub(crate) struct Shared {
     pub(crate) options: Options,
     /// Extra Prometheus text appended to `/stats/prometheus` (the local mode's engines).
     pub(crate) extra_metrics: Mutex<Vec<MetricsSource>>,
+    /// The access log's writer, when `options.access_log` is on.
+    pub(crate) access_log: Option<crate::access_log::AccessLog>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -103,6 +105,7 @@ impl Gateway {
                 balancer: Arc::new(Balancer::default()),
                 metrics: Metrics::default(),
                 mirror_limit: Arc::new(Semaphore::new(crate::mirror::MAX_IN_FLIGHT)),
+                access_log: options.access_log.then(crate::access_log::AccessLog::start),
                 options,
                 extra_metrics: Mutex::new(Vec::new()),
             }),

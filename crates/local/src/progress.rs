@@ -24,7 +24,8 @@ pub enum Progress {
         /// Since the deployment started.
         waited: Duration,
     },
-    /// Every engine is ready; its routes apply next.
+    /// Every engine is ready (its routes apply next; that can still fail, e.g. on a port
+    /// the gateway cannot listen on).
     Ready {
         /// `namespace/name`.
         deployment: String,
@@ -77,7 +78,7 @@ impl fmt::Display for Progress {
                 processes,
             } => write!(
                 f,
-                "{deployment}: ready in {} ms ({engines} engine(s), {processes} component process(es))",
+                "{deployment}: engines ready in {} ms ({engines} engine(s), {processes} component process(es))",
                 took.as_millis()
             ),
             Progress::Failed { deployment } => write!(f, "{deployment}: not started"),

@@ -282,10 +282,10 @@ impl Local {
         // On an error, keep serving what ran before: stop what was started, restore the rest.
         let rollback =
             |errors: Vec<String>, mut next: BTreeMap<Key, Running>, mut old: BTreeMap<Key, Running>| {
-                for key in &started {
-                    // Dropping a Running stops its engines and component processes.
-                    next.remove(key);
-                }
+                let abandoned: Vec<Running> = started.iter().filter_map(|key| next.remove(key)).collect();
+                // Dropping a Running stops its engines and component processes; stopping a
+                // process waits for it, so off the async workers.
+                tokio::task::spawn_blocking(move || drop(abandoned));
                 old.extend(next);
                 (old, PlanError(errors))
             };

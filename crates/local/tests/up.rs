@@ -237,7 +237,7 @@ async fn progress_reports_starting_waiting_and_ready() {
     assert!(
         events
             .last()
-            .is_some_and(|e| e.to_string().starts_with("seldon/iris: ready in "))
+            .is_some_and(|e| e.to_string().starts_with("seldon/iris: engines ready in "))
     );
     local.shutdown().await;
     late.abort();
