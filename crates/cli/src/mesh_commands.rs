@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use sluice_gateway::server::compile_files;
 use sluice_gateway::{Gateway, Options};
-use sluice_mesh::Proxy;
+use sluice_mesh::{Proxy, RouteTable};
 
 /// Parse `80=8080,443=8443`.
 /// Parse `FROM=TO,...` given to `flag`.
@@ -37,18 +37,33 @@ fn print_problems(problems: &[String]) {
     }
 }
 
+/// Compile the files for `proxy`, printing warnings; on errors print them with `refusal`
+/// and give the exit code to return.
+fn compile_or_report(
+    proxy: &Proxy,
+    config: &[PathBuf],
+    refusal: &str,
+) -> Result<(RouteTable, Vec<String>), ExitCode> {
+    match compile_files(proxy, config) {
+        Ok((table, warnings)) => {
+            print_problems(&warnings);
+            Ok((table, warnings))
+        }
+        Err(problems) => {
+            print_problems(&problems);
+            eprintln!("error: the configuration has errors{refusal}");
+            Err(ExitCode::from(1))
+        }
+    }
+}
+
 /// `sluice gateway`
 pub(crate) fn gateway(config: Vec<PathBuf>, options: Options) -> Result<ExitCode> {
     let proxy = options.proxy.clone();
-    let (table, warnings) = match compile_files(&proxy, &config) {
+    let (table, warnings) = match compile_or_report(&proxy, &config, "; nothing is served") {
         Ok(ok) => ok,
-        Err(problems) => {
-            print_problems(&problems);
-            eprintln!("error: the configuration has errors; nothing is served");
-            return Ok(ExitCode::from(1));
-        }
+        Err(code) => return Ok(code),
     };
-    print_problems(&warnings);
     if table.ports().next().is_none() {
         bail!(
             "no Gateway server in the configuration selects this gateway (labels istio: ingressgateway) with an HTTP port"
@@ -106,15 +121,10 @@ pub(crate) async fn shutdown_signal() {
 /// `sluice explain`
 pub(crate) fn explain(config: Vec<PathBuf>, method: &str, url: &str, headers: &[String]) -> Result<ExitCode> {
     let proxy = Proxy::default();
-    let (table, warnings) = match compile_files(&proxy, &config) {
+    let (table, _) = match compile_or_report(&proxy, &config, "") {
         Ok(ok) => ok,
-        Err(problems) => {
-            print_problems(&problems);
-            eprintln!("error: the configuration has errors");
-            return Ok(ExitCode::from(1));
-        }
+        Err(code) => return Ok(code),
     };
-    print_problems(&warnings);
     let uri: http::Uri = url
         .parse()
         .with_context(|| format!("{url:?} is not a URL such as http://app.example.com/path"))?;

@@ -275,8 +275,9 @@ impl Metrics {
     /// Record a component call.
     pub fn client(&self, node: &str, image: &str, call: (&str, &str), code: u16, took: Duration) {
         let (method, path) = call;
-        let (model_image, model_version) = match image.split(':').collect::<Vec<_>>().as_slice() {
-            [name, version] => (name.to_string(), version.to_string()),
+        let mut parts = image.split(':');
+        let (model_image, model_version) = match (parts.next(), parts.next(), parts.next()) {
+            (Some(name), Some(version), None) => (name.to_string(), version.to_string()),
             _ => (image.to_string(), String::new()),
         };
         let labels = ClientLabels {

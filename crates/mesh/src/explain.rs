@@ -57,14 +57,7 @@ impl RouteTable {
             );
             return out;
         }
-        let view = RequestView {
-            method: parts.method.as_str(),
-            path: &target.path,
-            query: target.query.as_deref(),
-            authority: &authority,
-            scheme,
-            headers: &parts.headers,
-        };
+        let view = RequestView::new(parts, &target, &authority, scheme);
         for (i, route) in vh.routes.iter().enumerate() {
             match route.matcher.mismatch(&view) {
                 Some(why) => {

@@ -6,6 +6,8 @@ use http::HeaderMap;
 use regex::Regex;
 use sluice_api::istio::{HttpMatchRequest, StringMatch};
 
+use crate::path::Target;
+
 /// A compiled Istio `StringMatch`.
 #[derive(Clone, Debug)]
 pub enum Match {
@@ -122,7 +124,25 @@ pub struct RequestView<'a> {
     pub headers: &'a HeaderMap,
 }
 
-impl RequestView<'_> {
+impl<'a> RequestView<'a> {
+    /// The view of a request whose target was normalized to `target`, received for
+    /// `authority` over `scheme`.
+    pub fn new(
+        parts: &'a http::request::Parts,
+        target: &'a Target,
+        authority: &'a str,
+        scheme: &'a str,
+    ) -> Self {
+        RequestView {
+            method: parts.method.as_str(),
+            path: &target.path,
+            query: target.query.as_deref(),
+            authority,
+            scheme,
+            headers: &parts.headers,
+        }
+    }
+
     /// A header's value; several values are joined with `,` (Envoy's header matching).
     /// Pseudo-headers `:method`, `:authority`, `:scheme`, `:path` are answered too.
     pub fn header(&self, name: &str) -> Option<String> {

@@ -262,14 +262,7 @@ impl RouteTable {
                 action: Action::Reply(r),
             };
         }
-        let view = RequestView {
-            method: parts.method.as_str(),
-            path: &target.path,
-            query: target.query.as_deref(),
-            authority: &authority,
-            scheme,
-            headers: &parts.headers,
-        };
+        let view = RequestView::new(parts, &target, &authority, scheme);
         let Some(route) = vh.routes.iter().find(|r| r.matcher.matches(&view)) else {
             return reply(404, "");
         };

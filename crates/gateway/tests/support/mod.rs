@@ -247,6 +247,17 @@ pub struct Got {
 }
 
 impl Got {
+    /// The status, headers and whole body of `response`.
+    pub async fn read(response: http::Response<hyper::body::Incoming>) -> Got {
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.expect("body").to_bytes();
+        Got {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            body,
+        }
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
     }
@@ -276,13 +287,7 @@ pub async fn send(
         .request(b.body(Full::new(Bytes::from_static(b"hello"))).expect("request"))
         .await
         .expect("response");
-    let (parts, body) = response.into_parts();
-    let body = body.collect().await.expect("body").to_bytes();
-    Got {
-        status: parts.status.as_u16(),
-        headers: parts.headers,
-        body,
-    }
+    Got::read(response).await
 }
 
 pub async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Got {
@@ -302,11 +307,5 @@ pub async fn h2c_get(addr: SocketAddr, path: &str) -> Got {
         .body(Full::new(Bytes::new()))
         .expect("request");
     let response = sender.send_request(request).await.expect("response");
-    let (parts, body) = response.into_parts();
-    let body = body.collect().await.expect("body").to_bytes();
-    Got {
-        status: parts.status.as_u16(),
-        headers: parts.headers,
-        body,
-    }
+    Got::read(response).await
 }
