@@ -1,4 +1,5 @@
-//! The commands: read input, call the translation, print.
+//! `sluice validate`, `render` and `crd`: read the files, check them with the same
+//! loader and rules `sluice up` and `sluice gateway` use, print.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,58 +7,76 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use serde_json::Value;
 use sluice_api::SeldonDeployment;
-use sluice_translate::{Desired, Settings, source};
+use sluice_api::diagnostic::{self, Diagnostic, Severity};
+use sluice_api::load::{self, Typed};
+use sluice_translate::{Settings, source};
 
 use crate::input;
-use crate::report::{self, Located};
 
-/// Check every document; return the diagnostics and the valid SeldonDeployments.
+/// Every problem of the files, located and in reading order, and the valid SeldonDeployments.
 fn check_all(
     files: &[PathBuf],
     namespace: Option<&str>,
     settings: &Settings,
-) -> Result<(Vec<Located>, Vec<SeldonDeployment>)> {
-    let mut diagnostics = Vec::new();
+) -> Result<(Vec<Diagnostic>, Vec<SeldonDeployment>)> {
+    let loaded = load::load(&input::read(files)?);
+    let mut problems = loaded.diagnostics.clone();
     let mut valid = Vec::new();
-    for file in input::read(files)? {
-        let documents = match file.documents {
-            Ok(documents) => documents,
-            Err(err) => {
-                let at = err.position.unwrap_or_default();
-                diagnostics.push(Located::file_error(
-                    &file.name,
-                    at.line,
-                    at.column,
-                    format!("not valid YAML: {}", err.message),
-                ));
-                continue;
-            }
+    for resource in &loaded.resources {
+        let Typed::SeldonDeployment(sdep) = &resource.typed else {
+            continue;
         };
-        let first = diagnostics.len();
-        for doc in &documents {
-            if source::is_seldon_deployment(doc) {
-                let checked = source::check(doc, settings, namespace);
-                diagnostics.extend(
-                    checked
-                        .diagnostics
-                        .iter()
-                        .map(|d| Located::new(&file.name, doc, d)),
-                );
-                if let Some(sdep) = checked.valid() {
-                    valid.push(sdep.clone());
-                }
-            } else {
-                diagnostics.extend(
-                    source::check_other(doc)
-                        .iter()
-                        .map(|d| Located::new(&file.name, doc, d)),
-                );
-            }
+        let checked = source::check(sdep, settings, namespace);
+        problems.extend(checked.diagnostics.iter().map(|d| resource.locate(d.clone())));
+        if let Some(sdep) = checked.valid() {
+            // What `sluice up` would refuse: its orchestrator's settings are errors, what it
+            // does not serve yet a warning (the cluster serves it).
+            problems.extend(
+                sluice_local::orchestrator_checks(sdep)
+                    .into_iter()
+                    .map(|d| resource.locate(d)),
+            );
+            problems.extend(
+                sluice_local::not_served_locally(sdep)
+                    .into_iter()
+                    .map(|d| resource.locate(local_only(d))),
+            );
+            valid.push(sdep.clone());
         }
-        // Within a file, in the order a reader meets them.
-        diagnostics[first..].sort_by_key(|d| (d.line, d.column));
     }
-    Ok((diagnostics, valid))
+    // What the gateway (an Istio ingress gateway's admission) would refuse.
+    let (istio, skipped) = sluice_gateway::config::istio(&loaded);
+    problems.extend(
+        skipped
+            .into_iter()
+            .filter(|d| d.object.as_ref().is_none_or(|o| o.kind != "SeldonDeployment"))
+            .map(local_only),
+    );
+    problems.extend(
+        sluice_mesh::RouteTable::check(&sluice_mesh::Proxy::default(), &istio)
+            .into_iter()
+            .map(|d| loaded.locate(d)),
+    );
+    if loaded.resources.is_empty() && !diagnostic::has_errors(&problems) {
+        problems.push(Diagnostic::warning(
+            sluice_api::document::FieldPath::root(),
+            format!(
+                "no SeldonDeployment or Istio object in {}",
+                loaded.files.join(", ")
+            ),
+        ));
+    }
+    diagnostic::sort_by_location(&mut problems, &loaded.files);
+    Ok((problems, valid))
+}
+
+/// A refusal of `sluice up` or `sluice gateway` about something a cluster serves: a warning.
+fn local_only(mut d: Diagnostic) -> Diagnostic {
+    if d.is_error() {
+        d.severity = Severity::Warning;
+        d.message = format!("`sluice up` and `sluice gateway` refuse this: {}", d.message);
+    }
+    d
 }
 
 /// `sluice validate`
@@ -72,9 +91,9 @@ pub(crate) fn validate(
         println!("{}", serde_json::to_string_pretty(&diagnostics)?);
     } else {
         for d in &diagnostics {
-            println!("{}", d.text());
+            println!("{d}");
         }
-        println!("{}", report::summary(&diagnostics));
+        println!("{}", diagnostic::summary(&diagnostics));
     }
     Ok(exit(&diagnostics))
 }
@@ -88,43 +107,24 @@ pub(crate) fn render(
 ) -> Result<ExitCode> {
     let (diagnostics, valid) = check_all(files, namespace, settings)?;
     for d in &diagnostics {
-        eprintln!("{}", d.text());
+        eprintln!("{d}");
     }
-    if diagnostics.iter().any(Located::is_error) {
-        eprintln!("{}; nothing rendered", report::summary(&diagnostics));
+    if diagnostic::has_errors(&diagnostics) {
+        eprintln!("{}; nothing rendered", diagnostic::summary(&diagnostics));
         return Ok(ExitCode::from(1));
     }
     let mut objects = Vec::new();
     for sdep in &valid {
         let desired = sluice_translate::desired(sdep, settings)
             .context("translation failed after validation passed")?;
-        objects.extend(objects_in_apply_order(&desired)?);
+        objects.extend(desired.objects()?);
     }
     print!("{}", format_objects(&objects, json)?);
     Ok(ExitCode::SUCCESS)
 }
 
-/// Services and Deployments, then DestinationRules before the VirtualService that uses
-/// their subsets (Istio's make-before-break order).
-pub(crate) fn objects_in_apply_order(desired: &Desired) -> Result<Vec<Value>> {
-    let mut out = Vec::new();
-    for s in &desired.services {
-        out.push(serde_json::to_value(s)?);
-    }
-    for d in &desired.deployments {
-        out.push(serde_json::to_value(d)?);
-    }
-    for d in &desired.destination_rules {
-        out.push(serde_json::to_value(d)?);
-    }
-    for v in &desired.virtual_services {
-        out.push(serde_json::to_value(v)?);
-    }
-    Ok(out)
-}
-
 /// Multi-document YAML, or one JSON `List`.
-pub(crate) fn format_objects(objects: &[Value], json: bool) -> Result<String> {
+fn format_objects(objects: &[Value], json: bool) -> Result<String> {
     if json {
         let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": objects});
         return Ok(serde_json::to_string_pretty(&list)? + "\n");
@@ -143,8 +143,8 @@ pub(crate) fn crd() -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn exit(diagnostics: &[Located]) -> ExitCode {
-    if diagnostics.iter().any(Located::is_error) {
+fn exit(diagnostics: &[Diagnostic]) -> ExitCode {
+    if diagnostic::has_errors(diagnostics) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -5,10 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
-use base64::Engine as _;
-use sluice_api::seldon::{PredictiveUnit, PredictorSpec};
-use sluice_engine::{Component, Config as EngineConfig, Engine};
+use anyhow::{Context, Result};
+use sluice_engine::server::Cors;
+use sluice_engine::{Config as EngineConfig, Engine, pod};
 use sluice_local::{Local, Mappings, Options};
 use sluice_translate::Settings;
 
@@ -87,86 +86,49 @@ pub(crate) fn up(
     })
 }
 
+/// `sluice engine`'s flags.
+#[derive(Debug)]
+pub(crate) struct EngineArgs {
+    pub(crate) sdep: String,
+    pub(crate) namespace: String,
+    pub(crate) predictor: String,
+    pub(crate) http_port: u16,
+    pub(crate) prometheus_path: String,
+    pub(crate) protocol: sluice_engine::graph::Protocol,
+    pub(crate) engine_predictor: Option<String>,
+}
+
 /// `sluice engine` in a pod: the predictor from `ENGINE_PREDICTOR` (base64 JSON, as the
 /// operator writes it), components reached at their endpoints.
-pub(crate) fn engine(
-    sdep: String,
-    namespace: String,
-    predictor_name: String,
-    http_port: u16,
-    prometheus_path: String,
-    protocol: sluice_engine::graph::Protocol,
-    predictor_b64: Option<String>,
-) -> Result<ExitCode> {
-    let encoded = predictor_b64.context(
-        "ENGINE_PREDICTOR is not set: it holds the predictor as base64 JSON (the operator sets it)",
-    )?;
-    let json = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .context("ENGINE_PREDICTOR is not base64")?;
-    let predictor: PredictorSpec =
-        serde_json::from_slice(&json).context("ENGINE_PREDICTOR is not a predictor as JSON")?;
-    if predictor.name != predictor_name {
-        bail!(
-            "--predictor {predictor_name:?} does not match ENGINE_PREDICTOR's predictor {:?}",
-            predictor.name
-        );
-    }
-    let mut components = BTreeMap::new();
-    for node in predictor.graph.walk() {
-        components.insert(node.name.clone(), component(&predictor, node)?);
-    }
-    let cors =
-        sluice_engine::server::Cors::from_env(|name| std::env::var(name).ok()).map_err(anyhow::Error::msg)?;
+pub(crate) fn engine(args: EngineArgs) -> Result<ExitCode> {
+    let predictor = pod::predictor(args.engine_predictor.as_deref(), &args.predictor)?;
+    let components = pod::components(&predictor)?;
+    let cors = Cors::from_env(|name| std::env::var(name).ok()).map_err(anyhow::Error::msg)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the runtime")?;
     runtime.block_on(async move {
         let engine = Engine::new(EngineConfig {
-            deployment: sdep,
-            namespace,
+            deployment: args.sdep,
+            namespace: args.namespace,
             predictor,
             components,
             rest_timeout: None,
-            prometheus_path,
-            protocol,
+            prometheus_path: args.prometheus_path,
+            protocol: args.protocol,
             cors,
         });
-        let listener = tokio::net::TcpListener::bind(("0.0.0.0", http_port))
+        let port = args.http_port;
+        let listener = tokio::net::TcpListener::bind(("0.0.0.0", port))
             .await
-            .with_context(|| format!("cannot listen on port {http_port}"))?;
-        tracing::info!(port = http_port, "engine listening");
+            .with_context(|| format!("cannot listen on port {port}"))?;
+        tracing::info!(port, "engine listening");
         let (stop, rx) = tokio::sync::watch::channel(false);
         let serving = tokio::spawn(engine.serve(listener, rx));
         shutdown_signal().await;
         let _ = stop.send(true);
         let _ = serving.await;
         Ok(ExitCode::SUCCESS)
-    })
-}
-
-fn component(predictor: &PredictorSpec, node: &PredictiveUnit) -> Result<Component> {
-    if sluice_translate::graph::is_builtin(node.implementation.as_deref().unwrap_or("")) {
-        return Ok(Component::Builtin);
-    }
-    let endpoint = node.endpoint.as_ref().with_context(|| {
-        format!(
-            "node {} of predictor {} has no endpoint",
-            node.name, predictor.name
-        )
-    })?;
-    let host = endpoint
-        .service_host
-        .clone()
-        .unwrap_or_else(|| "localhost".to_string());
-    let port = endpoint.http_port.or(endpoint.service_port).unwrap_or(9000);
-    let image = sluice_translate::graph::container(predictor, &node.name)
-        .and_then(|c| c.image.clone())
-        .unwrap_or_default();
-    Ok(Component::Http {
-        host,
-        port: u16::try_from(port).context("endpoint port out of range")?,
-        image,
     })
 }

@@ -1,20 +1,23 @@
 //! `sluice`: Seldon Core 1 compatible model deployments with an Istio ingress.
-//! This binary parses arguments, builds configuration and calls the crates; the
-//! logic lives in `sluice-translate` (and, as they arrive, the gateway and engine crates).
+//! This binary parses arguments (`args`), calls the crates and prints; the logic lives
+//! in `sluice-translate`, `sluice-mesh`, `sluice-gateway`, `sluice-engine` and `sluice-local`.
 
+mod args;
 mod commands;
 mod input;
 mod local_commands;
 mod mesh_commands;
 mod progress;
-mod report;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use sluice_translate::{Settings, TlsMode};
+use clap::{Parser, Subcommand};
+
+use crate::args::{
+    Files, PortMap, Protocol, RenderFormat, ServerType, SettingsArgs, Transport, ValidateFormat,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -59,8 +62,8 @@ enum Command {
         #[arg(long = "component", value_name = "NAME=URL")]
         components: Vec<String>,
         /// Local ports for Gateway server ports.
-        #[arg(long, default_value = "80=8080", value_name = "MAP")]
-        port_map: String,
+        #[arg(long, default_value = "80=8080", value_name = "MAP", value_parser = args::port_map)]
+        port_map: PortMap,
         /// Admin listener: /stats/prometheus (gateway and engines), /healthz/ready, /config_dump.
         #[arg(long, default_value = "127.0.0.1:15000")]
         admin: SocketAddr,
@@ -68,8 +71,8 @@ enum Command {
         #[arg(long, default_value_t = 30)]
         ready_timeout: u64,
         /// Serve `mesh`-bound routes to in-mesh clients: service port=local port, e.g. 8000=18000 (off by default).
-        #[arg(long, default_value = "", value_name = "MAP")]
-        mesh_port_map: String,
+        #[arg(long, default_value = "", value_name = "MAP", value_parser = args::port_map)]
+        mesh_port_map: PortMap,
         /// Print a JSON access log line per request on stdout (Istio's field names).
         #[arg(long)]
         access_log: bool,
@@ -100,18 +103,18 @@ enum Command {
         /// gRPC port (not served yet).
         #[arg(long = "grpc_port", default_value_t = 5001)]
         grpc_port: u16,
-        /// seldon, tensorflow, kfserving or v2: the routes served and the component calls.
-        #[arg(long, default_value = "seldon")]
-        protocol: String,
-        /// rest or grpc.
-        #[arg(long, default_value = "rest")]
-        transport: String,
+        /// The routes served and the component calls.
+        #[arg(long, value_enum, default_value_t = Protocol::Seldon)]
+        protocol: Protocol,
+        /// How components are called (only rest is served yet).
+        #[arg(long, value_enum, default_value_t = Transport::Rest)]
+        transport: Transport,
         /// Metrics path.
         #[arg(long = "prometheus_path", default_value = "/prometheus")]
         prometheus_path: String,
-        /// rpc or kafka.
-        #[arg(long = "server_type", default_value = "rpc")]
-        server_type: String,
+        /// Request/response (rpc) or Kafka (not served).
+        #[arg(long = "server_type", value_enum, default_value_t = ServerType::Rpc)]
+        server_type: ServerType,
         /// Request logger queue size (accepted for compatibility).
         #[arg(long = "log_work_buffer_size", default_value_t = 10000)]
         log_work_buffer_size: u32,
@@ -176,8 +179,8 @@ enum Command {
         #[arg(long, required = true, value_name = "FILE|DIR")]
         config: Vec<PathBuf>,
         /// Local ports for Gateway server ports, e.g. 80=8080,443=8443 (unmapped ports listen on their own number).
-        #[arg(long, default_value = "", value_name = "MAP")]
-        port_map: String,
+        #[arg(long, default_value = "", value_name = "MAP", value_parser = args::port_map)]
+        port_map: PortMap,
         /// Admin listener: /stats/prometheus, /healthz/ready, /config_dump.
         #[arg(long, default_value = "127.0.0.1:15000")]
         admin: SocketAddr,
@@ -219,93 +222,6 @@ enum Command {
     Crd,
 }
 
-/// Input files.
-#[derive(Debug, Args)]
-struct Files {
-    /// A YAML or JSON file, a directory of them, or `-` for stdin. Repeatable.
-    #[arg(short = 'f', long = "filename", required = true, value_name = "FILE|DIR|-")]
-    files: Vec<PathBuf>,
-    /// Namespace for objects that set none (like `kubectl -n`); must match objects that set one.
-    #[arg(short, long)]
-    namespace: Option<String>,
-}
-
-/// The operator's configuration; each flag also reads Seldon's environment variable.
-#[derive(Debug, Args)]
-struct SettingsArgs {
-    /// Generate Istio VirtualServices and DestinationRules.
-    #[arg(long, env = "ISTIO_ENABLED", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
-    istio_enabled: bool,
-    /// Gateway of SDeps without `seldon.io/istio-gateway`: `[namespace/]name` or `mesh`.
-    #[arg(long, env = "ISTIO_GATEWAY", default_value = "istio-system/seldon-gateway")]
-    istio_gateway: String,
-    /// TLS mode of the DestinationRules: DISABLE, SIMPLE, MUTUAL, ISTIO_MUTUAL or STRICT (= ISTIO_MUTUAL).
-    #[arg(long, env = "ISTIO_TLS_MODE", value_name = "MODE")]
-    istio_tls_mode: Option<String>,
-    /// The orchestrator's http port (container and predictor Service).
-    #[arg(long, env = "ENGINE_SERVER_PORT", default_value_t = 8000)]
-    engine_http_port: u16,
-    /// The orchestrator's grpc port (container and predictor Service).
-    #[arg(long, env = "ENGINE_SERVER_GRPC_PORT", default_value_t = 5001)]
-    engine_grpc_port: u16,
-    /// The orchestrator's container image.
-    #[arg(long, env = "EXECUTOR_CONTAINER_IMAGE_AND_VERSION")]
-    engine_image: Option<String>,
-    /// Path of the Prometheus metrics of the orchestrator and components.
-    #[arg(long, env = "EXECUTOR_PROMETHEUS_PATH", default_value = "/prometheus")]
-    prometheus_path: String,
-    /// First http port given to graph containers.
-    #[arg(long, env = "PREDICTIVE_UNIT_HTTP_SERVICE_PORT", default_value_t = 9000)]
-    unit_http_port: u16,
-    /// First grpc port given to graph containers.
-    #[arg(long, env = "PREDICTIVE_UNIT_GRPC_SERVICE_PORT", default_value_t = 9500)]
-    unit_grpc_port: u16,
-    /// First metrics port given to graph containers.
-    #[arg(long, env = "PREDICTIVE_UNIT_METRICS_SERVICE_PORT", default_value_t = 6000)]
-    unit_metrics_port: u16,
-    /// The cluster's DNS domain.
-    #[arg(long, default_value = "cluster.local")]
-    cluster_domain: String,
-}
-
-impl SettingsArgs {
-    fn settings(&self) -> anyhow::Result<Settings> {
-        let defaults = Settings::default();
-        let settings = Settings {
-            istio_enabled: self.istio_enabled,
-            istio_gateway: self.istio_gateway.clone(),
-            istio_tls_mode: match self.istio_tls_mode.as_deref() {
-                None | Some("") => None,
-                Some(mode) => Some(mode.parse::<TlsMode>()?),
-            },
-            engine_http_port: self.engine_http_port.into(),
-            engine_grpc_port: self.engine_grpc_port.into(),
-            engine_image: self.engine_image.clone().unwrap_or(defaults.engine_image.clone()),
-            prometheus_path: self.prometheus_path.clone(),
-            unit_http_port: self.unit_http_port.into(),
-            unit_grpc_port: self.unit_grpc_port.into(),
-            unit_metrics_port: self.unit_metrics_port.into(),
-            cluster_domain: self.cluster_domain.clone(),
-            ..defaults
-        };
-        settings.check()?;
-        Ok(settings)
-    }
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum RenderFormat {
-    Yaml,
-    Json,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum ValidateFormat {
-    Text,
-    Json,
-}
-
-/// Logs to stderr; `RUST_LOG` sets the level (default `info`).
 /// Log lines on stderr (`RUST_LOG` filters; info by default), coloured on a terminal.
 fn init_logs() {
     init_logs_to(std::io::stderr);
@@ -326,32 +242,37 @@ where
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
+    match run(Cli::parse().command) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
         Command::Render {
             files,
             settings,
             output,
-        } => settings.settings().and_then(|s| {
-            commands::render(
-                &files.files,
-                files.namespace.as_deref(),
-                &s,
-                matches!(output, RenderFormat::Json),
-            )
-        }),
+        } => commands::render(
+            &files.files,
+            files.namespace.as_deref(),
+            &settings.settings()?,
+            matches!(output, RenderFormat::Json),
+        ),
         Command::Validate {
             files,
             settings,
             output,
-        } => settings.settings().and_then(|s| {
-            commands::validate(
-                &files.files,
-                files.namespace.as_deref(),
-                &s,
-                matches!(output, ValidateFormat::Json),
-            )
-        }),
+        } => commands::validate(
+            &files.files,
+            files.namespace.as_deref(),
+            &settings.settings()?,
+            matches!(output, ValidateFormat::Json),
+        ),
         Command::Crd => commands::crd(),
         Command::Up {
             files,
@@ -364,25 +285,21 @@ fn main() -> ExitCode {
             settings,
         } => {
             let progress = progress::init();
-            settings.settings().and_then(|settings| {
-                let port_map = mesh_commands::parse_port_map("--port-map", &port_map)?;
-                let mesh_port_map = mesh_commands::parse_port_map("--mesh-port-map", &mesh_port_map)?;
-                let gateway = sluice_gateway::Options {
-                    port_map,
-                    admin: Some(admin),
-                    access_log,
-                    ..sluice_gateway::Options::default()
-                };
-                local_commands::up(
-                    files,
-                    settings,
-                    gateway,
-                    mesh_port_map,
-                    &components,
-                    std::time::Duration::from_secs(ready_timeout),
-                    progress,
-                )
-            })
+            let gateway = sluice_gateway::Options {
+                port_map: port_map.0,
+                admin: Some(admin),
+                access_log,
+                ..sluice_gateway::Options::default()
+            };
+            local_commands::up(
+                files,
+                settings.settings()?,
+                gateway,
+                mesh_port_map.0,
+                &components,
+                std::time::Duration::from_secs(ready_timeout),
+                progress,
+            )
         }
         Command::Engine {
             sdep,
@@ -400,25 +317,20 @@ fn main() -> ExitCode {
             engine_predictor,
         } => {
             init_logs();
-            let Some(protocol) = sluice_engine::graph::Protocol::from_spec(Some(&protocol)) else {
-                eprintln!("error: --protocol {protocol:?}: use seldon, tensorflow, kfserving or v2");
-                return ExitCode::from(2);
-            };
-            if transport != "rest" || server_type != "rpc" {
-                eprintln!(
-                    "error: only --transport rest --server_type rpc are served yet (got {transport}, {server_type})"
+            if transport != Transport::Rest || server_type != ServerType::Rpc {
+                anyhow::bail!(
+                    "only --transport rest --server_type rpc are served yet (got {transport:?}, {server_type:?})"
                 );
-                return ExitCode::from(2);
             }
-            local_commands::engine(
+            local_commands::engine(local_commands::EngineArgs {
                 sdep,
                 namespace,
                 predictor,
                 http_port,
                 prometheus_path,
-                protocol,
+                protocol: protocol.into(),
                 engine_predictor,
-            )
+            })
         }
         Command::Gateway {
             config,
@@ -429,17 +341,15 @@ fn main() -> ExitCode {
             num_trusted_proxies,
         } => {
             init_logs();
-            mesh_commands::parse_port_map("--port-map", &port_map).and_then(|port_map| {
-                let options = sluice_gateway::Options {
-                    port_map,
-                    admin: Some(admin),
-                    bind,
-                    access_log,
-                    num_trusted_proxies,
-                    ..sluice_gateway::Options::default()
-                };
-                mesh_commands::gateway(config, options)
-            })
+            let options = sluice_gateway::Options {
+                port_map: port_map.0,
+                admin: Some(admin),
+                bind,
+                access_log,
+                num_trusted_proxies,
+                ..sluice_gateway::Options::default()
+            };
+            mesh_commands::gateway(config, options)
         }
         Command::Explain {
             config,
@@ -447,12 +357,5 @@ fn main() -> ExitCode {
             headers,
             url,
         } => mesh_commands::explain(config, &request, &url, &headers),
-    };
-    match result {
-        Ok(code) => code,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::from(2)
-        }
     }
 }

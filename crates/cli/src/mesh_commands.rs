@@ -1,41 +1,14 @@
 //! `sluice gateway` and `sluice explain`.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use sluice_api::Diagnostic;
 use sluice_gateway::server::compile_files;
 use sluice_gateway::{Gateway, Options};
-use sluice_mesh::{Proxy, RouteTable};
-
-/// Parse `80=8080,443=8443`.
-/// Parse `FROM=TO,...` given to `flag`.
-pub(crate) fn parse_port_map(flag: &str, value: &str) -> Result<BTreeMap<u16, u16>> {
-    let mut out = BTreeMap::new();
-    for pair in value.split(',').filter(|p| !p.trim().is_empty()) {
-        let (from, to) = pair
-            .split_once('=')
-            .with_context(|| format!("{flag} entry {pair:?} is not PORT=LOCAL_PORT (e.g. 80=8080)"))?;
-        let from: u16 = from
-            .trim()
-            .parse()
-            .with_context(|| format!("{flag}: {from:?} is not a port number"))?;
-        let to: u16 = to
-            .trim()
-            .parse()
-            .with_context(|| format!("{flag}: {to:?} is not a port number"))?;
-        out.insert(from, to);
-    }
-    Ok(out)
-}
-
-fn print_problems(problems: &[String]) {
-    for p in problems {
-        eprintln!("{p}");
-    }
-}
+use sluice_mesh::{Proxy, RouteTable, Scheme};
 
 /// Compile the files for `proxy`, printing warnings; on errors print them with `refusal`
 /// and give the exit code to return.
@@ -43,15 +16,22 @@ fn compile_or_report(
     proxy: &Proxy,
     config: &[PathBuf],
     refusal: &str,
-) -> Result<(RouteTable, Vec<String>), ExitCode> {
+) -> Result<(RouteTable, Vec<Diagnostic>), ExitCode> {
     match compile_files(proxy, config) {
         Ok((table, warnings)) => {
-            print_problems(&warnings);
+            for w in &warnings {
+                eprintln!("{w}");
+            }
             Ok((table, warnings))
         }
         Err(problems) => {
-            print_problems(&problems);
-            eprintln!("error: the configuration has errors{refusal}");
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            eprintln!(
+                "error: the configuration has errors ({}){refusal}",
+                sluice_api::diagnostic::summary(&problems)
+            );
             Err(ExitCode::from(1))
         }
     }
@@ -128,14 +108,15 @@ pub(crate) fn explain(config: Vec<PathBuf>, method: &str, url: &str, headers: &[
     let uri: http::Uri = url
         .parse()
         .with_context(|| format!("{url:?} is not a URL such as http://app.example.com/path"))?;
-    let scheme = uri.scheme_str().unwrap_or("http").to_string();
+    let scheme = match uri.scheme_str() {
+        None => Scheme::Http,
+        Some(s) => Scheme::parse(s).with_context(|| format!("{url:?}: the scheme is http or https"))?,
+    };
     let authority = uri
         .authority()
         .context("the URL needs a host, e.g. http://app.example.com/path")?
         .clone();
-    let port = authority
-        .port_u16()
-        .unwrap_or(if scheme == "https" { 443 } else { 80 });
+    let port = authority.port_u16().unwrap_or(scheme.default_port());
     let mut builder = http::Request::builder()
         .method(method)
         .uri(uri.path_and_query().map_or("/", |p| p.as_str()))
@@ -152,21 +133,6 @@ pub(crate) fn explain(config: Vec<PathBuf>, method: &str, url: &str, headers: &[
         builder = builder.header(name.trim(), value.trim());
     }
     let (parts, ()) = builder.body(()).context("invalid request")?.into_parts();
-    print!("{}", table.explain(port, &scheme, &parts));
+    print!("{}", table.explain(port, scheme, &parts));
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn port_maps() {
-        assert_eq!(
-            parse_port_map("--port-map", "80=8080,443=8443").expect("valid"),
-            BTreeMap::from([(80, 8080), (443, 8443)])
-        );
-        assert!(parse_port_map("--port-map", "80").is_err());
-        assert!(parse_port_map("--port-map", "80=x").is_err());
-    }
 }

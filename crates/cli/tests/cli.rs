@@ -362,9 +362,42 @@ fn gateway_refuses_a_configuration_with_errors() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(
-        err.contains("error: VirtualService default/v spec.http[0].timeout: \"soon\" is not a duration"),
-        "{err}"
+    let located = format!(
+        "{}:8:5: error: [VirtualService/v] spec.http[0].timeout: \"soon\" is not a duration",
+        file.display()
     );
+    assert!(err.contains(&located), "{err}");
     assert!(err.contains("nothing is served"), "{err}");
+
+    // `sluice validate` reports what the gateway refuses, at the same place.
+    let out = sluice(&["validate", "-f", file.to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains(&located), "{}", stdout(&out));
+
+    // And so does `sluice up`, which serves Istio resources beside SeldonDeployments.
+    let out = sluice(&[
+        "up",
+        file.to_str().expect("utf-8 path"),
+        "--admin",
+        "127.0.0.1:0",
+        "--port-map",
+        "80=0",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains(&located), "{}", stderr(&out));
+}
+
+#[test]
+fn an_invalid_header_name_is_refused_with_its_path() {
+    let file = temp_file(
+        "bad-header.yaml",
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: v, namespace: default}\nspec:\n  hosts: [a]\n  gateways: [istio-system/gw]\n  http:\n  - headers:\n      request:\n        set: {\"x y\": v}\n    route: [{destination: {host: a}}]\n",
+    );
+    let out = sluice(&["validate", "-f", file.to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(1));
+    let expected = format!(
+        "{}:10:15: error: [VirtualService/v] spec.http[0].headers.request.set[\"x y\"]: \"x y\" is not a valid HTTP header name",
+        file.display()
+    );
+    assert!(stdout(&out).contains(&expected), "{}", stdout(&out));
 }

@@ -12,12 +12,14 @@
 //!                headers, errors (JSON), metrics
 //!  components  — each node: built in (pass-through), the mock in process, or REST
 //!  metrics     — seldon_api_executor_{server,client}_requests_seconds
+//!  pod         — `sluice engine` in a predictor pod: ENGINE_PREDICTOR, components' endpoints
 //! ```
 
 pub mod components;
 pub mod graph;
 pub mod metrics;
 pub mod mock;
+pub mod pod;
 pub mod pyjson;
 pub mod server;
 

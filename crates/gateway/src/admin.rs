@@ -60,7 +60,14 @@ fn respond(shared: &Shared, request: &Request<Incoming>) -> Response<Body> {
                 text,
             )
         }
-        "/healthz/ready" => (StatusCode::OK, "text/plain", "LIVE\n".to_string()),
+        "/healthz/ready" if shared.ready.load(std::sync::atomic::Ordering::Acquire) => {
+            (StatusCode::OK, "text/plain", "LIVE\n".to_string())
+        }
+        "/healthz/ready" => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "not ready: the listeners are not open yet\n".to_string(),
+        ),
         "/config_dump" => (StatusCode::OK, "application/json", config_dump(shared)),
         _ => (
             StatusCode::NOT_FOUND,
@@ -92,8 +99,8 @@ pub(crate) fn config_dump(shared: &Shared) -> String {
                         .map(|r| {
                             let action = match &r.action {
                                 RouteAction::Forward(f) => json!({"forward": f.destinations.iter().map(|d| json!({"destination": d.label, "weight": d.weight, "cluster": d.cluster.as_ref().map(|c| c.name.clone()).unwrap_or_else(|m| format!("missing: {}", m.describe()))})).collect::<Vec<_>>(), "timeout_ms": f.timeout.map(|t| t.as_millis() as u64), "retry_attempts": f.retry.attempts, "mirrors": f.mirrors.iter().map(|(c, p)| json!({"cluster": c.name, "percentage": p})).collect::<Vec<_>>()}),
-                                RouteAction::Redirect(rd) => json!({"redirect": rd.code}),
-                                RouteAction::Direct { status, .. } => json!({"direct_response": status}),
+                                RouteAction::Redirect(rd) => json!({"redirect": rd.code.as_u16()}),
+                                RouteAction::Direct { status, .. } => json!({"direct_response": status.as_u16()}),
                             };
                             json!({"origin": r.origin.to_string(), "match": format!("{:?}", r.matcher), "action": action})
                         })
@@ -104,6 +111,12 @@ pub(crate) fn config_dump(shared: &Shared) -> String {
             json!({"port": port, "servers": listener.servers, "virtual_hosts": hosts})
         })
         .collect();
-    let dump = json!({"listeners": listeners, "diagnostics": *shared.diagnostics.load_full()});
+    let diagnostics: Vec<String> = shared
+        .diagnostics
+        .load()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let dump = json!({"listeners": listeners, "diagnostics": diagnostics});
     serde_json::to_string_pretty(&dump).unwrap_or_default()
 }

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 
 use http::{HeaderMap, HeaderValue, header};
 use rand::{Rng, RngExt};
+use sluice_mesh::Scheme;
 
 /// Client headers Envoy strips: they would control the proxy.
 const INTERNAL: &[&str] = &[
@@ -47,7 +48,7 @@ pub(crate) fn request_id(rng: &mut impl Rng) -> String {
 
 /// Prepare client headers for upstream: strip internal and hop-by-hop headers, set
 /// `x-forwarded-for`, `x-forwarded-proto`, `x-envoy-external-address` and a new `x-request-id`.
-pub(crate) fn upstream_request(headers: &mut HeaderMap, peer: SocketAddr, scheme: &str, request_id: &str) {
+pub(crate) fn upstream_request(headers: &mut HeaderMap, peer: SocketAddr, scheme: Scheme, request_id: &str) {
     let te_trailers = headers
         .get(header::TE)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
@@ -66,10 +67,7 @@ pub(crate) fn upstream_request(headers: &mut HeaderMap, peer: SocketAddr, scheme
         headers.insert("x-forwarded-for", v);
     }
     // `scheme` is the connection's, or a trusted proxy's x-forwarded-proto.
-    headers.insert(
-        "x-forwarded-proto",
-        HeaderValue::from_static(if scheme == "https" { "https" } else { "http" }),
-    );
+    headers.insert("x-forwarded-proto", HeaderValue::from_static(scheme.as_str()));
     if let Ok(v) = HeaderValue::try_from(ip) {
         headers.insert("x-envoy-external-address", v);
     }
@@ -102,7 +100,7 @@ mod tests {
         h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
         h.insert("connection", HeaderValue::from_static("keep-alive"));
         let id = request_id(&mut StdRng::seed_from_u64(1));
-        upstream_request(&mut h, "127.0.0.9:5555".parse().expect("addr"), "http", &id);
+        upstream_request(&mut h, "127.0.0.9:5555".parse().expect("addr"), Scheme::Http, &id);
         assert_eq!(h["x-request-id"], id.as_str());
         assert_ne!(id, "abc");
         assert_eq!(id.len(), 36);

@@ -19,15 +19,19 @@
 mod access_log;
 pub mod admin;
 pub mod config;
+pub mod flags;
+mod forward;
 mod headers;
 pub mod metrics;
 mod mirror;
 mod proxy;
+mod record;
 mod reply;
 pub mod server;
 mod upstream;
+pub mod watch;
 
-pub use config::{LoadError, Loaded};
+pub use config::LoadError;
 pub use server::{Gateway, Options};
 pub use upstream::{InProcess, InProcessServices};
 

@@ -29,13 +29,13 @@ pub struct Labels {
     /// `http` or `grpc`.
     pub request_protocol: &'static str,
     /// The HTTP status sent to the client.
-    pub response_code: String,
+    pub response_code: u16,
     /// The gRPC status, for gRPC.
     pub grpc_response_status: String,
     /// Envoy response flags: `-`, `NR` (no route), `NC` (no cluster), `UH` (no healthy
     /// upstream), `UF` (connect failure), `URX` (retries exhausted), `UT` (timeout),
     /// `UO` (overflow), `FI` (fault abort), `DI` (fault delay).
-    pub response_flags: String,
+    pub response_flags: &'static str,
 }
 
 /// The four metrics of one label set, looked up once per request.

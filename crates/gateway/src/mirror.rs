@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, Uri};
+use http::{HeaderMap, HeaderValue, Method, Request};
 use sluice_mesh::{Cluster, UpstreamProtocol};
 use tokio::sync::Semaphore;
 
@@ -23,6 +23,27 @@ pub(crate) struct Copy {
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
     pub(crate) timeout: Option<Duration>,
+    /// The gateway's address on the client's connection (appended to `x-forwarded-for`).
+    pub(crate) local: std::net::SocketAddr,
+}
+
+impl Copy {
+    /// The headers of the copy as Envoy's shadow writer sends it: an internal request
+    /// from the gateway itself, first try.
+    fn headers(&self) -> HeaderMap {
+        let mut headers = self.headers.clone();
+        let local = self.local.ip().to_string();
+        let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+            Some(existing) => format!("{existing},{local}"),
+            None => local,
+        };
+        if let Ok(v) = HeaderValue::try_from(xff) {
+            headers.insert("x-forwarded-for", v);
+        }
+        headers.insert("x-envoy-internal", HeaderValue::from_static("true"));
+        headers.insert("x-envoy-attempt-count", HeaderValue::from(1));
+        headers
+    }
 }
 
 /// Send `copy` to each cluster in the background. Returns at once.
@@ -33,6 +54,7 @@ pub(crate) fn send(
     balancer: &Arc<Balancer>,
     limit: &Arc<Semaphore>,
 ) {
+    let headers = copy.headers();
     for cluster in clusters {
         let Ok(permit) = limit.clone().try_acquire_owned() else {
             tracing::debug!(cluster = %cluster.name, "mirror dropped: too many in flight");
@@ -43,12 +65,12 @@ pub(crate) fn send(
         };
         let h2 = cluster.protocol == UpstreamProtocol::Http2;
         let clients = clients.clone();
-        let authority = pick.endpoint.authority();
-        let uri: Result<Uri, _> = format!("http://{authority}{}", copy.path_and_query).parse();
-        let Ok(uri) = uri else { continue };
-        let mut builder = Request::builder().method(copy.method.clone()).uri(uri);
+        let endpoint = pick.endpoint.authority();
+        let mut builder = Request::builder()
+            .method(copy.method.clone())
+            .uri(copy.path_and_query.as_str());
         if let Some(h) = builder.headers_mut() {
-            *h = copy.headers.clone();
+            *h = headers.clone();
         }
         let Ok(request) = builder.body(full(copy.body.clone())) else {
             continue;
@@ -58,7 +80,7 @@ pub(crate) fn send(
             let _permit = permit;
             let _pick = pick;
             // The response is read and dropped; errors are ignored, as Istio does.
-            let sent = clients.request(h2, &authority, request);
+            let sent = clients.request(h2, &endpoint, request);
             if let Ok(Ok(response)) = tokio::time::timeout(timeout, sent).await {
                 use http_body_util::BodyExt;
                 let _ = tokio::time::timeout(timeout, response.into_body().collect()).await;

@@ -12,7 +12,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use sluice_mesh::{Proxy, RouteTable};
+use sluice_api::Diagnostic;
+use sluice_mesh::{Proxy, RouteTable, Scheme};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
@@ -64,7 +65,9 @@ pub type MetricsSource = Arc<dyn Fn() -> String + Send + Sync>;
 /// State shared by every connection.
 pub(crate) struct Shared {
     pub(crate) table: ArcSwap<RouteTable>,
-    pub(crate) diagnostics: ArcSwap<Vec<String>>,
+    pub(crate) diagnostics: ArcSwap<Vec<Diagnostic>>,
+    /// Every port of the table in force has a listener (the admin's `/healthz/ready`).
+    pub(crate) ready: std::sync::atomic::AtomicBool,
     pub(crate) clients: Clients,
     pub(crate) balancer: Arc<Balancer>,
     pub(crate) metrics: Metrics,
@@ -101,6 +104,7 @@ impl Gateway {
             shared: Arc::new(Shared {
                 table: ArcSwap::from_pointee(table),
                 diagnostics: ArcSwap::from_pointee(Vec::new()),
+                ready: std::sync::atomic::AtomicBool::new(false),
                 clients: Clients::new(),
                 balancer: Arc::new(Balancer::default()),
                 metrics: Metrics::default(),
@@ -122,17 +126,20 @@ impl Gateway {
 
     /// Replace the table atomically; requests in flight finish on the old one. Listeners
     /// are opened for ports the new table has and the old did not.
-    pub async fn swap(&self, table: RouteTable, diagnostics: Vec<String>) -> std::io::Result<()> {
+    pub async fn swap(&self, table: RouteTable, diagnostics: Vec<Diagnostic>) -> std::io::Result<()> {
         // Listen first: a table is never live on a port nobody listens on.
         let ports: Vec<u16> = table.ports().collect();
         self.listen(&ports).await?;
         self.shared.table.store(Arc::new(table));
         self.set_diagnostics(diagnostics);
+        self.shared
+            .ready
+            .store(true, std::sync::atomic::Ordering::Release);
         Ok(())
     }
 
     /// Record the warnings of the configuration in force (shown by `/config_dump`).
-    pub fn set_diagnostics(&self, diagnostics: Vec<String>) {
+    pub fn set_diagnostics(&self, diagnostics: Vec<Diagnostic>) {
         self.shared.diagnostics.store(Arc::new(diagnostics));
     }
 
@@ -164,10 +171,14 @@ impl Gateway {
         self.listening.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Listen on every port of the table that has no listener yet.
+    /// Listen on every port of the table that has no listener yet; the gateway is ready.
     pub async fn listen_all(&self) -> std::io::Result<()> {
         let ports: Vec<u16> = self.table().ports().collect();
-        self.listen(&ports).await
+        self.listen(&ports).await?;
+        self.shared
+            .ready
+            .store(true, std::sync::atomic::Ordering::Release);
+        Ok(())
     }
 
     async fn listen(&self, ports: &[u16]) -> std::io::Result<()> {
@@ -234,28 +245,33 @@ impl Gateway {
         let gateway = self.clone();
         let mut stop = self.shutdown.subscribe();
         let task = tokio::spawn(async move {
-            let mut last = config::fingerprint(&paths);
+            let mut watch = crate::watch::Changes::new(paths.clone()).await;
             loop {
                 tokio::select! {
-                    _ = tokio::time::sleep(every) => {}
+                    _ = watch.next(every) => {}
                     _ = crate::server::stopped(&mut stop) => return,
                 }
-                let now = config::fingerprint(&paths);
-                if now == last {
-                    continue;
-                }
-                last = now;
                 let (g, p) = (gateway.clone(), paths.clone());
                 let reloaded = tokio::task::spawn_blocking(move || g.reload(&p))
                     .await
-                    .unwrap_or_else(|e| Err(vec![format!("error: reload failed: {e}")]));
+                    .unwrap_or_else(|e| {
+                        Err(vec![Diagnostic::error(
+                            sluice_api::document::FieldPath::root(),
+                            format!("reload failed: {e}"),
+                        )])
+                    });
                 match reloaded {
-                    Ok((table, notes)) => match gateway.swap(table, notes).await {
-                        Ok(()) => tracing::info!("configuration reloaded"),
-                        Err(e) => {
-                            tracing::error!(error = %e, "configuration rejected: cannot listen on a new port; the previous one keeps serving")
+                    Ok((table, notes)) => {
+                        for n in &notes {
+                            tracing::warn!("{n}");
                         }
-                    },
+                        match gateway.swap(table, notes).await {
+                            Ok(()) => tracing::info!("configuration reloaded"),
+                            Err(e) => {
+                                tracing::error!(error = %e, "configuration rejected: cannot listen on a new port; the previous one keeps serving")
+                            }
+                        }
+                    }
                     Err(problems) => {
                         for p in &problems {
                             tracing::error!("{p}");
@@ -268,22 +284,28 @@ impl Gateway {
         self.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(task);
     }
 
-    /// Load and compile `paths` for this gateway: the table and its warnings, or every problem.
-    pub fn reload(&self, paths: &[PathBuf]) -> Result<(RouteTable, Vec<String>), Vec<String>> {
+    /// Load and compile `paths` for this gateway: the table and its warnings, or every
+    /// problem. Blocking (file reads): call it off the async workers.
+    pub fn reload(&self, paths: &[PathBuf]) -> Result<(RouteTable, Vec<Diagnostic>), Vec<Diagnostic>> {
         compile_files(&self.shared.options.proxy, paths)
     }
 }
 
 /// Load and compile configuration files: the table and its warnings, or every problem
-/// when anything is an error.
-pub fn compile_files(proxy: &Proxy, paths: &[PathBuf]) -> Result<(RouteTable, Vec<String>), Vec<String>> {
-    let loaded = config::load(paths).map_err(|e| vec![format!("error: {e}")])?;
-    let mut problems: Vec<String> = loaded.problems.iter().map(|p| p.text.clone()).collect();
-    let mut has_errors = loaded.has_errors();
-    let (table, diagnostics) = RouteTable::compile(proxy, &loaded.config);
-    has_errors |= diagnostics.iter().any(|d| d.is_error());
-    problems.extend(diagnostics.iter().map(ToString::to_string));
-    if has_errors {
+/// when anything is an error. Every problem about an object of the files carries its
+/// file, line and column.
+pub fn compile_files(
+    proxy: &Proxy,
+    paths: &[PathBuf],
+) -> Result<(RouteTable, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let loaded = config::load(paths)?;
+    let (istio, skipped) = config::istio(&loaded);
+    let (table, compiled) = RouteTable::compile(proxy, &istio);
+    let mut problems: Vec<Diagnostic> = loaded.diagnostics.clone();
+    problems.extend(skipped);
+    problems.extend(compiled.into_iter().map(|d| loaded.locate(d)));
+    sluice_api::diagnostic::sort_by_location(&mut problems, &loaded.files);
+    if sluice_api::diagnostic::has_errors(&problems) {
         Err(problems)
     } else {
         Ok((table, problems))
@@ -297,6 +319,9 @@ pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
 
 async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, port: u16, mut stop: watch::Receiver<bool>) {
     let builder = auto::Builder::new(TokioExecutor::new());
+    let local = listener
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
     let graceful = GracefulShutdown::new();
     loop {
         tokio::select! {
@@ -311,10 +336,16 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, port: u16, mut 
                     }
                 };
                 let _ = stream.set_nodelay(true);
+                let downstream = proxy::Downstream {
+                    peer,
+                    local: stream.local_addr().unwrap_or(local),
+                    port,
+                    scheme: Scheme::Http,
+                };
                 let shared = shared.clone();
                 let service = service_fn(move |request| {
                     let shared = shared.clone();
-                    async move { Ok::<_, Infallible>(proxy::handle(shared, request, peer, port, "http").await) }
+                    async move { Ok::<_, Infallible>(proxy::handle(shared, request, downstream).await) }
                 });
                 let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
                 let connection = graceful.watch(connection);

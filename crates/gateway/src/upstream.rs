@@ -69,47 +69,171 @@ impl std::fmt::Debug for InProcessServices {
     }
 }
 
-/// The two upstream clients, and the in-process services.
+/// Why an upstream request failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SendError {
+    /// No connection could be made to the endpoint.
+    #[error("connect: {0}")]
+    Connect(#[source] BoxError),
+    /// The connection failed or the stream was reset.
+    #[error("{0}")]
+    Request(#[source] BoxError),
+}
+
+impl SendError {
+    /// Did the connection fail (rather than the request on it)?
+    pub(crate) fn is_connect(&self) -> bool {
+        matches!(self, SendError::Connect(_))
+    }
+
+    /// Envoy's words for the reset reason.
+    pub(crate) fn reset_reason(&self) -> &'static str {
+        match self {
+            SendError::Connect(e) if is_timeout(e.as_ref()) => "connection timeout",
+            SendError::Connect(_) => "remote connection failure",
+            SendError::Request(e) if refused_stream(e.as_ref()) => "remote refused stream reset",
+            SendError::Request(_) => "remote reset",
+        }
+    }
+}
+
+fn is_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(e) = source {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+            || e.to_string().contains("timed out")
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// Did the upstream refuse the HTTP/2 stream (REFUSED_STREAM)?
+pub(crate) fn refused_stream(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(e) = source {
+        if let Some(h2) = e.downcast_ref::<h2::Error>() {
+            return h2.reason() == Some(h2::Reason::REFUSED_STREAM);
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// Istio's default connect timeout.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// HTTP/2 (prior knowledge) connections, one per endpoint, each carrying many streams.
+/// Unlike a pool keyed by the request URI, the request's `:authority` is free to be the
+/// routed host while the connection goes to the chosen endpoint.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Http2Pool {
+    connections: Arc<Mutex<HashMap<String, hyper::client::conn::http2::SendRequest<Body>>>>,
+}
+
+impl Http2Pool {
+    /// A ready sender to `endpoint` (`host:port`): the pooled one, or a new connection.
+    async fn sender(
+        &self,
+        endpoint: &str,
+    ) -> Result<hyper::client::conn::http2::SendRequest<Body>, SendError> {
+        let pooled = self
+            .connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(endpoint)
+            .cloned();
+        if let Some(mut sender) = pooled
+            && sender.ready().await.is_ok()
+        {
+            return Ok(sender);
+        }
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(endpoint))
+            .await
+            .map_err(|_| SendError::Connect("connection timed out".into()))?
+            .map_err(|e| SendError::Connect(e.into()))?;
+        let _ = stream.set_nodelay(true);
+        let (sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+            .timer(hyper_util::rt::TokioTimer::new())
+            .handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| SendError::Connect(e.into()))?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        self.connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(endpoint.to_string(), sender.clone());
+        Ok(sender)
+    }
+
+    async fn request(&self, endpoint: &str, request: Request<Body>) -> Result<Response<Body>, SendError> {
+        let mut sender = self.sender(endpoint).await?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| SendError::Request(e.into()))?;
+        Ok(response.map(|body| body.map_err(|e| Box::new(e) as BoxError).boxed()))
+    }
+}
+
+/// The upstream clients, and the in-process services.
 #[derive(Clone, Debug)]
 pub(crate) struct Clients {
     pub(crate) http1: Client<HttpConnector, Body>,
-    pub(crate) http2: Client<HttpConnector, Body>,
+    pub(crate) http2: Http2Pool,
     pub(crate) in_process: InProcessServices,
 }
 
 impl Clients {
     pub(crate) fn new() -> Self {
-        let connector = || {
-            let mut c = HttpConnector::new();
-            c.set_nodelay(true);
-            // Istio's default connect timeout.
-            c.set_connect_timeout(Some(Duration::from_secs(10)));
-            c
-        };
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
         let http1 = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(1024)
-            .build(connector());
-        let http2 = Client::builder(TokioExecutor::new())
-            .http2_only(true)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(connector());
+            .build(connector);
         Clients {
             http1,
-            http2,
+            http2: Http2Pool::default(),
             in_process: InProcessServices::default(),
         }
     }
 
-    /// Send `request` to the endpoint `authority`: to the service in this process there,
-    /// else over the pooled HTTP/2 (`h2`) or HTTP/1.1 client.
+    /// Send `request` (its URI a path, its host in `Host`) to `endpoint` (`host:port`): to
+    /// the service in this process there, else over HTTP/2 (`h2`: the host becomes
+    /// `:authority`, the connection goes to the endpoint) or HTTP/1.1 (the pooled client
+    /// connects to the endpoint; the host stays in `Host`).
     pub(crate) async fn request(
         &self,
         h2: bool,
-        authority: &str,
-        request: Request<Body>,
-    ) -> Result<Response<Body>, hyper_util::client::legacy::Error> {
-        if let Some(service) = self.in_process.get(authority) {
+        endpoint: &str,
+        mut request: Request<Body>,
+    ) -> Result<Response<Body>, SendError> {
+        let host = if h2 {
+            request.headers_mut().remove(header::HOST)
+        } else {
+            None
+        };
+        let authority = host.as_ref().and_then(|h| h.to_str().ok()).unwrap_or(endpoint);
+        let uri = format!(
+            "http://{authority}{}",
+            request.uri().path_and_query().map_or("/", |p| p.as_str())
+        );
+        *request.uri_mut() = uri
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| SendError::Connect(e.into()))?;
+        *request.version_mut() = if h2 {
+            http::Version::HTTP_2
+        } else {
+            http::Version::HTTP_11
+        };
+        if let Some(service) = self.in_process.get(endpoint) {
             let mut response = service(request).await;
             // What the socket would have carried: byte metrics read the length.
             if let Some(n) = hyper::body::Body::size_hint(response.body()).exact()
@@ -121,8 +245,16 @@ impl Clients {
             }
             return Ok(response);
         }
-        let client = if h2 { &self.http2 } else { &self.http1 };
-        let response = client.request(request).await?;
+        if h2 {
+            return self.http2.request(endpoint, request).await;
+        }
+        let response = self.http1.request(request).await.map_err(|e| {
+            if e.is_connect() {
+                SendError::Connect(e.into())
+            } else {
+                SendError::Request(e.into())
+            }
+        })?;
         Ok(response.map(|body| body.map_err(|e| Box::new(e) as BoxError).boxed()))
     }
 }

@@ -20,6 +20,6 @@ pub mod progress;
 mod run;
 
 pub use components::{Mapping, Mappings};
-pub use plan::{Plan, PlanError};
+pub use plan::{Plan, PlanError, not_served_locally, orchestrator_checks};
 pub use progress::{Progress, Reporter};
 pub use run::{Local, Options, Summary};

@@ -1,12 +1,14 @@
 //! What the files say: SeldonDeployments (checked like `sluice validate`) and any Istio
-//! resources beside them (Gateways, extra VirtualServices, ...).
+//! resources beside them (Gateways, extra VirtualServices, ...), read by the one loader
+//! (`sluice_api::load`) so every problem carries its file, line and column.
 
 use std::path::PathBuf;
 
-use sluice_api::SeldonDeployment;
-use sluice_api::document;
+use sluice_api::document::FieldPath;
+use sluice_api::load::{Loaded, Typed};
+use sluice_api::{Diagnostic, ObjectRef, SeldonDeployment};
 use sluice_engine::server::Cors;
-use sluice_gateway::config::{self, Loaded};
+use sluice_gateway::config;
 use sluice_translate::annotations::ENGINE_SEPARATE_POD;
 use sluice_translate::{Settings, source};
 
@@ -17,111 +19,117 @@ pub struct Plan {
     pub deployments: Vec<SeldonDeployment>,
     /// Istio resources found beside them.
     pub istio: sluice_mesh::Config,
-    /// Warnings (`file:line:col: warning: ...`).
-    pub warnings: Vec<String>,
+    /// Warnings, located.
+    pub warnings: Vec<Diagnostic>,
+    /// What was read, to place later problems (the route table's) in the files.
+    pub loaded: Loaded,
 }
 
-/// The files cannot be run: every problem, compiler style.
+/// The files cannot be run: every problem, located where it is written.
 #[derive(Debug, thiserror::Error)]
-#[error("{}", .0.join("\n"))]
-pub struct PlanError(pub Vec<String>);
+#[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+pub struct PlanError(pub Vec<Diagnostic>);
+
+impl PlanError {
+    /// One problem not about a file (a socket, a component).
+    pub fn single(message: impl Into<String>) -> Self {
+        PlanError(vec![Diagnostic::error(FieldPath::root(), message)])
+    }
+}
 
 impl Plan {
-    /// Read and check every file.
+    /// Read and check every file. Blocking (file reads): call it off the async workers.
     pub fn load(paths: &[PathBuf], settings: &Settings) -> Result<Plan, PlanError> {
-        let files = config::files(paths).map_err(|e| PlanError(vec![format!("error: {e}")]))?;
-        if files.is_empty() {
-            return Err(PlanError(vec![
-                "error: no .yaml, .yml or .json files given".to_string(),
-            ]));
-        }
-        let mut plan = Plan::default();
-        let mut errors = Vec::new();
-        let mut loaded = Loaded::default();
-        let mut order = 0i64;
-        for file in files {
-            let text = std::fs::read_to_string(&file)
-                .map_err(|e| PlanError(vec![format!("error: cannot read {}: {e}", file.display())]))?;
-            let name = file.display().to_string();
-            let docs = match document::parse(&text) {
-                Ok(docs) => docs,
-                Err(e) => {
-                    errors.push(format!(
-                        "{name}:{}: error: not valid YAML: {}",
-                        e.position.unwrap_or_default(),
-                        e.message
-                    ));
-                    continue;
-                }
-            };
-            for doc in &docs {
-                if source::is_seldon_deployment(doc) {
-                    let checked = source::check(doc, settings, None);
-                    for d in &checked.diagnostics {
-                        let line = format!("{}: {} {d}", at(&name, doc, &d.path), object(doc));
-                        if d.is_error() {
-                            errors.push(line)
-                        } else {
-                            plan.warnings.push(line)
-                        }
-                    }
-                    if let Some(sdep) = checked.valid() {
-                        let unsupported = unsupported_locally(sdep);
-                        for (path, problem) in &unsupported {
-                            errors.push(format!(
-                                "{}: {} error: {problem}",
-                                at(&name, doc, path),
-                                object(doc)
-                            ));
-                        }
-                        let (env_errors, env_warnings) = orchestrator_env(sdep);
-                        for (path, problem) in &env_errors {
-                            errors.push(format!(
-                                "{}: {} error: {problem}",
-                                at(&name, doc, path),
-                                object(doc)
-                            ));
-                        }
-                        for (path, problem) in &env_warnings {
-                            plan.warnings.push(format!(
-                                "{}: {} warning: {problem}",
-                                at(&name, doc, path),
-                                object(doc)
-                            ));
-                        }
-                        if unsupported.is_empty() && env_errors.is_empty() {
-                            plan.deployments.push(sdep.clone());
-                        }
-                    }
-                } else if !config::add_document(&name, doc, &mut loaded, &mut order) {
-                    plan.warnings.push(format!(
-                        "{}: warning: {} is neither a SeldonDeployment nor an Istio resource; skipped",
-                        at(&name, doc, &document::FieldPath::root().key("kind")),
-                        object(doc)
-                    ));
-                }
-            }
-        }
-        for p in loaded.problems {
-            if p.error {
-                errors.push(p.text)
-            } else {
-                plan.warnings.push(p.text)
-            }
-        }
-        plan.istio = loaded.config;
-        if errors.is_empty() {
-            Ok(plan)
-        } else {
-            Err(PlanError(errors))
-        }
+        let loaded = config::load(paths).map_err(PlanError)?;
+        Plan::check(loaded, settings)
     }
+
+    /// Check what was read.
+    pub fn check(loaded: Loaded, settings: &Settings) -> Result<Plan, PlanError> {
+        let mut problems = loaded.diagnostics.clone();
+        let mut deployments = Vec::new();
+        for resource in &loaded.resources {
+            let Typed::SeldonDeployment(sdep) = &resource.typed else {
+                continue;
+            };
+            let checked = source::check(sdep, settings, None);
+            problems.extend(checked.diagnostics.iter().map(|d| resource.locate(d.clone())));
+            if let Some(sdep) = checked.valid() {
+                let mut local = not_served_locally(sdep);
+                local.extend(orchestrator_checks(sdep));
+                let refused = local.iter().any(Diagnostic::is_error);
+                problems.extend(local.into_iter().map(|d| resource.locate(d)));
+                if !refused {
+                    deployments.push(sdep.clone());
+                }
+            }
+        }
+        let (istio, skipped) = istio(&loaded);
+        problems.extend(skipped);
+        if loaded.resources.is_empty() && !sluice_api::diagnostic::has_errors(&problems) {
+            problems.push(Diagnostic::warning(
+                FieldPath::root(),
+                format!(
+                    "no SeldonDeployment or Istio object in {}; nothing to run",
+                    loaded.files.join(", ")
+                ),
+            ));
+        }
+        sluice_api::diagnostic::sort_by_location(&mut problems, &loaded.files);
+        if sluice_api::diagnostic::has_errors(&problems) {
+            return Err(PlanError(problems));
+        }
+        Ok(Plan {
+            deployments,
+            istio,
+            warnings: problems,
+            loaded,
+        })
+    }
+}
+
+/// The Istio resources beside the SeldonDeployments (the gateway's reading, without its
+/// note on SeldonDeployments, which are what `sluice up` runs).
+fn istio(loaded: &Loaded) -> (sluice_mesh::Config, Vec<Diagnostic>) {
+    let (config, problems) = config::istio(loaded);
+    let kept = problems
+        .into_iter()
+        .filter(|d| d.object.as_ref().is_none_or(|o| o.kind != "SeldonDeployment"))
+        .collect();
+    (config, kept)
+}
+
+/// What `sluice up` does not serve yet in a valid SeldonDeployment (errors: it refuses
+/// rather than serve it differently), with field paths.
+pub fn not_served_locally(sdep: &SeldonDeployment) -> Vec<Diagnostic> {
+    let object = ObjectRef::of("SeldonDeployment", &sdep.metadata);
+    unsupported_locally(sdep)
+        .into_iter()
+        .map(|(path, message)| Diagnostic::error(path, message).in_object(object.clone()))
+        .collect()
+}
+
+/// The orchestrator environment (`seldon.io/engine-*`, `svcOrchSpec.env`): invalid CORS
+/// values are errors; variables the orchestrator does not read are warnings.
+pub fn orchestrator_checks(sdep: &SeldonDeployment) -> Vec<Diagnostic> {
+    let object = ObjectRef::of("SeldonDeployment", &sdep.metadata);
+    let (errors, warnings) = orchestrator_env(sdep);
+    let errors = errors
+        .into_iter()
+        .map(|(path, message)| Diagnostic::error(path, message));
+    let warnings = warnings
+        .into_iter()
+        .map(|(path, message)| Diagnostic::warning(path, message));
+    errors
+        .chain(warnings)
+        .map(|d| d.in_object(object.clone()))
+        .collect()
 }
 
 /// What a valid SeldonDeployment may say that the local orchestrator cannot serve yet.
 /// Refused rather than served differently: the operator's output would behave otherwise.
-fn unsupported_locally(sdep: &SeldonDeployment) -> Vec<(document::FieldPath, String)> {
-    let spec = document::FieldPath::root().key("spec");
+fn unsupported_locally(sdep: &SeldonDeployment) -> Vec<(FieldPath, String)> {
+    let spec = FieldPath::root().key("spec");
     let mut out = Vec::new();
     if let Some(t) = sdep.spec.transport.as_deref().filter(|t| *t != "rest") {
         out.push((
@@ -135,15 +143,15 @@ fn unsupported_locally(sdep: &SeldonDeployment) -> Vec<(document::FieldPath, Str
     out
 }
 
-type Problems = Vec<(document::FieldPath, String)>;
+type Problems = Vec<(FieldPath, String)>;
 
 /// The orchestrator's environment (`seldon.io/engine-<x>` annotations, `svcOrchSpec.env`):
 /// the CORS variables sluice's orchestrator reads must be valid header values (errors); any
 /// other variable has no effect locally (warnings), never silently.
 fn orchestrator_env(sdep: &SeldonDeployment) -> (Problems, Problems) {
     let (mut errors, mut warnings) = (Vec::new(), Vec::new());
-    let spec = document::FieldPath::root().key("spec");
-    let mut check = |path: document::FieldPath, name: &str, value: Option<&str>, value_from: bool| {
+    let spec = FieldPath::root().key("spec");
+    let mut check = |path: FieldPath, name: &str, value: Option<&str>, value_from: bool| {
         if Cors::ENV.contains(&name) {
             if value_from {
                 warnings.push((
@@ -196,12 +204,4 @@ fn orchestrator_env(sdep: &SeldonDeployment) -> (Problems, Problems) {
         }
     }
     (errors, warnings)
-}
-
-fn at(file: &str, doc: &document::Document, path: &document::FieldPath) -> String {
-    format!("{file}:{}", doc.position(path))
-}
-
-fn object(doc: &document::Document) -> String {
-    format!("[{}/{}]", doc.kind(), doc.name())
 }

@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 
 use http::Request;
 use http_body_util::BodyExt;
-use sluice_api::SeldonDeployment;
+use sluice_api::document::FieldPath;
 use sluice_api::istio::{
     Gateway, GatewaySpec, NETWORKING_API_VERSION, Object, Port, Server, ServiceEntry, ServiceEntryLocation,
     ServiceEntryResolution, ServiceEntrySpec, ServicePort, WorkloadEntry,
 };
+use sluice_api::{Diagnostic, ObjectRef, SeldonDeployment};
 use sluice_engine::graph::Protocol;
 use sluice_engine::server::Cors;
 use sluice_engine::{Config as EngineConfig, Engine};
@@ -74,7 +75,7 @@ pub struct Summary {
     /// A ready-to-paste request per deployment.
     pub curls: Vec<String>,
     /// Warnings from the files and the configuration.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Diagnostic>,
 }
 
 impl Summary {
@@ -185,7 +186,7 @@ pub struct Local {
 impl Local {
     /// Load the files, start everything and serve. Errors leave nothing running.
     pub async fn start(options: Options) -> Result<(Arc<Local>, Summary), PlanError> {
-        let plan = Plan::load(&options.files, &options.settings)?;
+        let plan = load_plan(&options).await?;
         let gateway = sluice_gateway::Gateway::new(options.gateway.clone(), RouteTable::default());
         let engines: EngineList = Arc::default();
         let source = engines.clone();
@@ -196,7 +197,7 @@ impl Local {
         let admin = gateway
             .listen_admin()
             .await
-            .map_err(|e| PlanError(vec![format!("error: cannot listen on the admin address: {e}")]))?;
+            .map_err(|e| PlanError::single(format!("cannot listen on the admin address: {e}")))?;
         // The in-mesh listener is a second gateway over the sidecar view of the same config.
         let mesh = (!options.mesh_port_map.is_empty()).then(|| {
             sluice_gateway::Gateway::new(
@@ -244,7 +245,7 @@ impl Local {
     /// engines, which take traffic only once ready; the old ones drain after the switch.
     /// On any error nothing changes.
     pub async fn reload(&self) -> Result<Summary, PlanError> {
-        let plan = Plan::load(&self.options.files, &self.options.settings)?;
+        let plan = load_plan(&self.options).await?;
         self.apply(plan).await
     }
 
@@ -281,7 +282,7 @@ impl Local {
         };
         // On an error, keep serving what ran before: stop what was started, restore the rest.
         let rollback =
-            |errors: Vec<String>, mut next: BTreeMap<Key, Running>, mut old: BTreeMap<Key, Running>| {
+            |errors: Vec<Diagnostic>, mut next: BTreeMap<Key, Running>, mut old: BTreeMap<Key, Running>| {
                 let abandoned: Vec<Running> = started.iter().filter_map(|key| next.remove(key)).collect();
                 // Dropping a Running stops its engines and component processes; stopping a
                 // process waits for it, so off the async workers.
@@ -299,7 +300,14 @@ impl Local {
         };
         // A gateway that cannot listen on a new port keeps its old table.
         if let Err(e) = self.gateway.swap(table, warnings.clone()).await {
-            let (restored, error) = rollback(vec![format!("error: cannot listen: {e}")], next, old);
+            let (restored, error) = rollback(
+                vec![Diagnostic::error(
+                    FieldPath::root(),
+                    format!("cannot listen: {e}"),
+                )],
+                next,
+                old,
+            );
             *state = restored;
             return Err(error);
         }
@@ -350,7 +358,7 @@ impl Local {
 
     /// Start the engines of one SeldonDeployment and wait until they are ready, reporting
     /// progress.
-    async fn launch(&self, sdep: &SeldonDeployment, fingerprint: String) -> Result<Running, String> {
+    async fn launch(&self, sdep: &SeldonDeployment, fingerprint: String) -> Result<Running, Diagnostic> {
         let deployment = format!("{}/{}", names::namespace(sdep), names::sdep_name(sdep));
         let progress = &self.options.progress;
         progress.report(Progress::Starting {
@@ -377,18 +385,22 @@ impl Local {
         fingerprint: String,
         deployment: &str,
         started: Instant,
-    ) -> Result<Running, String> {
+    ) -> Result<Running, Diagnostic> {
         let name = names::sdep_name(sdep);
-        let desired = desired(sdep, &self.options.settings)
-            .map_err(|e| format!("error: [SeldonDeployment/{name}] {e}"))?;
+        let object = ObjectRef::of("SeldonDeployment", &sdep.metadata);
+        let fail =
+            |path: FieldPath, message: String| Diagnostic::error(path, message).in_object(object.clone());
+        let desired =
+            desired(sdep, &self.options.settings).map_err(|e| fail(FieldPath::root(), e.to_string()))?;
         let mut replicas = Vec::new();
         let mut processes = Vec::new();
         // The plan refused any other value.
         let protocol = Protocol::from_spec(sdep.spec.protocol.as_deref()).unwrap_or_default();
-        for predictor in &sdep.spec.predictors {
+        for (index, predictor) in sdep.spec.predictors.iter().enumerate() {
+            let at = FieldPath::root().key("spec").key("predictors").index(index);
             let (components, started) =
                 components::resolve(name, predictor, protocol, &self.options.mappings)
-                    .map_err(|e| format!("error: [SeldonDeployment/{name}] {e}"))?;
+                    .map_err(|e| fail(at.clone(), e))?;
             processes.extend(started);
             // The plan checked the values.
             let env = sluice_translate::orchestrator_env(sdep, predictor);
@@ -421,8 +433,10 @@ impl Local {
                 });
                 let listener = TcpListener::bind("127.0.0.1:0")
                     .await
-                    .map_err(|e| format!("error: cannot listen for an engine: {e}"))?;
-                let addr = listener.local_addr().map_err(|e| format!("error: {e}"))?;
+                    .map_err(|e| fail(at.clone(), format!("cannot listen for an engine: {e}")))?;
+                let addr = listener
+                    .local_addr()
+                    .map_err(|e| fail(at.clone(), e.to_string()))?;
                 let (stop, rx) = watch::channel(false);
                 tokio::spawn(engine.clone().serve(listener, rx));
                 let gateways: Vec<InProcessServices> = std::iter::once(&self.gateway)
@@ -442,7 +456,7 @@ impl Local {
             replicas.push(group);
         }
         let deadline = Instant::now() + self.options.ready_timeout;
-        for (predictor, group) in sdep.spec.predictors.iter().zip(&replicas) {
+        for (index, (predictor, group)) in sdep.spec.predictors.iter().zip(&replicas).enumerate() {
             for replica in group {
                 let mut waited = 0u32;
                 while !replica.engine.ready().await {
@@ -456,9 +470,12 @@ impl Local {
                     }
                     if Instant::now() >= deadline {
                         replicas.iter().flatten().for_each(Replica::stop);
-                        return Err(format!(
-                            "error: [SeldonDeployment/{name}] predictor {} is not ready after {:?}: a component does not accept connections (check --component)",
-                            predictor.name, self.options.ready_timeout
+                        return Err(fail(
+                            FieldPath::root().key("spec").key("predictors").index(index),
+                            format!(
+                                "predictor {} is not ready after {:?}: a component does not accept connections (check --component)",
+                                predictor.name, self.options.ready_timeout
+                            ),
                         ));
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -480,9 +497,11 @@ impl Local {
         &self,
         plan: &Plan,
         running: &BTreeMap<Key, Running>,
-    ) -> Result<(RouteTable, Option<RouteTable>, Vec<String>), Vec<String>> {
+    ) -> Result<(RouteTable, Option<RouteTable>, Vec<Diagnostic>), Vec<Diagnostic>> {
         let mut config = plan.istio.clone();
         let mut warnings = Vec::new();
+        // Problems in the objects translated from a SeldonDeployment are its problems.
+        let mut generated: BTreeMap<ObjectRef, ObjectRef> = BTreeMap::new();
         if config.gateways.is_empty() {
             config
                 .gateways
@@ -500,18 +519,27 @@ impl Local {
             })
             .collect();
         for r in running.values() {
+            let sdep = ObjectRef::of("SeldonDeployment", &r.sdep.metadata);
+            let warn = |message: String| {
+                plan.loaded
+                    .locate(Diagnostic::warning(FieldPath::root(), message).in_object(sdep.clone()))
+            };
             for vs in &r.desired.virtual_services {
+                generated.insert(ObjectRef::of("VirtualService", &vs.metadata), sdep.clone());
                 let ns = vs.metadata.namespace.as_deref().unwrap_or("default");
                 for g in &vs.spec.gateways {
                     let resolved = sluice_mesh::host::resolve_gateway(g, ns);
                     if resolved == "mesh" {
                         if self.mesh.is_none() {
-                            warnings.push(format!("warning: [SeldonDeployment/{}] routes bound to the mesh gateway are served to in-mesh clients only with --mesh-port-map (e.g. --mesh-port-map 8000=18000)", names::sdep_name(&r.sdep)));
+                            warnings.push(warn("routes bound to the mesh gateway are served to in-mesh clients only with --mesh-port-map (e.g. --mesh-port-map 8000=18000)".to_string()));
                         }
                     } else if !known.contains(&resolved) {
-                        warnings.push(format!("warning: [SeldonDeployment/{}] its VirtualService is bound to gateway {resolved}, which is not in the files; add that Gateway (requests get 404 until then)", names::sdep_name(&r.sdep)));
+                        warnings.push(warn(format!("its VirtualService is bound to gateway {resolved}, which is not in the files; add that Gateway (requests get 404 until then)")));
                     }
                 }
+            }
+            for dr in &r.desired.destination_rules {
+                generated.insert(ObjectRef::of("DestinationRule", &dr.metadata), sdep.clone());
             }
             config
                 .virtual_services
@@ -522,15 +550,24 @@ impl Local {
             config.service_entries.extend(service_entries(r));
         }
         let (table, diagnostics) = RouteTable::compile(&Proxy::default(), &config);
-        let errors: Vec<String> = diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .map(ToString::to_string)
+        let diagnostics: Vec<Diagnostic> = diagnostics
+            .into_iter()
+            .map(|d| match d.object.as_ref().and_then(|o| generated.get(o)) {
+                Some(sdep) => {
+                    let what = d.object.as_ref().map(ToString::to_string).unwrap_or_default();
+                    let mut d = d.clone();
+                    d.message = format!("in the generated {what}, {}: {}", d.path, d.message);
+                    d.path = FieldPath::root();
+                    d.object = Some(sdep.clone());
+                    plan.loaded.locate(d)
+                }
+                None => plan.loaded.locate(d),
+            })
             .collect();
-        if !errors.is_empty() {
-            return Err(errors);
+        if sluice_api::diagnostic::has_errors(&diagnostics) {
+            return Err(diagnostics.into_iter().filter(Diagnostic::is_error).collect());
         }
-        warnings.extend(diagnostics.iter().map(ToString::to_string));
+        warnings.extend(diagnostics);
         // The sidecar view only when the in-mesh listener is on. Its diagnostics repeat
         // those of the ingress compile above (same resources), so they are not shown twice.
         let mesh_table = self
@@ -540,7 +577,7 @@ impl Local {
         Ok((table, mesh_table, warnings))
     }
 
-    fn summary(&self, running: &BTreeMap<Key, Running>, warnings: Vec<String>) -> Summary {
+    fn summary(&self, running: &BTreeMap<Key, Running>, warnings: Vec<Diagnostic>) -> Summary {
         let base = self
             .gateway
             .addresses()
@@ -647,6 +684,14 @@ impl Local {
         // Component processes sluice started stop with their process groups.
         let _ = tokio::task::spawn_blocking(move || drop(running)).await;
     }
+}
+
+/// Read and check the files, off the async workers.
+async fn load_plan(options: &Options) -> Result<Plan, PlanError> {
+    let (files, settings) = (options.files.clone(), options.settings.clone());
+    tokio::task::spawn_blocking(move || Plan::load(&files, &settings))
+        .await
+        .unwrap_or_else(|e| Err(PlanError::single(format!("reading the files failed: {e}"))))
 }
 
 /// A prediction request of `protocol` for the start-up `curl`: path and body.

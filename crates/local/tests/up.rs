@@ -89,14 +89,20 @@ fn orchestrator_env_is_applied_checked_or_reported() {
     let plan = sluice_local::Plan::load(std::slice::from_ref(&file), &Settings::default()).expect("loads");
     let at = |line: u32| format!("{}:{line}:", file.display());
     assert!(
-        plan.warnings.iter().any(|w| w.starts_with(&at(16))
-            && w.contains("does not read SELDON_ENABLE_ROUTING_INJECTION; it has no effect here")),
+        plan.warnings
+            .iter()
+            .map(ToString::to_string)
+            .any(|w| w.starts_with(&at(16))
+                && w.contains("does not read SELDON_ENABLE_ROUTING_INJECTION; it has no effect here")),
         "{:?}",
         plan.warnings
     );
     assert!(
-        plan.warnings.iter().any(|w| w.starts_with(&at(17))
-            && w.contains("CORS_ALLOWED_HEADERS takes its value from a Secret or ConfigMap (valueFrom)")),
+        plan.warnings
+            .iter()
+            .map(ToString::to_string)
+            .any(|w| w.starts_with(&at(17))
+                && w.contains("CORS_ALLOWED_HEADERS takes its value from a Secret or ConfigMap (valueFrom)")),
         "{:?}",
         plan.warnings
     );

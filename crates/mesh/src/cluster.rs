@@ -12,7 +12,7 @@ use sluice_api::istio::{
 };
 
 use crate::config::Proxy;
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{self, Diagnostic, ObjectRef};
 use crate::host;
 use crate::policy::duration;
 
@@ -203,13 +203,13 @@ impl Registry {
                 .namespace
                 .clone()
                 .unwrap_or_else(|| "default".to_string());
-            let id = format!("ServiceEntry {ns}/{}", se.metadata.name.as_deref().unwrap_or(""));
+            let id = ObjectRef::of("ServiceEntry", &se.metadata);
             if !visible(&se.spec.export_to, &ns, &proxy.namespace) {
                 continue;
             }
             let resolution = se.spec.resolution.unwrap_or_default();
             if resolution == ServiceEntryResolution::None {
-                diagnostics.push(Diagnostic::warning(
+                diagnostics.push(diagnostic::warning(
                     &id,
                     "spec.resolution",
                     "resolution NONE forwards to the original destination address, which the local gateway does not know; use STATIC endpoints or DNS",
@@ -219,7 +219,7 @@ impl Registry {
             for (i, p) in se.spec.ports.iter().enumerate() {
                 match u16::try_from(p.number) {
                     Ok(n) if n > 0 => ports.push((n, p.name.clone(), p.protocol.clone(), p.target_port)),
-                    _ => diagnostics.push(Diagnostic::error(
+                    _ => diagnostics.push(diagnostic::error(
                         &id,
                         format!("spec.ports[{i}].number"),
                         "a port number is between 1 and 65535",
@@ -229,7 +229,7 @@ impl Registry {
             for h in &se.spec.hosts {
                 let host = host::resolve_short(h, &ns, &proxy.cluster_domain);
                 if services.contains_key(&host) {
-                    diagnostics.push(Diagnostic::warning(
+                    diagnostics.push(diagnostic::warning(
                         &id,
                         "spec.hosts",
                         format!(
@@ -246,11 +246,7 @@ impl Registry {
             }
         }
         for dr in rules {
-            let ns = dr.metadata.namespace.as_deref().unwrap_or("default");
-            let id = format!(
-                "DestinationRule {ns}/{}",
-                dr.metadata.name.as_deref().unwrap_or("")
-            );
+            let id = ObjectRef::of("DestinationRule", &dr.metadata);
             let mut policies: Vec<(String, &TrafficPolicy)> = Vec::new();
             if let Some(p) = &dr.spec.traffic_policy {
                 policies.push(("spec.trafficPolicy".to_string(), p));
@@ -419,10 +415,10 @@ impl Registry {
 }
 
 /// Policy parts the local gateway does not apply are reported, never dropped silently.
-fn report_unsupported(id: &str, at: &str, policy: &TrafficPolicy, diagnostics: &mut Vec<Diagnostic>) {
+fn report_unsupported(id: &ObjectRef, at: &str, policy: &TrafficPolicy, diagnostics: &mut Vec<Diagnostic>) {
     use sluice_api::istio::ClientTlsMode;
     let mut warn = |field: &str, message: &str| {
-        diagnostics.push(Diagnostic::warning(id, format!("{at}.{field}"), message))
+        diagnostics.push(diagnostic::warning(id, format!("{at}.{field}"), message))
     };
     // ISTIO_MUTUAL is the mesh's own mTLS: on one machine without sidecars, plain text is what a pod sees.
     if matches!(

@@ -1,16 +1,24 @@
 //! A VirtualService's `http` routes compiled for one gateway server: Istio's
 //! `BuildHTTPRoutesForVirtualService`, with its admission checks (spec §13).
+//!
+//! One `HTTPRoute` compiles in steps, each a function below: the checks of its action
+//! fields, header operations, timeout and retries, fault and CORS, then its action
+//! (`redirect`, `directResponse`, or `route` with destinations, mirrors and rewrite).
+//! Every problem is a diagnostic at the field's path; a route with errors is not served.
 
 use std::sync::Arc;
 
+use http::{HeaderValue, StatusCode};
 use sluice_api::istio::{HttpRoute, RedirectPortSelection, VirtualService};
 
-use crate::cluster::Registry;
-use crate::diagnostic::Diagnostic;
+use crate::cluster::{Cluster, Missing, Registry};
+use crate::diagnostic::{self, Diagnostic, ObjectRef};
 use crate::host;
 use crate::matcher::RequestMatch;
 use crate::policy::{Cors, Fault, HeaderOps, RetryPolicy, duration};
-use crate::route::{Destination, ForwardAction, Origin, Redirect, RedirectPort, Rewrite, Route, RouteAction};
+use crate::route::{
+    Destination, ForwardAction, Origin, Redirect, RedirectPort, Rewrite, Route, RouteAction, Scheme,
+};
 
 /// Where routes are being built: the gateway server they serve.
 pub(crate) struct Server<'a> {
@@ -25,13 +33,18 @@ pub(crate) struct Server<'a> {
     pub(crate) check_only: bool,
 }
 
-/// Identity of a VirtualService for messages: `VirtualService ns/name`.
+/// Identity of a VirtualService for explain and access logs: `VirtualService ns/name`.
 pub(crate) fn id(vs: &VirtualService) -> String {
     format!(
         "VirtualService {}/{}",
         vs.metadata.namespace.as_deref().unwrap_or("default"),
         vs.metadata.name.as_deref().unwrap_or("")
     )
+}
+
+/// The VirtualService as the object of diagnostics.
+pub(crate) fn object(vs: &VirtualService) -> ObjectRef {
+    ObjectRef::of("VirtualService", &vs.metadata)
 }
 
 /// Compile the VirtualService's `http` list for `server`. Problems are pushed to
@@ -45,38 +58,22 @@ pub(crate) fn routes(
 ) -> Vec<Arc<Route>> {
     let resource = id(vs);
     let namespace = vs.metadata.namespace.as_deref().unwrap_or("default");
-    let mut out = Vec::new();
     let mut sink = Vec::new();
-    let diags = if report { diagnostics } else { &mut sink };
+    let mut cx = RouteCx {
+        object: object(vs),
+        at: String::new(),
+        namespace,
+        server,
+        diags: if report { diagnostics } else { &mut sink },
+    };
+    let mut out = Vec::new();
     for (i, http) in vs.spec.http.iter().enumerate() {
-        let at = format!("spec.http[{i}]");
-        let Some(shared) = compile_route(http, &resource, &at, namespace, server, registry, diags) else {
+        cx.at = format!("spec.http[{i}]");
+        let Some(shared) = cx.route(http, registry) else {
             continue;
         };
-        let blocks: Vec<(Option<usize>, RequestMatch)> = if http.matches.is_empty() {
-            vec![(None, RequestMatch::any())]
-        } else {
-            http.matches
-                .iter()
-                .enumerate()
-                .filter(|(_, m)| applies_here(m, server, namespace))
-                .filter_map(|(j, m)| match RequestMatch::compile(m) {
-                    Ok(c) => Some((Some(j), c)),
-                    Err(errors) => {
-                        for (field, e) in errors {
-                            diags.push(Diagnostic::error(
-                                &resource,
-                                format!("{at}.match[{j}].{field}"),
-                                e,
-                            ));
-                        }
-                        None
-                    }
-                })
-                .collect()
-        };
         let mut stop = false;
-        for (j, matcher) in blocks {
+        for (j, matcher) in cx.match_blocks(http) {
             stop = matcher.is_catch_all();
             let action = specialise(&shared.action, &matcher);
             out.push(Arc::new(Route {
@@ -99,11 +96,11 @@ pub(crate) fn routes(
         if stop {
             // Routes after a catch-all are never reached: Istio drops them.
             if i + 1 < vs.spec.http.len() {
-                diags.push(Diagnostic::warning(
-                    &resource,
-                    format!("spec.http[{}]", i + 1),
+                let at = cx.at.clone();
+                cx.warn_at(
+                    &format!("spec.http[{}]", i + 1),
                     format!("unreachable: {at} matches every request, so later routes of this VirtualService are dropped (as Istio does)"),
-                ));
+                );
             }
             break;
         }
@@ -141,207 +138,281 @@ struct Shared {
     response_headers: HeaderOps,
 }
 
-#[allow(clippy::too_many_arguments)] // reason: the route's context, passed once
-fn compile_route(
-    http: &HttpRoute,
-    resource: &str,
-    at: &str,
-    namespace: &str,
-    server: &Server<'_>,
-    registry: &mut Registry,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<Shared> {
-    let before = diags.iter().filter(|d| d.is_error()).count();
-    let err = |diags: &mut Vec<Diagnostic>, field: &str, message: String| {
-        diags.push(Diagnostic::error(resource, format!("{at}{field}"), message));
-    };
-    let actions = [
-        !http.route.is_empty(),
-        http.redirect.is_some(),
-        http.direct_response.is_some(),
-        http.delegate.is_some(),
-    ];
-    match actions.iter().filter(|a| **a).count() {
-        0 => err(
-            diags,
-            "",
-            "a route needs one of route, redirect, directResponse".to_string(),
-        ),
-        1 => {}
-        _ => err(
-            diags,
-            "",
-            "route, redirect, directResponse and delegate are mutually exclusive".to_string(),
-        ),
-    }
-    if http.delegate.is_some() {
-        err(
-            diags,
-            ".delegate",
-            "delegate VirtualServices are not supported by the local gateway yet".to_string(),
-        );
-    }
-    let answers_locally = http.redirect.is_some() || http.direct_response.is_some();
-    if answers_locally && (http.fault.is_some() || http.rewrite.is_some()) {
-        err(
-            diags,
-            "",
-            "fault and rewrite cannot be combined with redirect or directResponse".to_string(),
-        );
-    }
-    if http.mirror.is_some() && !http.mirrors.is_empty() {
-        err(
-            diags,
-            ".mirrors",
-            "use either mirror or mirrors, not both".to_string(),
-        );
-    }
-    let (route_request, route_authority) =
-        match HeaderOps::compile(http.headers.as_ref().and_then(|h| h.request.as_ref())) {
-            Ok(v) => v,
-            Err(e) => {
-                err(diags, ".headers.request", e);
-                Default::default()
-            }
-        };
-    let (response_headers, _) =
-        match HeaderOps::compile(http.headers.as_ref().and_then(|h| h.response.as_ref())) {
-            Ok(v) => v,
-            Err(e) => {
-                err(diags, ".headers.response", e);
-                Default::default()
-            }
-        };
-    let timeout = match http.timeout.as_deref().map(duration).transpose() {
-        Ok(t) => t,
-        Err(e) => {
-            err(diags, ".timeout", e);
-            None
-        }
-    };
-    let retry = match RetryPolicy::compile(http.retries.as_ref(), timeout) {
-        Ok(r) => r,
-        Err(errors) => {
-            for (field, e) in errors {
-                err(diags, &format!(".retries.{field}"), e);
-            }
-            RetryPolicy::none()
-        }
-    };
-    let fault = http.fault.as_ref().and_then(|f| match Fault::compile(f) {
-        Ok(f) => Some(f),
-        Err((field, e)) => {
-            err(diags, &format!(".fault.{field}"), e);
-            None
-        }
-    });
-    let cors = http.cors_policy.as_ref().and_then(|c| match Cors::compile(c) {
-        Ok(c) => Some(Arc::new(c)),
-        Err((field, e)) => {
-            err(diags, &format!(".corsPolicy.{field}"), e);
-            None
-        }
-    });
+/// Compiling one `HTTPRoute`: whose it is, where it is, and where problems go.
+struct RouteCx<'a, 'd> {
+    object: ObjectRef,
+    /// `spec.http[i]`.
+    at: String,
+    namespace: &'a str,
+    server: &'a Server<'a>,
+    diags: &'d mut Vec<Diagnostic>,
+}
 
-    let action = if let Some(r) = &http.redirect {
-        redirect(r, http, resource, at, diags)
-    } else if let Some(d) = &http.direct_response {
-        if !(200..=599).contains(&d.status) {
-            err(
-                diags,
-                ".directResponse.status",
-                "a status is between 200 and 599".to_string(),
+impl RouteCx<'_, '_> {
+    /// An error at `field` of this route (`.timeout`; `""` for the route itself).
+    fn err(&mut self, field: &str, message: impl Into<String>) {
+        let path = format!("{}{field}", self.at);
+        self.diags.push(diagnostic::error(&self.object, path, message));
+    }
+
+    /// A warning at `field` of this route.
+    fn warn(&mut self, field: &str, message: impl Into<String>) {
+        let path = format!("{}{field}", self.at);
+        self.warn_at(&path, message);
+    }
+
+    /// A warning at a path of the VirtualService.
+    fn warn_at(&mut self, path: &str, message: impl Into<String>) {
+        self.diags.push(diagnostic::warning(&self.object, path, message));
+    }
+
+    fn errors(&self) -> usize {
+        self.diags.iter().filter(|d| d.is_error()).count()
+    }
+
+    /// The route's match blocks that apply to this server, compiled.
+    fn match_blocks(&mut self, http: &HttpRoute) -> Vec<(Option<usize>, RequestMatch)> {
+        if http.matches.is_empty() {
+            return vec![(None, RequestMatch::any())];
+        }
+        let mut out = Vec::new();
+        for (j, m) in http.matches.iter().enumerate() {
+            if !applies_here(m, self.server, self.namespace) {
+                continue;
+            }
+            match RequestMatch::compile(m) {
+                Ok(c) => out.push((Some(j), c)),
+                Err(errors) => {
+                    for (field, e) in errors {
+                        self.err(&format!(".match[{j}].{field}"), e);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Compile the route's policies and action; `None` when it has errors.
+    fn route(&mut self, http: &HttpRoute, registry: &mut Registry) -> Option<Shared> {
+        let before = self.errors();
+        self.check_action_fields(http);
+        let (request_headers, request_authority) = self.header_ops(
+            ".headers.request",
+            http.headers.as_ref().and_then(|h| h.request.as_ref()),
+        );
+        let (response_headers, _) = self.header_ops(
+            ".headers.response",
+            http.headers.as_ref().and_then(|h| h.response.as_ref()),
+        );
+        let timeout = match http.timeout.as_deref().map(duration).transpose() {
+            Ok(t) => t,
+            Err(e) => {
+                self.err(".timeout", e);
+                None
+            }
+        };
+        let retry = match RetryPolicy::compile(http.retries.as_ref(), timeout) {
+            Ok(r) => r,
+            Err(errors) => {
+                for (field, e) in errors {
+                    self.err(&format!(".retries.{field}"), e);
+                }
+                RetryPolicy::none()
+            }
+        };
+        let fault = http.fault.as_ref().and_then(|f| match Fault::compile(f) {
+            Ok(f) => Some(f),
+            Err((field, e)) => {
+                self.err(&format!(".fault.{field}"), e);
+                None
+            }
+        });
+        let cors = http.cors_policy.as_ref().and_then(|c| match Cors::compile(c) {
+            Ok(c) => Some(Arc::new(c)),
+            Err((field, e)) => {
+                self.err(&format!(".corsPolicy.{field}"), e);
+                None
+            }
+        });
+        let action = if let Some(r) = &http.redirect {
+            RouteAction::Redirect(self.redirect(r, http))
+        } else if let Some(d) = &http.direct_response {
+            self.direct_response(d)
+        } else {
+            let destinations = self.destinations(http, registry);
+            let mirrors = self.mirrors(http, registry);
+            let rewrite = self.rewrite(http);
+            let rewrite_authority = http
+                .rewrite
+                .as_ref()
+                .and_then(|r| r.authority.as_deref())
+                .and_then(|a| match HeaderValue::try_from(a) {
+                    Ok(v) => Some(v),
+                    Err(_) => {
+                        self.err(".rewrite.authority", format!("{a:?} is not a valid authority"));
+                        None
+                    }
+                });
+            if rewrite_authority.is_some() && request_authority.is_some() {
+                self.err(
+                    ".rewrite.authority",
+                    "the authority is also set in headers.request; set it once",
+                );
+            }
+            RouteAction::Forward(Arc::new(ForwardAction {
+                destinations,
+                rewrite,
+                authority: rewrite_authority.or(request_authority),
+                request_headers,
+                timeout,
+                retry,
+                mirrors,
+            }))
+        };
+        (self.errors() == before).then_some(Shared {
+            action,
+            fault,
+            cors,
+            response_headers,
+        })
+    }
+
+    /// Exactly one of route, redirect, directResponse; no fault or rewrite beside a local
+    /// answer; mirror or mirrors.
+    fn check_action_fields(&mut self, http: &HttpRoute) {
+        let actions = [
+            !http.route.is_empty(),
+            http.redirect.is_some(),
+            http.direct_response.is_some(),
+            http.delegate.is_some(),
+        ];
+        match actions.iter().filter(|a| **a).count() {
+            0 => self.err("", "a route needs one of route, redirect, directResponse"),
+            1 => {}
+            _ => self.err(
+                "",
+                "route, redirect, directResponse and delegate are mutually exclusive",
+            ),
+        }
+        if http.delegate.is_some() {
+            self.err(
+                ".delegate",
+                "delegate VirtualServices are not supported by the local gateway yet",
             );
         }
-        let body = match &d.body {
-            Some(b) => match (&b.string, &b.bytes) {
-                (Some(s), None) => s.clone().into_bytes(),
-                (None, Some(_)) => {
-                    err(
-                        diags,
-                        ".directResponse.body.bytes",
-                        "base64 bodies are not supported by the local gateway yet; use string".to_string(),
-                    );
-                    Vec::new()
+        let answers_locally = http.redirect.is_some() || http.direct_response.is_some();
+        if answers_locally && (http.fault.is_some() || http.rewrite.is_some()) {
+            self.err(
+                "",
+                "fault and rewrite cannot be combined with redirect or directResponse",
+            );
+        }
+        if http.mirror.is_some() && !http.mirrors.is_empty() {
+            self.err(".mirrors", "use either mirror or mirrors, not both");
+        }
+    }
+
+    /// Header operations at `field`, and an authority they set.
+    fn header_ops(
+        &mut self,
+        field: &str,
+        ops: Option<&sluice_api::istio::HeaderOperations>,
+    ) -> (HeaderOps, Option<HeaderValue>) {
+        match HeaderOps::compile(ops) {
+            Ok(v) => v,
+            Err(errors) => {
+                for (op, e) in errors {
+                    self.err(&format!("{field}.{op}"), e);
                 }
-                _ => Vec::new(),
-            },
-            None => Vec::new(),
+                Default::default()
+            }
+        }
+    }
+
+    fn direct_response(&mut self, d: &sluice_api::istio::HttpDirectResponse) -> RouteAction {
+        let status = match u16::try_from(d.status).ok().filter(|s| (200..=599).contains(s)) {
+            Some(s) => StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            None => {
+                self.err(".directResponse.status", "a status is between 200 and 599");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        let body = match d.body.as_ref().map(|b| (&b.string, &b.bytes)) {
+            Some((Some(s), None)) => s.clone().into_bytes(),
+            Some((None, Some(_))) => {
+                self.err(
+                    ".directResponse.body.bytes",
+                    "base64 bodies are not supported by the local gateway yet; use string",
+                );
+                Vec::new()
+            }
+            _ => Vec::new(),
         };
         if body.len() > 1 << 20 {
-            err(
-                diags,
-                ".directResponse.body",
-                "a body is at most 1 MiB".to_string(),
-            );
+            self.err(".directResponse.body", "a body is at most 1 MiB");
         }
-        RouteAction::Direct {
-            status: u16::try_from(d.status).unwrap_or(500),
-            body,
-        }
-    } else {
-        let listener = server.port;
+        RouteAction::Direct { status, body }
+    }
+
+    /// The cluster of `destination` on this server's port, or why it is missing.
+    fn cluster(
+        &self,
+        registry: &mut Registry,
+        destination: &sluice_api::istio::Destination,
+    ) -> (String, u16, Result<Arc<Cluster>, Missing>) {
+        let host = host::resolve_short(
+            &destination.host,
+            self.namespace,
+            &self.server.proxy.cluster_domain,
+        );
+        let port = match destination.port.as_ref().and_then(|p| p.number) {
+            Some(p) => u16::try_from(p).unwrap_or(0),
+            None => registry.default_port(&host, self.server.port),
+        };
+        let cluster = registry.cluster(&host, destination.subset.as_deref(), port);
+        (host, port, cluster)
+    }
+
+    /// Weighted destinations (weight-0 ones dropped when there are several).
+    fn destinations(&mut self, http: &HttpRoute, registry: &mut Registry) -> Vec<Destination> {
         let single = http.route.len() == 1;
         let mut destinations = Vec::new();
         let mut total = 0i64;
         for (k, d) in http.route.iter().enumerate() {
             let weight = d.weight.unwrap_or(0);
             if weight < 0 {
-                err(
-                    diags,
-                    &format!(".route[{k}].weight"),
-                    "a weight cannot be negative".to_string(),
-                );
+                self.err(&format!(".route[{k}].weight"), "a weight cannot be negative");
             }
             total += i64::from(weight);
             // One destination takes everything; with several, weight 0 takes nothing.
             if !single && weight <= 0 {
                 continue;
             }
-            let host = host::resolve_short(&d.destination.host, namespace, &server.proxy.cluster_domain);
-            let port = match d.destination.port.as_ref().and_then(|p| p.number) {
-                Some(p) => u16::try_from(p).unwrap_or(0),
-                None => registry.default_port(&host, listener),
-            };
-            let cluster = registry.cluster(&host, d.destination.subset.as_deref(), port);
+            let (host, port, cluster) = self.cluster(registry, &d.destination);
+            let subset = d.destination.subset.as_deref();
             // Destinations depend on the server port; an unbound check cannot judge them.
-            if let (Err(missing), false) = (&cluster, server.check_only) {
-                diags.push(Diagnostic::warning(
-                    resource,
-                    format!("{at}.route[{k}].destination"),
-                    format!(
-                        "{host}:{port}{}: {}; requests routed here get 503",
-                        d.destination
-                            .subset
-                            .as_deref()
-                            .map(|s| format!(" subset {s}"))
-                            .unwrap_or_default(),
-                        missing.describe()
-                    ),
-                ));
+            if let (Err(missing), false) = (&cluster, self.server.check_only) {
+                let message = format!(
+                    "{host}:{port}{}: {}; requests routed here get 503",
+                    subset.map(|s| format!(" subset {s}")).unwrap_or_default(),
+                    missing.describe()
+                );
+                self.warn(&format!(".route[{k}].destination"), message);
             }
-            let (request_headers, authority) =
-                HeaderOps::compile(d.headers.as_ref().and_then(|h| h.request.as_ref())).unwrap_or_else(|e| {
-                    err(diags, &format!(".route[{k}].headers.request"), e);
-                    Default::default()
-                });
-            let (response_headers, _) = HeaderOps::compile(
+            let (request_headers, authority) = self.header_ops(
+                &format!(".route[{k}].headers.request"),
+                d.headers.as_ref().and_then(|h| h.request.as_ref()),
+            );
+            let (response_headers, _) = self.header_ops(
+                &format!(".route[{k}].headers.response"),
                 d.headers.as_ref().and_then(|h| h.response.as_ref()),
-            )
-            .unwrap_or_else(|e| {
-                err(diags, &format!(".route[{k}].headers.response"), e);
-                Default::default()
-            });
+            );
             destinations.push(Destination {
                 weight: u32::try_from(weight.max(1)).unwrap_or(1),
                 cluster,
                 label: format!(
                     "{host}:{port}{}",
-                    d.destination
-                        .subset
-                        .as_deref()
-                        .map(|s| format!("/{s}"))
-                        .unwrap_or_default()
+                    subset.map(|s| format!("/{s}")).unwrap_or_default()
                 ),
                 request_headers,
                 response_headers,
@@ -349,22 +420,17 @@ fn compile_route(
             });
         }
         if !single && total == 0 && !http.route.is_empty() {
-            err(
-                diags,
+            self.err(
                 ".route",
-                "with several destinations the weights must not all be 0".to_string(),
+                "with several destinations the weights must not all be 0",
             );
         }
-        let rewrite_authority = http.rewrite.as_ref().and_then(|r| r.authority.clone());
-        if rewrite_authority.is_some() && route_authority.is_some() {
-            err(
-                diags,
-                ".rewrite.authority",
-                "the authority is also set in headers.request; set it once".to_string(),
-            );
-        }
-        let mut mirrors = Vec::new();
-        let mirror_list: Vec<(&sluice_api::istio::Destination, f64, String)> = match &http.mirror {
+        destinations
+    }
+
+    /// Mirror clusters and the percentage of requests each receives.
+    fn mirrors(&mut self, http: &HttpRoute, registry: &mut Registry) -> Vec<(Arc<Cluster>, f64)> {
+        let list: Vec<(&sluice_api::istio::Destination, f64, String)> = match &http.mirror {
             Some(m) => vec![(m, mirror_percentage(http), ".mirror".to_string())],
             None => http
                 .mirrors
@@ -379,98 +445,126 @@ fn compile_route(
                 })
                 .collect(),
         };
-        for (m, pct, field) in mirror_list {
+        let mut mirrors = Vec::new();
+        for (m, pct, field) in list {
             if !(0.0..=100.0).contains(&pct) {
-                err(
-                    diags,
-                    &field,
-                    "a mirror percentage is between 0 and 100".to_string(),
-                );
+                self.err(&field, "a mirror percentage is between 0 and 100");
             }
-            let host = host::resolve_short(&m.host, namespace, &server.proxy.cluster_domain);
-            let port = match m.port.as_ref().and_then(|p| p.number) {
-                Some(p) => u16::try_from(p).unwrap_or(0),
-                None => registry.default_port(&host, listener),
-            };
-            match registry.cluster(&host, m.subset.as_deref(), port) {
+            let (host, port, cluster) = self.cluster(registry, m);
+            match cluster {
                 Ok(c) if pct > 0.0 => mirrors.push((c, pct)),
                 Ok(_) => {}
-                Err(_) if server.check_only => {}
-                Err(missing) => diags.push(Diagnostic::warning(
-                    resource,
-                    format!("{at}{field}"),
+                Err(_) if self.server.check_only => {}
+                Err(missing) => self.warn(
+                    &field,
                     format!("{host}:{port}: {}; Istio skips this mirror", missing.describe()),
-                )),
+                ),
             }
         }
-        let rewrite = http
-            .rewrite
-            .as_ref()
-            .and_then(|r| match (&r.uri, &r.uri_regex_rewrite) {
-                (Some(_), Some(_)) => {
-                    err(
-                        diags,
-                        ".rewrite",
-                        "set uri or uriRegexRewrite, not both".to_string(),
-                    );
-                    None
-                }
-                (Some(uri), None) => Some(Rewrite::Prefix {
-                    matched: None,
-                    replacement: uri.clone(),
-                }),
-                (None, Some(rr)) => match (&rr.match_regex, &rr.rewrite) {
-                    (Some(pattern), Some(replacement)) => match regex::Regex::new(pattern) {
-                        Ok(pattern) => Some(Rewrite::Regex {
-                            pattern,
-                            replacement: re2_replacement(replacement),
-                        }),
-                        Err(e) => {
-                            err(
-                                diags,
-                                ".rewrite.uriRegexRewrite.match",
-                                format!("not a valid RE2 regex: {e}"),
-                            );
-                            None
-                        }
-                    },
-                    _ => {
-                        err(
-                            diags,
-                            ".rewrite.uriRegexRewrite",
-                            "needs both match and rewrite".to_string(),
+        mirrors
+    }
+
+    /// The path rewrite: a prefix (fitted to each match block later) or a regex.
+    fn rewrite(&mut self, http: &HttpRoute) -> Option<Rewrite> {
+        let r = http.rewrite.as_ref()?;
+        match (&r.uri, &r.uri_regex_rewrite) {
+            (Some(_), Some(_)) => {
+                self.err(".rewrite", "set uri or uriRegexRewrite, not both");
+                None
+            }
+            (Some(uri), None) => Some(Rewrite::Prefix {
+                matched: None,
+                replacement: uri.clone(),
+            }),
+            (None, Some(rr)) => match (&rr.match_regex, &rr.rewrite) {
+                (Some(pattern), Some(replacement)) => match regex::Regex::new(pattern) {
+                    Ok(pattern) => Some(Rewrite::Regex {
+                        pattern,
+                        replacement: re2_replacement(replacement),
+                    }),
+                    Err(e) => {
+                        self.err(
+                            ".rewrite.uriRegexRewrite.match",
+                            format!("not a valid RE2 regex: {e}"),
                         );
                         None
                     }
                 },
-                (None, None) => {
-                    if r.authority.is_none() {
-                        err(
-                            diags,
-                            ".rewrite",
-                            "a rewrite needs uri, uriRegexRewrite or authority".to_string(),
-                        );
-                    }
+                _ => {
+                    self.err(".rewrite.uriRegexRewrite", "needs both match and rewrite");
                     None
                 }
-            });
-        RouteAction::Forward(Arc::new(ForwardAction {
-            destinations,
-            rewrite,
-            authority: rewrite_authority.or(route_authority),
-            request_headers: route_request,
-            timeout,
-            retry,
-            mirrors,
-        }))
-    };
-    let after = diags.iter().filter(|d| d.is_error()).count();
-    (after == before).then_some(Shared {
-        action,
-        fault,
-        cors,
-        response_headers,
-    })
+            },
+            (None, None) => {
+                if r.authority.is_none() {
+                    self.err(".rewrite", "a rewrite needs uri, uriRegexRewrite or authority");
+                }
+                None
+            }
+        }
+    }
+
+    fn redirect(&mut self, r: &sluice_api::istio::HttpRedirect, http: &HttpRoute) -> Redirect {
+        if r.uri.is_some() && r.prefix_rewrite.is_some() {
+            self.err(".redirect", "set uri or prefixRewrite, not both");
+        }
+        if r.prefix_rewrite.is_some()
+            && http
+                .matches
+                .iter()
+                .any(|m| m.uri.as_ref().is_some_and(|u| u.prefix.is_none()))
+        {
+            self.err(
+                ".redirect.prefixRewrite",
+                "prefixRewrite needs every match to use a uri prefix",
+            );
+        }
+        if r.uri.is_none()
+            && r.prefix_rewrite.is_none()
+            && r.authority.is_none()
+            && r.port.is_none()
+            && r.scheme.is_none()
+            && r.derive_port.is_none()
+        {
+            self.err(
+                ".redirect",
+                "a redirect needs one of uri, prefixRewrite, authority, port, scheme",
+            );
+        }
+        let code = match r.redirect_code.unwrap_or(301) {
+            0 | 301 => StatusCode::MOVED_PERMANENTLY,
+            302 => StatusCode::FOUND,
+            303 => StatusCode::SEE_OTHER,
+            307 => StatusCode::TEMPORARY_REDIRECT,
+            308 => StatusCode::PERMANENT_REDIRECT,
+            _ => {
+                self.err(".redirect.redirectCode", "use 301, 302, 303, 307 or 308");
+                StatusCode::MOVED_PERMANENTLY
+            }
+        };
+        let scheme = match r.scheme.as_deref() {
+            None => None,
+            Some("http") => Some(Scheme::Http),
+            Some("https") => Some(Scheme::Https),
+            Some(_) => {
+                self.err(".redirect.scheme", "use http or https");
+                None
+            }
+        };
+        let port = match (r.port, r.derive_port) {
+            (Some(p), _) => RedirectPort::Explicit(u16::try_from(p).unwrap_or(0)),
+            (None, Some(RedirectPortSelection::FromRequestPort)) => RedirectPort::FromRequest,
+            _ => RedirectPort::Default,
+        };
+        Redirect {
+            code,
+            uri: r.uri.clone(),
+            prefix_rewrite: r.prefix_rewrite.clone().map(|p| (0, p)),
+            authority: r.authority.clone(),
+            port,
+            scheme,
+        }
+    }
 }
 
 fn mirror_percentage(http: &HttpRoute) -> f64 {
@@ -499,75 +593,6 @@ fn re2_replacement(rewrite: &str) -> String {
         }
     }
     out
-}
-
-fn redirect(
-    r: &sluice_api::istio::HttpRedirect,
-    http: &HttpRoute,
-    resource: &str,
-    at: &str,
-    diags: &mut Vec<Diagnostic>,
-) -> RouteAction {
-    let mut err = |field: &str, message: &str| {
-        diags.push(Diagnostic::error(
-            resource,
-            format!("{at}.redirect{field}"),
-            message,
-        ))
-    };
-    if r.uri.is_some() && r.prefix_rewrite.is_some() {
-        err("", "set uri or prefixRewrite, not both");
-    }
-    if r.prefix_rewrite.is_some()
-        && http
-            .matches
-            .iter()
-            .any(|m| m.uri.as_ref().is_some_and(|u| u.prefix.is_none()))
-    {
-        err(
-            ".prefixRewrite",
-            "prefixRewrite needs every match to use a uri prefix",
-        );
-    }
-    if r.uri.is_none()
-        && r.prefix_rewrite.is_none()
-        && r.authority.is_none()
-        && r.port.is_none()
-        && r.scheme.is_none()
-        && r.derive_port.is_none()
-    {
-        err(
-            "",
-            "a redirect needs one of uri, prefixRewrite, authority, port, scheme",
-        );
-    }
-    let code = match r.redirect_code.unwrap_or(301) {
-        0 | 301 => 301,
-        c @ (302 | 303 | 307 | 308) => c as u16,
-        _ => {
-            err(".redirectCode", "use 301, 302, 303, 307 or 308");
-            301
-        }
-    };
-    if let Some(s) = &r.scheme
-        && s != "http"
-        && s != "https"
-    {
-        err(".scheme", "use http or https");
-    }
-    let port = match (r.port, r.derive_port) {
-        (Some(p), _) => RedirectPort::Explicit(u16::try_from(p).unwrap_or(0)),
-        (None, Some(RedirectPortSelection::FromRequestPort)) => RedirectPort::FromRequest,
-        _ => RedirectPort::Default,
-    };
-    RouteAction::Redirect(Redirect {
-        code,
-        uri: r.uri.clone(),
-        prefix_rewrite: r.prefix_rewrite.clone().map(|p| (0, p)),
-        authority: r.authority.clone(),
-        port,
-        scheme: r.scheme.clone(),
-    })
 }
 
 /// Fit the action to one match block: a path rewrite replaces what that block matched.

@@ -6,12 +6,12 @@ use http::request::Parts;
 
 use crate::matcher::RequestView;
 use crate::path;
-use crate::route::{Rewrite, RouteAction};
+use crate::route::{Rewrite, RouteAction, Scheme};
 use crate::table::{RouteTable, select_virtual_host};
 
 impl RouteTable {
     /// A human-readable account of how a request on `port` over `scheme` is routed.
-    pub fn explain(&self, port: u16, scheme: &str, parts: &Parts) -> String {
+    pub fn explain(&self, port: u16, scheme: Scheme, parts: &Parts) -> String {
         let mut out = String::new();
         let Some(listener) = self.listener(port) else {
             let ports: Vec<String> = self.ports().map(|p| p.to_string()).collect();
@@ -49,7 +49,7 @@ impl RouteTable {
         if target.path != parts.uri.path() {
             let _ = writeln!(out, "Path normalized to {:?}", target.path);
         }
-        if vh.require_tls && scheme != "https" {
+        if vh.require_tls && scheme != Scheme::Https {
             let _ = writeln!(
                 out,
                 "The server has httpsRedirect.\n→ 301 to https://{authority}{}",
@@ -150,11 +150,6 @@ fn describe_route(out: &mut String, route: &crate::route::Route, target: &path::
                 r.per_try_timeout
                     .map_or("no limit".to_string(), |t| format!("{t:?}")),
                 r.retry_on
-                    .conditions
-                    .iter()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(",")
             );
         }
     }

@@ -22,8 +22,10 @@
 pub mod cluster;
 mod compile;
 pub mod config;
+mod decide;
 pub mod diagnostic;
 mod explain;
+pub mod grpc;
 pub mod host;
 pub mod matcher;
 pub mod path;
@@ -35,5 +37,5 @@ pub mod table;
 pub use cluster::{Cluster, Endpoint, UpstreamProtocol};
 pub use config::{Config, Proxy};
 pub use diagnostic::Diagnostic;
-pub use route::{Action, Decision, Forward, Reply};
+pub use route::{Action, Decision, Forward, Reply, Scheme};
 pub use table::RouteTable;

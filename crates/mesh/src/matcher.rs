@@ -2,11 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 use regex::Regex;
 use sluice_api::istio::{HttpMatchRequest, StringMatch};
 
 use crate::path::Target;
+use crate::route::Scheme;
 
 /// A compiled Istio `StringMatch`.
 #[derive(Clone, Debug)]
@@ -118,10 +119,55 @@ pub struct RequestView<'a> {
     pub query: Option<&'a str>,
     /// `Host`/`:authority` as received (port included).
     pub authority: &'a str,
-    /// `http` or `https`.
-    pub scheme: &'a str,
+    /// The scheme the request arrived over.
+    pub scheme: Scheme,
     /// Request headers.
     pub headers: &'a HeaderMap,
+}
+
+/// A header a route matches on: a pseudo-header, or a header name parsed once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HeaderKey {
+    /// `:method`.
+    Method,
+    /// `:authority` (or `host`).
+    Authority,
+    /// `:scheme`.
+    Scheme,
+    /// `:path` (with query).
+    Path,
+    /// A regular header.
+    Name(HeaderName),
+}
+
+impl HeaderKey {
+    /// The key for `name` (any case); `Err` for an unknown pseudo-header or an invalid name.
+    pub fn parse(name: &str) -> Result<HeaderKey, String> {
+        match name.to_ascii_lowercase().as_str() {
+            ":method" => Ok(HeaderKey::Method),
+            ":authority" | "host" => Ok(HeaderKey::Authority),
+            ":scheme" => Ok(HeaderKey::Scheme),
+            ":path" => Ok(HeaderKey::Path),
+            other if other.starts_with(':') => {
+                Err(format!("{name:?} is not a pseudo-header routes can match"))
+            }
+            other => HeaderName::try_from(other)
+                .map(HeaderKey::Name)
+                .map_err(|_| format!("{name:?} is not a valid HTTP header name")),
+        }
+    }
+}
+
+impl std::fmt::Display for HeaderKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            HeaderKey::Method => ":method",
+            HeaderKey::Authority => ":authority",
+            HeaderKey::Scheme => ":scheme",
+            HeaderKey::Path => ":path",
+            HeaderKey::Name(n) => n.as_str(),
+        })
+    }
 }
 
 impl<'a> RequestView<'a> {
@@ -131,7 +177,7 @@ impl<'a> RequestView<'a> {
         parts: &'a http::request::Parts,
         target: &'a Target,
         authority: &'a str,
-        scheme: &'a str,
+        scheme: Scheme,
     ) -> Self {
         RequestView {
             method: parts.method.as_str(),
@@ -145,19 +191,19 @@ impl<'a> RequestView<'a> {
 
     /// A header's value; several values are joined with `,` (Envoy's header matching).
     /// Pseudo-headers `:method`, `:authority`, `:scheme`, `:path` are answered too.
-    pub fn header(&self, name: &str) -> Option<String> {
-        match name {
-            ":method" => return Some(self.method.to_string()),
-            ":authority" | "host" => return Some(self.authority.to_string()),
-            ":scheme" => return Some(self.scheme.to_string()),
-            ":path" => {
+    pub fn header(&self, key: &HeaderKey) -> Option<String> {
+        let name = match key {
+            HeaderKey::Method => return Some(self.method.to_string()),
+            HeaderKey::Authority => return Some(self.authority.to_string()),
+            HeaderKey::Scheme => return Some(self.scheme.to_string()),
+            HeaderKey::Path => {
                 return Some(match self.query {
                     Some(q) => format!("{}?{q}", self.path),
                     None => self.path.to_string(),
                 });
             }
-            _ => {}
-        }
+            HeaderKey::Name(name) => name,
+        };
         let mut values = self.headers.get_all(name).iter().peekable();
         values.peek()?;
         Some(
@@ -177,15 +223,52 @@ impl<'a> RequestView<'a> {
     }
 }
 
+/// `list.key` as a field path (`headers["x y"]` when the key needs quoting).
+fn field(list: &str, key: &str) -> String {
+    sluice_api::document::FieldPath::root()
+        .key(list)
+        .key(key)
+        .to_string()
+}
+
+fn compile_one(errors: &mut Vec<(String, String)>, field: String, m: &StringMatch) -> Option<Match> {
+    match Match::compile(m) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            errors.push((field, e));
+            None
+        }
+    }
+}
+
+fn header_conditions(
+    errors: &mut Vec<(String, String)>,
+    list: &str,
+    from: &BTreeMap<String, StringMatch>,
+) -> Vec<(HeaderKey, Match)> {
+    let mut out = Vec::new();
+    for (name, m) in from {
+        let at = field(list, name);
+        let (Some(m), key) = (compile_one(errors, at.clone(), m), HeaderKey::parse(name)) else {
+            continue;
+        };
+        match key {
+            Ok(key) => out.push((key, m)),
+            Err(e) => errors.push((at, e)),
+        }
+    }
+    out
+}
+
 /// One compiled match block: every condition must hold.
 #[derive(Clone, Debug)]
 pub struct RequestMatch {
     /// Path condition; `None` is prefix `/`.
     pub uri: Option<UriMatch>,
-    /// Header conditions (lower-case names).
-    pub headers: Vec<(String, Match)>,
+    /// Header conditions.
+    pub headers: Vec<(HeaderKey, Match)>,
     /// Inverted header conditions.
-    pub without_headers: Vec<(String, Match)>,
+    pub without_headers: Vec<(HeaderKey, Match)>,
     /// Query parameter conditions.
     pub query_params: Vec<(String, Match)>,
 }
@@ -202,43 +285,36 @@ impl RequestMatch {
     }
 
     /// Compile a match block; method, authority and scheme become pseudo-header conditions.
+    /// Errors name the field (`headers.x-user`) and what is wrong.
     pub fn compile(m: &HttpMatchRequest) -> Result<Self, Vec<(String, String)>> {
         let mut errors = Vec::new();
-        let mut one = |field: String, sm: &StringMatch| match Match::compile(sm) {
-            Ok(m) => Some(m),
-            Err(e) => {
-                errors.push((field, e));
-                None
-            }
-        };
         let uri = m
             .uri
             .as_ref()
-            .and_then(|u| one("uri".into(), u))
+            .and_then(|u| compile_one(&mut errors, "uri".into(), u))
             .map(|matcher| UriMatch {
                 matcher,
                 ignore_case: m.ignore_uri_case.unwrap_or(false),
             });
         let mut headers = Vec::new();
-        for (name, field) in [
-            (":method", &m.method),
-            (":authority", &m.authority),
-            (":scheme", &m.scheme),
+        for (key, name, field) in [
+            (HeaderKey::Method, "method", &m.method),
+            (HeaderKey::Authority, "authority", &m.authority),
+            (HeaderKey::Scheme, "scheme", &m.scheme),
         ] {
             if let Some(sm) = field
-                && let Some(c) = one(name.trim_start_matches(':').into(), sm)
+                && let Some(c) = compile_one(&mut errors, name.into(), sm)
             {
-                headers.push((name.to_string(), c));
+                headers.push((key, c));
             }
         }
-        let mut map = |field: &str, from: &BTreeMap<String, StringMatch>| -> Vec<(String, Match)> {
-            from.iter()
-                .filter_map(|(k, v)| one(format!("{field}.{k}"), v).map(|c| (k.to_ascii_lowercase(), c)))
-                .collect()
-        };
-        headers.extend(map("headers", &m.headers));
-        let without_headers = map("withoutHeaders", &m.without_headers);
-        let query_params = map("queryParams", &m.query_params);
+        headers.extend(header_conditions(&mut errors, "headers", &m.headers));
+        let without_headers = header_conditions(&mut errors, "withoutHeaders", &m.without_headers);
+        let query_params: Vec<(String, Match)> = m
+            .query_params
+            .iter()
+            .filter_map(|(k, v)| compile_one(&mut errors, field("queryParams", k), v).map(|c| (k.clone(), c)))
+            .collect();
         if errors.is_empty() {
             Ok(RequestMatch {
                 uri,

@@ -1,11 +1,14 @@
 //! Per-route policies compiled from a VirtualService `HTTPRoute`: retries, header
 //! operations, fault injection and CORS.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
+
+use http::{HeaderName, HeaderValue, StatusCode};
+use sluice_api::document::FieldPath;
 
 use sluice_api::istio::{CorsPolicy, HeaderOperations, HttpFaultInjection, HttpRetry, UnmatchedPreflights};
 
+use crate::grpc::Code;
 use crate::matcher::Match;
 
 /// Parse an Istio duration field (at least 1 ms, as Istio's validation requires).
@@ -19,82 +22,7 @@ pub fn duration(value: &str) -> Result<Duration, String> {
     }
 }
 
-/// When to retry, Envoy's `retry_on` as Istio configures it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RetryOn {
-    /// The named conditions (`5xx`, `gateway-error`, `connect-failure`, ...).
-    pub conditions: BTreeSet<String>,
-    /// HTTP statuses retried under `retriable-status-codes`.
-    pub status_codes: BTreeSet<u16>,
-}
-
-/// Retry conditions Istio accepts in `retryOn`.
-pub const RETRY_ON: &[&str] = sluice_api::istio::RETRY_ON_CONDITIONS;
-
-/// Istio's default `retryOn` (since 1.24: no retriable status codes).
-pub const DEFAULT_RETRY_ON: &str =
-    "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes";
-
-impl RetryOn {
-    /// Parse a `retryOn` list: names, and HTTP status codes (which add `retriable-status-codes`).
-    /// Entries are split on `,` without trimming, as Istio does.
-    pub fn parse(list: &str) -> Result<Self, String> {
-        let mut out = RetryOn::default();
-        for entry in list.split(',') {
-            if let Ok(code) = entry.parse::<u16>() {
-                out.status_codes.insert(code);
-                out.conditions.insert("retriable-status-codes".to_string());
-            } else if RETRY_ON.contains(&entry) {
-                out.conditions.insert(entry.to_string());
-            } else {
-                return Err(format!(
-                    "{entry:?} is not a retry condition; use HTTP status codes and: {}",
-                    RETRY_ON.join(", ")
-                ));
-            }
-        }
-        Ok(out)
-    }
-
-    fn has(&self, condition: &str) -> bool {
-        self.conditions.contains(condition)
-    }
-
-    /// Retry after a failed connection (refused, timed out)?
-    pub fn connect_failure(&self) -> bool {
-        self.has("connect-failure") || self.has("5xx") || self.has("gateway-error") || self.has("reset")
-    }
-
-    /// Retry after the upstream reset the stream before response headers?
-    pub fn reset(&self) -> bool {
-        self.has("reset") || self.has("5xx") || self.has("gateway-error")
-    }
-
-    /// Retry after an HTTP/2 REFUSED_STREAM?
-    pub fn refused_stream(&self) -> bool {
-        self.has("refused-stream") || self.has("5xx") || self.has("gateway-error") || self.has("reset")
-    }
-
-    /// Retry after a per-try timeout (a local reset: only `5xx`, `gateway-error`, `reset`)?
-    pub fn per_try_timeout(&self) -> bool {
-        self.reset()
-    }
-
-    /// Retry an upstream response with this status (and `grpc-status` response header)?
-    pub fn response(&self, status: u16, grpc_status: Option<u32>) -> bool {
-        (self.has("5xx") && status >= 500)
-            || (self.has("gateway-error") && matches!(status, 502..=504))
-            || (self.has("retriable-4xx") && status == 409)
-            || (self.has("retriable-status-codes") && self.status_codes.contains(&status))
-            || grpc_status.is_some_and(|code| {
-                (self.has("cancelled") && code == 1)
-                    || (self.has("deadline-exceeded") && code == 4)
-                    || (self.has("resource-exhausted") && code == 8)
-                    || (self.has("internal") && code == 13)
-                    || (self.has("unavailable") && code == 14)
-            })
-    }
-}
+pub use sluice_api::istio::retry_on::{Condition, RetryOn};
 
 /// The retry policy of a route.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -118,7 +46,7 @@ impl Default for RetryPolicy {
         RetryPolicy {
             attempts: 2,
             per_try_timeout: None,
-            retry_on: RetryOn::parse(DEFAULT_RETRY_ON).unwrap_or_default(),
+            retry_on: RetryOn::istio_default(),
             previous_hosts: true,
             backoff: Duration::from_millis(25),
         }
@@ -164,9 +92,9 @@ impl RetryPolicy {
             }
         };
         let retry_on = match r.retry_on.as_deref().map(RetryOn::parse).transpose() {
-            Ok(on) => on.unwrap_or_else(|| RetryPolicy::default().retry_on),
+            Ok(on) => on.unwrap_or_else(RetryOn::istio_default),
             Err(e) => {
-                errors.push(("retryOn".to_string(), e));
+                errors.push(("retryOn".to_string(), e.to_string()));
                 RetryOn::default()
             }
         };
@@ -194,80 +122,112 @@ impl RetryPolicy {
     }
 }
 
-/// Header operations (`set` overwrites, `add` appends, `remove` deletes).
+/// A problem in a field of a policy: the field (relative to the policy) and what is wrong.
+pub type FieldError = (String, String);
+
+/// Header operations (`set` overwrites, `add` appends, `remove` deletes), with names and
+/// values checked once, when the route compiles.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HeaderOps {
     /// Overwrite or add.
-    pub set: Vec<(String, String)>,
+    pub set: Vec<(HeaderName, HeaderValue)>,
     /// Append a value.
-    pub add: Vec<(String, String)>,
+    pub add: Vec<(HeaderName, HeaderValue)>,
     /// Remove.
-    pub remove: Vec<String>,
+    pub remove: Vec<HeaderName>,
 }
 
 impl HeaderOps {
     /// Compile Istio header operations; `%%` in values is a literal `%`. Authority keys
-    /// (`host`, `:authority`) are returned apart, as an authority rewrite.
-    pub fn compile(ops: Option<&HeaderOperations>) -> Result<(Self, Option<String>), String> {
+    /// (`host`, `:authority`) are returned apart, as an authority rewrite. Errors name
+    /// the field (`set["x y"]`) and what is wrong.
+    pub fn compile(
+        ops: Option<&HeaderOperations>,
+    ) -> Result<(Self, Option<HeaderValue>), Vec<FieldError>> {
         let mut out = HeaderOps::default();
         let mut authority = None;
+        let mut errors = Vec::new();
         let Some(ops) = ops else {
             return Ok((out, None));
         };
-        for (list, target) in [(&ops.set, true), (&ops.add, false)] {
-            for (name, value) in list {
-                let name = name.to_ascii_lowercase();
-                let value = header_value(value)?;
-                if name == "host" || name == ":authority" {
+        let field = |list: &str, name: &str| FieldPath::root().key(list).key(name).to_string();
+        for (list, values, set) in [("set", &ops.set, true), ("add", &ops.add, false)] {
+            for (name, value) in values {
+                let lower = name.to_ascii_lowercase();
+                let value = match header_value(value) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        errors.push((field(list, name), e));
+                        continue;
+                    }
+                };
+                if lower == "host" || lower == ":authority" {
                     authority = Some(value);
-                } else if name.starts_with(':') {
-                    return Err(format!(
-                        "header {name:?}: only :authority may be set among pseudo-headers"
+                } else if lower.starts_with(':') {
+                    errors.push((
+                        field(list, name),
+                        "only :authority may be set among pseudo-headers".into(),
                     ));
-                } else if target {
-                    out.set.push((name, value));
                 } else {
-                    out.add.push((name, value));
+                    match HeaderName::try_from(lower.as_str()) {
+                        Ok(n) if set => out.set.push((n, value)),
+                        Ok(n) => out.add.push((n, value)),
+                        Err(_) => errors.push((field(list, name), invalid_name(name))),
+                    }
                 }
             }
         }
-        for name in &ops.remove {
-            let name = name.to_ascii_lowercase();
-            if name == "host" || name.starts_with(':') {
-                return Err(format!("header {name:?} cannot be removed"));
+        for (i, name) in ops.remove.iter().enumerate() {
+            let lower = name.to_ascii_lowercase();
+            if lower == "host" || lower.starts_with(':') {
+                errors.push((
+                    format!("remove[{i}]"),
+                    format!("header {name:?} cannot be removed"),
+                ));
+                continue;
             }
-            out.remove.push(name);
+            match HeaderName::try_from(lower.as_str()) {
+                Ok(n) => out.remove.push(n),
+                Err(_) => errors.push((format!("remove[{i}]"), invalid_name(name))),
+            }
         }
-        Ok((out, authority))
+        if errors.is_empty() {
+            Ok((out, authority))
+        } else {
+            Err(errors)
+        }
     }
 
-    /// Apply to a header map (values that are not valid header values are skipped).
+    /// Apply to a header map.
     pub fn apply(&self, headers: &mut http::HeaderMap) {
         for name in &self.remove {
-            headers.remove(name.as_str());
+            headers.remove(name);
         }
         for (name, value) in &self.set {
-            if let (Ok(n), Ok(v)) = (
-                http::HeaderName::try_from(name.as_str()),
-                http::HeaderValue::try_from(value.as_str()),
-            ) {
-                headers.insert(n, v);
-            }
+            headers.insert(name.clone(), value.clone());
         }
         for (name, value) in &self.add {
-            if let (Ok(n), Ok(v)) = (
-                http::HeaderName::try_from(name.as_str()),
-                http::HeaderValue::try_from(value.as_str()),
-            ) {
-                headers.append(n, v);
-            }
+            headers.append(name.clone(), value.clone());
         }
     }
+
+    /// Apply to the headers of a local reply.
+    pub fn apply_to_reply(&self, reply: &mut crate::route::Reply) {
+        reply.headers.retain(|(n, _)| !self.remove.contains(n));
+        for (name, value) in &self.set {
+            reply.set_header(name.clone(), value.clone());
+        }
+        reply.headers.extend(self.add.iter().cloned());
+    }
+}
+
+fn invalid_name(name: &str) -> String {
+    format!("{name:?} is not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)")
 }
 
 /// Envoy header-formatter values: `%%` is `%`; `%VAR%` substitutions are not supported
 /// locally and reported; a lone `%` is invalid.
-fn header_value(value: &str) -> Result<String, String> {
+fn header_value(value: &str) -> Result<HeaderValue, String> {
     let mut out = String::with_capacity(value.len());
     let mut rest = value;
     while let Some(i) = rest.find('%') {
@@ -290,7 +250,7 @@ fn header_value(value: &str) -> Result<String, String> {
     if out.chars().any(|c| c.is_control()) {
         return Err(format!("{value:?} contains control characters"));
     }
-    Ok(out)
+    HeaderValue::try_from(out).map_err(|_| format!("{value:?} is not a valid HTTP header value"))
 }
 
 /// Fault injection of a route.
@@ -306,30 +266,10 @@ pub struct Fault {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Abort {
     /// An HTTP status.
-    Http(u16),
+    Http(StatusCode),
     /// A gRPC status code (for gRPC requests).
-    Grpc(u32),
+    Grpc(Code),
 }
-
-const GRPC_CODES: &[&str] = &[
-    "OK",
-    "CANCELLED",
-    "UNKNOWN",
-    "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED",
-    "NOT_FOUND",
-    "ALREADY_EXISTS",
-    "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED",
-    "FAILED_PRECONDITION",
-    "ABORTED",
-    "OUT_OF_RANGE",
-    "UNIMPLEMENTED",
-    "INTERNAL",
-    "UNAVAILABLE",
-    "DATA_LOSS",
-    "UNAUTHENTICATED",
-];
 
 impl Fault {
     /// Compile a route's `fault`.
@@ -367,15 +307,18 @@ impl Fault {
                 return Err(("abort.http2Error".into(), "not supported by Istio".into()));
             }
             let abort = match (a.http_status, a.grpc_status.as_deref()) {
-                (Some(s), None) if (200..=599).contains(&s) => Abort::Http(u16::try_from(s).unwrap_or(500)),
+                (Some(s), None) if (200..=599).contains(&s) => Abort::Http(
+                    StatusCode::from_u16(u16::try_from(s).unwrap_or(500))
+                        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                ),
                 (Some(_), None) => {
                     return Err((
                         "abort.httpStatus".into(),
                         "an HTTP status is between 200 and 599".into(),
                     ));
                 }
-                (None, Some(name)) => match GRPC_CODES.iter().position(|c| *c == name) {
-                    Some(code) => Abort::Grpc(u32::try_from(code).unwrap_or(2)),
+                (None, Some(name)) => match Code::from_name(name) {
+                    Some(code) => Abort::Grpc(code),
                     None => {
                         return Err((
                             "abort.grpcStatus".into(),
@@ -403,13 +346,13 @@ pub struct Cors {
     /// Allowed origins.
     pub allow_origins: Vec<Match>,
     /// `access-control-allow-methods`.
-    pub allow_methods: String,
+    pub allow_methods: Option<HeaderValue>,
     /// `access-control-allow-headers`.
-    pub allow_headers: String,
+    pub allow_headers: Option<HeaderValue>,
     /// `access-control-expose-headers`.
-    pub expose_headers: String,
+    pub expose_headers: Option<HeaderValue>,
     /// `access-control-max-age` in seconds.
-    pub max_age: Option<u64>,
+    pub max_age: Option<HeaderValue>,
     /// `access-control-allow-credentials: true`.
     pub allow_credentials: bool,
     /// Answer preflights from other origins (without allow-origin) instead of forwarding them.
@@ -425,14 +368,22 @@ impl Cors {
         }
         allow_origins.extend(c.allow_origin.iter().map(|o| Match::Exact(o.clone())));
         let max_age = match c.max_age.as_deref().map(duration).transpose() {
-            Ok(d) => d.map(|d| d.as_secs()),
+            Ok(d) => d.map(|d| HeaderValue::from(d.as_secs())),
             Err(e) => return Err(("maxAge".into(), e)),
+        };
+        let list = |field: &str, values: &[String]| -> Result<Option<HeaderValue>, (String, String)> {
+            if values.is_empty() {
+                return Ok(None);
+            }
+            HeaderValue::try_from(values.join(","))
+                .map(Some)
+                .map_err(|_| (field.to_string(), "not a valid HTTP header value".to_string()))
         };
         Ok(Cors {
             allow_origins,
-            allow_methods: c.allow_methods.join(","),
-            allow_headers: c.allow_headers.join(","),
-            expose_headers: c.expose_headers.join(","),
+            allow_methods: list("allowMethods", &c.allow_methods)?,
+            allow_headers: list("allowHeaders", &c.allow_headers)?,
+            expose_headers: list("exposeHeaders", &c.expose_headers)?,
             max_age,
             allow_credentials: c.allow_credentials == Some(true),
             ignore_unmatched_preflights: c.unmatched_preflights == Some(UnmatchedPreflights::Ignore),

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::{HeaderName, HeaderValue, StatusCode};
 use regex::Regex;
 
 use crate::cluster::{Cluster, Missing};
@@ -62,7 +63,7 @@ pub enum RouteAction {
     /// Answer with a fixed response.
     Direct {
         /// Status.
-        status: u16,
+        status: StatusCode,
         /// Body.
         body: Vec<u8>,
     },
@@ -82,7 +83,7 @@ pub struct Destination {
     /// Destination-level response header operations.
     pub response_headers: HeaderOps,
     /// Destination-level authority rewrite (`headers.request.set.host`).
-    pub authority: Option<String>,
+    pub authority: Option<HeaderValue>,
 }
 
 /// How the path is rewritten.
@@ -127,7 +128,7 @@ pub struct ForwardAction {
     /// Path rewrite.
     pub rewrite: Option<Rewrite>,
     /// Authority rewrite (`rewrite.authority`, or route-level `headers.request.set.host`).
-    pub authority: Option<String>,
+    pub authority: Option<HeaderValue>,
     /// Route-level request header operations.
     pub request_headers: HeaderOps,
     /// Route timeout; `None` = none.
@@ -149,11 +150,56 @@ pub enum RedirectPort {
     FromRequest,
 }
 
+/// `http` or `https`: of a listener, a request, a redirect.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Scheme {
+    /// Plain HTTP.
+    #[default]
+    Http,
+    /// HTTP over TLS.
+    Https,
+}
+
+impl Scheme {
+    /// `http` or `https`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+
+    /// The scheme's default port.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Scheme::Http => 80,
+            Scheme::Https => 443,
+        }
+    }
+
+    /// `http` or `https` (case-insensitively).
+    pub fn parse(value: &str) -> Option<Scheme> {
+        if value.eq_ignore_ascii_case("http") {
+            Some(Scheme::Http)
+        } else if value.eq_ignore_ascii_case("https") {
+            Some(Scheme::Https)
+        } else {
+            None
+        }
+    }
+}
+
+impl std::fmt::Display for Scheme {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A redirect.
 #[derive(Clone, Debug)]
 pub struct Redirect {
     /// 301, 302, 303, 307 or 308.
-    pub code: u16,
+    pub code: StatusCode,
     /// Replace the path (query kept unless it has its own).
     pub uri: Option<String>,
     /// Replace the matched prefix: (prefix length, replacement).
@@ -162,8 +208,8 @@ pub struct Redirect {
     pub authority: Option<String>,
     /// Port handling.
     pub port: RedirectPort,
-    /// `http` or `https`.
-    pub scheme: Option<String>,
+    /// A new scheme.
+    pub scheme: Option<Scheme>,
 }
 
 /// The decision for one request.
@@ -190,24 +236,30 @@ pub enum Action {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reply {
     /// HTTP status.
-    pub status: u16,
+    pub status: StatusCode,
     /// Body (`content-type: text/plain` when non-empty, unless a header says otherwise).
     pub body: Vec<u8>,
     /// Extra response headers (`location`, CORS, route response headers).
-    pub headers: Vec<(String, String)>,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
     /// For gRPC requests: the gRPC status to answer (else mapped from the HTTP status).
-    pub grpc_status: Option<u32>,
+    pub grpc_status: Option<crate::grpc::Code>,
 }
 
 impl Reply {
     /// A reply with a status and a text body.
-    pub fn new(status: u16, body: &str) -> Self {
+    pub fn new(status: StatusCode, body: &str) -> Self {
         Reply {
             status,
             body: body.as_bytes().to_vec(),
             headers: Vec::new(),
             grpc_status: None,
         }
+    }
+
+    /// Set header `name` (replacing earlier values).
+    pub fn set_header(&mut self, name: HeaderName, value: HeaderValue) {
+        self.headers.retain(|(n, _)| *n != name);
+        self.headers.push((name, value));
     }
 }
 
@@ -221,13 +273,16 @@ pub struct Forward {
     /// The original path and query when rewritten (`x-envoy-original-path`).
     pub original_path: Option<String>,
     /// Upstream authority when rewritten.
-    pub authority: Option<String>,
+    pub authority: Option<HeaderValue>,
+    /// The authority was rewritten by the route itself (not one destination): Envoy then
+    /// sends the original in `x-envoy-original-host`.
+    pub original_host: bool,
     /// Request header operations, in order.
     pub request_headers: Vec<HeaderOps>,
     /// Response header operations, in order.
     pub response_headers: Vec<HeaderOps>,
     /// Extra response headers (CORS).
-    pub extra_response_headers: Vec<(String, String)>,
+    pub extra_response_headers: Vec<(HeaderName, HeaderValue)>,
     /// Route timeout.
     pub timeout: Option<Duration>,
     /// Retry policy.

@@ -5,17 +5,19 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use http::request::Parts;
-use rand::{Rng, RngExt};
+use http::{HeaderValue, StatusCode};
+use rand::Rng;
 use sluice_api::istio::{Gateway, VirtualService};
 
 use crate::cluster::Registry;
 use crate::compile::{self, Server};
 use crate::config::{Config, Proxy};
-use crate::diagnostic::Diagnostic;
+use crate::decide;
+use crate::diagnostic::{self, Diagnostic, ObjectRef};
 use crate::host;
 use crate::matcher::RequestView;
 use crate::path;
-use crate::route::{Action, Decision, Forward, RedirectPort, Reply, Route, RouteAction};
+use crate::route::{Decision, Reply, Route, Scheme};
 
 /// One virtual host: a domain (exact, `*.suffix` or `*`) and its ordered routes.
 #[derive(Clone, Debug)]
@@ -45,10 +47,27 @@ pub struct RouteTable {
 
 const HTTP_PROTOCOLS: &[&str] = &["HTTP", "HTTP2", "GRPC", "GRPC-WEB"];
 
+/// A Gateway server selected by this proxy: its Gateway's `namespace/name` and the server.
+type BoundServer<'a> = (String, &'a sluice_api::istio::Server);
+
 impl RouteTable {
     /// Compile the configuration for `proxy`. Errors are problems Istio would reject;
     /// callers should not serve a table compiled with errors.
     pub fn compile(proxy: &Proxy, config: &Config) -> (RouteTable, Vec<Diagnostic>) {
+        Self::compile_selecting(proxy, config, false)
+    }
+
+    /// Every problem Istio's admission or the local gateway would refuse, in every
+    /// resource — also Gateways that do not select `proxy` (`sluice validate`).
+    pub fn check(proxy: &Proxy, config: &Config) -> Vec<Diagnostic> {
+        Self::compile_selecting(proxy, config, true).1
+    }
+
+    fn compile_selecting(
+        proxy: &Proxy,
+        config: &Config,
+        every_gateway: bool,
+    ) -> (RouteTable, Vec<Diagnostic>) {
         let mut diagnostics = Vec::new();
         let mut registry = Registry::build(
             proxy,
@@ -56,138 +75,24 @@ impl RouteTable {
             &config.destination_rules,
             &mut diagnostics,
         );
-
-        // Servers of the Gateways that select this proxy, by port.
-        let mut servers: BTreeMap<u16, Vec<(String, &sluice_api::istio::Server)>> = BTreeMap::new();
-        for gw in &config.gateways {
-            let gw_id = gateway_id(gw);
-            let resource = format!("Gateway {gw_id}");
-            if !gw
-                .spec
-                .selector
-                .iter()
-                .all(|(k, v)| proxy.labels.get(k) == Some(v))
-            {
-                continue;
-            }
-            if gw.spec.servers.is_empty() {
-                diagnostics.push(Diagnostic::error(
-                    &resource,
-                    "spec.servers",
-                    "a Gateway needs at least one server",
-                ));
-            }
-            let mut names = BTreeSet::new();
-            for (i, server) in gw.spec.servers.iter().enumerate() {
-                let at = format!("spec.servers[{i}]");
-                if !names.insert(server.port.name.as_str()) {
-                    diagnostics.push(Diagnostic::error(
-                        &resource,
-                        format!("{at}.port.name"),
-                        "port names must be unique within a Gateway",
-                    ));
-                }
-                if server.hosts.is_empty() {
-                    diagnostics.push(Diagnostic::error(
-                        &resource,
-                        format!("{at}.hosts"),
-                        "a server needs at least one host",
-                    ));
-                }
-                let protocol = server.port.protocol.to_ascii_uppercase();
-                let Ok(port) = u16::try_from(server.port.number) else {
-                    diagnostics.push(Diagnostic::error(
-                        &resource,
-                        format!("{at}.port.number"),
-                        "a port number is between 1 and 65535",
-                    ));
-                    continue;
-                };
-                if HTTP_PROTOCOLS.contains(&protocol.as_str()) {
-                    servers.entry(port).or_default().push((gw_id.clone(), server));
-                } else if protocol == "HTTPS" {
-                    diagnostics.push(Diagnostic::error(
-                        &resource,
-                        format!("{at}.port.protocol"),
-                        "HTTPS servers (TLS termination) are not supported by the local gateway yet",
-                    ));
-                } else if ["TCP", "TLS", "MONGO", "REDIS", "MYSQL"].contains(&protocol.as_str()) {
-                    diagnostics.push(Diagnostic::warning(&resource, format!("{at}.port.protocol"), "TCP and TLS passthrough servers are not served by the local gateway; this server is skipped"));
-                } else {
-                    diagnostics.push(Diagnostic::error(
-                        &resource,
-                        format!("{at}.port.protocol"),
-                        format!(
-                            "unknown protocol {:?}; use HTTP, HTTP2, GRPC, GRPC-WEB, HTTPS, TCP or TLS",
-                            server.port.protocol
-                        ),
-                    ));
-                }
-            }
-        }
-
+        let servers = servers_by_port(proxy, &config.gateways, every_gateway, &mut diagnostics);
         let bound = ordered_virtual_services(proxy, &config.virtual_services, &mut diagnostics);
         let mut reported = BTreeSet::new();
-        let mut listeners = BTreeMap::new();
-        for (port, port_servers) in &servers {
-            let mut vhosts: BTreeMap<String, VirtualHost> = BTreeMap::new();
-            let mut seen: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
-            for (gw_id, server) in port_servers {
-                let gw_ns = gw_id.split('/').next().unwrap_or("");
-                let redirect = server.tls.as_ref().and_then(|t| t.https_redirect) == Some(true);
-                for server_host in &server.hosts {
-                    let (filter, pattern) = server_host_parts(server_host, gw_ns);
-                    if redirect {
-                        vhost(&mut vhosts, &pattern).require_tls = true;
-                    }
-                    for (index, vs, gateways, vs_hosts) in &bound {
-                        let vs_ns = vs.metadata.namespace.as_deref().unwrap_or("default");
-                        if !gateways.contains(gw_id) || filter.as_deref().is_some_and(|f| f != vs_ns) {
-                            continue;
-                        }
-                        for vs_host in vs_hosts {
-                            let Some(name) = host::intersect(&pattern, vs_host) else {
-                                continue;
-                            };
-                            if !seen.entry(name.clone()).or_default().insert(*index) {
-                                continue;
-                            }
-                            let ctx = Server {
-                                gateway: gw_id,
-                                port: *port,
-                                proxy,
-                                check_only: false,
-                            };
-                            let routes = compile::routes(
-                                vs,
-                                &ctx,
-                                &mut registry,
-                                &mut diagnostics,
-                                reported.insert(*index),
-                            );
-                            let vh = vhost(&mut vhosts, &name);
-                            vh.routes.extend(routes);
-                            // Every virtual host of an httpsRedirect server redirects.
-                            vh.require_tls |= redirect;
-                        }
-                    }
-                }
-            }
-            let mut virtual_hosts: Vec<VirtualHost> = vhosts.into_values().collect();
-            for vh in &mut virtual_hosts {
-                // Catch-alls go last, keeping their order (Istio's SortVHostRoutes).
-                let (catch_all, specific): (Vec<_>, Vec<_>) =
-                    vh.routes.drain(..).partition(|r| r.matcher.is_catch_all());
-                vh.routes = specific.into_iter().chain(catch_all).collect();
-            }
-            listeners.insert(
-                *port,
-                Listener {
-                    virtual_hosts,
-                    servers: port_servers.iter().map(|(g, _)| format!("Gateway {g}")).collect(),
-                },
-            );
-        }
+        let listeners = servers
+            .iter()
+            .map(|(port, port_servers)| {
+                let listener = listener(
+                    proxy,
+                    *port,
+                    port_servers,
+                    &bound,
+                    &mut registry,
+                    &mut diagnostics,
+                    &mut reported,
+                );
+                (*port, listener)
+            })
+            .collect();
         // Every VirtualService is checked whole, as Istio's admission does: also the match
         // blocks no server uses and the VirtualServices no server binds.
         for (_, vs, ..) in &bound {
@@ -202,7 +107,7 @@ impl RouteTable {
         // One report per problem, in the order found.
         let mut seen = BTreeSet::new();
         diagnostics
-            .retain(|d| seen.insert((d.severity, d.resource.clone(), d.path.clone(), d.message.clone())));
+            .retain(|d| seen.insert((d.severity, d.object.clone(), d.path.clone(), d.message.clone())));
         (RouteTable { listeners }, diagnostics)
     }
 
@@ -234,39 +139,173 @@ impl RouteTable {
     }
 
     /// Decide what to do with a request that arrived on `port` over `scheme`.
-    pub fn route(&self, port: u16, scheme: &str, parts: &Parts, rng: &mut impl Rng) -> Decision {
-        let reply = |status: u16, body: &str| Decision {
-            route: None,
-            delay: None,
-            action: Action::Reply(Reply::new(status, body)),
-        };
+    pub fn route(&self, port: u16, scheme: Scheme, parts: &Parts, rng: &mut impl Rng) -> Decision {
+        let reply = |status: StatusCode| Decision::reply(Reply::new(status, ""));
         let Some(listener) = self.listeners.get(&port) else {
-            return reply(404, "");
+            return reply(StatusCode::NOT_FOUND);
         };
         let Ok(target) = path::normalize(parts.uri.path_and_query().map_or("/", |p| p.as_str())) else {
-            return reply(400, "");
+            return reply(StatusCode::BAD_REQUEST);
         };
         let authority = authority(parts);
         let Some(vh) = select_virtual_host(&listener.virtual_hosts, &authority) else {
-            return reply(404, "");
+            return reply(StatusCode::NOT_FOUND);
         };
-        if vh.require_tls && scheme != "https" {
-            let mut r = Reply::new(301, "");
-            r.headers.push((
-                "location".into(),
-                format!("https://{authority}{}", target.path_and_query()),
-            ));
-            return Decision {
-                route: None,
-                delay: None,
-                action: Action::Reply(r),
-            };
+        if vh.require_tls && scheme != Scheme::Https {
+            let mut r = Reply::new(StatusCode::MOVED_PERMANENTLY, "");
+            let location = format!("https://{authority}{}", target.path_and_query());
+            if let Ok(location) = HeaderValue::try_from(location) {
+                r.headers.push((http::header::LOCATION, location));
+            }
+            return Decision::reply(r);
         }
         let view = RequestView::new(parts, &target, &authority, scheme);
         let Some(route) = vh.routes.iter().find(|r| r.matcher.matches(&view)) else {
-            return reply(404, "");
+            return reply(StatusCode::NOT_FOUND);
         };
-        decide(route, &view, port, &target, rng)
+        decide::decide(route, &view, port, &target, rng)
+    }
+}
+
+/// The servers of the Gateways that select `proxy`, by port, with each server's checks.
+fn servers_by_port<'a>(
+    proxy: &Proxy,
+    gateways: &'a [Gateway],
+    every_gateway: bool,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> BTreeMap<u16, Vec<BoundServer<'a>>> {
+    let mut servers: BTreeMap<u16, Vec<BoundServer<'a>>> = BTreeMap::new();
+    for gw in gateways {
+        if !every_gateway
+            && !gw
+                .spec
+                .selector
+                .iter()
+                .all(|(k, v)| proxy.labels.get(k) == Some(v))
+        {
+            continue;
+        }
+        let resource = ObjectRef::of("Gateway", &gw.metadata);
+        if gw.spec.servers.is_empty() {
+            diagnostics.push(diagnostic::error(
+                &resource,
+                "spec.servers",
+                "a Gateway needs at least one server",
+            ));
+        }
+        let mut names = BTreeSet::new();
+        for (i, server) in gw.spec.servers.iter().enumerate() {
+            let at = format!("spec.servers[{i}]");
+            if !names.insert(server.port.name.as_str()) {
+                diagnostics.push(diagnostic::error(
+                    &resource,
+                    format!("{at}.port.name"),
+                    "port names must be unique within a Gateway",
+                ));
+            }
+            if server.hosts.is_empty() {
+                diagnostics.push(diagnostic::error(
+                    &resource,
+                    format!("{at}.hosts"),
+                    "a server needs at least one host",
+                ));
+            }
+            let protocol = server.port.protocol.to_ascii_uppercase();
+            let Ok(port) = u16::try_from(server.port.number) else {
+                diagnostics.push(diagnostic::error(
+                    &resource,
+                    format!("{at}.port.number"),
+                    "a port number is between 1 and 65535",
+                ));
+                continue;
+            };
+            if HTTP_PROTOCOLS.contains(&protocol.as_str()) {
+                servers.entry(port).or_default().push((gateway_id(gw), server));
+            } else if protocol == "HTTPS" {
+                diagnostics.push(diagnostic::error(
+                    &resource,
+                    format!("{at}.port.protocol"),
+                    "HTTPS servers (TLS termination) are not supported by the local gateway yet",
+                ));
+            } else if ["TCP", "TLS", "MONGO", "REDIS", "MYSQL"].contains(&protocol.as_str()) {
+                diagnostics.push(diagnostic::warning(
+                    &resource,
+                    format!("{at}.port.protocol"),
+                    "TCP and TLS passthrough servers are not served by the local gateway; this server is skipped",
+                ));
+            } else {
+                diagnostics.push(diagnostic::error(
+                    &resource,
+                    format!("{at}.port.protocol"),
+                    format!(
+                        "unknown protocol {:?}; use HTTP, HTTP2, GRPC, GRPC-WEB, HTTPS, TCP or TLS",
+                        server.port.protocol
+                    ),
+                ));
+            }
+        }
+    }
+    servers
+}
+
+/// The virtual hosts of one port: each server host intersected with the hosts of the
+/// VirtualServices bound to its Gateway, routes in Istio's order (catch-alls last).
+fn listener(
+    proxy: &Proxy,
+    port: u16,
+    port_servers: &[BoundServer<'_>],
+    bound: &[Bound<'_>],
+    registry: &mut Registry,
+    diagnostics: &mut Vec<Diagnostic>,
+    reported: &mut BTreeSet<usize>,
+) -> Listener {
+    let mut vhosts: BTreeMap<String, VirtualHost> = BTreeMap::new();
+    let mut seen: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
+    for (gw_id, server) in port_servers {
+        let gw_ns = gw_id.split('/').next().unwrap_or("");
+        let redirect = server.tls.as_ref().and_then(|t| t.https_redirect) == Some(true);
+        for server_host in &server.hosts {
+            let (filter, pattern) = server_host_parts(server_host, gw_ns);
+            if redirect {
+                vhost(&mut vhosts, &pattern).require_tls = true;
+            }
+            for (index, vs, gateways, vs_hosts) in bound {
+                let vs_ns = vs.metadata.namespace.as_deref().unwrap_or("default");
+                if !gateways.contains(gw_id) || filter.as_deref().is_some_and(|f| f != vs_ns) {
+                    continue;
+                }
+                for vs_host in vs_hosts {
+                    let Some(name) = host::intersect(&pattern, vs_host) else {
+                        continue;
+                    };
+                    if !seen.entry(name.clone()).or_default().insert(*index) {
+                        continue;
+                    }
+                    let ctx = Server {
+                        gateway: gw_id,
+                        port,
+                        proxy,
+                        check_only: false,
+                    };
+                    let routes = compile::routes(vs, &ctx, registry, diagnostics, reported.insert(*index));
+                    let vh = vhost(&mut vhosts, &name);
+                    vh.routes.extend(routes);
+                    // Every virtual host of an httpsRedirect server redirects.
+                    vh.require_tls |= redirect;
+                }
+            }
+        }
+    }
+    let mut virtual_hosts: Vec<VirtualHost> = vhosts.into_values().collect();
+    for vh in &mut virtual_hosts {
+        // Catch-alls go last, keeping their order (Istio's SortVHostRoutes).
+        let (catch_all, specific): (Vec<_>, Vec<_>) =
+            vh.routes.drain(..).partition(|r| r.matcher.is_catch_all());
+        vh.routes = specific.into_iter().chain(catch_all).collect();
+    }
+    Listener {
+        virtual_hosts,
+        servers: port_servers.iter().map(|(g, _)| format!("Gateway {g}")).collect(),
     }
 }
 
@@ -308,7 +347,7 @@ fn ordered_virtual_services<'a>(
     let mut out: Vec<(bool, Bound<'a>)> = Vec::new();
     for (index, vs) in all.iter().enumerate() {
         let ns = vs.metadata.namespace.as_deref().unwrap_or("default");
-        let resource = compile::id(vs);
+        let resource = compile::object(vs);
         let export = &vs.spec.export_to;
         let visible = export.is_empty()
             || export
@@ -318,7 +357,7 @@ fn ordered_virtual_services<'a>(
             continue;
         }
         if vs.spec.hosts.is_empty() {
-            diagnostics.push(Diagnostic::warning(
+            diagnostics.push(diagnostic::warning(
                 &resource,
                 "spec.hosts",
                 "a VirtualService without hosts is a delegate, and delegates are not supported by the local gateway yet; it is skipped",
@@ -341,7 +380,7 @@ fn ordered_virtual_services<'a>(
         for h in &vs.spec.hosts {
             let resolved = host::resolve_short(h, ns, &proxy.cluster_domain);
             if hosts.contains(&resolved) {
-                diagnostics.push(Diagnostic::error(
+                diagnostics.push(diagnostic::error(
                     &resource,
                     "spec.hosts",
                     format!("duplicate host {resolved:?}"),
@@ -350,7 +389,7 @@ fn ordered_virtual_services<'a>(
             hosts.push(resolved);
         }
         if !vs.spec.tcp.is_empty() || !vs.spec.tls.is_empty() {
-            diagnostics.push(Diagnostic::warning(
+            diagnostics.push(diagnostic::warning(
                 &resource,
                 "spec.tcp",
                 "tcp and tls routes are not served by the local gateway; they are skipped",
@@ -401,7 +440,7 @@ pub fn select_virtual_host<'a>(vhosts: &'a [VirtualHost], authority: &str) -> Op
         .or_else(|| vhosts.iter().find(|v| v.domain == "*"))
 }
 
-fn strip_port(authority: &str) -> &str {
+pub(crate) fn strip_port(authority: &str) -> &str {
     if authority.starts_with('[') {
         return authority.find(']').map_or(authority, |i| &authority[..=i]);
     }
@@ -409,264 +448,4 @@ fn strip_port(authority: &str) -> &str {
         Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
         _ => authority,
     }
-}
-
-fn fires(rng: &mut impl Rng, percentage: f64) -> bool {
-    percentage >= 100.0 || (percentage > 0.0 && rng.random::<f64>() * 100.0 < percentage)
-}
-
-/// The decision for a request that matched `route`.
-fn decide(
-    route: &Route,
-    view: &RequestView<'_>,
-    port: u16,
-    target: &path::Target,
-    rng: &mut impl Rng,
-) -> Decision {
-    let origin = Some(route.origin.clone());
-    let mut delay = None;
-    if let Some(fault) = &route.fault {
-        if let Some((d, pct)) = fault.delay
-            && fires(rng, pct)
-        {
-            delay = Some(d);
-        }
-        if let Some((abort, pct)) = fault.abort
-            && fires(rng, pct)
-        {
-            let mut reply = Reply::new(500, "fault filter abort");
-            match abort {
-                crate::policy::Abort::Http(status) => reply.status = status,
-                crate::policy::Abort::Grpc(code) => {
-                    // gRPC clients get the code; others the HTTP status Envoy maps it to.
-                    reply.status = http_status_for_grpc(code);
-                    reply.grpc_status = Some(code);
-                }
-            }
-            return Decision {
-                route: origin,
-                delay,
-                action: Action::Reply(reply),
-            };
-        }
-    }
-
-    let mut cors_headers = Vec::new();
-    if let (Some(cors), Some(origin_header)) = (&route.cors, view.header("origin").filter(|o| !o.is_empty()))
-    {
-        let allowed = cors.allows(&origin_header);
-        let preflight = view.method == "OPTIONS"
-            && view
-                .header("access-control-request-method")
-                .is_some_and(|m| !m.is_empty());
-        if preflight && (allowed || cors.ignore_unmatched_preflights) {
-            let mut reply = Reply::new(200, "");
-            if allowed {
-                reply
-                    .headers
-                    .push(("access-control-allow-origin".into(), origin_header.clone()));
-            }
-            for (name, value) in [
-                ("access-control-allow-methods", cors.allow_methods.clone()),
-                ("access-control-allow-headers", cors.allow_headers.clone()),
-                (
-                    "access-control-max-age",
-                    cors.max_age.map(|s| s.to_string()).unwrap_or_default(),
-                ),
-            ] {
-                if !value.is_empty() {
-                    reply.headers.push((name.into(), value));
-                }
-            }
-            if cors.allow_credentials {
-                reply
-                    .headers
-                    .push(("access-control-allow-credentials".into(), "true".into()));
-            }
-            return Decision {
-                route: origin,
-                delay,
-                action: Action::Reply(reply),
-            };
-        }
-        if allowed && !preflight {
-            cors_headers.push(("access-control-allow-origin".to_string(), origin_header));
-            if cors.allow_credentials {
-                cors_headers.push(("access-control-allow-credentials".into(), "true".into()));
-            }
-            if !cors.expose_headers.is_empty() {
-                cors_headers.push((
-                    "access-control-expose-headers".into(),
-                    cors.expose_headers.clone(),
-                ));
-            }
-        }
-    }
-
-    let action = match &route.action {
-        RouteAction::Direct { status, body } => {
-            let mut reply = Reply {
-                status: *status,
-                body: body.clone(),
-                headers: cors_headers,
-                grpc_status: None,
-            };
-            if *status == 201 || (300..400).contains(status) {
-                reply.headers.push((
-                    "location".into(),
-                    format!("{}://{}{}", view.scheme, view.authority, target.path_and_query()),
-                ));
-            }
-            apply_response_ops(&mut reply, &route.response_headers);
-            Action::Reply(reply)
-        }
-        RouteAction::Redirect(r) => {
-            let mut reply = Reply::new(r.code, "");
-            reply.headers = cors_headers;
-            reply
-                .headers
-                .push(("location".into(), redirect_location(r, view, port, target)));
-            apply_response_ops(&mut reply, &route.response_headers);
-            Action::Reply(reply)
-        }
-        RouteAction::Forward(f) => {
-            let total: u64 = f.destinations.iter().map(|d| u64::from(d.weight)).sum();
-            let mut pick = if total > 0 { rng.random_range(0..total) } else { 0 };
-            let chosen = f.destinations.iter().find(|d| {
-                let weight = u64::from(d.weight);
-                if pick < weight {
-                    true
-                } else {
-                    pick -= weight;
-                    false
-                }
-            });
-            match chosen.map(|d| (d, d.cluster.clone())) {
-                None | Some((_, Err(_))) => Action::Reply(Reply::new(503, "")),
-                Some((d, Ok(cluster))) => {
-                    let original = target.path_and_query();
-                    let path = f
-                        .rewrite
-                        .as_ref()
-                        .map_or_else(|| target.path.clone(), |rw| rw.apply(&target.path));
-                    let rewritten = f.rewrite.is_some();
-                    let path_and_query = match &target.query {
-                        Some(q) => format!("{path}?{q}"),
-                        None => path,
-                    };
-                    // With one destination its header ops run after the route's; with several, before.
-                    let (request_headers, response_headers) = if f.destinations.len() == 1 {
-                        (
-                            vec![f.request_headers.clone(), d.request_headers.clone()],
-                            vec![route.response_headers.clone(), d.response_headers.clone()],
-                        )
-                    } else {
-                        (
-                            vec![d.request_headers.clone(), f.request_headers.clone()],
-                            vec![d.response_headers.clone(), route.response_headers.clone()],
-                        )
-                    };
-                    let mirrors = f
-                        .mirrors
-                        .iter()
-                        .filter(|(_, pct)| fires(rng, *pct))
-                        .map(|(c, _)| c.clone())
-                        .collect();
-                    Action::Forward(Box::new(Forward {
-                        cluster,
-                        path_and_query,
-                        original_path: rewritten.then_some(original),
-                        authority: f.authority.clone().or_else(|| d.authority.clone()),
-                        request_headers,
-                        response_headers,
-                        extra_response_headers: cors_headers,
-                        timeout: f.timeout,
-                        retry: f.retry.clone(),
-                        mirrors,
-                    }))
-                }
-            }
-        }
-    };
-    Decision {
-        route: origin,
-        delay,
-        action,
-    }
-}
-
-/// Envoy's gRPC-to-HTTP status mapping, for gRPC aborts answered to plain HTTP clients.
-fn http_status_for_grpc(code: u32) -> u16 {
-    match code {
-        0 => 200,
-        1 => 499,
-        3 | 9 | 11 => 400,
-        4 => 504,
-        5 => 404,
-        6 | 10 => 409,
-        7 => 403,
-        8 => 429,
-        12 => 501,
-        14 => 503,
-        16 => 401,
-        _ => 500,
-    }
-}
-
-fn apply_response_ops(reply: &mut Reply, ops: &crate::policy::HeaderOps) {
-    reply.headers.retain(|(n, _)| !ops.remove.contains(n));
-    for (n, v) in &ops.set {
-        reply.headers.retain(|(name, _)| name != n);
-        reply.headers.push((n.clone(), v.clone()));
-    }
-    reply.headers.extend(ops.add.iter().cloned());
-}
-
-/// Envoy's redirect URL (spec §4.5.2).
-fn redirect_location(
-    r: &crate::route::Redirect,
-    view: &RequestView<'_>,
-    port: u16,
-    target: &path::Target,
-) -> String {
-    let scheme = r.scheme.clone().unwrap_or_else(|| view.scheme.to_string());
-    let mut host = match &r.authority {
-        Some(a) => a.clone(),
-        None => {
-            let h = view.authority.to_string();
-            // Changing scheme drops the old scheme's default port.
-            if scheme != view.scheme {
-                let old = if view.scheme == "https" { ":443" } else { ":80" };
-                h.strip_suffix(old).map(str::to_string).unwrap_or(h)
-            } else {
-                h
-            }
-        }
-    };
-    match r.port {
-        RedirectPort::Explicit(p) => host = format!("{}:{p}", strip_port(&host)),
-        RedirectPort::FromRequest => {
-            // The scheme's default port is not added, but a port in the Host is kept.
-            if !((port == 80 && scheme == "http") || (port == 443 && scheme == "https")) {
-                host = format!("{}:{port}", strip_port(&host));
-            }
-        }
-        RedirectPort::Default => {}
-    }
-    let path_and_query = match (&r.uri, &r.prefix_rewrite) {
-        (Some(uri), _) if uri.contains('?') => uri.clone(),
-        (Some(uri), _) => match &target.query {
-            Some(q) => format!("{uri}?{q}"),
-            None => uri.clone(),
-        },
-        (None, Some((len, replacement))) => {
-            let rest = target.path.get(*len..).unwrap_or("");
-            match &target.query {
-                Some(q) => format!("{replacement}{rest}?{q}"),
-                None => format!("{replacement}{rest}"),
-            }
-        }
-        (None, None) => target.path_and_query(),
-    };
-    format!("{scheme}://{host}{path_and_query}")
 }

@@ -5,10 +5,11 @@
 
 use std::time::Duration;
 
+use sluice_api::Diagnostic;
 use sluice_api::SeldonDeployment;
 use sluice_api::document::FieldPath;
+use sluice_api::istio::RetryOn;
 
-use crate::diagnostic::Diagnostic;
 use crate::dns;
 
 /// The Istio gateway(s) of the VirtualService: `[namespace/]name`, or `mesh`.
@@ -34,9 +35,6 @@ pub const ENGINE_SEPARATE_POD: &str = "seldon.io/engine-separate-pod";
 
 /// What Seldon retries on when `seldon.io/istio-retries` is set.
 pub const SELDON_RETRY_ON: &str = "gateway-error,connect-failure,refused-stream";
-
-/// Retry conditions Istio accepts in `retryOn` (besides HTTP status codes).
-const RETRY_ON_VALUES: &[&str] = sluice_api::istio::RETRY_ON_CONDITIONS;
 
 /// Annotations of Seldon Core 1 that only matter inside a pod or to other ingresses;
 /// sluice accepts them without effect on the Istio translation.
@@ -223,9 +221,11 @@ pub fn istio_options(sdep: &SeldonDeployment) -> (IstioOptions, Vec<Diagnostic>)
     };
     let retry_on = match retry_on.filter(|_| retries_set.is_some()) {
         None => Some(SELDON_RETRY_ON.to_string()),
-        Some(found) => check_retry_on(found.value)
-            .map(|()| found.value.replace(' ', ""))
-            .map_err(|why| bad(&found, why))
+        // Spaces after commas are forgiven here, and dropped from the VirtualService
+        // (Istio itself rejects them).
+        Some(found) => RetryOn::parse(&found.value.replace(' ', ""))
+            .map(|_| found.value.replace(' ', ""))
+            .map_err(|why| bad(&found, why.to_string()))
             .ok(),
     };
     let retries = match (attempts, per_try_timeout, retry_on) {
@@ -297,19 +297,6 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
 /// Render a duration as protobuf JSON does: `2s`, `0.500s`.
 pub fn render_duration(d: Duration) -> String {
     sluice_api::duration::render(d)
-}
-
-fn check_retry_on(value: &str) -> Result<(), String> {
-    for token in value.split(',').map(str::trim) {
-        let is_status = token.len() == 3 && token.bytes().all(|b| b.is_ascii_digit());
-        if !is_status && !RETRY_ON_VALUES.contains(&token) {
-            return Err(format!(
-                "{token:?} is not a retry condition Istio knows; use a comma-separated list of HTTP status codes and of: {}",
-                RETRY_ON_VALUES.join(", ")
-            ));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -16,8 +16,8 @@
 
 pub mod annotations;
 mod deployments;
-pub mod diagnostic;
 pub mod dns;
+#[cfg(any(test, feature = "testing"))]
 pub mod fixture;
 pub mod graph;
 pub mod istio;
@@ -37,24 +37,46 @@ use sluice_api::istio::{DestinationRule, VirtualService};
 use sluice_api::seldon::{PredictiveUnit, PredictorSpec};
 
 pub use deployments::orchestrator_env;
-pub use diagnostic::{Diagnostic, Severity};
 pub use settings::{Settings, SettingsError, TlsMode};
+pub use sluice_api::diagnostic::{Diagnostic, Severity};
 pub use validate::validate;
 
 use annotations::{ENGINE_SEPARATE_POD, NO_ENGINE};
 use ports::Ports;
 
-/// Everything generated for one SeldonDeployment, in apply order.
+/// Everything generated for one SeldonDeployment, its fields in apply order: Services and
+/// Deployments, then DestinationRules before the VirtualService that uses their subsets
+/// (Istio's make-before-break order).
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Desired {
-    /// One per componentSpec (plus separate orchestrators).
-    pub deployments: Vec<Deployment>,
     /// Per predictor: its Service, then one per graph container.
     pub services: Vec<Service>,
-    /// The SDep's VirtualService (none when Istio is disabled).
-    pub virtual_services: Vec<VirtualService>,
+    /// One per componentSpec (plus separate orchestrators).
+    pub deployments: Vec<Deployment>,
     /// One per predictor, shadow included (none when Istio is disabled).
     pub destination_rules: Vec<DestinationRule>,
+    /// The SDep's VirtualService (none when Istio is disabled).
+    pub virtual_services: Vec<VirtualService>,
+}
+
+impl Desired {
+    /// Every object as JSON, in apply order (the order of the fields).
+    pub fn objects(&self) -> Result<Vec<serde_json::Value>, serde_json::Error> {
+        let mut out = Vec::new();
+        for s in &self.services {
+            out.push(serde_json::to_value(s)?);
+        }
+        for d in &self.deployments {
+            out.push(serde_json::to_value(d)?);
+        }
+        for d in &self.destination_rules {
+            out.push(serde_json::to_value(d)?);
+        }
+        for v in &self.virtual_services {
+            out.push(serde_json::to_value(v)?);
+        }
+        Ok(out)
+    }
 }
 
 /// The SeldonDeployment has errors; nothing can be generated from it.

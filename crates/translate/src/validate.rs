@@ -10,10 +10,10 @@ use sluice_api::seldon::{PredictiveUnit, PredictorSpec};
 
 use crate::annotations::IstioOptions;
 use crate::annotations::{self, ENGINE_SEPARATE_POD, HEADLESS_SVC, NO_ENGINE, SVC_NAME};
-use crate::diagnostic::Diagnostic;
 use crate::ports::Ports;
 use crate::settings::Settings;
 use crate::{dns, graph, names};
+use sluice_api::Diagnostic;
 
 const PROTOCOLS: &[&str] = &["seldon", "tensorflow", "kfserving", "v2"];
 const TRANSPORTS: &[&str] = &["rest", "grpc"];

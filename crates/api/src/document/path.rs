@@ -52,18 +52,47 @@ impl FieldPath {
         matches!(self.0.as_slice(), [Segment::Key(k)] if k == "apiVersion" || k == "kind")
     }
 
-    /// Parse a dotted path (`spec.predictors[0].name`), as written in tests and docs.
+    /// Parse a path as [`Display`](fmt::Display) prints it: `spec.predictors[0].name`,
+    /// `metadata.annotations["seldon.io/istio-host"]`.
     pub fn parse(text: &str) -> Self {
         let mut path = Self::root();
-        for part in text.split('.').filter(|p| !p.is_empty()) {
-            let (key, rest) = part.split_once('[').unwrap_or((part, ""));
-            if !key.is_empty() {
-                path = path.key(key);
-            }
-            for index in rest.split('[') {
-                if let Ok(i) = index.trim_end_matches(']').parse() {
-                    path = path.index(i);
+        let mut rest = text;
+        while !rest.is_empty() {
+            if let Some(after) = rest.strip_prefix('.') {
+                rest = after;
+            } else if let Some(after) = rest.strip_prefix("[\"") {
+                // A quoted key, as Debug-formatted: `\"` and `\\` are escapes.
+                let mut key = String::new();
+                let mut chars = after.char_indices();
+                let mut end = after.len();
+                while let Some((i, c)) = chars.next() {
+                    match c {
+                        '\\' => {
+                            if let Some((_, escaped)) = chars.next() {
+                                key.push(escaped);
+                            }
+                        }
+                        '"' => {
+                            end = i + 1;
+                            break;
+                        }
+                        c => key.push(c),
+                    }
                 }
+                path = path.key(key);
+                rest = after[end..].strip_prefix(']').unwrap_or(&after[end..]);
+            } else if let Some(after) = rest.strip_prefix('[') {
+                let (index, tail) = after.split_once(']').unwrap_or((after, ""));
+                if let Ok(i) = index.parse() {
+                    path = path.index(i);
+                } else if !index.is_empty() {
+                    path = path.key(index);
+                }
+                rest = tail;
+            } else {
+                let end = rest.find(['.', '[']).unwrap_or(rest.len());
+                path = path.key(&rest[..end]);
+                rest = &rest[end..];
             }
         }
         path

@@ -102,3 +102,22 @@ fn paths_print_like_kubernetes_field_paths() {
         "spec.predictors[0].graph"
     );
 }
+
+#[test]
+fn parse_reads_what_display_prints() {
+    for text in [
+        "spec.predictors[0].graph.children[12].name",
+        "metadata.annotations[\"seldon.io/istio-host\"]",
+        "spec.http[0].headers.request.set[\"x \\\"quoted\\\"\"]",
+        "spec.x[\"a.b\"].y",
+    ] {
+        assert_eq!(FieldPath::parse(text).to_string(), text);
+    }
+    assert_eq!(
+        FieldPath::parse("metadata.annotations[\"seldon.io/istio-host\"]"),
+        FieldPath::root()
+            .key("metadata")
+            .key("annotations")
+            .key("seldon.io/istio-host")
+    );
+}

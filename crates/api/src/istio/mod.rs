@@ -19,33 +19,15 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Deserialize, Serialize};
 
 pub mod networking;
+pub mod retry_on;
 pub mod security;
 
 pub use networking::*;
+pub use retry_on::RetryOn;
 pub use security::*;
 
 #[cfg(test)]
 mod tests;
-
-/// The retry conditions Istio accepts in `HTTPRetry.retryOn` (besides HTTP status codes).
-pub const RETRY_ON_CONDITIONS: &[&str] = &[
-    "5xx",
-    "gateway-error",
-    "reset",
-    "reset-before-request",
-    "connect-failure",
-    "envoy-ratelimited",
-    "retriable-4xx",
-    "refused-stream",
-    "retriable-status-codes",
-    "retriable-headers",
-    "http3-post-connect-failure",
-    "cancelled",
-    "deadline-exceeded",
-    "internal",
-    "resource-exhausted",
-    "unavailable",
-];
 
 /// API group of Istio's networking resources.
 pub const NETWORKING_GROUP: &str = "networking.istio.io";

@@ -21,7 +21,9 @@ fn registry_clusters() -> String {
         let eps: Vec<String> = endpoints
             .iter()
             .map(|p| {
-                format!("{{endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {p}}}}}}}}}")
+                format!(
+                    "{{endpoint: {{address: {{socket_address: {{address: 127.0.0.1, port_value: {p}}}}}}}}}"
+                )
             })
             .collect();
         format!(
@@ -30,7 +32,10 @@ fn registry_clusters() -> String {
         )
     };
     let mut out = String::new();
-    out.push_str(&h1("outbound|8080||a.default.svc.cluster.local", &["${A_V1}", "${A_V2}"]));
+    out.push_str(&h1(
+        "outbound|8080||a.default.svc.cluster.local",
+        &["${A_V1}", "${A_V2}"],
+    ));
     out.push_str(&h1("outbound|8080||b.default.svc.cluster.local", &["${B}"]));
     out.push_str(&h1("outbound|8080||e.default.svc.cluster.local", &[]));
     out.push_str(&h1("outbound|8080||d.default.svc.cluster.local", &["${D}"]));
@@ -65,7 +70,8 @@ pub fn bootstrap(side: &Side, listen: u16, trusted_proxies: u32) -> String {
     let own_names: Vec<String> = if own.trim().is_empty() {
         Vec::new()
     } else {
-        let parsed: Vec<serde_json::Value> = serde_saphyr::from_str(own).expect("envoy.clusters is a YAML list");
+        let parsed: Vec<serde_json::Value> =
+            serde_saphyr::from_str(own).expect("envoy.clusters is a YAML list");
         parsed
             .iter()
             .filter_map(|c| c["name"].as_str().map(str::to_string))
@@ -116,6 +122,7 @@ pub fn bootstrap(side: &Side, listen: u16, trusted_proxies: u32) -> String {
 {hcm}          route_config:
             name: "http.{port}"
             validate_clusters: false
+            ignore_port_in_host_matching: true
             virtual_hosts:
 {routes}
           http_filters:
@@ -127,6 +134,12 @@ pub fn bootstrap(side: &Side, listen: u16, trusted_proxies: u32) -> String {
             typed_config: {{"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}}
   clusters:
 {registry}{own}
+# Istio's bootstrap runtime (spec C34): a #fragment is stripped, not rejected.
+layered_runtime:
+  layers:
+  - name: istio
+    static_layer:
+      envoy.reloadable_features.http_reject_path_with_fragment: false
 admin:
   address: {{socket_address: {{address: 127.0.0.1, port_value: 0}}}}
 "#,
@@ -173,7 +186,13 @@ impl Envoy {
         let child = Command::new(&binary)
             .arg("-c")
             .arg(&file)
-            .args(["--disable-hot-restart", "-l", "warning", "--use-dynamic-base-id", "--base-id-path"])
+            .args([
+                "--disable-hot-restart",
+                "-l",
+                "warning",
+                "--use-dynamic-base-id",
+                "--base-id-path",
+            ])
             .arg(dir.join("base-id"))
             .arg("--log-path")
             .arg(&log)
@@ -196,6 +215,9 @@ impl Envoy {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         envoy.child.kill().ok();
-        panic!("Envoy did not listen on {addr} within 10 s; log: {}", envoy.log.display());
+        panic!(
+            "Envoy did not listen on {addr} within 10 s; log: {}",
+            envoy.log.display()
+        );
     }
 }

@@ -162,7 +162,16 @@ impl Seen {
         for u in &mut self.upstream {
             merge(&mut u.backend);
         }
-        // An echo body's length depends on the endpoint's name only through these.
+        // Tries in the order they were made, whichever endpoint each went to.
+        self.upstream.sort_by_key(|u| {
+            (
+                u.backend.clone(),
+                u.is_mirror(),
+                u.headers
+                    .get("x-envoy-attempt-count")
+                    .and_then(|n| n.parse::<u32>().ok()),
+            )
+        });
     }
 
     /// The backend that answered, or `-`.
@@ -317,7 +326,11 @@ async fn run_variant(case: &Case, variant: &Variant) -> Result<(), Vec<String>> 
         }
         for (proxy, seen) in [("envoy", &from_envoy), ("sluice", &from_sluice)] {
             for s in seen {
-                problems.extend(check(&req.expect, s).into_iter().map(|p| format!("{label}: {proxy}: {p}")));
+                problems.extend(
+                    check(&req.expect, s)
+                        .into_iter()
+                        .map(|p| format!("{label}: {proxy}: {p}")),
+                );
             }
         }
         if serde_json::to_value(&from_envoy).ok() != serde_json::to_value(&from_sluice).ok() {
@@ -363,7 +376,7 @@ async fn repeat(
     tokio::time::sleep(Duration::from_millis(req.settle_ms)).await;
     for id in ids {
         for u in up.log.take(&id) {
-            if u.headers.get("x-envoy-attempt-count").is_none() {
+            if u.is_mirror() {
                 *counts.entry(format!("mirror:{}", u.backend)).or_insert(0) += 1;
             }
         }
@@ -429,13 +442,18 @@ async fn send(
     } else {
         Bytes::from(req.body.clone().unwrap_or_default())
     };
+    if req.path.contains('#') {
+        let seen = raw(addr, req, host, &id).await;
+        return finish(seen, req, up, &id, collect).await;
+    }
     let request = builder.body(Full::new(body)).expect("request");
     let started = Instant::now();
     let response = if h2 {
         let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        let (mut sender, connection) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-            .await
-            .expect("h2 handshake");
+        let (mut sender, connection) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+                .await
+                .expect("h2 handshake");
         tokio::spawn(connection);
         sender.send_request(request).await
     } else {
@@ -481,14 +499,79 @@ async fn send(
             }
         }
     };
-    let mut seen = seen;
+    finish(seen, req, up, &id, collect).await
+}
+
+/// Attach what the upstreams saw of request `id`.
+async fn finish(mut seen: Seen, req: &Req, up: &Upstreams, id: &str, collect: bool) -> (Seen, String) {
     if collect {
         if req.settle_ms > 0 {
             tokio::time::sleep(Duration::from_millis(req.settle_ms)).await;
         }
-        seen.upstream = up.log.take(&id);
+        seen.upstream = up.log.take(id);
     }
-    (seen, id)
+    (seen, id.to_string())
+}
+
+/// Send `req` as raw HTTP/1.1 bytes, for request targets a client library would change
+/// (a `#fragment`), and read the response until the connection closes.
+async fn raw(addr: SocketAddr, req: &Req, host: &str, id: &str) -> Seen {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let started = Instant::now();
+    let mut text = format!(
+        "{} {} HTTP/1.1\r\nhost: {host}\r\nx-diff-id: {id}\r\nconnection: close\r\n",
+        req.method, req.path
+    );
+    for (k, v) in req
+        .headers
+        .iter()
+        .filter(|(k, _)| !k.eq_ignore_ascii_case("host"))
+    {
+        text.push_str(&format!("{k}: {v}\r\n"));
+    }
+    text.push_str("\r\n");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(text.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let mut headers = http::HeaderMap::new();
+    for line in lines {
+        if let Some((k, v)) = line.split_once(':')
+            && let (Ok(k), Ok(v)) = (
+                http::HeaderName::try_from(k.trim()),
+                http::HeaderValue::try_from(v.trim()),
+            )
+        {
+            headers.append(k, v);
+        }
+    }
+    let mut headers = upstream::seen_headers(&headers);
+    headers.remove("date");
+    headers.remove("connection");
+    if let Some(t) = headers.get_mut("x-envoy-upstream-service-time") {
+        *t = "<ms>".into();
+    }
+    let from_echo = serde_json::from_str::<UpstreamSeen>(body).is_ok();
+    Seen {
+        status,
+        headers,
+        trailers: BTreeMap::new(),
+        body: if from_echo {
+            "<upstream>".into()
+        } else {
+            body.to_string()
+        },
+        upstream: Vec::new(),
+        elapsed: started.elapsed(),
+    }
 }
 
 /// Problems with `seen` against what the spec expects.
@@ -507,18 +590,27 @@ fn check(expect: &Expect, seen: &Seen) -> Vec<String> {
     if let Some(body) = &expect.body
         && !seen.body.starts_with(body.as_str())
     {
-        out.push(format!("body {:?} (expected it to start with {body:?})", seen.body));
+        out.push(format!(
+            "body {:?} (expected it to start with {body:?})",
+            seen.body
+        ));
     }
-    let first = seen.upstream.iter().find(|u| u.headers.contains_key("x-envoy-attempt-count"));
+    let first = seen.upstream.iter().find(|u| !u.is_mirror());
     if let Some(path) = &expect.path
         && first.map(|u| u.path.as_str()) != Some(path.as_str())
     {
-        out.push(format!("upstream path {:?} (expected {path:?})", first.map(|u| &u.path)));
+        out.push(format!(
+            "upstream path {:?} (expected {path:?})",
+            first.map(|u| &u.path)
+        ));
     }
     if let Some(tries) = expect.tries
         && seen.upstream.len() != tries
     {
-        out.push(format!("{} upstream tries (expected {tries})", seen.upstream.len()));
+        out.push(format!(
+            "{} upstream tries (expected {tries})",
+            seen.upstream.len()
+        ));
     }
     for (name, value) in &expect.headers {
         let got = seen.headers.get(name).or_else(|| seen.trailers.get(name));

@@ -40,6 +40,13 @@ pub struct UpstreamSeen {
     pub body_len: usize,
 }
 
+impl UpstreamSeen {
+    /// A mirrored copy: Envoy's shadow writer sends it as an internal request.
+    pub fn is_mirror(&self) -> bool {
+        self.headers.get("x-envoy-internal").is_some_and(|v| v == "true")
+    }
+}
+
 /// What every server of one variant saw, by `x-diff-id`.
 #[derive(Default)]
 pub struct Log {
@@ -50,12 +57,7 @@ pub struct Log {
 impl Log {
     /// The requests logged under `id`, ordered by backend (arrival order within one).
     pub fn take(&self, id: &str) -> Vec<UpstreamSeen> {
-        let mut all = self
-            .seen
-            .lock()
-            .expect("lock")
-            .remove(id)
-            .unwrap_or_default();
+        let mut all = self.seen.lock().expect("lock").remove(id).unwrap_or_default();
         all.sort_by(|a, b| a.backend.cmp(&b.backend));
         all
     }
@@ -123,12 +125,14 @@ fn envoy_node_address() -> Option<std::net::IpAddr> {
     static ADDRESS: std::sync::OnceLock<Option<std::net::IpAddr>> = std::sync::OnceLock::new();
     *ADDRESS.get_or_init(|| {
         // Connecting a UDP socket sends nothing; it only picks the outgoing interface.
-        ["192.0.2.1:9", "10.255.255.255:9", "8.8.8.8:53"].iter().find_map(|target| {
-            let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
-            socket.connect(target).ok()?;
-            let ip = socket.local_addr().ok()?.ip();
-            (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
-        })
+        ["192.0.2.1:9", "10.255.255.255:9", "8.8.8.8:53"]
+            .iter()
+            .find_map(|target| {
+                let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+                socket.connect(target).ok()?;
+                let ip = socket.local_addr().ok()?.ip();
+                (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+            })
     })
 }
 
@@ -136,14 +140,22 @@ fn envoy_node_address() -> Option<std::net::IpAddr> {
 fn comparable(name: &str, value: &str) -> String {
     match name {
         "x-request-id" if value.len() == 36 && value.matches('-').count() == 4 => "<uuid>".into(),
+        // Entries are joined with ", " by the proxy's own append, "," by Envoy's shadow
+        // writer; both are kept as they are.
         "x-forwarded-for" => value
-            .split(", ")
-            .map(|a| match envoy_node_address() {
-                Some(node) if a == node.to_string() => "127.0.0.1".to_string(),
-                _ => a.to_string(),
+            .split(',')
+            .map(|a| {
+                let (space, address) = match a.strip_prefix(' ') {
+                    Some(rest) => (" ", rest),
+                    None => ("", a),
+                };
+                match envoy_node_address() {
+                    Some(node) if address == node.to_string() => format!("{space}127.0.0.1"),
+                    _ => a.to_string(),
+                }
             })
             .collect::<Vec<_>>()
-            .join(", "),
+            .join(","),
         _ => value.to_string(),
     }
 }
@@ -218,11 +230,7 @@ async fn answer(
     let seen = UpstreamSeen {
         backend: name.to_string(),
         method: parts.method.to_string(),
-        path: parts
-            .uri
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_string(),
+        path: parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_string(),
         version: format!("{:?}", parts.version),
         headers: seen_headers(&parts.headers),
         body_len: body.len(),
@@ -248,7 +256,9 @@ async fn answer(
         // One empty message, then the status in trailers.
         frames.push_back(Frame::data(Bytes::from_static(&[0, 0, 0, 0, 0])));
         let mut trailers = HeaderMap::new();
-        let code = header(&parts.headers, "x-echo-grpc-status").unwrap_or("0").to_string();
+        let code = header(&parts.headers, "x-echo-grpc-status")
+            .unwrap_or("0")
+            .to_string();
         trailers.insert("grpc-status", HeaderValue::from_str(&code).expect("code"));
         frames.push_back(Frame::trailers(trailers));
     } else {

@@ -225,7 +225,11 @@ pub async fn start_with(yaml: &str, change: impl FnOnce(&mut Options)) -> Runnin
     let gateway = Gateway::new(options, table);
     gateway.listen_all().await.expect("listen");
     let admin = gateway.listen_admin().await.expect("admin");
-    let addr = gateway.addresses()[&80];
+    let addr = *gateway
+        .addresses()
+        .values()
+        .next()
+        .expect("the configuration has a gateway port");
     Running {
         gateway,
         addr,

@@ -5,7 +5,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use sluice_api::document;
 use sluice_api::istio::{DestinationRule, Gateway, Kind, ServiceEntry, VirtualService};
-use sluice_mesh::{Action, Config, Decision, Proxy, RouteTable};
+use sluice_mesh::{Action, Config, Decision, Proxy, RouteTable, Scheme};
 
 /// Gateway G0 and the service registry of spec §12.0 (a, b, g, e, d).
 pub const FIXTURE: &str = r#"
@@ -119,7 +119,7 @@ pub fn vs_named(name: &str, http: &str) -> String {
 pub struct Req {
     builder: http::request::Builder,
     port: u16,
-    scheme: &'static str,
+    scheme: Scheme,
 }
 
 pub fn req(method: &str, target: &str) -> Req {
@@ -129,7 +129,7 @@ pub fn req(method: &str, target: &str) -> Req {
             .uri(target)
             .header("host", "app.example.com"),
         port: 80,
-        scheme: "http",
+        scheme: Scheme::Http,
     }
 }
 
@@ -168,7 +168,7 @@ impl Req {
 pub fn target(d: &Decision) -> String {
     match &d.action {
         Action::Forward(f) => f.cluster.host.split('.').next().unwrap_or_default().to_string(),
-        Action::Reply(r) => r.status.to_string(),
+        Action::Reply(r) => r.status.as_str().to_string(),
     }
 }
 
@@ -187,5 +187,8 @@ pub fn reply(d: &Decision) -> &sluice_mesh::Reply {
 }
 
 pub fn header<'a>(r: &'a sluice_mesh::Reply, name: &str) -> Option<&'a str> {
-    r.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    r.headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .and_then(|(_, v)| v.to_str().ok())
 }

@@ -6,8 +6,8 @@ use sluice_api::seldon::{Endpoint, Logger, Parameter, PredictiveUnit, SvcOrchSpe
 
 use super::*;
 use crate::annotations::*;
-use crate::diagnostic::Severity;
 use crate::fixture::{Builder, sdep};
+use sluice_api::diagnostic::Severity;
 
 fn good() -> Builder {
     sdep("abtest")

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 use serde_json::Value;
 use sluice_api::SeldonDeployment;
-use sluice_api::document;
+use sluice_api::{document, load};
 use sluice_translate::{Desired, Settings, TlsMode, source};
 
 /// Settings overrides a golden case may carry in `settings.yaml`.
@@ -39,16 +39,33 @@ impl SettingsFile {
 /// Read the single SeldonDeployment of `path`, failing on any diagnostic.
 pub fn load(path: &Path, settings: &Settings) -> SeldonDeployment {
     let text = std::fs::read_to_string(path).expect("readable case");
-    let docs = document::parse(&text).expect("valid YAML");
-    assert_eq!(docs.len(), 1, "{}: one document per case", path.display());
-    let checked = source::check(&docs[0], settings, None);
+    let loaded = load::load(&[load::Source {
+        name: path.display().to_string(),
+        text,
+    }]);
+    assert!(
+        loaded.diagnostics.is_empty(),
+        "{}: {:#?}",
+        path.display(),
+        loaded.diagnostics
+    );
+    assert_eq!(
+        loaded.resources.len(),
+        1,
+        "{}: one document per case",
+        path.display()
+    );
+    let load::Typed::SeldonDeployment(sdep) = &loaded.resources[0].typed else {
+        panic!("{}: not a SeldonDeployment", path.display());
+    };
+    let checked = source::check(sdep, settings, None);
     assert!(
         checked.diagnostics.is_empty(),
         "{}: {:#?}",
         path.display(),
         checked.diagnostics
     );
-    checked.sdep.expect("typed")
+    checked.sdep
 }
 
 /// Objects as JSON values, in apply order, tagged by kind.

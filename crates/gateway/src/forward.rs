@@ -1,0 +1,577 @@
+//! Forwarding a routed request upstream (spec §4.8–§4.11, §8, §9): the upstream request's
+//! headers, the body (buffered up to a limit, so it can be retried and mirrored), the
+//! tries with their timeouts and back-off, and the response as the client gets it.
+
+use std::collections::VecDeque;
+use std::future::Future as _;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version, header};
+use http_body_util::BodyExt;
+use hyper::body::{Frame, Incoming, SizeHint};
+use rand::RngExt;
+use sluice_mesh::{Forward, Reply, UpstreamProtocol};
+
+use crate::flags::ResponseFlag;
+use crate::proxy::{Exchange, Outcome};
+use crate::record::Counted;
+use crate::upstream::{Outcome as Try, SendError, refused_stream};
+use crate::{Body, BoxError, full, headers, mirror};
+
+/// Request bodies up to this size are buffered, so they can be retried and mirrored.
+pub(crate) const BUFFER_LIMIT: usize = 1 << 20;
+
+/// The start of the connect-failure body (Envoy's wording).
+const RESET_PREFIX: &str = "upstream connect error or disconnect/reset before headers. ";
+
+impl Exchange<'_> {
+    /// A local reply on behalf of `f`'s cluster.
+    fn fail(&self, f: &Forward, status: StatusCode, text: &str, flag: ResponseFlag) -> Outcome {
+        self.local(&Reply::new(status, text), flag, Some(f.cluster.host.clone()))
+    }
+}
+
+/// Forward `f` with the request's `parts` and `body`.
+pub(crate) async fn forward(
+    ex: &Exchange<'_>,
+    f: Forward,
+    parts: http::request::Parts,
+    body: Counted<Incoming>,
+) -> Outcome {
+    if f.cluster.endpoints.is_empty() {
+        return ex.fail(
+            &f,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no healthy upstream",
+            ResponseFlag::NoHealthyUpstream,
+        );
+    }
+    let Some(_in_flight) = ex.shared.balancer.admit(&f.cluster) else {
+        let mut o = ex.fail(
+            &f,
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("{RESET_PREFIX}reset reason: overflow"),
+            ResponseFlag::UpstreamOverflow,
+        );
+        o.response
+            .headers_mut()
+            .insert("x-envoy-overloaded", HeaderValue::from_static("true"));
+        return o;
+    };
+    let request_headers = upstream_headers(ex, &f, &parts);
+    let Ok(body) = read_body(body).await else {
+        return ex.fail(&f, StatusCode::BAD_REQUEST, "", ResponseFlag::None);
+    };
+    if let (RequestBody::Buffered(bytes), false) = (&body, f.mirrors.is_empty()) {
+        mirror::send(
+            mirror::Copy {
+                method: parts.method.clone(),
+                path_and_query: f.path_and_query.clone(),
+                headers: request_headers.clone(),
+                body: bytes.clone(),
+                timeout: f.timeout,
+                local: ex.downstream.local,
+            },
+            f.mirrors.clone(),
+            &ex.shared.clients,
+            &ex.shared.balancer,
+            &ex.shared.mirror_limit,
+        );
+    }
+    if matches!(body, RequestBody::Streaming(_)) && !f.mirrors.is_empty() {
+        tracing::debug!("request body over {BUFFER_LIMIT} bytes: not mirrored and not retried");
+    }
+    let tries = Tries::new(ex, &f, &parts, &body);
+    tries.run(ex, &f, &parts.method, request_headers, body).await
+}
+
+/// Request headers as the upstream sees them (spec §8): the client's, cleaned, with the
+/// forwarding headers, the route's header operations, and the rewritten authority and path.
+fn upstream_headers(ex: &Exchange<'_>, f: &Forward, parts: &http::request::Parts) -> HeaderMap {
+    let mut headers = parts.headers.clone();
+    let original_authority = parts
+        .uri
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()))
+        .and_then(|a| HeaderValue::try_from(a).ok());
+    let request_id = headers::request_id(&mut rand::rng());
+    headers::upstream_request(&mut headers, ex.downstream.peer, ex.scheme, &request_id);
+    for ops in &f.request_headers {
+        ops.apply(&mut headers);
+    }
+    match (&f.authority, &original_authority) {
+        (Some(rewritten), original) => {
+            if f.original_host
+                && let Some(original) = original
+            {
+                headers.insert("x-envoy-original-host", original.clone());
+            }
+            headers.insert(header::HOST, rewritten.clone());
+        }
+        (None, Some(original)) => {
+            headers.insert(header::HOST, original.clone());
+        }
+        (None, None) => {}
+    }
+    if let Some(original) = &f.original_path
+        && let Ok(v) = HeaderValue::try_from(original.as_str())
+    {
+        headers.insert("x-envoy-original-path", v);
+    }
+    headers
+}
+
+/// The request body: buffered (replayable) or streamed (not retried, not mirrored).
+enum RequestBody {
+    Buffered(Bytes),
+    Streaming(Body),
+}
+
+/// Buffer up to `BUFFER_LIMIT`; past it, stream what was read followed by the rest.
+async fn read_body(mut body: Counted<Incoming>) -> Result<RequestBody, BoxError> {
+    let mut chunks: VecDeque<Bytes> = VecDeque::new();
+    let mut size = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame?;
+        if let Ok(data) = frame.into_data() {
+            size += data.len();
+            chunks.push_back(data);
+            if size > BUFFER_LIMIT {
+                return Ok(RequestBody::Streaming(
+                    Prefixed {
+                        prefix: chunks,
+                        rest: body,
+                    }
+                    .boxed(),
+                ));
+            }
+        }
+        // Request trailers are dropped here; gRPC clients do not send them.
+    }
+    if chunks.len() <= 1 {
+        return Ok(RequestBody::Buffered(chunks.pop_front().unwrap_or_default()));
+    }
+    let mut all = Vec::with_capacity(size);
+    for c in chunks {
+        all.extend_from_slice(&c);
+    }
+    Ok(RequestBody::Buffered(Bytes::from(all)))
+}
+
+/// Buffered chunks, then the rest of the incoming body.
+struct Prefixed {
+    prefix: VecDeque<Bytes>,
+    rest: Counted<Incoming>,
+}
+
+impl hyper::body::Body for Prefixed {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if let Some(chunk) = self.prefix.pop_front() {
+            return Poll::Ready(Some(Ok(Frame::data(chunk))));
+        }
+        Pin::new(&mut self.rest)
+            .poll_frame(cx)
+            .map_err(|e| Box::new(e) as BoxError)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::default()
+    }
+}
+
+/// The tries of one request: how many, over which protocol, until when.
+struct Tries {
+    /// Tries in all (1 + retries; 1 for a streamed body, which cannot be replayed).
+    max: u32,
+    use_h2: bool,
+    /// A gRPC call: its deadline is passed on in `grpc-timeout`.
+    grpc: bool,
+    /// Per-try timeout.
+    per_try: Option<Duration>,
+    /// The route timeout, capped by a gRPC client's deadline.
+    timeout: Option<Duration>,
+    /// When `timeout` expires.
+    deadline: Option<Instant>,
+}
+
+/// What one try came to.
+enum Tried {
+    /// The response to send downstream.
+    Answered(Response<Body>, Duration),
+    /// Try again (after back-off), having seen this failure.
+    Again(Failure),
+    /// Give up with this outcome.
+    Done(Failure),
+}
+
+/// Why a try failed.
+#[derive(Clone, Copy)]
+enum Failure {
+    /// Every endpoint is ejected.
+    NoHealthy,
+    /// The per-try or route timeout expired.
+    Timeout,
+    /// No connection; Envoy's reset reason.
+    Connect(&'static str),
+    /// The stream was reset or refused; Envoy's reset reason.
+    Reset(&'static str),
+}
+
+impl Tries {
+    fn new(ex: &Exchange<'_>, f: &Forward, parts: &http::request::Parts, body: &RequestBody) -> Tries {
+        let use_h2 = match f.cluster.protocol {
+            UpstreamProtocol::Http2 => true,
+            UpstreamProtocol::Http1 => false,
+            UpstreamProtocol::Client => parts.version == Version::HTTP_2,
+        };
+        // gRPC: the client's grpc-timeout, capped by the route timeout (Envoy's max_grpc_timeout).
+        let grpc_timeout = if ex.grpc {
+            parts
+                .headers
+                .get("grpc-timeout")
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_grpc_timeout)
+        } else {
+            None
+        };
+        let timeout = match (f.timeout, grpc_timeout) {
+            (Some(route), Some(client)) => Some(route.min(client)),
+            (route, client) => route.or(client),
+        };
+        Tries {
+            max: match body {
+                RequestBody::Buffered(_) => f.retry.attempts + 1,
+                RequestBody::Streaming(_) => 1,
+            },
+            use_h2,
+            grpc: ex.grpc,
+            per_try: f.retry.per_try_timeout,
+            timeout,
+            deadline: timeout.map(|t| Instant::now() + t),
+        }
+    }
+
+    async fn run(
+        &self,
+        ex: &Exchange<'_>,
+        f: &Forward,
+        method: &Method,
+        request_headers: HeaderMap,
+        body: RequestBody,
+    ) -> Outcome {
+        let (replayable, mut streaming) = match body {
+            RequestBody::Buffered(b) => (Some(b), None),
+            RequestBody::Streaming(s) => (None, Some(s)),
+        };
+        let mut tried: Vec<String> = Vec::new();
+        let mut last = Failure::Connect("remote connection failure");
+        for attempt in 1..=self.max {
+            let body = match (&replayable, streaming.take()) {
+                (Some(b), _) => full(b.clone()),
+                (None, Some(s)) => s,
+                (None, None) => full(Bytes::new()),
+            };
+            let empty = replayable.as_ref().is_some_and(Bytes::is_empty);
+            let Some(request) = self.request(f, method, &request_headers, attempt, body, empty) else {
+                return ex.fail(f, StatusCode::BAD_REQUEST, "", ResponseFlag::None);
+            };
+            match self.once(ex, f, attempt, request, &mut tried).await {
+                Tried::Answered(response, service_time) => {
+                    return Outcome {
+                        response: downstream(ex, f, response, service_time, self.deadline),
+                        flag: ResponseFlag::None,
+                        service: Some(f.cluster.host.clone()),
+                    };
+                }
+                Tried::Again(failure) => {
+                    last = failure;
+                    backoff(attempt, f.retry.backoff, self.deadline).await;
+                }
+                Tried::Done(failure) => return self.failed(ex, f, failure, attempt),
+            }
+        }
+        self.failed(ex, f, last, self.max)
+    }
+
+    /// The upstream request of try number `attempt`.
+    fn request(
+        &self,
+        f: &Forward,
+        method: &Method,
+        headers: &HeaderMap,
+        attempt: u32,
+        body: Body,
+        empty: bool,
+    ) -> Option<Request<Body>> {
+        let mut builder = Request::builder().method(method.clone()).version(if self.use_h2 {
+            Version::HTTP_2
+        } else {
+            Version::HTTP_11
+        });
+        if let Some(h) = builder.headers_mut() {
+            *h = headers.clone();
+            h.insert("x-envoy-attempt-count", HeaderValue::from(attempt));
+            // Envoy states the try's timeout, and passes it on as a gRPC call's deadline.
+            if let Some(expected) = self.per_try.or(self.timeout) {
+                let ms = expected.as_millis() as u64;
+                h.insert("x-envoy-expected-rq-timeout-ms", HeaderValue::from(ms));
+                if self.grpc
+                    && let Ok(v) = HeaderValue::try_from(format!("{ms}m"))
+                {
+                    h.insert("grpc-timeout", v);
+                }
+            }
+            // Envoy's HTTP/1 codec states an empty body, except where none is expected.
+            if empty
+                && !self.use_h2
+                && ![Method::GET, Method::HEAD, Method::CONNECT].contains(method)
+                && !h.contains_key(header::TRANSFER_ENCODING)
+            {
+                h.entry(header::CONTENT_LENGTH)
+                    .or_insert(HeaderValue::from_static("0"));
+            }
+        }
+        // The endpoint is chosen per try; the path is fixed.
+        builder = builder.uri(f.path_and_query.as_str());
+        builder.body(body).ok()
+    }
+
+    /// How long the next try may take: the per-try timeout, capped by the time left.
+    fn try_limit(&self) -> Option<Duration> {
+        let remaining = self.deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        match (self.per_try, remaining) {
+            (Some(p), Some(r)) => Some(p.min(r)),
+            (p, r) => p.or(r),
+        }
+    }
+
+    /// Send one try to an endpoint of `f`'s cluster.
+    async fn once(
+        &self,
+        ex: &Exchange<'_>,
+        f: &Forward,
+        attempt: u32,
+        request: Request<Body>,
+        tried: &mut Vec<String>,
+    ) -> Tried {
+        let more = attempt < self.max;
+        let balancer = &ex.shared.balancer;
+        let Some(pick) = balancer.pick(&f.cluster, if f.retry.previous_hosts { tried } else { &[] }) else {
+            return Tried::Done(Failure::NoHealthy);
+        };
+        let endpoint = pick.endpoint.authority();
+        let limit = self.try_limit();
+        let started = Instant::now();
+        tried.push(endpoint.clone());
+        let sent = ex.shared.clients.request(self.use_h2, &endpoint, request);
+        let result = match limit {
+            Some(l) => tokio::time::timeout(l, sent).await.map_err(|_| ()),
+            None => Ok(sent.await),
+        };
+        let retry_on = &f.retry.retry_on;
+        match result {
+            Err(()) => {
+                balancer.report(&f.cluster, &pick.endpoint, Try::Failure);
+                let route_expired = self.deadline.is_some_and(|d| Instant::now() >= d);
+                if !route_expired && more && retry_on.per_try_timeout() {
+                    Tried::Again(Failure::Timeout)
+                } else {
+                    Tried::Done(Failure::Timeout)
+                }
+            }
+            Ok(Err(e)) => {
+                balancer.report(&f.cluster, &pick.endpoint, Try::Failure);
+                let (failure, retry) = if e.is_connect() {
+                    (Failure::Connect(e.reset_reason()), retry_on.connect_failure())
+                } else if matches!(&e, SendError::Request(inner) if refused_stream(inner.as_ref())) {
+                    (Failure::Reset(e.reset_reason()), retry_on.refused_stream())
+                } else {
+                    (Failure::Reset(e.reset_reason()), retry_on.reset())
+                };
+                if retry && more {
+                    Tried::Again(failure)
+                } else {
+                    Tried::Done(failure)
+                }
+            }
+            Ok(Ok(response)) => {
+                let status = response.status().as_u16();
+                balancer.report(&f.cluster, &pick.endpoint, Try::Status(status));
+                let grpc_status = response
+                    .headers()
+                    .get("grpc-status")
+                    .and_then(|v| v.to_str().ok()?.parse().ok());
+                if more && retry_on.response(status, grpc_status) {
+                    // Read the answer off the connection in the background, as Envoy resets it.
+                    drop(response);
+                    return Tried::Again(Failure::Reset("remote reset"));
+                }
+                Tried::Answered(response, started.elapsed())
+            }
+        }
+    }
+
+    /// The local reply after the last try failed.
+    fn failed(&self, ex: &Exchange<'_>, f: &Forward, failure: Failure, attempts: u32) -> Outcome {
+        let reason = match failure {
+            Failure::NoHealthy => {
+                return ex.fail(
+                    f,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "no healthy upstream",
+                    ResponseFlag::NoHealthyUpstream,
+                );
+            }
+            Failure::Timeout => {
+                return ex.fail(
+                    f,
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "upstream request timeout",
+                    ResponseFlag::UpstreamRequestTimeout,
+                );
+            }
+            Failure::Connect(reason) | Failure::Reset(reason) => reason,
+        };
+        let (retried, flag) = match (attempts > 1, failure) {
+            (true, _) => (
+                "retried and the latest ",
+                ResponseFlag::UpstreamRetryLimitExceeded,
+            ),
+            (false, Failure::Connect(_)) => ("", ResponseFlag::UpstreamConnectionFailure),
+            (false, _) => ("", ResponseFlag::UpstreamReset),
+        };
+        ex.fail(
+            f,
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("{RESET_PREFIX}{retried}reset reason: {reason}"),
+            flag,
+        )
+    }
+}
+
+/// The upstream's response as the client gets it (spec §8): hop-by-hop headers gone,
+/// `server` replaced, service time, the route's response header operations, CORS; the
+/// route timeout still running over the body.
+fn downstream(
+    ex: &Exchange<'_>,
+    f: &Forward,
+    response: Response<Body>,
+    service_time: Duration,
+    deadline: Option<Instant>,
+) -> Response<Body> {
+    let (mut parts, body) = response.into_parts();
+    // The client gets the gateway's HTTP version, not the upstream's.
+    parts.version = ex.version;
+    headers::downstream_response(&mut parts.headers);
+    parts.headers.insert(
+        "x-envoy-upstream-service-time",
+        HeaderValue::from(service_time.as_millis() as u64),
+    );
+    for ops in &f.response_headers {
+        ops.apply(&mut parts.headers);
+    }
+    for (name, value) in &f.extra_response_headers {
+        parts.headers.insert(name.clone(), value.clone());
+    }
+    // The route timeout lasts until the response is complete (spec §4.8).
+    let body = match deadline {
+        Some(d) => Deadline {
+            inner: body,
+            sleep: Box::pin(tokio::time::sleep_until(d.into())),
+        }
+        .boxed(),
+        None => body,
+    };
+    Response::from_parts(parts, body)
+}
+
+/// A response body cut off (reset) when the route timeout expires mid-stream.
+struct Deadline<B> {
+    inner: B,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl<B> hyper::body::Body for Deadline<B>
+where
+    B: hyper::body::Body<Data = Bytes, Error = BoxError> + Unpin,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
+            return Poll::Ready(frame);
+        }
+        match self.sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err("upstream request timeout".into()))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A gRPC `grpc-timeout` value: up to 8 digits and a unit (`H`, `M`, `S`, `m`, `u`, `n`).
+fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+/// Envoy's retry back-off: fully jittered, `[0, (2^n - 1) * base)` for retry n, capped at
+/// ten times the base, and never past the route deadline.
+async fn backoff(attempt: u32, base: Duration, deadline: Option<Instant>) {
+    let factor = (1u32 << attempt.min(10)) - 1;
+    let ceiling = (base * factor).min(base * 10);
+    let ceiling_ms = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX).max(1);
+    let mut wait = Duration::from_millis(rand::rng().random_range(0..ceiling_ms));
+    if let Some(d) = deadline {
+        wait = wait.min(d.saturating_duration_since(Instant::now()));
+    }
+    tokio::time::sleep(wait).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeouts() {
+        assert_eq!(parse_grpc_timeout("1S"), Some(Duration::from_secs(1)));
+        assert_eq!(parse_grpc_timeout("500m"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_grpc_timeout("2H"), Some(Duration::from_secs(7200)));
+        for bad in ["", "S", "1x", "123456789S", "-1S"] {
+            assert_eq!(parse_grpc_timeout(bad), None, "{bad}");
+        }
+    }
+}

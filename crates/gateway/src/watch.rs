@@ -1,0 +1,44 @@
+//! Noticing that configuration files changed, without blocking the async workers: the
+//! files are polled (sizes and modification times, read on a blocking thread), which
+//! works the same on every file system, editors' rename-on-save included.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use crate::config;
+
+type Fingerprint = Vec<(PathBuf, u64, Option<SystemTime>)>;
+
+/// The files behind some paths, and what they looked like last.
+#[derive(Debug)]
+pub struct Changes {
+    paths: Vec<PathBuf>,
+    last: Fingerprint,
+}
+
+async fn fingerprint(paths: &[PathBuf]) -> Fingerprint {
+    let paths = paths.to_vec();
+    tokio::task::spawn_blocking(move || config::fingerprint(&paths))
+        .await
+        .unwrap_or_default()
+}
+
+impl Changes {
+    /// Start watching `paths` as they are now.
+    pub async fn new(paths: Vec<PathBuf>) -> Self {
+        let last = fingerprint(&paths).await;
+        Changes { paths, last }
+    }
+
+    /// Resolves once the files differ from what they were (checked every `every`).
+    pub async fn next(&mut self, every: Duration) {
+        loop {
+            tokio::time::sleep(every).await;
+            let now = fingerprint(&self.paths).await;
+            if now != self.last {
+                self.last = now;
+                return;
+            }
+        }
+    }
+}
