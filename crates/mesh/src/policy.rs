@@ -141,9 +141,7 @@ impl HeaderOps {
     /// Compile Istio header operations; `%%` in values is a literal `%`. Authority keys
     /// (`host`, `:authority`) are returned apart, as an authority rewrite. Errors name
     /// the field (`set["x y"]`) and what is wrong.
-    pub fn compile(
-        ops: Option<&HeaderOperations>,
-    ) -> Result<(Self, Option<HeaderValue>), Vec<FieldError>> {
+    pub fn compile(ops: Option<&HeaderOperations>) -> Result<(Self, Option<HeaderValue>), Vec<FieldError>> {
         let mut out = HeaderOps::default();
         let mut authority = None;
         let mut errors = Vec::new();
