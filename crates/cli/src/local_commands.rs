@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use sluice_engine::server::Cors;
 use sluice_engine::{Config as EngineConfig, Engine, pod};
-use sluice_local::{Local, Mappings, Options};
+use sluice_local::{Local, Mappings, Options, Supervisor};
 use sluice_translate::Settings;
 
 use crate::mesh_commands::shutdown_signal;
@@ -29,6 +29,10 @@ pub(crate) fn up(
         .build()
         .context("cannot start the runtime")?;
     runtime.block_on(async move {
+        // Ctrl-C and SIGTERM are ours from the start: one that arrives while deployments
+        // are starting stops every component process already started.
+        let stop = shutdown_signal();
+        tokio::pin!(stop);
         eprintln!(
             "sluice up: starting {} ...",
             files
@@ -37,6 +41,7 @@ pub(crate) fn up(
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+        let supervisor = Supervisor::default();
         let options = Options {
             files,
             settings,
@@ -45,13 +50,23 @@ pub(crate) fn up(
             ready_timeout,
             mesh_port_map,
             progress,
+            supervisor: supervisor.clone(),
             ..Options::default()
         };
-        let (local, summary) = match Local::start(options).await {
+        let started = tokio::select! {
+            started = Local::start(options) => started,
+            () = &mut stop => {
+                eprintln!("stopping while starting: every component process started is stopped");
+                supervisor.stop_all(sluice_local::supervisor::GRACE).await;
+                return Ok(ExitCode::from(1));
+            }
+        };
+        let (local, summary) = match started {
             Ok(ok) => ok,
             Err(e) => {
                 eprintln!("{e}");
                 eprintln!("error: nothing was started");
+                supervisor.stop_all(sluice_local::supervisor::GRACE).await;
                 return Ok(ExitCode::from(1));
             }
         };
@@ -79,7 +94,7 @@ pub(crate) fn up(
         println!();
         println!("Watching the files; edits are applied like `kubectl apply`. Ctrl-C stops everything.");
         local.watch(Duration::from_secs(1));
-        shutdown_signal().await;
+        stop.await;
         eprintln!("draining...");
         local.shutdown().await;
         Ok(ExitCode::SUCCESS)
@@ -118,6 +133,7 @@ pub(crate) fn engine(args: EngineArgs) -> Result<ExitCode> {
             prometheus_path: args.prometheus_path,
             protocol: args.protocol,
             cors,
+            shared_metrics: None,
         });
         let port = args.http_port;
         let listener = tokio::net::TcpListener::bind(("0.0.0.0", port))

@@ -233,3 +233,61 @@ async fn editing_the_file_under_load_fails_no_request() {
         up.stderr()
     );
 }
+
+#[test]
+fn sigterm_while_starting_leaves_no_component_process_behind() {
+    // A component that never listens keeps its predictor starting; its command line is
+    // unique to this run, so its processes can be found.
+    let marker = format!("{}.{}", 600 + std::process::id() % 1000, std::process::id() % 997);
+    let file = scratch(
+        "starting",
+        "apiVersion: machinelearning.seldon.io/v1\nkind: SeldonDeployment\nmetadata: {name: slow, namespace: seldon}\nspec:\n  predictors:\n  - name: default\n    graph: {name: model, type: MODEL}\n    componentSpecs:\n    - spec:\n        containers:\n        - {name: model, image: my/model:1}\n",
+    );
+    let mut sluice = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("up")
+        .arg(&file)
+        .args([
+            "--port-map",
+            "80=0",
+            "--admin",
+            "127.0.0.1:0",
+            "--ready-timeout",
+            "120",
+        ])
+        .arg("--component")
+        .arg(format!("model=run:sleep {marker}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("sluice up starts");
+    let running = || {
+        std::process::Command::new("pgrep")
+            .args(["-f", &format!("^sleep {marker}$")])
+            .output()
+            .map(|o| !o.stdout.is_empty())
+            .unwrap_or(false)
+    };
+    let started = Instant::now();
+    while !running() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the component never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pid = sluice.id().to_string();
+    let _ = std::process::Command::new("kill").args(["-TERM", &pid]).status();
+    let exited = Instant::now();
+    let status = loop {
+        if let Some(status) = sluice.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            exited.elapsed() < Duration::from_secs(20),
+            "sluice did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success(), "nothing was up: {status}");
+    assert!(!running(), "the component process was left behind");
+}

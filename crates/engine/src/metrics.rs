@@ -1,10 +1,14 @@
 //! Seldon's executor metrics (spec §7.7), with its names and labels, on `/prometheus`:
 //! a histogram and a summary each for served requests and for component calls.
+//!
+//! The families ([`Families`]) can be shared by the engines of one process (`sluice up`),
+//! each engine's series then carrying its pod's name in a `pod` label, and registered in
+//! the gateway's registry: one scrape, every family once and contiguous.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::hash::Hash;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -76,6 +80,22 @@ fn render(pairs: &[(&str, &str)]) -> String {
         })
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// The label scoping one engine's series among others: `pod="example-main-0"`, or none
+/// for an engine alone in its process (as in a pod).
+pub type Scope = Vec<(&'static str, String)>;
+
+impl<L: Render> Render for (Scope, L) {
+    fn render(&self) -> String {
+        let (scope, labels) = self;
+        let pairs: Vec<(&str, &str)> = scope.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        if pairs.is_empty() {
+            labels.render()
+        } else {
+            format!("{},{}", render(&pairs), labels.render())
+        }
+    }
 }
 
 impl Render for ServerLabels {
@@ -211,47 +231,95 @@ impl<L: Hash + Eq> Summaries<L> {
     }
 }
 
-/// The executor's metric families for one predictor.
+type Server = (Scope, ServerLabels);
+type ClientCall = (Scope, ClientLabels);
+
+/// The executor's metric families. Clones share them.
+#[derive(Clone, Debug)]
+pub struct Families {
+    server: Family<Server, Histogram, fn() -> Histogram>,
+    client: Family<ClientCall, Histogram, fn() -> Histogram>,
+    server_summary: Arc<Summaries<Server>>,
+    client_summary: Arc<Summaries<ClientCall>>,
+}
+
+impl Default for Families {
+    fn default() -> Self {
+        Families {
+            server: Family::new_with_constructor(histogram),
+            client: Family::new_with_constructor(histogram),
+            server_summary: Arc::new(Summaries::new(
+                "seldon_api_executor_server_requests_seconds_summary",
+                "Server-side request latency",
+            )),
+            client_summary: Arc::new(Summaries::new(
+                "seldon_api_executor_client_requests_seconds_summary",
+                "Latency of calls to components",
+            )),
+        }
+    }
+}
+
+impl Families {
+    /// Register the histograms in `registry`. (prometheus-client has no summary type: the
+    /// summaries are [`Families::summaries`]'s text.)
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "seldon_api_executor_server_requests_seconds",
+            "Server-side request latency",
+            self.server.clone(),
+        );
+        registry.register(
+            "seldon_api_executor_client_requests_seconds",
+            "Latency of calls to components",
+            self.client.clone(),
+        );
+    }
+
+    /// The summary families as Prometheus text, each family once.
+    pub fn summaries(&self) -> String {
+        let mut out = String::new();
+        self.server_summary.encode(&mut out);
+        self.client_summary.encode(&mut out);
+        out
+    }
+}
+
+/// One engine's metrics: its label values, in families of its own or shared.
 #[derive(Debug)]
 pub struct Metrics {
-    registry: Mutex<Registry>,
-    server: Family<ServerLabels, Histogram, fn() -> Histogram>,
-    client: Family<ClientLabels, Histogram, fn() -> Histogram>,
-    server_summary: Summaries<ServerLabels>,
-    client_summary: Summaries<ClientLabels>,
+    families: Families,
+    /// The registry of families of its own (`None` when they are shared and registered elsewhere).
+    registry: Option<Mutex<Registry>>,
+    scope: Scope,
     deployment: String,
     predictor: String,
     version: String,
 }
 
 impl Metrics {
-    /// Metrics labelled with the deployment, predictor and predictor `version` annotation.
+    /// Metrics labelled with the deployment, predictor and predictor `version` annotation,
+    /// in families of their own.
     pub fn new(deployment: &str, predictor: &str, version: &str) -> Self {
-        let server = Family::<ServerLabels, Histogram, fn() -> Histogram>::new_with_constructor(histogram);
-        let client = Family::<ClientLabels, Histogram, fn() -> Histogram>::new_with_constructor(histogram);
+        let families = Families::default();
         let mut registry = Registry::default();
-        registry.register(
-            "seldon_api_executor_server_requests_seconds",
-            "Server-side request latency",
-            server.clone(),
-        );
-        registry.register(
-            "seldon_api_executor_client_requests_seconds",
-            "Latency of calls to components",
-            client.clone(),
-        );
+        families.register(&mut registry);
         Metrics {
-            registry: Mutex::new(registry),
-            server,
-            client,
-            server_summary: Summaries::new(
-                "seldon_api_executor_server_requests_seconds_summary",
-                "Server-side request latency",
-            ),
-            client_summary: Summaries::new(
-                "seldon_api_executor_client_requests_seconds_summary",
-                "Latency of calls to components",
-            ),
+            families,
+            registry: Some(Mutex::new(registry)),
+            scope: Scope::new(),
+            deployment: deployment.to_string(),
+            predictor: predictor.to_string(),
+            version: version.to_string(),
+        }
+    }
+
+    /// The same, in `families` shared with other engines, every series labelled `pod`.
+    pub fn shared(families: &Families, pod: &str, deployment: &str, predictor: &str, version: &str) -> Self {
+        Metrics {
+            families: families.clone(),
+            registry: None,
+            scope: vec![("pod", pod.to_string())],
             deployment: deployment.to_string(),
             predictor: predictor.to_string(),
             version: version.to_string(),
@@ -260,16 +328,22 @@ impl Metrics {
 
     /// Record a served request.
     pub fn server(&self, service: &str, method: &str, code: u16, took: Duration) {
-        let labels = ServerLabels {
-            deployment_name: self.deployment.clone(),
-            predictor_name: self.predictor.clone(),
-            predictor_version: self.version.clone(),
-            service: service.to_string(),
-            method: method.to_ascii_lowercase(),
-            code: code.to_string(),
-        };
-        self.server.get_or_create(&labels).observe(took.as_secs_f64());
-        self.server_summary.observe(labels, took.as_secs_f64());
+        let labels = (
+            self.scope.clone(),
+            ServerLabels {
+                deployment_name: self.deployment.clone(),
+                predictor_name: self.predictor.clone(),
+                predictor_version: self.version.clone(),
+                service: service.to_string(),
+                method: method.to_ascii_lowercase(),
+                code: code.to_string(),
+            },
+        );
+        self.families
+            .server
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
+        self.families.server_summary.observe(labels, took.as_secs_f64());
     }
 
     /// Record a component call.
@@ -280,31 +354,44 @@ impl Metrics {
             (Some(name), Some(version), None) => (name.to_string(), version.to_string()),
             _ => (image.to_string(), String::new()),
         };
-        let labels = ClientLabels {
-            deployment_name: self.deployment.clone(),
-            predictor_name: self.predictor.clone(),
-            predictor_version: self.version.clone(),
-            service: path.to_string(),
-            model_name: node.to_string(),
-            model_image,
-            model_version,
-            method: method.to_string(),
-            code: code.to_string(),
-        };
-        self.client.get_or_create(&labels).observe(took.as_secs_f64());
-        self.client_summary.observe(labels, took.as_secs_f64());
+        let labels = (
+            self.scope.clone(),
+            ClientLabels {
+                deployment_name: self.deployment.clone(),
+                predictor_name: self.predictor.clone(),
+                predictor_version: self.version.clone(),
+                service: path.to_string(),
+                model_name: node.to_string(),
+                model_image,
+                model_version,
+                method: method.to_string(),
+                code: code.to_string(),
+            },
+        );
+        self.families
+            .client
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
+        self.families.client_summary.observe(labels, took.as_secs_f64());
     }
 
-    /// Prometheus text (without the OpenMetrics `# EOF` line, so it can be merged).
+    /// Prometheus text of the families (all engines' series when shared), without the
+    /// OpenMetrics `# EOF` line.
     pub fn encode(&self) -> String {
         let mut out = String::new();
-        let registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
-        if encode(&mut out, &registry).is_err() {
+        let encoded = match &self.registry {
+            Some(registry) => encode(&mut out, &registry.lock().unwrap_or_else(|p| p.into_inner())),
+            None => {
+                let mut registry = Registry::default();
+                self.families.register(&mut registry);
+                encode(&mut out, &registry)
+            }
+        };
+        if encoded.is_err() {
             out.clear();
         }
         let mut out = out.strip_suffix("# EOF\n").map(str::to_string).unwrap_or(out);
-        self.server_summary.encode(&mut out);
-        self.client_summary.encode(&mut out);
+        out.push_str(&self.families.summaries());
         out
     }
 }

@@ -45,6 +45,9 @@ pub struct Config {
     pub protocol: Protocol,
     /// The CORS headers of every matched route's answer.
     pub cors: Cors,
+    /// Metric families shared with the other engines of this process, and this engine's
+    /// pod name; `None`: families of its own.
+    pub shared_metrics: Option<(crate::metrics::Families, String)>,
 }
 
 /// `Access-Control-Allow-Origin` and `-Headers` of the executor's answers (spec §7.3).
@@ -221,7 +224,16 @@ impl Engine {
             .get("version")
             .cloned()
             .unwrap_or_default();
-        let metrics = Metrics::new(&config.deployment, &config.predictor.name, &version);
+        let metrics = match &config.shared_metrics {
+            Some((families, pod)) => Metrics::shared(
+                families,
+                pod,
+                &config.deployment,
+                &config.predictor.name,
+                &version,
+            ),
+            None => Metrics::new(&config.deployment, &config.predictor.name, &version),
+        };
         Arc::new(Engine {
             config,
             metrics,

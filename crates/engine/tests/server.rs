@@ -70,6 +70,7 @@ async fn start_cors(
         prometheus_path: "/prometheus".into(),
         protocol,
         cors,
+        shared_metrics: None,
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");

@@ -17,16 +17,27 @@ pub(crate) struct AccessLog {
 }
 
 impl AccessLog {
-    /// Start the writer thread (it ends when the log is dropped).
-    pub(crate) fn start() -> Self {
+    /// Start the writer thread (it ends when the log is dropped), writing to stdout or,
+    /// with `path`, appending to that file.
+    pub(crate) fn start(path: Option<&std::path::Path>) -> Self {
         let (lines, queue) = sync_channel::<String>(QUEUE);
+        let file = path.and_then(|p| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .inspect_err(|e| tracing::error!(path = %p.display(), error = %e, "cannot open the access log; writing it to stdout"))
+                .ok()
+        });
         std::thread::Builder::new()
             .name("access-log".to_string())
             .spawn(move || {
-                let stdout = std::io::stdout();
+                let mut out: Box<dyn Write> = match file {
+                    Some(f) => Box::new(f),
+                    None => Box::new(std::io::stdout()),
+                };
                 for line in queue {
                     // A closed stdout (`| head`) is not an error of the request.
-                    let mut out = stdout.lock();
                     let _ = writeln!(out, "{line}");
                     let _ = out.flush();
                 }

@@ -43,17 +43,7 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener, mut stop: 
 fn respond(shared: &Shared, request: &Request<Incoming>) -> Response<Body> {
     let (status, content_type, body) = match request.uri().path() {
         "/stats/prometheus" => {
-            let mut texts = vec![shared.metrics.encode()];
-            texts.extend(
-                shared
-                    .extra_metrics
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .iter()
-                    .map(|source| source()),
-            );
-            let mut text = crate::metrics::merge(&texts);
-            text.push_str("# EOF\n");
+            let text = shared.metrics.encode();
             (
                 StatusCode::OK,
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",

@@ -1,5 +1,9 @@
 //! Istio's standard metrics, with Istio's names and label names, served on the admin
 //! listener's `/stats/prometheus`.
+//!
+//! The registry is the process's: `sluice up` registers its engines' families in it and a
+//! second gateway (the in-mesh listener) shares these families, so one scrape has every
+//! family once, its samples contiguous — what strict scrapers require.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -47,10 +51,13 @@ struct Series {
     response_bytes: Histogram,
 }
 
+/// Prometheus text of families prometheus-client cannot hold (the engines' summaries).
+pub type TextSource = Arc<dyn Fn() -> String + Send + Sync>;
+
 /// The metric families.
-#[derive(Debug)]
 pub struct Metrics {
     registry: Mutex<Registry>,
+    texts: Mutex<Vec<TextSource>>,
     series: RwLock<HashMap<Labels, Arc<Series>>>,
     requests: Family<Labels, Counter>,
     duration: Family<Labels, Histogram, fn() -> Histogram>,
@@ -99,6 +106,7 @@ impl Default for Metrics {
         );
         Metrics {
             registry: Mutex::new(registry),
+            texts: Mutex::default(),
             series: RwLock::new(HashMap::new()),
             requests,
             duration,
@@ -133,65 +141,38 @@ impl Metrics {
         series.response_bytes.observe(response_bytes as f64);
     }
 
-    /// The Prometheus text exposition.
+    /// Register other families on the same scrape (`sluice up`'s engines).
+    pub fn register(&self, add: impl FnOnce(&mut Registry)) {
+        add(&mut self.registry.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    /// Add families written as text (each family in one source only).
+    pub fn add_text(&self, source: TextSource) {
+        self.texts.lock().unwrap_or_else(|p| p.into_inner()).push(source);
+    }
+
+    /// The OpenMetrics exposition, `# EOF` last.
     pub fn encode(&self) -> String {
         let mut out = String::new();
         let registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
         if encode(&mut out, &registry).is_err() {
             out.clear();
         }
+        drop(registry);
+        let mut out = out.strip_suffix("# EOF\n").map(str::to_string).unwrap_or(out);
+        let texts: Vec<TextSource> = self.texts.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        for text in texts {
+            out.push_str(&text());
+        }
+        out.push_str("# EOF\n");
         out
     }
 }
 
-/// Several Prometheus/OpenMetrics texts as one exposition: each family's `# HELP`, `# TYPE`
-/// and `# UNIT` once, then every sample of that family from every text, families in order
-/// of first appearance. Scrapers require a family's lines to be contiguous, so appending
-/// texts that share families (engines, a second gateway) would not do. `# EOF` is dropped.
-pub fn merge(texts: &[String]) -> String {
-    #[derive(Default)]
-    struct Group<'a> {
-        metadata: Vec<&'a str>,
-        samples: Vec<&'a str>,
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
     }
-    let mut order: Vec<&str> = Vec::new();
-    let mut groups: HashMap<&str, Group<'_>> = HashMap::new();
-    for text in texts {
-        let mut family = "";
-        for line in text.lines() {
-            if line.is_empty() || line == "# EOF" {
-                continue;
-            }
-            let metadata = ["# HELP ", "# TYPE ", "# UNIT "]
-                .iter()
-                .find_map(|prefix| line.strip_prefix(prefix));
-            if let Some(rest) = metadata {
-                family = rest.split(' ').next().unwrap_or("");
-            }
-            let group = groups.entry(family).or_insert_with(|| {
-                order.push(family);
-                Group::default()
-            });
-            if metadata.is_some() {
-                // One HELP, one TYPE, one UNIT per family: the first source's.
-                let kind = &line[..7];
-                if !group.metadata.iter().any(|m| m.starts_with(kind)) {
-                    group.metadata.push(line);
-                }
-            } else if !line.starts_with('#') {
-                group.samples.push(line);
-            }
-        }
-    }
-    let mut out = String::new();
-    for family in order {
-        let group = &groups[family];
-        for line in group.metadata.iter().chain(&group.samples) {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    out
 }
 
 /// `destination_service_name` and `_namespace` from a host.
@@ -203,20 +184,4 @@ pub fn service_parts(host: &str) -> (String, String) {
         _ => "unknown".to_string(),
     };
     (name, namespace)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::merge;
-
-    #[test]
-    fn families_shared_by_several_texts_stay_contiguous() {
-        let a = "# HELP x X.\n# TYPE x counter\nx_total{p=\"a\"} 1\n# TYPE y gauge\ny{p=\"a\"} 2\n# EOF\n";
-        let b = "# HELP x Another X.\n# TYPE x counter\nx_total{p=\"b\"} 3\n# TYPE z gauge\nz 4\n";
-        assert_eq!(
-            merge(&[a.to_string(), b.to_string()]),
-            "# HELP x X.\n# TYPE x counter\nx_total{p=\"a\"} 1\nx_total{p=\"b\"} 3\n\
-             # TYPE y gauge\ny{p=\"a\"} 2\n# TYPE z gauge\nz 4\n"
-        );
-    }
 }

@@ -37,6 +37,8 @@ pub struct Options {
     pub admin: Option<SocketAddr>,
     /// Print a JSON access log line per request.
     pub access_log: bool,
+    /// Write the access log to this file (appending) instead of stdout.
+    pub access_log_path: Option<PathBuf>,
     /// Proxies in front of the gateway whose `x-forwarded-proto` is trusted
     /// (mesh `gatewayTopology.numTrustedProxies`).
     pub num_trusted_proxies: u32,
@@ -53,14 +55,12 @@ impl Default for Options {
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             admin: Some(SocketAddr::from(([127, 0, 0, 1], 15000))),
             access_log: false,
+            access_log_path: None,
             num_trusted_proxies: 0,
             drain: Duration::from_secs(30),
         }
     }
 }
-
-/// A source of extra Prometheus text.
-pub type MetricsSource = Arc<dyn Fn() -> String + Send + Sync>;
 
 /// State shared by every connection.
 pub(crate) struct Shared {
@@ -70,11 +70,9 @@ pub(crate) struct Shared {
     pub(crate) ready: std::sync::atomic::AtomicBool,
     pub(crate) clients: Clients,
     pub(crate) balancer: Arc<Balancer>,
-    pub(crate) metrics: Metrics,
+    pub(crate) metrics: Arc<Metrics>,
     pub(crate) mirror_limit: Arc<Semaphore>,
     pub(crate) options: Options,
-    /// Extra Prometheus text appended to `/stats/prometheus` (the local mode's engines).
-    pub(crate) extra_metrics: Mutex<Vec<MetricsSource>>,
     /// The access log's writer, when `options.access_log` is on.
     pub(crate) access_log: Option<crate::access_log::AccessLog>,
 }
@@ -99,6 +97,11 @@ pub struct Gateway {
 impl Gateway {
     /// A gateway serving `table` (not listening yet: see [`Gateway::listen_all`]).
     pub fn new(options: Options, table: RouteTable) -> Self {
+        Self::with_metrics(options, table, Arc::new(Metrics::default()))
+    }
+
+    /// The same, recording into `metrics` (shared with another gateway of this process).
+    pub fn with_metrics(options: Options, table: RouteTable, metrics: Arc<Metrics>) -> Self {
         let (shutdown, _) = watch::channel(false);
         Gateway {
             shared: Arc::new(Shared {
@@ -107,11 +110,12 @@ impl Gateway {
                 ready: std::sync::atomic::AtomicBool::new(false),
                 clients: Clients::new(),
                 balancer: Arc::new(Balancer::default()),
-                metrics: Metrics::default(),
+                metrics,
                 mirror_limit: Arc::new(Semaphore::new(crate::mirror::MAX_IN_FLIGHT)),
-                access_log: options.access_log.then(crate::access_log::AccessLog::start),
+                access_log: options
+                    .access_log
+                    .then(|| crate::access_log::AccessLog::start(options.access_log_path.as_deref())),
                 options,
-                extra_metrics: Mutex::new(Vec::new()),
             }),
             listening: Arc::new(Mutex::new(BTreeMap::new())),
             shutdown,
@@ -149,21 +153,9 @@ impl Gateway {
         self.shared.clients.in_process.clone()
     }
 
-    /// This gateway's own metrics, as a source for another gateway's `/stats/prometheus`
-    /// (the in-mesh listener's on `sluice up`'s admin scrape).
-    pub fn metrics_source(&self) -> MetricsSource {
-        let shared = self.shared.clone();
-        Arc::new(move || shared.metrics.encode())
-    }
-
-    /// Add a source of Prometheus text to `/stats/prometheus`; families it shares with the
-    /// gateway's or other sources' are merged.
-    pub fn add_metrics_source(&self, source: MetricsSource) {
-        self.shared
-            .extra_metrics
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(source);
+    /// The metric families of this gateway's scrape, to record into or register beside.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.shared.metrics.clone()
     }
 
     /// The local address of each gateway port listened on.

@@ -666,3 +666,68 @@ async fn in_process_services_answer_without_a_socket_until_removed() {
         "back to the (refused) socket"
     );
 }
+
+#[tokio::test]
+async fn a_streamed_response_is_measured_to_its_last_byte_in_metrics_and_access_log() {
+    let a = Arc::new(Echo::default());
+    let addr = echo("a", a.clone()).await;
+    let log = std::env::temp_dir().join(format!("sluice-access-{}.log", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let gw = start_with(
+        &format!(
+            "{}{}{}",
+            gateway_yaml(),
+            service("a", "http", &[(addr, "v1")]),
+            vs(&to("a"))
+        ),
+        |o| {
+            o.access_log = true;
+            o.access_log_path = Some(log.clone());
+        },
+    )
+    .await;
+    // Headers at once, a chunked body ("late", 4 bytes) 300 ms later.
+    let request = http::Request::builder()
+        .uri(format!("http://{}/stream", gw.addr))
+        .header("host", "app.example.com")
+        .header("x-echo-stream-ms", "300")
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .expect("request");
+    let got = Got::read(http1().request(request).await.expect("response")).await;
+    assert_eq!((got.status, got.text().as_str()), (200, "late"));
+    assert!(!got.headers.contains_key("content-length"), "chunked");
+
+    let admin = gw.admin.expect("admin");
+    let scrape = get(admin, "/stats/prometheus", &[]).await.text();
+    let value = |prefix: &str| -> f64 {
+        scrape
+            .lines()
+            .find(|l| l.starts_with(prefix) && l.contains("destination_service_name=\"a\""))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{prefix} in\n{scrape}"))
+    };
+    assert_eq!(
+        value("istio_response_bytes_sum{"),
+        4.0,
+        "bytes of the body, not a Content-Length"
+    );
+    assert!(
+        value("istio_request_duration_milliseconds_sum{") >= 300.0,
+        "duration to the last byte:\n{scrape}"
+    );
+
+    let mut line = String::new();
+    for _ in 0..100 {
+        line = std::fs::read_to_string(&log).unwrap_or_default();
+        if !line.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let entry: serde_json::Value = serde_json::from_str(line.trim()).expect("one JSON line");
+    assert_eq!(entry["bytes_sent"], 4, "{entry}");
+    assert_eq!(entry["path"], "/stream", "{entry}");
+    assert!(entry["duration"].as_u64().is_some_and(|ms| ms >= 300), "{entry}");
+    let _ = std::fs::remove_file(&log);
+}

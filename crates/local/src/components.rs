@@ -10,15 +10,18 @@
 //!   `PREDICTOR_ID`, `SELDON_DEPLOYMENT_ID`, and MLServer's `MLSERVER_HTTP_PORT`,
 //!   `MLSERVER_GRPC_PORT`, `MLSERVER_METRICS_PORT` and `MLSERVER_MODEL_NAME`), e.g.
 //!   `run:seldon-core-microservice MyModel --service-type MODEL` or `run:mlserver start models/`.
-//!   sluice stops it (the whole process group) when the deployment goes away or sluice exits.
+//!   sluice stops it (the whole process group, see `supervisor`) when the deployment goes
+//!   away or sluice exits.
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 
 use sluice_api::seldon::{PredictiveUnit, PredictorSpec};
 use sluice_engine::Component;
 use sluice_engine::graph::Protocol;
 use sluice_engine::mock::MockClassifier;
+
+use crate::supervisor::{Process, Supervisor};
 
 /// The image sluice runs in process.
 pub const MOCK_IMAGE: &str = "seldonio/mock_classifier";
@@ -86,54 +89,37 @@ impl Mappings {
     }
 }
 
-/// A process sluice started for a component; stopped (with its process group) on drop.
-#[derive(Debug)]
-pub struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        // SIGTERM to the whole group first (gunicorn stops its workers), then SIGKILL.
-        let group = format!("-{}", self.0.id());
-        let _ = Command::new("kill")
-            .args(["-TERM", "--", &group])
-            .stderr(Stdio::null())
-            .status();
-        for _ in 0..50 {
-            if matches!(self.0.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &group])
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.0.wait();
-    }
-}
-
 /// How each node of `predictor`'s graph is reached; mapped commands are started.
 pub fn resolve(
-    deployment: &str,
+    local: &Local<'_>,
     predictor: &PredictorSpec,
     protocol: Protocol,
-    mappings: &Mappings,
 ) -> Result<(BTreeMap<String, Component>, Vec<Process>), String> {
     let mut components = BTreeMap::new();
     let mut processes = Vec::new();
     for node in predictor.graph.walk() {
-        let component = component(deployment, predictor, node, protocol, mappings, &mut processes)?;
+        let component = component(local, predictor, node, protocol, &mut processes)?;
         components.insert(node.name.clone(), component);
     }
     Ok((components, processes))
 }
 
+/// Where components of one deployment are started.
+#[derive(Debug)]
+pub struct Local<'a> {
+    /// The SeldonDeployment's name.
+    pub deployment: &'a str,
+    /// The `--component` mappings.
+    pub mappings: &'a Mappings,
+    /// Who starts, reaps and stops the processes.
+    pub supervisor: &'a Supervisor,
+}
+
 fn component(
-    deployment: &str,
+    local: &Local<'_>,
     predictor: &PredictorSpec,
     node: &PredictiveUnit,
     protocol: Protocol,
-    mappings: &Mappings,
     processes: &mut Vec<Process>,
 ) -> Result<Component, String> {
     let implementation = node.implementation.as_deref().unwrap_or("UNKNOWN_IMPLEMENTATION");
@@ -142,7 +128,7 @@ fn component(
         return Ok(Component::Builtin);
     }
     let image = container.and_then(|c| c.image.clone()).unwrap_or_default();
-    match mappings.find(&node.name, &image) {
+    match local.mappings.find(&node.name, &image) {
         Some(Mapping::Url { host, port }) => {
             return Ok(Component::Http {
                 host: host.clone(),
@@ -151,7 +137,7 @@ fn component(
             });
         }
         Some(Mapping::Run(argv)) => {
-            let port = spawn(deployment, predictor, node, &image, argv, processes)?;
+            let port = spawn(local, predictor, node, &image, argv, processes)?;
             return Ok(Component::Http {
                 host: "127.0.0.1".to_string(),
                 port,
@@ -181,14 +167,14 @@ fn component(
 
 /// Start a mapped command with Seldon's environment; returns its http port.
 fn spawn(
-    deployment: &str,
+    local: &Local<'_>,
     predictor: &PredictorSpec,
     node: &PredictiveUnit,
     image: &str,
     argv: &[String],
     processes: &mut Vec<Process>,
 ) -> Result<u16, String> {
-    use std::os::unix::process::CommandExt;
+    let deployment = local.deployment;
     let free = || -> Result<u16, String> {
         std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -198,7 +184,8 @@ fn spawn(
     let (http, grpc, metrics) = (free()?, free()?, free()?);
     let parameters = serde_json::to_string(&node.parameters).unwrap_or_else(|_| "[]".to_string());
     let labels = serde_json::to_string(&predictor.labels).unwrap_or_else(|_| "{}".to_string());
-    let child = Command::new(&argv[0])
+    let mut command = tokio::process::Command::new(&argv[0]);
+    command
         .args(&argv[1..])
         .env("PREDICTIVE_UNIT_HTTP_SERVICE_PORT", http.to_string())
         .env("PREDICTIVE_UNIT_SERVICE_PORT", http.to_string())
@@ -216,18 +203,17 @@ fn spawn(
         .env("MLSERVER_GRPC_PORT", grpc.to_string())
         .env("MLSERVER_METRICS_PORT", metrics.to_string())
         .env("MLSERVER_MODEL_NAME", &node.name)
-        .process_group(0)
         .stdin(Stdio::null())
         // Its output goes with sluice's logs, not into the start-up table on stdout.
-        .stdout(std::io::stderr())
-        .spawn()
-        .map_err(|e| {
-            format!(
-                "predictor {} node {}: cannot start {:?}: {e}",
-                predictor.name, node.name, argv[0]
-            )
-        })?;
-    processes.push(Process(child));
+        .stdout(std::io::stderr());
+    let name = format!("{deployment}/{}/{}", predictor.name, node.name);
+    let process = local.supervisor.spawn(command, &name).map_err(|e| {
+        format!(
+            "predictor {} node {}: cannot start {:?}: {e}",
+            predictor.name, node.name, argv[0]
+        )
+    })?;
+    processes.push(process);
     Ok(http)
 }
 

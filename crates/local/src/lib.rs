@@ -18,8 +18,10 @@ pub mod components;
 mod plan;
 pub mod progress;
 mod run;
+pub mod supervisor;
 
 pub use components::{Mapping, Mappings};
 pub use plan::{Plan, PlanError, not_served_locally, orchestrator_checks};
 pub use progress::{Progress, Reporter};
 pub use run::{Local, Options, Summary};
+pub use supervisor::Supervisor;

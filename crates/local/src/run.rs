@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::Request;
@@ -49,6 +49,9 @@ pub struct Options {
     pub retire_after: Duration,
     /// Where start-up progress goes (log lines by default).
     pub progress: Reporter,
+    /// Starts, reaps and stops component processes; the caller keeps a clone to stop
+    /// them all if it gives up while deployments are still starting.
+    pub supervisor: crate::Supervisor,
 }
 
 impl Default for Options {
@@ -63,6 +66,7 @@ impl Default for Options {
             mesh_port_map: BTreeMap::new(),
             retire_after: Duration::from_secs(5),
             progress: Reporter::log(),
+            supervisor: crate::Supervisor::default(),
         }
     }
 }
@@ -162,13 +166,10 @@ struct Running {
     /// Replicas per predictor, in predictor order.
     replicas: Vec<Vec<Replica>>,
     /// Component processes sluice started; held so that dropping this stops them.
-    processes: Vec<components::Process>,
+    processes: Vec<crate::supervisor::Process>,
 }
 
 type Key = (String, String);
-
-/// Engines of the current state, named by pod, for the merged metrics.
-type EngineList = Arc<Mutex<Vec<(String, Arc<Engine>)>>>;
 
 /// `sluice up` in progress.
 #[derive(Debug)]
@@ -180,7 +181,8 @@ pub struct Local {
     /// Where the admin listener (metrics of everything) listens, when enabled.
     admin: Option<SocketAddr>,
     state: tokio::sync::Mutex<BTreeMap<Key, Running>>,
-    engines: EngineList,
+    /// The engines' metric families, registered on the gateway's scrape.
+    engine_metrics: sluice_engine::metrics::Families,
 }
 
 impl Local {
@@ -188,19 +190,25 @@ impl Local {
     pub async fn start(options: Options) -> Result<(Arc<Local>, Summary), PlanError> {
         let plan = load_plan(&options).await?;
         let gateway = sluice_gateway::Gateway::new(options.gateway.clone(), RouteTable::default());
-        let engines: EngineList = Arc::default();
-        let source = engines.clone();
-        gateway.add_metrics_source(Arc::new(move || {
-            let engines = source.lock().unwrap_or_else(|p| p.into_inner());
-            label_by_pod(engines.iter().map(|(pod, e)| (pod.as_str(), e.metrics_text())))
-        }));
+        // One scrape: the engines' families beside the gateway's, every series of an
+        // engine labelled with its pod.
+        let engine_metrics = sluice_engine::metrics::Families::default();
+        gateway
+            .metrics()
+            .register(|registry| engine_metrics.register(registry));
+        let summaries = engine_metrics.clone();
+        gateway
+            .metrics()
+            .add_text(Arc::new(move || summaries.summaries()));
         let admin = gateway
             .listen_admin()
             .await
             .map_err(|e| PlanError::single(format!("cannot listen on the admin address: {e}")))?;
         // The in-mesh listener is a second gateway over the sidecar view of the same config.
+        // It records into the gateway's families (its series are the `sidecar` workload's),
+        // so one scrape sees everything.
         let mesh = (!options.mesh_port_map.is_empty()).then(|| {
-            sluice_gateway::Gateway::new(
+            sluice_gateway::Gateway::with_metrics(
                 sluice_gateway::Options {
                     port_map: options.mesh_port_map.clone(),
                     admin: None,
@@ -208,19 +216,16 @@ impl Local {
                     ..options.gateway.clone()
                 },
                 RouteTable::default(),
+                gateway.metrics(),
             )
         });
-        // One scrape sees everything: the in-mesh listener's Istio metrics too.
-        if let Some(mesh) = &mesh {
-            gateway.add_metrics_source(mesh.metrics_source());
-        }
         let local = Arc::new(Local {
             options,
             gateway,
             mesh,
             admin,
             state: tokio::sync::Mutex::default(),
-            engines,
+            engine_metrics,
         });
         let summary = local.apply(plan).await?;
         Ok((local, summary))
@@ -283,10 +288,10 @@ impl Local {
         // On an error, keep serving what ran before: stop what was started, restore the rest.
         let rollback =
             |errors: Vec<Diagnostic>, mut next: BTreeMap<Key, Running>, mut old: BTreeMap<Key, Running>| {
-                let abandoned: Vec<Running> = started.iter().filter_map(|key| next.remove(key)).collect();
-                // Dropping a Running stops its engines and component processes; stopping a
-                // process waits for it, so off the async workers.
-                tokio::task::spawn_blocking(move || drop(abandoned));
+                // Dropping a Running stops its engines and, in the background, its processes.
+                for key in &started {
+                    next.remove(key);
+                }
                 old.extend(next);
                 (old, PlanError(errors))
             };
@@ -326,31 +331,14 @@ impl Local {
             let grace = self.options.retire_after;
             tokio::spawn(async move {
                 tokio::time::sleep(grace).await;
-                for running in &retired {
+                for running in retired {
                     running.replicas.iter().flatten().for_each(Replica::stop);
+                    for process in running.processes {
+                        process.stop(crate::supervisor::GRACE).await;
+                    }
                 }
-                // Stopping component processes waits for them: off the async workers.
-                let _ = tokio::task::spawn_blocking(move || drop(retired)).await;
             });
         }
-        *self.engines.lock().unwrap_or_else(|p| p.into_inner()) = next
-            .values()
-            .flat_map(|r| {
-                let name = names::sdep_name(&r.sdep).to_string();
-                r.sdep
-                    .spec
-                    .predictors
-                    .iter()
-                    .zip(&r.replicas)
-                    .flat_map(move |(p, replicas)| {
-                        let name = name.clone();
-                        replicas
-                            .iter()
-                            .enumerate()
-                            .map(move |(i, rep)| (format!("{name}-{}-{i}", p.name), rep.engine.clone()))
-                    })
-            })
-            .collect();
         let summary = self.summary(&next, plan.warnings.into_iter().chain(warnings).collect());
         *state = next;
         Ok(summary)
@@ -398,9 +386,13 @@ impl Local {
         let protocol = Protocol::from_spec(sdep.spec.protocol.as_deref()).unwrap_or_default();
         for (index, predictor) in sdep.spec.predictors.iter().enumerate() {
             let at = FieldPath::root().key("spec").key("predictors").index(index);
+            let local = components::Local {
+                deployment: name,
+                mappings: &self.options.mappings,
+                supervisor: &self.options.supervisor,
+            };
             let (components, started) =
-                components::resolve(name, predictor, protocol, &self.options.mappings)
-                    .map_err(|e| fail(at.clone(), e))?;
+                components::resolve(&local, predictor, protocol).map_err(|e| fail(at.clone(), e))?;
             processes.extend(started);
             // The plan checked the values.
             let env = sluice_translate::orchestrator_env(sdep, predictor);
@@ -420,7 +412,7 @@ impl Local {
                 .unwrap_or(1)
                 .max(1);
             let mut group = Vec::new();
-            for _ in 0..count {
+            for replica in 0..count {
                 let engine = Engine::new(EngineConfig {
                     deployment: name.to_string(),
                     namespace: names::namespace(sdep).to_string(),
@@ -430,6 +422,10 @@ impl Local {
                     prometheus_path: self.options.settings.prometheus_path.clone(),
                     protocol,
                     cors: cors.clone(),
+                    shared_metrics: Some((
+                        self.engine_metrics.clone(),
+                        format!("{name}-{}-{replica}", predictor.name),
+                    )),
                 });
                 let listener = TcpListener::bind("127.0.0.1:0")
                     .await
@@ -650,14 +646,9 @@ impl Local {
     pub fn watch(self: &Arc<Self>, every: Duration) {
         let local = self.clone();
         tokio::spawn(async move {
-            let mut last = sluice_gateway::config::fingerprint(&local.options.files);
+            let mut changes = sluice_gateway::watch::Changes::new(local.options.files.clone()).await;
             loop {
-                tokio::time::sleep(every).await;
-                let now = sluice_gateway::config::fingerprint(&local.options.files);
-                if now == last {
-                    continue;
-                }
-                last = now;
+                changes.next(every).await;
                 match local.reload().await {
                     Ok(summary) => {
                         for w in &summary.warnings {
@@ -681,8 +672,9 @@ impl Local {
         for r in running.values() {
             r.replicas.iter().flatten().for_each(Replica::stop);
         }
-        // Component processes sluice started stop with their process groups.
-        let _ = tokio::task::spawn_blocking(move || drop(running)).await;
+        drop(running);
+        // Every process sluice started, retired ones included, stops with its group.
+        self.options.supervisor.stop_all(crate::supervisor::GRACE).await;
     }
 }
 
@@ -818,28 +810,4 @@ fn service_entries(r: &Running) -> Vec<ServiceEntry> {
             Some(se)
         })
         .collect()
-}
-
-/// Engines' Prometheus texts with a `pod` label on every sample (as each pod would be
-/// scraped apart). The gateway's admin listener merges the families.
-pub(crate) fn label_by_pod<'a>(parts: impl Iterator<Item = (&'a str, String)>) -> String {
-    let mut out = String::new();
-    for (pod, text) in parts {
-        for line in text.lines() {
-            let labelled = if line.starts_with('#') || line.is_empty() {
-                line.to_string()
-            } else {
-                match line.split_once('{') {
-                    Some((name, rest)) => format!("{name}{{pod=\"{pod}\",{rest}"),
-                    None => match line.split_once(' ') {
-                        Some((name, value)) => format!("{name}{{pod=\"{pod}\"}} {value}"),
-                        None => line.to_string(),
-                    },
-                }
-            };
-            out.push_str(&labelled);
-            out.push('\n');
-        }
-    }
-    out
 }

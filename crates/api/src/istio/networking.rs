@@ -10,21 +10,20 @@ use serde::{Deserialize, Serialize};
 // ---------------------------------------------------------------------------
 
 /// Istio `StringMatch`: one of `exact`, `prefix` or `regex` (RE2); the caller checks that exactly one is set.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StringMatch {
     /// Exact string match.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exact: Option<String>,
     /// Prefix-based match.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
     /// RE2-style regex-based match.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regex: Option<String>,
 }
 
 /// Istio `Percent`: a percentage in the range 0.0 to 100.0.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Percent {
@@ -34,15 +33,16 @@ pub struct Percent {
 }
 
 /// Istio `PortSelector`: the port of a destination service.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PortSelector {
     /// Valid port number.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub number: Option<u32>,
 }
 
 /// Istio `type.v1beta1.WorkloadSelector`: pods/VMs selected by labels (`matchLabels`).
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadSelector {
@@ -56,6 +56,7 @@ pub struct WorkloadSelector {
 // ---------------------------------------------------------------------------
 
 /// Istio `Gateway` spec: a load balancer at the edge of the mesh.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GatewaySpec {
@@ -68,29 +69,27 @@ pub struct GatewaySpec {
 }
 
 /// Istio `Server`: one port exposed by a gateway, with its hosts and TLS settings.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Server {
     /// The port on which the proxy listens (required).
     pub port: Port,
     /// The IP or Unix domain socket the listener binds to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bind: Option<String>,
     /// Hosts exposed by this server (required by Istio).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hosts: Vec<String>,
     /// TLS settings for this server.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<ServerTlsSettings>,
     /// Optional server name, unique across the gateway's servers.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Loopback address or socket to forward traffic to by default (hidden, not implemented by Istio).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_endpoint: Option<String>,
 }
 
 /// Istio `Port` of a gateway server: number, protocol and name are all required.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Port {
@@ -101,34 +100,27 @@ pub struct Port {
     /// Label assigned to the port.
     pub name: String,
     /// Deprecated by Istio: endpoint port, only meaningful for ServiceEntries.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_port: Option<u32>,
 }
 
 /// Istio `ServerTLSSettings`: TLS options of a gateway server.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServerTlsSettings {
     /// Send a 301 redirect for all HTTP connections, asking clients to use HTTPS.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub https_redirect: Option<bool>,
     /// Whether connections to this port are secured with TLS.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<ServerTlsMode>,
     /// Path to the server certificate file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_certificate: Option<String>,
     /// Path to the server private key file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_key: Option<String>,
     /// Path to the CA certificates used to verify client certificates.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_certificates: Option<String>,
     /// Path to the certificate revocation list (CRL).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_crl: Option<String>,
     /// Name of the secret holding the server TLS certificates.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential_name: Option<String>,
     /// Like `credentialName`, for several certificates (e.g. RSA and ECDSA).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -146,10 +138,8 @@ pub struct ServerTlsSettings {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub verify_certificate_hash: Vec<String>,
     /// Minimum TLS protocol version.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_protocol_version: Option<TlsProtocol>,
     /// Maximum TLS protocol version.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_protocol_version: Option<TlsProtocol>,
     /// Allowed cipher suites.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -158,29 +148,26 @@ pub struct ServerTlsSettings {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ecdh_curves: Vec<String>,
     /// Name of the secret or configmap holding the CA certificates for mutual TLS.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_cert_credential_name: Option<String>,
     /// Validate client certificates but accept them even if invalid.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insecure_skip_verify: Option<bool>,
 }
 
 /// Istio `ServerTLSSettings.TLSCertificate`: one certificate/key pair given by file paths.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TlsCertificate {
     /// Path to the server certificate file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_certificate: Option<String>,
     /// Path to the private key file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_key: Option<String>,
     /// Path to the CA certificates file (hidden in Istio's docs).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_certificates: Option<String>,
 }
 
 /// Istio `ServerTLSSettings.TLSmode`: how a gateway server terminates TLS.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ServerTlsMode {
@@ -199,6 +186,7 @@ pub enum ServerTlsMode {
 }
 
 /// Istio `ServerTLSSettings.TLSProtocol`: a TLS protocol version bound.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TlsProtocol {
     /// Automatically choose the optimal version.
@@ -224,6 +212,7 @@ pub enum TlsProtocol {
 // ---------------------------------------------------------------------------
 
 /// Istio `VirtualService` spec: routing rules for traffic addressed to a set of hosts.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VirtualServiceSpec {
@@ -248,11 +237,11 @@ pub struct VirtualServiceSpec {
 }
 
 /// Istio `HTTPRoute`: match conditions and actions for HTTP/1.1, HTTP2 and gRPC traffic.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpRoute {
     /// Route name, used for debugging and concatenated with match names.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Match conditions (OR-ed) that activate the rule.
     #[serde(default, rename = "match", skip_serializing_if = "Vec::is_empty")]
@@ -261,73 +250,57 @@ pub struct HttpRoute {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub route: Vec<HttpRouteDestination>,
     /// Redirect sent instead of forwarding.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirect: Option<HttpRedirect>,
     /// Fixed response returned instead of forwarding.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub direct_response: Option<HttpDirectResponse>,
     /// Delegate VirtualService defining the routes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delegate: Option<Delegate>,
     /// URI and authority rewrite applied before forwarding.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rewrite: Option<HttpRewrite>,
     /// Request timeout (duration such as `"1s"`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<String>,
     /// Retry policy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retries: Option<HttpRetry>,
     /// Client-side fault injection.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<HttpFaultInjection>,
     /// Single destination to which traffic is mirrored.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mirror: Option<Destination>,
     /// Destinations to which traffic is mirrored.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mirrors: Vec<HttpMirrorPolicy>,
     /// Percentage of traffic mirrored to `mirror` (absent means 100%).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mirror_percentage: Option<Percent>,
     /// Deprecated by Istio: integer mirror percentage (use `mirrorPercentage`).
-    #[serde(default, rename = "mirrorPercent", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "mirrorPercent")]
     pub mirror_percent: Option<u32>,
     /// Deprecated by Istio: `mirror_percent`, the schema's snake_case alias of `mirrorPercent`.
-    #[serde(default, rename = "mirror_percent", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "mirror_percent")]
     pub mirror_percent_alt: Option<u32>,
     /// Cross-Origin Resource Sharing policy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cors_policy: Option<CorsPolicy>,
     /// Header manipulation rules.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub headers: Option<Headers>,
 }
 
 /// Istio `HTTPMatchRequest`: conditions (AND-ed) on an HTTP request.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpMatchRequest {
     /// Name of the match, appended to the route name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// URI (path) match.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<StringMatch>,
     /// URI scheme match.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheme: Option<StringMatch>,
     /// HTTP method match.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<StringMatch>,
     /// HTTP authority (host) match.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authority: Option<StringMatch>,
     /// Header matches, keyed by lowercase header name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, StringMatch>,
     /// Port on the host being addressed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u32>,
     /// Labels constraining the source (client) workloads.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -339,60 +312,55 @@ pub struct HttpMatchRequest {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub query_params: BTreeMap<String, StringMatch>,
     /// Whether URI matching is case-insensitive.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ignore_uri_case: Option<bool>,
     /// Headers that must not match.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub without_headers: BTreeMap<String, StringMatch>,
     /// Source namespace constraining the client workloads.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_namespace: Option<String>,
     /// Prefix used when emitting statistics for this route.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stat_prefix: Option<String>,
 }
 
 /// Istio `HTTPRouteDestination`: a weighted destination with header operations.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpRouteDestination {
     /// The destination service (required).
     pub destination: Destination,
     /// Relative weight of this destination.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight: Option<i32>,
     /// Header manipulation rules for this destination.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub headers: Option<Headers>,
 }
 
 /// Istio `Destination`: a service (and optional subset and port) in the registry.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Destination {
     /// Service host name (required).
     pub host: String,
     /// Subset name defined in a DestinationRule.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subset: Option<String>,
     /// Port on the host.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<PortSelector>,
 }
 
 /// Istio `Headers`: request and response header manipulation.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Headers {
     /// Operations on request headers.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<HeaderOperations>,
     /// Operations on response headers.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response: Option<HeaderOperations>,
 }
 
 /// Istio `Headers.HeaderOperations`: set, append and remove headers.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HeaderOperations {
@@ -408,60 +376,54 @@ pub struct HeaderOperations {
 }
 
 /// Istio `HTTPRewrite`: rewrite of the path and authority before forwarding.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpRewrite {
     /// Replacement for the path (or the matched prefix).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
     /// Replacement for the Authority/Host header.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authority: Option<String>,
     /// Regex-based rewrite of the path.
-    #[serde(default, rename = "uriRegexRewrite", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "uriRegexRewrite")]
     pub uri_regex_rewrite: Option<RegexRewrite>,
 }
 
 /// Istio `RegexRewrite`: replace the parts of the path matching a regex.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RegexRewrite {
     /// RE2 regex matched against the path (`match` in YAML).
-    #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "match")]
     pub match_regex: Option<String>,
     /// Replacement for the matching parts (may use capture groups).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rewrite: Option<String>,
 }
 
 /// Istio `HTTPRedirect`: a 301 (or other) redirect response.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpRedirect {
     /// Replacement for the path.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
     /// Replacement for the Authority/Host.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authority: Option<String>,
     /// Replacement for the port.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u32>,
     /// Dynamic choice of the port.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub derive_port: Option<RedirectPortSelection>,
     /// Replacement for the scheme.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheme: Option<String>,
     /// HTTP status code of the redirect (default 301).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirect_code: Option<u32>,
     /// Replacement for the matched prefix.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix_rewrite: Option<String>,
 }
 
 /// Istio `HTTPRedirect.RedirectPortSelection`: how a redirect derives its port.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RedirectPortSelection {
@@ -473,124 +435,112 @@ pub enum RedirectPortSelection {
 }
 
 /// Istio `HTTPDirectResponse`: a fixed response returned by the proxy.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpDirectResponse {
     /// HTTP status of the response (required; a uint32 in the schema).
     pub status: u32,
     /// Response body.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<HttpBody>,
 }
 
 /// Istio `HTTPBody`: a direct response body, as text or base64 bytes.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpBody {
     /// Body as a string.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub string: Option<String>,
     /// Body as base64-encoded bytes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes: Option<String>,
 }
 
 /// Istio `Delegate`: the VirtualService that defines the routes of a delegating route.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Delegate {
     /// Name of the delegate VirtualService.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Namespace of the delegate VirtualService.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
 }
 
 /// Istio `HTTPRetry`: retry policy of an HTTP route.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpRetry {
     /// Number of retries.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempts: Option<i32>,
     /// Timeout per attempt (duration).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub per_try_timeout: Option<String>,
     /// Comma-separated retry conditions (Envoy `x-envoy-retry-on` / gRPC codes).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_on: Option<String>,
     /// Whether retries may go to other localities.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_remote_localities: Option<bool>,
     /// Whether retries skip previously tried hosts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_ignore_previous_hosts: Option<bool>,
     /// Minimum duration between retry attempts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backoff: Option<String>,
 }
 
 /// Istio `HTTPFaultInjection`: delays and aborts injected on the client side.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpFaultInjection {
     /// Delay injected before forwarding.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay: Option<HttpFaultInjectionDelay>,
     /// Abort returned instead of forwarding.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub abort: Option<HttpFaultInjectionAbort>,
 }
 
 /// Istio `HTTPFaultInjection.Delay`: a delay injected into a percentage of requests.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpFaultInjectionDelay {
     /// Fixed delay (duration, at least 1ms).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fixed_delay: Option<String>,
     /// Exponential delay (duration; hidden in Istio's docs).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exponential_delay: Option<String>,
     /// Percentage of requests delayed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub percentage: Option<Percent>,
     /// Deprecated by Istio: integer percentage of requests delayed (use `percentage`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub percent: Option<i32>,
 }
 
 /// Istio `HTTPFaultInjection.Abort`: an error returned for a percentage of requests.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpFaultInjectionAbort {
     /// HTTP status code returned.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_status: Option<i32>,
     /// gRPC status code name returned (e.g. `UNAVAILABLE`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grpc_status: Option<String>,
     /// HTTP/2 error returned (hidden in Istio's docs).
-    #[serde(default, rename = "http2Error", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "http2Error")]
     pub http2_error: Option<String>,
     /// Percentage of requests aborted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub percentage: Option<Percent>,
 }
 
 /// Istio `HTTPMirrorPolicy`: a mirror destination and the share of traffic it gets.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpMirrorPolicy {
     /// Destination of the mirrored traffic (required).
     pub destination: Destination,
     /// Percentage of traffic mirrored (absent means 100%).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub percentage: Option<Percent>,
 }
 
 /// Istio `CorsPolicy`: Cross-Origin Resource Sharing settings of a route.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CorsPolicy {
@@ -610,17 +560,15 @@ pub struct CorsPolicy {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub expose_headers: Vec<String>,
     /// How long preflight results may be cached (duration).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_age: Option<String>,
     /// Whether credentials may be sent with the actual request.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_credentials: Option<bool>,
     /// Whether preflights not matching the allowed origins are forwarded upstream.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unmatched_preflights: Option<UnmatchedPreflights>,
 }
 
 /// Istio `CorsPolicy.UnmatchedPreflights`: handling of preflights from disallowed origins.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum UnmatchedPreflights {
@@ -634,6 +582,7 @@ pub enum UnmatchedPreflights {
 }
 
 /// Istio `TLSRoute`: SNI-based routing of non-terminated TLS traffic.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TlsRoute {
@@ -646,6 +595,7 @@ pub struct TlsRoute {
 }
 
 /// Istio `TLSMatchAttributes`: match conditions on a TLS connection.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TlsMatchAttributes {
@@ -656,7 +606,6 @@ pub struct TlsMatchAttributes {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub destination_subnets: Vec<String>,
     /// Port on the host being addressed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u32>,
     /// Labels constraining the source workloads.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -665,11 +614,11 @@ pub struct TlsMatchAttributes {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gateways: Vec<String>,
     /// Source namespace constraining the client workloads.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_namespace: Option<String>,
 }
 
 /// Istio `TCPRoute`: routing of opaque TCP traffic.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TcpRoute {
@@ -682,6 +631,7 @@ pub struct TcpRoute {
 }
 
 /// Istio `L4MatchAttributes`: match conditions on a TCP connection.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct L4MatchAttributes {
@@ -689,10 +639,8 @@ pub struct L4MatchAttributes {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub destination_subnets: Vec<String>,
     /// Port on the host being addressed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u32>,
     /// Source IP or subnet (hidden in Istio's docs).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_subnet: Option<String>,
     /// Labels constraining the source workloads.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -701,18 +649,17 @@ pub struct L4MatchAttributes {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gateways: Vec<String>,
     /// Source namespace constraining the client workloads.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_namespace: Option<String>,
 }
 
 /// Istio `RouteDestination`: a weighted destination of a TLS or TCP route.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RouteDestination {
     /// The destination service (required).
     pub destination: Destination,
     /// Relative weight of this destination.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight: Option<i32>,
 }
 
@@ -721,13 +668,13 @@ pub struct RouteDestination {
 // ---------------------------------------------------------------------------
 
 /// Istio `DestinationRule` spec: policies applied to traffic for a service after routing.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DestinationRuleSpec {
     /// Service host name the rule applies to (required).
     pub host: String,
     /// Traffic policy for the whole service.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traffic_policy: Option<TrafficPolicy>,
     /// Named versions (subsets) of the service.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -736,11 +683,11 @@ pub struct DestinationRuleSpec {
     #[serde(default, rename = "exportTo", skip_serializing_if = "Vec::is_empty")]
     pub export_to: Vec<String>,
     /// Workloads to which this rule applies.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload_selector: Option<WorkloadSelector>,
 }
 
 /// Istio `Subset`: a named set of endpoints of a service, selected by labels.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Subset {
@@ -750,67 +697,56 @@ pub struct Subset {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
     /// Traffic policy overriding the service-level one for this subset.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traffic_policy: Option<TrafficPolicy>,
 }
 
 /// Istio `TrafficPolicy`: load balancing, connection pool, outlier detection and TLS settings.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TrafficPolicy {
     /// Load balancing algorithm.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_balancer: Option<LoadBalancerSettings>,
     /// Connection pool limits.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_pool: Option<ConnectionPoolSettings>,
     /// Ejection of unhealthy hosts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outlier_detection: Option<OutlierDetection>,
     /// TLS settings for upstream connections.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<ClientTlsSettings>,
     /// Per-port overrides.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub port_level_settings: Vec<PortTrafficPolicy>,
     /// Tunneling of TCP over other transports.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tunnel: Option<TunnelSettings>,
     /// Upstream PROXY protocol settings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_protocol: Option<ProxyProtocol>,
     /// Limit on concurrent retries relative to active requests.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_budget: Option<RetryBudget>,
 }
 
 /// Istio `TrafficPolicy.PortTrafficPolicy`: traffic policy for one port of the service.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PortTrafficPolicy {
     /// Port the policy applies to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<PortSelector>,
     /// Load balancing algorithm.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_balancer: Option<LoadBalancerSettings>,
     /// Connection pool limits.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_pool: Option<ConnectionPoolSettings>,
     /// Ejection of unhealthy hosts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outlier_detection: Option<OutlierDetection>,
     /// TLS settings for upstream connections.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<ClientTlsSettings>,
 }
 
 /// Istio `TrafficPolicy.TunnelSettings`: tunnel TCP over another protocol (e.g. CONNECT).
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TunnelSettings {
     /// Tunnel protocol (`CONNECT` or `POST`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<String>,
     /// Host to which the connection is tunneled (required).
     pub target_host: String,
@@ -819,15 +755,16 @@ pub struct TunnelSettings {
 }
 
 /// Istio `TrafficPolicy.ProxyProtocol`: upstream PROXY protocol settings.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProxyProtocol {
     /// PROXY protocol version.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<ProxyProtocolVersion>,
 }
 
 /// Istio `TrafficPolicy.ProxyProtocol.VERSION`: PROXY protocol version.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ProxyProtocolVersion {
@@ -839,48 +776,41 @@ pub enum ProxyProtocolVersion {
 }
 
 /// Istio `TrafficPolicy.RetryBudget`: limit on concurrent retries.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RetryBudget {
     /// Allowed concurrent retries as a percentage (0-100) of active requests.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub percent: Option<f64>,
     /// Minimum retry concurrency allowed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_retry_concurrency: Option<u32>,
     /// Window over which requests are counted for the budget (duration).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget_interval: Option<String>,
 }
 
 /// Istio `LoadBalancerSettings`: load balancing algorithm for a destination.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LoadBalancerSettings {
     /// Standard algorithm.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub simple: Option<SimpleLb>,
     /// Consistent-hash (session affinity) algorithm.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consistent_hash: Option<ConsistentHashLb>,
     /// Utilization-based algorithm using backend-reported ORCA metrics.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend_utilization: Option<BackendUtilizationLb>,
     /// Locality load balancing settings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locality_lb_setting: Option<LocalityLoadBalancerSetting>,
     /// Zone-aware load balancing settings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone_aware_lb_setting: Option<ZoneAwareLoadBalancerSetting>,
     /// Deprecated by Istio: slow-start duration (use `warmup`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warmup_duration_secs: Option<String>,
     /// Slow-start (warmup) configuration.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warmup: Option<WarmupConfiguration>,
 }
 
 /// Istio `LoadBalancerSettings.SimpleLB`: standard load balancing algorithms.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum SimpleLb {
@@ -900,43 +830,36 @@ pub enum SimpleLb {
 }
 
 /// Istio `LoadBalancerSettings.ConsistentHashLB`: hash-based session affinity.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConsistentHashLb {
     /// Hash on this HTTP header.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_header_name: Option<String>,
     /// Hash on an HTTP cookie.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_cookie: Option<HttpCookie>,
     /// Hash on the source IP address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub use_source_ip: Option<bool>,
     /// Hash on this HTTP query parameter.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_query_parameter_name: Option<String>,
     /// Ring hash algorithm settings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ring_hash: Option<RingHash>,
     /// Maglev algorithm settings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maglev: Option<MagLev>,
     /// Deprecated by Istio: minimum ring size (use `ringHash`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minimum_ring_size: Option<u64>,
 }
 
 /// Istio `ConsistentHashLB.HTTPCookie`: the cookie hashed for session affinity.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpCookie {
     /// Cookie name (required).
     pub name: String,
     /// Cookie path.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// Cookie lifetime (duration).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl: Option<String>,
     /// Additional cookie attributes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -944,56 +867,54 @@ pub struct HttpCookie {
 }
 
 /// Istio `ConsistentHashLB.HTTPCookie.Attribute`: one extra cookie attribute.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpCookieAttribute {
     /// Attribute name (required).
     pub name: String,
     /// Attribute value.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
 }
 
 /// Istio `ConsistentHashLB.RingHash`: ring hash settings.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RingHash {
     /// Minimum number of virtual nodes on the ring.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minimum_ring_size: Option<u64>,
 }
 
 /// Istio `ConsistentHashLB.MagLev`: Maglev hashing settings.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MagLev {
     /// Maglev lookup table size (a prime number).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table_size: Option<u64>,
 }
 
 /// Istio `LoadBalancerSettings` `backendUtilization`: weights from backend-reported ORCA metrics.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BackendUtilizationLb {
     /// Penalty for endpoints returning errors, as a percentage.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_utilization_penalty_percent: Option<u32>,
     /// Custom ORCA metric names used to compute utilization.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub metric_names_for_computing_utilization: Vec<String>,
     /// After how long without reports an endpoint's weight expires (duration).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight_expiration_period: Option<String>,
     /// How long after first reports a weight is trusted (duration).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight_stabilization_period: Option<String>,
     /// How often weights are recomputed (duration).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight_update_period: Option<String>,
 }
 
 /// Istio `LocalityLoadBalancerSetting`: locality-weighted distribution and failover.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LocalityLoadBalancerSetting {
@@ -1007,16 +928,15 @@ pub struct LocalityLoadBalancerSetting {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failover_priority: Vec<String>,
     /// Whether locality load balancing is enabled.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
 }
 
 /// Istio `LocalityLoadBalancerSetting.Distribute`: weights for traffic from one locality.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LocalityLbDistribute {
     /// Originating locality (`region/zone/subzone`, wildcards allowed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
     /// Upstream localities and their weights.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -1024,23 +944,22 @@ pub struct LocalityLbDistribute {
 }
 
 /// Istio `LocalityLoadBalancerSetting.Failover`: failover from one region to another.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LocalityLbFailover {
     /// Originating region.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
     /// Region traffic fails over to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
 }
 
 /// Istio `zoneAwareLbSetting`: zone-aware load balancing settings.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ZoneAwareLoadBalancerSetting {
     /// Whether zone-aware load balancing is enabled.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
     /// Region-level failover rules.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -1049,110 +968,94 @@ pub struct ZoneAwareLoadBalancerSetting {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failover_priority: Vec<String>,
     /// Minimum upstream hosts in the local region for zone awareness to apply.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_cluster_size: Option<u32>,
 }
 
 /// Istio `WarmupConfiguration`: slow-start ramp-up of traffic to new endpoints.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WarmupConfiguration {
     /// Warmup duration (required).
     pub duration: String,
     /// Starting percentage of traffic (0-100).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minimum_percent: Option<f64>,
     /// Speed of the traffic increase (1.0 is linear).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aggression: Option<f64>,
 }
 
 /// Istio `ConnectionPoolSettings`: TCP and HTTP connection limits to upstream hosts.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectionPoolSettings {
     /// Settings common to HTTP and TCP connections.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tcp: Option<TcpSettings>,
     /// HTTP connection pool settings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpSettings>,
 }
 
 /// Istio `ConnectionPoolSettings.TCPSettings`: TCP connection limits.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TcpSettings {
     /// Maximum HTTP/1 or TCP connections to a destination host.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_connections: Option<i32>,
     /// TCP connection timeout (duration).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connect_timeout: Option<String>,
     /// SO_KEEPALIVE settings.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tcp_keepalive: Option<TcpKeepalive>,
     /// Maximum connection duration.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_connection_duration: Option<String>,
     /// Idle timeout for TCP connections.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle_timeout: Option<String>,
 }
 
 /// Istio `ConnectionPoolSettings.TCPSettings.TcpKeepalive`: TCP keepalive probes.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TcpKeepalive {
     /// Maximum unanswered probes before the connection is dead.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probes: Option<u32>,
     /// Idle time before probes start (duration).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<String>,
     /// Time between probes (duration).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<String>,
 }
 
 /// Istio `ConnectionPoolSettings.HTTPSettings`: HTTP/1.1 and HTTP/2 limits.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpSettings {
     /// Maximum requests queued while waiting for a connection.
-    #[serde(
-        default,
-        rename = "http1MaxPendingRequests",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "http1MaxPendingRequests")]
     pub http1_max_pending_requests: Option<i32>,
     /// Maximum active requests to a destination.
-    #[serde(default, rename = "http2MaxRequests", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "http2MaxRequests")]
     pub http2_max_requests: Option<i32>,
     /// Maximum requests per connection.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_requests_per_connection: Option<i32>,
     /// Maximum outstanding retries to all hosts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_retries: Option<i32>,
     /// Idle timeout for upstream connections (duration).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle_timeout: Option<String>,
     /// Whether HTTP/1.1 connections are upgraded to HTTP/2.
-    #[serde(default, rename = "h2UpgradePolicy", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "h2UpgradePolicy")]
     pub h2_upgrade_policy: Option<H2UpgradePolicy>,
     /// Preserve the client protocol towards the backend.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub use_client_protocol: Option<bool>,
     /// Maximum concurrent streams on one HTTP/2 connection.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrent_streams: Option<i32>,
     /// HTTP/2 PING keepalive settings.
-    #[serde(default, rename = "http2KeepAlive", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "http2KeepAlive")]
     pub http2_keep_alive: Option<Http2KeepAlive>,
 }
 
 /// Istio `ConnectionPoolSettings.HTTPSettings.H2UpgradePolicy`: HTTP/1.1 to HTTP/2 upgrade policy.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum H2UpgradePolicy {
@@ -1166,51 +1069,39 @@ pub enum H2UpgradePolicy {
 }
 
 /// Istio `ConnectionPoolSettings.HTTPSettings.Http2KeepAlive`: HTTP/2 PING frames.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Http2KeepAlive {
     /// PING interval (duration).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<String>,
     /// PING response timeout (duration).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<String>,
 }
 
 /// Istio `OutlierDetection`: circuit breaker ejecting unhealthy hosts.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OutlierDetection {
     /// Distinguish local-origin failures from external errors.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split_external_local_origin_errors: Option<bool>,
     /// Consecutive local-origin failures before ejection.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consecutive_local_origin_failures: Option<u32>,
     /// Gateway errors (502/503/504) before ejection.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consecutive_gateway_errors: Option<u32>,
     /// 5xx errors before ejection.
-    #[serde(
-        default,
-        rename = "consecutive5xxErrors",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "consecutive5xxErrors")]
     pub consecutive_5xx_errors: Option<u32>,
     /// Time between ejection sweeps (duration).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<String>,
     /// Minimum ejection duration.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_ejection_time: Option<String>,
     /// Maximum percentage of hosts that can be ejected.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_ejection_percent: Option<i32>,
     /// Minimum healthy percentage for outlier detection to stay enabled.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_health_percent: Option<i32>,
     /// Deprecated by Istio: consecutive errors before ejection (use `consecutive5xxErrors`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consecutive_errors: Option<i32>,
     /// HTTP status codes (100-599) treated as outlier detection errors.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -1218,39 +1109,33 @@ pub struct OutlierDetection {
 }
 
 /// Istio `ClientTLSSettings`: TLS settings for connections to an upstream service.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientTlsSettings {
     /// Whether and how upstream connections use TLS.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<ClientTlsMode>,
     /// Path to the client certificate file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_certificate: Option<String>,
     /// Path to the client private key file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_key: Option<String>,
     /// Path to the CA certificates used to verify the server.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_certificates: Option<String>,
     /// Name of the secret holding the client TLS certificates.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential_name: Option<String>,
     /// Alternate names accepted in the server certificate.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subject_alt_names: Vec<String>,
     /// SNI presented during the TLS handshake.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sni: Option<String>,
     /// Skip verifying the server certificate.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insecure_skip_verify: Option<bool>,
     /// Path to the certificate revocation list (CRL).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_crl: Option<String>,
 }
 
 /// Istio `ClientTLSSettings.TLSmode`: TLS mode for upstream connections.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ClientTlsMode {
@@ -1270,6 +1155,7 @@ pub enum ClientTlsMode {
 // ---------------------------------------------------------------------------
 
 /// Istio `ServiceEntry` spec: an entry added to Istio's service registry.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceEntrySpec {
@@ -1283,16 +1169,13 @@ pub struct ServiceEntrySpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<ServicePort>,
     /// Whether the service is external to or part of the mesh.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<ServiceEntryLocation>,
     /// How the service's endpoints are resolved.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolution: Option<ServiceEntryResolution>,
     /// Static endpoints of the service.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub endpoints: Vec<WorkloadEntry>,
     /// Workloads (pods/WorkloadEntries) backing a MESH_INTERNAL service.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload_selector: Option<ServiceEntryWorkloadSelector>,
     /// Namespaces to which this service is exported.
     #[serde(default, rename = "exportTo", skip_serializing_if = "Vec::is_empty")]
@@ -1303,22 +1186,22 @@ pub struct ServiceEntrySpec {
 }
 
 /// Istio `ServicePort`: a port of a ServiceEntry (number and name required).
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServicePort {
     /// Port number.
     pub number: u32,
     /// Protocol exposed on the port.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<String>,
     /// Label assigned to the port.
     pub name: String,
     /// Port on the endpoint where traffic is received.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_port: Option<u32>,
 }
 
 /// Istio `ServiceEntry.Location`: inside or outside the mesh.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ServiceEntryLocation {
@@ -1330,6 +1213,7 @@ pub enum ServiceEntryLocation {
 }
 
 /// Istio `ServiceEntry.Resolution`: endpoint resolution mode.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ServiceEntryResolution {
@@ -1347,6 +1231,7 @@ pub enum ServiceEntryResolution {
 }
 
 /// Istio `networking.WorkloadSelector`: a ServiceEntry's workload selector (`labels`, not `matchLabels`).
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceEntryWorkloadSelector {
@@ -1356,11 +1241,11 @@ pub struct ServiceEntryWorkloadSelector {
 }
 
 /// Istio `WorkloadEntry` (as a ServiceEntry endpoint): a non-Kubernetes workload.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadEntry {
     /// Endpoint address (IP, host name or Unix socket) without the port.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
     /// Endpoint ports, keyed by service port name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -1369,15 +1254,11 @@ pub struct WorkloadEntry {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
     /// Network the endpoint belongs to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<String>,
     /// Locality (`region/zone/subzone`) of the endpoint.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locality: Option<String>,
     /// Load balancing weight (a uint32 in the schema).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight: Option<u32>,
     /// Service account of the workload's sidecar.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account: Option<String>,
 }

@@ -6,18 +6,17 @@ use serde::{Deserialize, Serialize};
 use super::networking::WorkloadSelector;
 
 /// Istio `type.v1beta1.PolicyTargetReference`: a Gateway API resource a policy attaches to.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyTargetReference {
     /// API group of the target (e.g. `gateway.networking.k8s.io`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
     /// Kind of the target (required).
     pub kind: String,
     /// Name of the target (required).
     pub name: String,
     /// Namespace of the target (defaults to the policy's namespace).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
 }
 
@@ -26,14 +25,13 @@ pub struct PolicyTargetReference {
 // ---------------------------------------------------------------------------
 
 /// Istio `RequestAuthentication` spec: JWT validation for the selected workloads.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestAuthenticationSpec {
     /// Workloads the policy applies to (at most one of selector/targetRef/targetRefs).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<WorkloadSelector>,
     /// Single resource the policy attaches to (hidden in Istio's docs).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_ref: Option<PolicyTargetReference>,
     /// Resources the policy attaches to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -44,23 +42,21 @@ pub struct RequestAuthenticationSpec {
 }
 
 /// Istio `JWTRule`: how to find and validate a JWT.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JwtRule {
     /// Issuer (`iss` claim) of the token.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
     /// Accepted audiences (`aud` claim).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub audiences: Vec<String>,
     /// URL of the provider's public key set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
     /// `jwks_uri`, the schema's snake_case alias of `jwksUri`.
-    #[serde(default, rename = "jwks_uri", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "jwks_uri")]
     pub jwks_uri_alt: Option<String>,
     /// Inline JSON Web Key Set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwks: Option<String>,
     /// Headers the token is read from.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -69,10 +65,8 @@ pub struct JwtRule {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub from_params: Vec<String>,
     /// Header receiving the base64-encoded verified payload.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_payload_to_header: Option<String>,
     /// Keep the original token in the upstream request.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forward_original_token: Option<bool>,
     /// Claims copied to request headers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -81,10 +75,8 @@ pub struct JwtRule {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub from_cookies: Vec<String>,
     /// Timeout for fetching the JWKS (duration).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<String>,
     /// Whether the token must be present.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub presence: Option<JwtPresence>,
     /// Claims treated as space-delimited strings.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -92,6 +84,7 @@ pub struct JwtRule {
 }
 
 /// Istio `JWTRule` `presence`: whether a request must carry the token.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum JwtPresence {
@@ -103,17 +96,18 @@ pub enum JwtPresence {
 }
 
 /// Istio `JWTHeader`: a header carrying the token, with an optional prefix.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JwtHeader {
     /// Header name (required).
     pub name: String,
     /// Prefix stripped before decoding (e.g. `"Bearer "`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
 }
 
 /// Istio `ClaimToHeader`: copy a JWT claim into a request header.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClaimToHeader {
@@ -128,14 +122,13 @@ pub struct ClaimToHeader {
 // ---------------------------------------------------------------------------
 
 /// Istio `AuthorizationPolicy` spec: access control for the selected workloads.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthorizationPolicySpec {
     /// Workloads the policy applies to (at most one of selector/targetRef/targetRefs).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<WorkloadSelector>,
     /// Single resource the policy attaches to (hidden in Istio's docs).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_ref: Option<PolicyTargetReference>,
     /// Resources the policy attaches to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -144,14 +137,13 @@ pub struct AuthorizationPolicySpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<Rule>,
     /// Action taken when a rule matches (default ALLOW).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<AuthorizationPolicyAction>,
     /// External authorizer for the CUSTOM action.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<ExtensionProvider>,
 }
 
 /// Istio `AuthorizationPolicy.Action`: what a matching rule does.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AuthorizationPolicyAction {
@@ -167,15 +159,16 @@ pub enum AuthorizationPolicyAction {
 }
 
 /// Istio `AuthorizationPolicy.ExtensionProvider`: the external authorizer of a CUSTOM policy.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExtensionProvider {
     /// Name of the extension provider in the mesh config.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
 }
 
 /// Istio `Rule`: request sources, operations and conditions (AND-ed).
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Rule {
@@ -191,24 +184,25 @@ pub struct Rule {
 }
 
 /// Istio `Rule.From`: one entry of a rule's `from` list.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RuleFrom {
     /// Source of the request.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<Source>,
 }
 
 /// Istio `Rule.To`: one entry of a rule's `to` list.
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RuleTo {
     /// Operation of the request.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation: Option<Operation>,
 }
 
 /// Istio `Source`: identity of the request's origin (fields AND-ed, values OR-ed).
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Source {
@@ -257,6 +251,7 @@ pub struct Source {
 }
 
 /// Istio `Operation`: properties of the request (fields AND-ed, values OR-ed).
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Operation {
@@ -287,6 +282,7 @@ pub struct Operation {
 }
 
 /// Istio `Condition`: an additional attribute check (`key` in `values`, not in `notValues`).
+#[serde_with::skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
