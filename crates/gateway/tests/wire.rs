@@ -15,15 +15,12 @@ fn to(host: &str) -> String {
 
 #[tokio::test]
 async fn c02_c86_headers_on_the_way_up_and_down() {
-    let a = Arc::new(Echo::default());
-    let addr = echo("a", a.clone()).await;
-    let gw = start(&format!(
-        "{}{}{}",
-        gateway_yaml(),
-        service("a", "http", &[(addr, "v1")]),
-        vs(&to("a"))
-    ))
-    .await;
+    let (a, addr) = upstream("a").await;
+    let gw = Setup::new()
+        .service("a", "http", &[(addr, "v1")])
+        .vs(&to("a"))
+        .start()
+        .await;
     let got = get(
         gw.addr,
         "/anything",
@@ -55,13 +52,7 @@ async fn c02_c86_headers_on_the_way_up_and_down() {
 
 #[tokio::test]
 async fn c01_c39_c40_local_replies() {
-    let gw = start(&format!(
-        "{}{}{}",
-        gateway_yaml(),
-        service("e", "http", &[]),
-        vs("[{match: [{uri: {prefix: /e}}], route: [{destination: {host: e.default.svc.cluster.local}}]}, {match: [{uri: {prefix: /missing}}], route: [{destination: {host: missing.default.svc.cluster.local}}]}]")
-    ))
-    .await;
+    let gw = Setup::new().service("e", "http", &[]).vs("[{match: [{uri: {prefix: /e}}], route: [{destination: {host: e.default.svc.cluster.local}}]}, {match: [{uri: {prefix: /missing}}], route: [{destination: {host: missing.default.svc.cluster.local}}]}]").start().await;
     let got = get(gw.addr, "/nothing", &[]).await;
     assert_eq!((got.status, got.body.len()), (404, 0));
     assert_eq!(got.headers["server"], "istio-envoy");
@@ -109,8 +100,8 @@ async fn c41_c42_refused_connections_with_and_without_retries() {
     let dead = refused_port().await;
     let d = format!("{}", std::net::SocketAddr::from(([127, 0, 0, 1], dead)));
     let d: std::net::SocketAddr = d.parse().expect("addr");
-    let base = format!("{}{}", gateway_yaml(), service("d", "http", &[(d, "v1")]));
-    let gw = start(&format!("{base}{}", vs(&to("d")))).await;
+    let base = Setup::new().service("d", "http", &[(d, "v1")]);
+    let gw = base.clone().vs(&to("d")).start().await;
     let got = get(gw.addr, "/", &[]).await;
     assert_eq!(got.status, 503);
     assert!(
@@ -120,11 +111,11 @@ async fn c41_c42_refused_connections_with_and_without_retries() {
         "{}",
         got.text()
     );
-    let gw = start(&format!(
-        "{base}{}",
-        vs("[{retries: {attempts: 0}, route: [{destination: {host: d.default.svc.cluster.local}}]}]")
-    ))
-    .await;
+    let gw = base
+        .clone()
+        .vs("[{retries: {attempts: 0}, route: [{destination: {host: d.default.svc.cluster.local}}]}]")
+        .start()
+        .await;
     let got = get(gw.addr, "/", &[]).await;
     assert_eq!(got.status, 503);
     assert!(
@@ -137,18 +128,15 @@ async fn c41_c42_refused_connections_with_and_without_retries() {
 
 #[tokio::test]
 async fn retries_recover_from_a_refused_endpoint() {
-    let live = Arc::new(Echo::default());
-    let up = echo("live", live.clone()).await;
+    let (live, up) = upstream("live").await;
     let dead: std::net::SocketAddr = format!("127.0.0.1:{}", refused_port().await)
         .parse()
         .expect("addr");
-    let gw = start(&format!(
-        "{}{}{}",
-        gateway_yaml(),
-        service("a", "http", &[(up, "v1"), (dead, "v1")]),
-        vs(&to("a"))
-    ))
-    .await;
+    let gw = Setup::new()
+        .service("a", "http", &[(up, "v1"), (dead, "v1")])
+        .vs(&to("a"))
+        .start()
+        .await;
     for _ in 0..50 {
         assert_eq!(get(gw.addr, "/", &[]).await.status, 200);
     }
@@ -157,22 +145,20 @@ async fn retries_recover_from_a_refused_endpoint() {
 
 #[tokio::test]
 async fn c43_c44_retried_responses() {
-    let a = Arc::new(Echo::default());
-    let addr = echo("a", a.clone()).await;
-    let base = format!("{}{}", gateway_yaml(), service("a", "http", &[(addr, "v1")]));
+    let (a, addr) = upstream("a").await;
+    let base = Setup::new().service("a", "http", &[(addr, "v1")]);
     a.fail_first.store(1, Ordering::SeqCst);
-    let gw = start(&format!("{base}{}", vs(&to("a")))).await;
+    let gw = base.clone().vs(&to("a")).start().await;
     assert_eq!(
         get(gw.addr, "/", &[]).await.status,
         503,
         "503 is not retried by default (Istio >= 1.24)"
     );
 
-    let a = Arc::new(Echo::default());
-    let addr = echo("a", a.clone()).await;
+    let (a, addr) = upstream("a").await;
     a.fail_first.store(1, Ordering::SeqCst);
-    let base = format!("{}{}", gateway_yaml(), service("a", "http", &[(addr, "v1")]));
-    let gw = start(&format!("{base}{}", vs("[{retries: {attempts: 2, retryOn: 5xx}, route: [{destination: {host: a.default.svc.cluster.local}}]}]"))).await;
+    let base = Setup::new().service("a", "http", &[(addr, "v1")]);
+    let gw = base.clone().vs("[{retries: {attempts: 2, retryOn: 5xx}, route: [{destination: {host: a.default.svc.cluster.local}}]}]").start().await;
     let got = get(gw.addr, "/", &[]).await;
     assert_eq!(got.status, 200);
     let attempts: Vec<String> = a
@@ -189,7 +175,7 @@ async fn c43_c44_retried_responses() {
         .collect();
     assert_eq!(attempts, ["1", "2"]);
 
-    let gw = start(&format!("{base}{}", vs("[{retries: {attempts: 3, retryOn: \"503\"}, route: [{destination: {host: a.default.svc.cluster.local}}]}]"))).await;
+    let gw = base.clone().vs("[{retries: {attempts: 3, retryOn: \"503\"}, route: [{destination: {host: a.default.svc.cluster.local}}]}]").start().await;
     assert_eq!(
         get(gw.addr, "/", &[("x-echo-status", "500")]).await.status,
         500,
@@ -199,15 +185,12 @@ async fn c43_c44_retried_responses() {
 
 #[tokio::test]
 async fn c47_c51_route_timeout() {
-    let a = Arc::new(Echo::default());
-    let addr = echo("a", a.clone()).await;
-    let gw = start(&format!(
-        "{}{}{}",
-        gateway_yaml(),
-        service("a", "http", &[(addr, "v1")]),
-        vs("[{timeout: 300ms, route: [{destination: {host: a.default.svc.cluster.local}}]}]")
-    ))
-    .await;
+    let (a, addr) = upstream("a").await;
+    let gw = Setup::new()
+        .service("a", "http", &[(addr, "v1")])
+        .vs("[{timeout: 300ms, route: [{destination: {host: a.default.svc.cluster.local}}]}]")
+        .start()
+        .await;
     let got = get(gw.addr, "/", &[("x-echo-sleep-ms", "3000")]).await;
     assert_eq!(
         (got.status, got.text().as_str()),
@@ -219,10 +202,9 @@ async fn c47_c51_route_timeout() {
 
 #[tokio::test]
 async fn c49_per_try_timeouts_are_retried_only_for_reset_conditions() {
-    let a = Arc::new(Echo::default());
-    let addr = echo("a", a.clone()).await;
-    let base = format!("{}{}", gateway_yaml(), service("a", "http", &[(addr, "v1")]));
-    let gw = start(&format!("{base}{}", vs("[{timeout: 10s, retries: {attempts: 2, perTryTimeout: 100ms}, route: [{destination: {host: a.default.svc.cluster.local}}]}]"))).await;
+    let (a, addr) = upstream("a").await;
+    let base = Setup::new().service("a", "http", &[(addr, "v1")]);
+    let gw = base.clone().vs("[{timeout: 10s, retries: {attempts: 2, perTryTimeout: 100ms}, route: [{destination: {host: a.default.svc.cluster.local}}]}]").start().await;
     let got = get(gw.addr, "/", &[("x-echo-sleep-ms", "1000")]).await;
     assert_eq!(got.status, 504);
     assert_eq!(
@@ -231,10 +213,9 @@ async fn c49_per_try_timeouts_are_retried_only_for_reset_conditions() {
         "default retryOn does not retry a per-try timeout"
     );
 
-    let b = Arc::new(Echo::default());
-    let addr = echo("a", b.clone()).await;
-    let base = format!("{}{}", gateway_yaml(), service("a", "http", &[(addr, "v1")]));
-    let gw = start(&format!("{base}{}", vs("[{timeout: 10s, retries: {attempts: 2, perTryTimeout: 100ms, retryOn: gateway-error}, route: [{destination: {host: a.default.svc.cluster.local}}]}]"))).await;
+    let (b, addr) = upstream("a").await;
+    let base = Setup::new().service("a", "http", &[(addr, "v1")]);
+    let gw = base.clone().vs("[{timeout: 10s, retries: {attempts: 2, perTryTimeout: 100ms, retryOn: gateway-error}, route: [{destination: {host: a.default.svc.cluster.local}}]}]").start().await;
     let got = get(gw.addr, "/", &[("x-echo-sleep-ms", "1000")]).await;
     assert_eq!(got.status, 504);
     assert_eq!(b.hits.load(Ordering::SeqCst), 3);
@@ -242,8 +223,7 @@ async fn c49_per_try_timeouts_are_retried_only_for_reset_conditions() {
 
 #[tokio::test]
 async fn c53_circuit_breaker_overflow() {
-    let b = Arc::new(Echo::default());
-    let addr = echo("b", b.clone()).await;
+    let (b, addr) = upstream("b").await;
     let dr = "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: b, namespace: default}\nspec:\n  host: b.default.svc.cluster.local\n  trafficPolicy: {connectionPool: {http: {http2MaxRequests: 1}}}\n---\n";
     let gw = start(&format!(
         "{}{}{dr}{}",
@@ -273,15 +253,8 @@ async fn c53_circuit_breaker_overflow() {
 
 #[tokio::test]
 async fn c64_c70_rewrite_and_header_operations_reach_the_upstream() {
-    let a = Arc::new(Echo::default());
-    let addr = echo("a", a.clone()).await;
-    let gw = start(&format!(
-        "{}{}{}",
-        gateway_yaml(),
-        service("a", "http", &[(addr, "v1")]),
-        vs("[{match: [{uri: {exact: /foo}}], rewrite: {uri: /new/path}, headers: {request: {set: {x-b: \"y\"}, remove: [x-c]}, response: {set: {x-resp: v}, remove: [x-up]}}, route: [{destination: {host: a.default.svc.cluster.local}}]}]")
-    ))
-    .await;
+    let (a, addr) = upstream("a").await;
+    let gw = Setup::new().service("a", "http", &[(addr, "v1")]).vs("[{match: [{uri: {exact: /foo}}], rewrite: {uri: /new/path}, headers: {request: {set: {x-b: \"y\"}, remove: [x-c]}, response: {set: {x-resp: v}, remove: [x-up]}}, route: [{destination: {host: a.default.svc.cluster.local}}]}]").start().await;
     let got = get(gw.addr, "/foo?key=value", &[("x-b", "z"), ("x-c", "1")]).await;
     let seen = got.json();
     assert_eq!(seen["path"], "/new/path?key=value");
@@ -371,13 +344,10 @@ async fn c84_c85_protocols_follow_the_destination_port() {
 async fn hot_reload_under_load_loses_no_request() {
     let (one, two) = (Arc::new(Echo::default()), Arc::new(Echo::default()));
     let (o, t) = (echo("one", one.clone()).await, echo("two", two.clone()).await);
-    let base = format!(
-        "{}{}{}",
-        gateway_yaml(),
-        service("one", "http", &[(o, "v1")]),
-        service("two", "http", &[(t, "v1")])
-    );
-    let gw = start(&format!("{base}{}", vs(&to("one")))).await;
+    let base = Setup::new()
+        .service("one", "http", &[(o, "v1")])
+        .service("two", "http", &[(t, "v1")]);
+    let gw = base.clone().vs(&to("one")).start().await;
     let dir = gw.dir.clone();
     gw.gateway
         .watch_files(vec![dir.clone()], std::time::Duration::from_millis(50));
@@ -421,15 +391,12 @@ async fn hot_reload_under_load_loses_no_request() {
 
 #[tokio::test]
 async fn admin_serves_metrics_and_config_dump() {
-    let a = Arc::new(Echo::default());
-    let addr = echo("a", a.clone()).await;
-    let gw = start(&format!(
-        "{}{}{}",
-        gateway_yaml(),
-        service("a", "http", &[(addr, "v1")]),
-        vs(&to("a"))
-    ))
-    .await;
+    let (a, addr) = upstream("a").await;
+    let gw = Setup::new()
+        .service("a", "http", &[(addr, "v1")])
+        .vs(&to("a"))
+        .start()
+        .await;
     get(gw.addr, "/", &[]).await;
     get(gw.addr, "/", &[("host", "nowhere")]).await;
     let admin = gw.admin.expect("admin");
@@ -470,15 +437,12 @@ async fn admin_serves_metrics_and_config_dump() {
 
 #[tokio::test]
 async fn c52_grpc_timeout_header_bounds_the_request() {
-    let g = Arc::new(Echo::default());
-    let addr = echo("g", g.clone()).await;
-    let gw = start(&format!(
-        "{}{}{}",
-        gateway_yaml(),
-        service("g", "grpc", &[(addr, "v1")]),
-        vs(&to("g"))
-    ))
-    .await;
+    let (g, addr) = upstream("g").await;
+    let gw = Setup::new()
+        .service("g", "grpc", &[(addr, "v1")])
+        .vs(&to("g"))
+        .start()
+        .await;
     let got = get(
         gw.addr,
         "/pkg.Svc/Method",
@@ -496,8 +460,7 @@ async fn c52_grpc_timeout_header_bounds_the_request() {
 
 #[tokio::test]
 async fn c79_c80_https_redirect_and_trusted_proxies() {
-    let a = Arc::new(Echo::default());
-    let addr = echo("a", a.clone()).await;
+    let (a, addr) = upstream("a").await;
     let config = format!(
         "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {{name: gw, namespace: istio-system}}\nspec:\n  selector: {{istio: ingressgateway}}\n  servers:\n  - port: {{number: 80, name: http, protocol: HTTP}}\n    hosts: [\"*\"]\n    tls: {{httpsRedirect: true}}\n---\n{}{}",
         service("a", "http", &[(addr, "v1")]),
@@ -518,15 +481,12 @@ async fn c79_c80_https_redirect_and_trusted_proxies() {
 
 #[tokio::test]
 async fn c47_route_timeout_covers_the_response_body() {
-    let a = Arc::new(Echo::default());
-    let addr = echo("a", a.clone()).await;
-    let gw = start(&format!(
-        "{}{}{}",
-        gateway_yaml(),
-        service("a", "http", &[(addr, "v1")]),
-        vs("[{timeout: 300ms, route: [{destination: {host: a.default.svc.cluster.local}}]}]")
-    ))
-    .await;
+    let (a, addr) = upstream("a").await;
+    let gw = Setup::new()
+        .service("a", "http", &[(addr, "v1")])
+        .vs("[{timeout: 300ms, route: [{destination: {host: a.default.svc.cluster.local}}]}]")
+        .start()
+        .await;
     let request = http::Request::builder()
         .uri(format!("http://{}/", gw.addr))
         .header("host", "app.example.com")
@@ -552,13 +512,11 @@ async fn c45_retriable_4xx_is_409_only() {
     a.fail_status.store(409, Ordering::SeqCst);
     let addr = echo("a", a.clone()).await;
     let http = "[{retries: {attempts: 3, retryOn: retriable-4xx}, route: [{destination: {host: a.default.svc.cluster.local}}]}]";
-    let gw = start(&format!(
-        "{}{}{}",
-        gateway_yaml(),
-        service("a", "http", &[(addr, "v1")]),
-        vs(http)
-    ))
-    .await;
+    let gw = Setup::new()
+        .service("a", "http", &[(addr, "v1")])
+        .vs(http)
+        .start()
+        .await;
     assert_eq!(get(gw.addr, "/", &[]).await.status, 200, "409 then 200");
     assert_eq!(a.hits.load(Ordering::SeqCst), 2);
     assert_eq!(
@@ -571,16 +529,13 @@ async fn c45_retriable_4xx_is_409_only() {
 
 #[tokio::test]
 async fn c50_per_try_timeout_at_least_the_route_timeout_is_ignored() {
-    let a = Arc::new(Echo::default());
-    let addr = echo("a", a.clone()).await;
+    let (a, addr) = upstream("a").await;
     let http = "[{timeout: 300ms, retries: {attempts: 2, perTryTimeout: 5s, retryOn: gateway-error}, route: [{destination: {host: a.default.svc.cluster.local}}]}]";
-    let gw = start(&format!(
-        "{}{}{}",
-        gateway_yaml(),
-        service("a", "http", &[(addr, "v1")]),
-        vs(http)
-    ))
-    .await;
+    let gw = Setup::new()
+        .service("a", "http", &[(addr, "v1")])
+        .vs(http)
+        .start()
+        .await;
     let got = get(gw.addr, "/", &[("x-echo-sleep-ms", "2000")]).await;
     assert_eq!(
         (got.status, got.text().as_str()),
@@ -600,15 +555,14 @@ async fn c54_outlier_detection_ejects_within_max_ejection_percent() {
             "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: b, namespace: default}}\nspec:\n  host: b.default.svc.cluster.local\n  trafficPolicy: {{outlierDetection: {{consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 1m{extra}}}}}\n---\n"
         )
     };
-    let b = Arc::new(Echo::default());
-    let addr = echo("b", b.clone()).await;
-    let base = format!("{}{}", gateway_yaml(), service("b", "http", &[(addr, "v1")]));
-    let gw = start(&format!(
-        "{base}{}{}",
-        outlier(", maxEjectionPercent: 100"),
-        vs(&to("b"))
-    ))
-    .await;
+    let (b, addr) = upstream("b").await;
+    let base = Setup::new().service("b", "http", &[(addr, "v1")]);
+    let gw = base
+        .clone()
+        .yaml(&outlier(", maxEjectionPercent: 100"))
+        .vs(&to("b"))
+        .start()
+        .await;
     assert_eq!(get(gw.addr, "/", &[("x-echo-status", "500")]).await.status, 500);
     let got = get(gw.addr, "/", &[]).await;
     assert_eq!(
@@ -618,7 +572,7 @@ async fn c54_outlier_detection_ejects_within_max_ejection_percent() {
     );
 
     // With the default 10 %, one endpoint of one is never ejected.
-    let gw = start(&format!("{base}{}{}", outlier(""), vs(&to("b")))).await;
+    let gw = base.yaml(&outlier("")).vs(&to("b")).start().await;
     assert_eq!(get(gw.addr, "/", &[("x-echo-status", "500")]).await.status, 500);
     assert_eq!(get(gw.addr, "/", &[]).await.status, 200);
 }
@@ -629,13 +583,11 @@ async fn in_process_services_answer_without_a_socket_until_removed() {
     let dead: std::net::SocketAddr = format!("127.0.0.1:{}", refused_port().await)
         .parse()
         .expect("addr");
-    let gw = start(&format!(
-        "{}{}{}",
-        gateway_yaml(),
-        service("e", "http", &[(dead, "v1")]),
-        vs("[{retries: {attempts: 0}, route: [{destination: {host: e.default.svc.cluster.local}}]}]")
-    ))
-    .await;
+    let gw = Setup::new()
+        .service("e", "http", &[(dead, "v1")])
+        .vs("[{retries: {attempts: 0}, route: [{destination: {host: e.default.svc.cluster.local}}]}]")
+        .start()
+        .await;
     let service: sluice_gateway::InProcess = Arc::new(|request: http::Request<sluice_gateway::Body>| {
         Box::pin(async move {
             let text = format!("in process: {}", request.uri().path());
@@ -669,23 +621,17 @@ async fn in_process_services_answer_without_a_socket_until_removed() {
 
 #[tokio::test]
 async fn a_streamed_response_is_measured_to_its_last_byte_in_metrics_and_access_log() {
-    let a = Arc::new(Echo::default());
-    let addr = echo("a", a.clone()).await;
+    let (a, addr) = upstream("a").await;
     let log = std::env::temp_dir().join(format!("sluice-access-{}.log", std::process::id()));
     let _ = std::fs::remove_file(&log);
-    let gw = start_with(
-        &format!(
-            "{}{}{}",
-            gateway_yaml(),
-            service("a", "http", &[(addr, "v1")]),
-            vs(&to("a"))
-        ),
-        |o| {
+    let gw = Setup::new()
+        .service("a", "http", &[(addr, "v1")])
+        .vs(&to("a"))
+        .start_with(|o| {
             o.access_log = true;
             o.access_log_path = Some(log.clone());
-        },
-    )
-    .await;
+        })
+        .await;
     // Headers at once, a chunked body ("late", 4 bytes) 300 ms later.
     let request = http::Request::builder()
         .uri(format!("http://{}/stream", gw.addr))

@@ -190,6 +190,70 @@ pub fn vs(http: &str) -> String {
     )
 }
 
+/// An echo upstream named `name`: what it saw, and its address.
+pub async fn upstream(name: &'static str) -> (Arc<Echo>, SocketAddr) {
+    let state = Arc::new(Echo::default());
+    let addr = echo(name, state.clone()).await;
+    (state, addr)
+}
+
+/// The configuration of a test gateway, built up: spec §12.0's Gateway, then services,
+/// other resources and VirtualServices.
+#[derive(Clone, Debug)]
+pub struct Setup {
+    yaml: String,
+}
+
+impl Setup {
+    /// Spec §12.0's Gateway alone.
+    pub fn new() -> Self {
+        Setup {
+            yaml: gateway_yaml().to_string(),
+        }
+    }
+
+    /// A ServiceEntry `name.default.svc.cluster.local`, port 8080 named `port_name`.
+    pub fn service(mut self, name: &str, port_name: &str, endpoints: &[(SocketAddr, &str)]) -> Self {
+        self.yaml.push_str(&service(name, port_name, endpoints));
+        self
+    }
+
+    /// `VS(http)` of spec §12.0.
+    pub fn vs(mut self, http: &str) -> Self {
+        self.yaml.push_str(&vs(http));
+        self
+    }
+
+    /// Other resources (YAML documents ending with `---`).
+    pub fn yaml(mut self, docs: &str) -> Self {
+        self.yaml.push_str(docs);
+        self
+    }
+
+    /// Start a gateway on it.
+    pub async fn start(self) -> Running {
+        start(&self.yaml).await
+    }
+
+    /// Start a gateway on it with changed options.
+    pub async fn start_with(self, change: impl FnOnce(&mut Options)) -> Running {
+        start_with(&self.yaml, change).await
+    }
+}
+
+/// The YAML documents.
+impl std::fmt::Display for Setup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.yaml)
+    }
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup::new()
+    }
+}
+
 /// A running gateway and its address.
 pub struct Running {
     pub gateway: Gateway,
