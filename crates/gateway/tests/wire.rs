@@ -15,7 +15,7 @@ fn to(host: &str) -> String {
 
 #[tokio::test]
 async fn c02_c86_headers_on_the_way_up_and_down() {
-    let (a, addr) = upstream("a").await;
+    let (_, addr) = upstream("a").await;
     let gw = Setup::new()
         .service("a", "http", &[(addr, "v1")])
         .vs(&to("a"))
@@ -185,7 +185,7 @@ async fn c43_c44_retried_responses() {
 
 #[tokio::test]
 async fn c47_c51_route_timeout() {
-    let (a, addr) = upstream("a").await;
+    let (_, addr) = upstream("a").await;
     let gw = Setup::new()
         .service("a", "http", &[(addr, "v1")])
         .vs("[{timeout: 300ms, route: [{destination: {host: a.default.svc.cluster.local}}]}]")
@@ -253,7 +253,7 @@ async fn c53_circuit_breaker_overflow() {
 
 #[tokio::test]
 async fn c64_c70_rewrite_and_header_operations_reach_the_upstream() {
-    let (a, addr) = upstream("a").await;
+    let (_, addr) = upstream("a").await;
     let gw = Setup::new().service("a", "http", &[(addr, "v1")]).vs("[{match: [{uri: {exact: /foo}}], rewrite: {uri: /new/path}, headers: {request: {set: {x-b: \"y\"}, remove: [x-c]}, response: {set: {x-resp: v}, remove: [x-up]}}, route: [{destination: {host: a.default.svc.cluster.local}}]}]").start().await;
     let got = get(gw.addr, "/foo?key=value", &[("x-b", "z"), ("x-c", "1")]).await;
     let seen = got.json();
@@ -391,7 +391,7 @@ async fn hot_reload_under_load_loses_no_request() {
 
 #[tokio::test]
 async fn admin_serves_metrics_and_config_dump() {
-    let (a, addr) = upstream("a").await;
+    let (_, addr) = upstream("a").await;
     let gw = Setup::new()
         .service("a", "http", &[(addr, "v1")])
         .vs(&to("a"))
@@ -437,7 +437,7 @@ async fn admin_serves_metrics_and_config_dump() {
 
 #[tokio::test]
 async fn c52_grpc_timeout_header_bounds_the_request() {
-    let (g, addr) = upstream("g").await;
+    let (_, addr) = upstream("g").await;
     let gw = Setup::new()
         .service("g", "grpc", &[(addr, "v1")])
         .vs(&to("g"))
@@ -460,7 +460,7 @@ async fn c52_grpc_timeout_header_bounds_the_request() {
 
 #[tokio::test]
 async fn c79_c80_https_redirect_and_trusted_proxies() {
-    let (a, addr) = upstream("a").await;
+    let (_, addr) = upstream("a").await;
     let config = format!(
         "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {{name: gw, namespace: istio-system}}\nspec:\n  selector: {{istio: ingressgateway}}\n  servers:\n  - port: {{number: 80, name: http, protocol: HTTP}}\n    hosts: [\"*\"]\n    tls: {{httpsRedirect: true}}\n---\n{}{}",
         service("a", "http", &[(addr, "v1")]),
@@ -481,7 +481,7 @@ async fn c79_c80_https_redirect_and_trusted_proxies() {
 
 #[tokio::test]
 async fn c47_route_timeout_covers_the_response_body() {
-    let (a, addr) = upstream("a").await;
+    let (_, addr) = upstream("a").await;
     let gw = Setup::new()
         .service("a", "http", &[(addr, "v1")])
         .vs("[{timeout: 300ms, route: [{destination: {host: a.default.svc.cluster.local}}]}]")
@@ -555,7 +555,7 @@ async fn c54_outlier_detection_ejects_within_max_ejection_percent() {
             "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: b, namespace: default}}\nspec:\n  host: b.default.svc.cluster.local\n  trafficPolicy: {{outlierDetection: {{consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 1m{extra}}}}}\n---\n"
         )
     };
-    let (b, addr) = upstream("b").await;
+    let (_, addr) = upstream("b").await;
     let base = Setup::new().service("b", "http", &[(addr, "v1")]);
     let gw = base
         .clone()
@@ -621,7 +621,7 @@ async fn in_process_services_answer_without_a_socket_until_removed() {
 
 #[tokio::test]
 async fn a_streamed_response_is_measured_to_its_last_byte_in_metrics_and_access_log() {
-    let (a, addr) = upstream("a").await;
+    let (_, addr) = upstream("a").await;
     let log = std::env::temp_dir().join(format!("sluice-access-{}.log", std::process::id()));
     let _ = std::fs::remove_file(&log);
     let gw = Setup::new()
