@@ -3,7 +3,7 @@
 #   bench/sluice-candidate.sh PORT ADMIN_PORT MAIN CANARY VS_YAML
 # MAIN and CANARY are 127.0.0.1:port of the two backends; VS_YAML holds the
 # VirtualService and DestinationRules (subsets version: main / version: canary).
-# The binary is target/release/sluice (build it first: cargo build --release).
+# The binary is target/release/sluice (build it first: cargo build --release), or $SLUICE_BIN.
 set -euo pipefail
 port=$1 admin=$2 main=$3 canary=$4 vs_yaml=$5
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,4 +37,4 @@ EOF2
   service example-main "$main" main
   service example-canary "$canary" canary
 } > "$dir/gateway.yaml"
-exec "$here/target/release/sluice" gateway --config "$dir" --port-map "80=$port" --admin "127.0.0.1:$admin"
+exec "${SLUICE_BIN:-$here/target/release/sluice}" gateway --config "$dir" --port-map "80=$port" --admin "127.0.0.1:$admin"

@@ -13,8 +13,6 @@
 //!  Diagnostic { object, path } ──> Loaded::locate ──> Diagnostic { location: file:line:col }
 //! ```
 
-use std::collections::BTreeMap;
-
 use crate::diagnostic::{Diagnostic, Location, ObjectRef};
 use crate::document::{self, Document, FieldPath};
 use crate::istio::{self, Kind};
@@ -259,18 +257,59 @@ impl Loaded {
                 && r.object.namespace_or_default() == object.namespace_or_default()
         })
     }
+}
 
-    /// Has the reading found an error?
-    pub fn has_errors(&self) -> bool {
-        crate::diagnostic::has_errors(&self.diagnostics)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(name: &str, text: &str) -> Source {
+        Source {
+            name: name.into(),
+            text: text.into(),
+        }
     }
 
-    /// How many objects of each kind were read.
-    pub fn counts(&self) -> BTreeMap<&str, usize> {
-        let mut out = BTreeMap::new();
-        for r in &self.resources {
-            *out.entry(r.object.kind.as_str()).or_insert(0) += 1;
-        }
-        out
+    const TWO: &str = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: vs, namespace: apps}\nspec:\n  hosts: [a]\n  http:\n  - timeout: soon\n    route: [{destination: {host: a}}]\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n";
+
+    #[test]
+    fn reads_typed_resources_and_places_its_own_problems() {
+        let loaded = load(&[source("a.yaml", TWO), source("b.yaml", "a: [1")]);
+        assert_eq!(loaded.resources.len(), 1);
+        assert!(matches!(loaded.resources[0].typed, Typed::VirtualService(_)));
+        let texts: Vec<String> = loaded.diagnostics.iter().map(ToString::to_string).collect();
+        assert!(texts[0].starts_with("a.yaml:10:1: warning: [ConfigMap/c] kind: "), "{texts:?}");
+        assert!(texts[1].starts_with("b.yaml:1:"), "{texts:?}");
+        assert!(texts[1].contains("error: not valid YAML"), "{texts:?}");
+        assert_eq!(loaded.files, ["a.yaml", "b.yaml"]);
+    }
+
+    #[test]
+    fn later_problems_are_placed_by_object_and_path() {
+        let loaded = load(&[source("a.yaml", TWO)]);
+        let found = Diagnostic::error(FieldPath::parse("spec.http[0].timeout"), "not a duration")
+            .in_object(ObjectRef::new("VirtualService", Some("apps"), "vs"));
+        assert_eq!(
+            loaded.locate(found).to_string(),
+            "a.yaml:7:5: error: [VirtualService/vs] spec.http[0].timeout: not a duration"
+        );
+        // Another namespace's object of the same name is not this one.
+        let elsewhere = Diagnostic::error(FieldPath::root(), "x")
+            .in_object(ObjectRef::new("VirtualService", Some("default"), "vs"));
+        assert!(loaded.locate(elsewhere).location.is_none());
+    }
+
+    #[test]
+    fn istio_objects_count_as_created_in_reading_order() {
+        let loaded = load(&[source("a.yaml", TWO), source("c.yaml", &TWO.replace("name: vs", "name: vs2"))]);
+        let created: Vec<i64> = loaded
+            .resources
+            .iter()
+            .map(|r| match &r.typed {
+                Typed::VirtualService(vs) => vs.metadata.creation_timestamp.as_ref().map_or(0, |t| t.0.as_second()),
+                _ => 0,
+            })
+            .collect();
+        assert_eq!(created, [1, 2]);
     }
 }

@@ -229,28 +229,12 @@ async fn free_port() -> u16 {
 
 /// The §12.0 registry as ServiceEntries.
 fn registry(up: &Upstreams) -> String {
-    let entry = |name: &str, port: u16, port_name: &str, endpoints: &[(SocketAddr, &str)]| {
-        let eps: Vec<String> = endpoints
-            .iter()
-            .map(|(a, version)| {
-                format!(
-                    "{{address: \"{}\", ports: {{{port_name}: {}}}, labels: {{version: {version}}}}}",
-                    a.ip(),
-                    a.port()
-                )
-            })
-            .collect();
-        format!(
-            "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  hosts: [{name}.default.svc.cluster.local]\n  resolution: STATIC\n  ports: [{{number: {port}, name: {port_name}}}]\n  endpoints: [{}]\n---\n",
-            eps.join(", ")
-        )
-    };
     [
-        entry("a", 8080, "http", &[(up.a_v1, "v1"), (up.a_v2, "v2")]),
-        entry("b", 8080, "http", &[(up.b, "v1")]),
-        entry("e", 8080, "http", &[]),
-        entry("d", 8080, "http", &[(up.d, "v1")]),
-        entry("g", 9090, "grpc", &[(up.g, "v1")]),
+        support::service_on("a", 8080, "http", &[(up.a_v1, "v1"), (up.a_v2, "v2")]),
+        support::service_on("b", 8080, "http", &[(up.b, "v1")]),
+        support::service_on("e", 8080, "http", &[]),
+        support::service_on("d", 8080, "http", &[(up.d, "v1")]),
+        support::service_on("g", 9090, "grpc", &[(up.g, "v1")]),
     ]
     .concat()
 }

@@ -167,6 +167,12 @@ pub fn gateway_yaml() -> &'static str {
 
 /// A ServiceEntry `name.default.svc.cluster.local` on port 8080 (named `port_name`) with endpoints.
 pub fn service(name: &str, port_name: &str, endpoints: &[(SocketAddr, &str)]) -> String {
+    service_on(name, 8080, port_name, endpoints)
+}
+
+/// A ServiceEntry `name.default.svc.cluster.local` on `port` (named `port_name`) with
+/// endpoints labelled with their version.
+pub fn service_on(name: &str, port: u16, port_name: &str, endpoints: &[(SocketAddr, &str)]) -> String {
     let eps: Vec<String> = endpoints
         .iter()
         .map(|(a, version)| {
@@ -178,7 +184,7 @@ pub fn service(name: &str, port_name: &str, endpoints: &[(SocketAddr, &str)]) ->
         })
         .collect();
     format!(
-        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  hosts: [{name}.default.svc.cluster.local]\n  resolution: STATIC\n  ports: [{{number: 8080, name: {port_name}}}]\n  endpoints: [{}]\n---\n",
+        "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  hosts: [{name}.default.svc.cluster.local]\n  resolution: STATIC\n  ports: [{{number: {port}, name: {port_name}}}]\n  endpoints: [{}]\n---\n",
         eps.join(", ")
     )
 }
