@@ -278,7 +278,10 @@ mod tests {
         assert_eq!(loaded.resources.len(), 1);
         assert!(matches!(loaded.resources[0].typed, Typed::VirtualService(_)));
         let texts: Vec<String> = loaded.diagnostics.iter().map(ToString::to_string).collect();
-        assert!(texts[0].starts_with("a.yaml:10:1: warning: [ConfigMap/c] kind: "), "{texts:?}");
+        assert!(
+            texts[0].starts_with("a.yaml:11:1: warning: [ConfigMap/c] kind: "),
+            "{texts:?}"
+        );
         assert!(texts[1].starts_with("b.yaml:1:"), "{texts:?}");
         assert!(texts[1].contains("error: not valid YAML"), "{texts:?}");
         assert_eq!(loaded.files, ["a.yaml", "b.yaml"]);
@@ -294,19 +297,29 @@ mod tests {
             "a.yaml:7:5: error: [VirtualService/vs] spec.http[0].timeout: not a duration"
         );
         // Another namespace's object of the same name is not this one.
-        let elsewhere = Diagnostic::error(FieldPath::root(), "x")
-            .in_object(ObjectRef::new("VirtualService", Some("default"), "vs"));
+        let elsewhere = Diagnostic::error(FieldPath::root(), "x").in_object(ObjectRef::new(
+            "VirtualService",
+            Some("default"),
+            "vs",
+        ));
         assert!(loaded.locate(elsewhere).location.is_none());
     }
 
     #[test]
     fn istio_objects_count_as_created_in_reading_order() {
-        let loaded = load(&[source("a.yaml", TWO), source("c.yaml", &TWO.replace("name: vs", "name: vs2"))]);
+        let loaded = load(&[
+            source("a.yaml", TWO),
+            source("c.yaml", &TWO.replace("name: vs", "name: vs2")),
+        ]);
         let created: Vec<i64> = loaded
             .resources
             .iter()
             .map(|r| match &r.typed {
-                Typed::VirtualService(vs) => vs.metadata.creation_timestamp.as_ref().map_or(0, |t| t.0.as_second()),
+                Typed::VirtualService(vs) => vs
+                    .metadata
+                    .creation_timestamp
+                    .as_ref()
+                    .map_or(0, |t| t.0.as_second()),
                 _ => 0,
             })
             .collect();
