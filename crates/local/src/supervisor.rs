@@ -160,22 +160,38 @@ fn describe(status: std::process::ExitStatus) -> String {
 mod tests {
     use super::*;
 
-    fn sleeper(trap_term: bool) -> tokio::process::Command {
+    /// A shell that (optionally) ignores SIGTERM, then writes `ready` and waits.
+    fn sleeper(trap_term: bool, ready: &std::path::Path) -> tokio::process::Command {
         let mut c = tokio::process::Command::new("sh");
-        let script = if trap_term {
-            "trap '' TERM; sleep 30 & wait"
-        } else {
-            "sleep 30 & wait"
-        };
-        c.args(["-c", script]);
+        let trap = if trap_term { "trap '' TERM; " } else { "" };
+        c.args(["-c", &format!("{trap}touch {}; sleep 30 & wait", ready.display())]);
         c
+    }
+
+    async fn started(ready: &std::path::Path) {
+        for _ in 0..250 {
+            if ready.exists() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("{} never started", ready.display());
+    }
+
+    fn marker(name: &str) -> std::path::PathBuf {
+        let path = std::env::temp_dir().join(format!("sluice-supervisor-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        path
     }
 
     #[tokio::test]
     async fn stop_all_terminates_then_kills_and_reaps() {
         let supervisor = Supervisor::default();
-        let polite = supervisor.spawn(sleeper(false), "d/p/polite").expect("spawn");
-        let stubborn = supervisor.spawn(sleeper(true), "d/p/stubborn").expect("spawn");
+        let (a, b) = (marker("polite"), marker("stubborn"));
+        let polite = supervisor.spawn(sleeper(false, &a), "d/p/polite").expect("spawn");
+        let stubborn = supervisor.spawn(sleeper(true, &b), "d/p/stubborn").expect("spawn");
+        started(&a).await;
+        started(&b).await;
         assert_eq!(supervisor.running().len(), 2);
         supervisor.stop_all(Duration::from_millis(300)).await;
         assert!(supervisor.running().is_empty(), "{:?}", supervisor.running());
@@ -198,7 +214,9 @@ mod tests {
     #[tokio::test]
     async fn a_dropped_process_is_stopped_in_the_background() {
         let supervisor = Supervisor::default();
-        let p = supervisor.spawn(sleeper(false), "d/p/c").expect("spawn");
+        let ready = marker("dropped");
+        let p = supervisor.spawn(sleeper(false, &ready), "d/p/c").expect("spawn");
+        started(&ready).await;
         drop(p);
         for _ in 0..100 {
             if supervisor.running().is_empty() {
