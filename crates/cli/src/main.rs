@@ -7,6 +7,7 @@ mod commands;
 mod input;
 mod local_commands;
 mod mesh_commands;
+mod operator_commands;
 mod progress;
 
 use std::net::{IpAddr, SocketAddr};
@@ -214,6 +215,57 @@ enum Command {
         /// The request URL; its port (default 80, or 443 for https) is the Gateway server port.
         url: String,
     },
+    /// Run the Kubernetes operator: reconcile SeldonDeployments, validate them at admission.
+    #[command(
+        long_about = "Reconcile SeldonDeployments into Deployments, Services, Istio VirtualServices and \
+        DestinationRules, as Seldon Core 1's operator does (with its bugs fixed): server-side apply with \
+        field manager `sluice`, Istio objects only once the predictors' Deployments are available, \
+        cleanup of what a SeldonDeployment no longer wants, Seldon's status and events.\n\n\
+        Configured by Seldon's operator environment: ISTIO_ENABLED, ISTIO_GATEWAY, ISTIO_TLS_MODE, \
+        ENGINE_SERVER_PORT, ENGINE_SERVER_GRPC_PORT, EXECUTOR_CONTAINER_IMAGE_AND_VERSION, \
+        EXECUTOR_PROMETHEUS_PATH, PREDICTIVE_UNIT_*_SERVICE_PORT, CONTROLLER_ID, WATCH_NAMESPACE, \
+        POD_NAMESPACE, POD_NAME; every bad value is reported at start-up.\n\n\
+        Install it with `helm install sluice charts/sluice-operator` or `sluice install | kubectl apply --server-side -f -`."
+    )]
+    Operator {
+        /// Where /metrics, /healthz and /readyz listen.
+        #[arg(long, default_value = "0.0.0.0:8080")]
+        metrics_addr: SocketAddr,
+        /// Serve the validating admission webhook (HTTPS) here.
+        #[arg(long)]
+        webhook_addr: Option<SocketAddr>,
+        /// The webhook's tls.crt and tls.key (a mounted Secret); without it a certificate is made at start-up.
+        #[arg(long, value_name = "DIR")]
+        webhook_cert_dir: Option<PathBuf>,
+        /// The ValidatingWebhookConfiguration whose caBundle a made certificate goes into.
+        #[arg(long, default_value = "sluice-operator")]
+        webhook_configuration: String,
+        /// The webhook's Service (in the operator's namespace), named in a made certificate.
+        #[arg(long, default_value = "sluice-operator-webhook")]
+        webhook_service: String,
+        /// Elect a leader among replicas with this Lease (in the operator's namespace).
+        #[arg(long, value_name = "NAME")]
+        leader_election_lease: Option<String>,
+        /// Watch one namespace (overrides WATCH_NAMESPACE).
+        #[arg(long)]
+        namespace: Option<String>,
+    },
+    /// Print the manifests that install the operator (what the Helm chart renders).
+    #[command(
+        long_about = "Print, offline, the manifests that install `sluice operator`: the CRD, RBAC (exactly the \
+        verbs it uses), its Deployment and Service, and the ValidatingWebhookConfiguration — the same objects \
+        the Helm chart charts/sluice-operator renders for the same values. `--set` takes the chart's value \
+        names (Seldon's where Seldon has one).\n\n\
+        Example:\n  sluice install --set istio.gateway=istio-system/mygateway | kubectl apply --server-side -f -"
+    )]
+    Install {
+        /// A chart value, key=value (repeatable), e.g. istio.enabled=true.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// The namespace the operator runs in.
+        #[arg(short, long, default_value = "seldon-system")]
+        namespace: String,
+    },
     /// Print the SeldonDeployment CustomResourceDefinition.
     #[command(
         long_about = "Print the SeldonDeployment CRD (v1 stored; v1alpha2 and v1alpha3 served) generated \
@@ -357,5 +409,23 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             headers,
             url,
         } => mesh_commands::explain(config, &request, &url, &headers),
+        Command::Operator {
+            metrics_addr,
+            webhook_addr,
+            webhook_cert_dir,
+            webhook_configuration,
+            webhook_service,
+            leader_election_lease,
+            namespace,
+        } => operator_commands::operator(operator_commands::OperatorArgs {
+            metrics_addr,
+            webhook_addr,
+            webhook_cert_dir,
+            webhook_configuration,
+            webhook_service,
+            leader_election_lease,
+            namespace,
+        }),
+        Command::Install { sets, namespace } => operator_commands::install(&sets, &namespace),
     }
 }
