@@ -31,7 +31,10 @@ pub(crate) fn operator(args: OperatorArgs) -> Result<ExitCode> {
             for e in &errors {
                 eprintln!("error: {e}");
             }
-            eprintln!("error: the operator's environment has {} bad value(s); nothing started", errors.len());
+            eprintln!(
+                "error: the operator's environment has {} bad value(s); nothing started",
+                errors.len()
+            );
             return Ok(ExitCode::from(2));
         }
     };
@@ -48,7 +51,10 @@ pub(crate) fn operator(args: OperatorArgs) -> Result<ExitCode> {
             Some(dir) => Certificates::Dir(dir.clone()),
             None => Certificates::SelfSigned(vec![
                 format!("{}.{}.svc", args.webhook_service, config.operator_namespace),
-                format!("{}.{}.svc.cluster.local", args.webhook_service, config.operator_namespace),
+                format!(
+                    "{}.{}.svc.cluster.local",
+                    args.webhook_service, config.operator_namespace
+                ),
             ]),
         },
         configuration: args.webhook_configuration.clone(),
@@ -58,6 +64,10 @@ pub(crate) fn operator(args: OperatorArgs) -> Result<ExitCode> {
         metrics_addr: args.metrics_addr,
         webhook,
         lease: args.leader_election_lease,
+        lease_timing: (
+            std::time::Duration::from_secs(15),
+            std::time::Duration::from_secs(5),
+        ),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -189,7 +189,9 @@ mod tests {
         let supervisor = Supervisor::default();
         let (a, b) = (marker("polite"), marker("stubborn"));
         let polite = supervisor.spawn(sleeper(false, &a), "d/p/polite").expect("spawn");
-        let stubborn = supervisor.spawn(sleeper(true, &b), "d/p/stubborn").expect("spawn");
+        let stubborn = supervisor
+            .spawn(sleeper(true, &b), "d/p/stubborn")
+            .expect("spawn");
         started(&a).await;
         started(&b).await;
         assert_eq!(supervisor.running().len(), 2);

@@ -23,6 +23,8 @@ pub struct Config {
     pub pod_name: String,
     /// How many SeldonDeployments are reconciled at once.
     pub concurrency: u16,
+    /// How soon to look again for Istio's CRDs when they are missing.
+    pub istio_retry: std::time::Duration,
 }
 
 /// The variables sluice reads, with Seldon's names.
@@ -64,13 +66,41 @@ pub mod env {
 /// Seldon operator variables sluice accepts but does not act on: set to anything but
 /// their default (the value given here), they are reported as warnings.
 const NOT_APPLIED: &[(&str, &str, &str)] = &[
-    ("AMBASSADOR_ENABLED", "false", "sluice does not generate Ambassador mappings"),
-    ("KEDA_ENABLED", "false", "sluice does not generate KEDA ScaledObjects yet"),
-    ("DEPLOYMENT_NAME_AS_PREFIX", "false", "Deployment names always follow Seldon's default"),
-    ("EXECUTOR_SERVER_PORT", "8000", "the orchestrator listens on ENGINE_SERVER_PORT (COMPATIBILITY.md 12)"),
-    ("EXECUTOR_SERVER_GRPC_PORT", "5001", "the orchestrator listens on ENGINE_SERVER_GRPC_PORT (COMPATIBILITY.md 12)"),
-    ("EXECUTOR_FULL_HEALTH_CHECKS", "false", "the orchestrator's readiness always checks its components"),
-    ("EXECUTOR_REQUEST_LOGGER_DEFAULT_ENDPOINT", "http://default-broker", "request logging is not implemented"),
+    (
+        "AMBASSADOR_ENABLED",
+        "false",
+        "sluice does not generate Ambassador mappings",
+    ),
+    (
+        "KEDA_ENABLED",
+        "false",
+        "sluice does not generate KEDA ScaledObjects yet",
+    ),
+    (
+        "DEPLOYMENT_NAME_AS_PREFIX",
+        "false",
+        "Deployment names always follow Seldon's default",
+    ),
+    (
+        "EXECUTOR_SERVER_PORT",
+        "8000",
+        "the orchestrator listens on ENGINE_SERVER_PORT (COMPATIBILITY.md 12)",
+    ),
+    (
+        "EXECUTOR_SERVER_GRPC_PORT",
+        "5001",
+        "the orchestrator listens on ENGINE_SERVER_GRPC_PORT (COMPATIBILITY.md 12)",
+    ),
+    (
+        "EXECUTOR_FULL_HEALTH_CHECKS",
+        "false",
+        "the orchestrator's readiness always checks its components",
+    ),
+    (
+        "EXECUTOR_REQUEST_LOGGER_DEFAULT_ENDPOINT",
+        "http://default-broker",
+        "request logging is not implemented",
+    ),
     ("USAGE_METRICS_ENABLED", "false", "sluice never phones home"),
 ];
 
@@ -160,6 +190,7 @@ pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> Result<(Config, Vec<
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| format!("sluice-operator-{}", std::process::id())),
         concurrency: 4,
+        istio_retry: std::time::Duration::from_secs(30),
     };
     Ok((config, warnings))
 }
@@ -171,7 +202,10 @@ mod tests {
     use super::*;
 
     fn read(pairs: &[(&str, &str)]) -> Result<(Config, Vec<String>), Vec<String>> {
-        let map: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         from_env(|name| map.get(name).cloned())
     }
 
@@ -202,7 +236,10 @@ mod tests {
         assert_eq!(config.settings.istio_tls_mode, Some(TlsMode::IstioMutual));
         assert_eq!(config.settings.engine_http_port, 8080);
         assert_eq!(config.settings.engine_image, "example/sluice:1");
-        assert_eq!((config.controller_id.as_str(), config.namespace.as_deref()), ("a", Some("models")));
+        assert_eq!(
+            (config.controller_id.as_str(), config.namespace.as_deref()),
+            ("a", Some("models"))
+        );
     }
 
     #[test]
@@ -221,7 +258,8 @@ mod tests {
 
     #[test]
     fn variables_without_effect_are_warnings() {
-        let (_, warnings) = read(&[("KEDA_ENABLED", "true"), ("AMBASSADOR_ENABLED", "false")]).expect("valid");
+        let (_, warnings) =
+            read(&[("KEDA_ENABLED", "true"), ("AMBASSADOR_ENABLED", "false")]).expect("valid");
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(warnings[0].starts_with("KEDA_ENABLED=\"true\" has no effect"));
     }

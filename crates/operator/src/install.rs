@@ -13,33 +13,109 @@ use serde_json::{Value, json};
 
 /// Every value, its default, and what it does. The chart's `values.yaml` has exactly these.
 pub const KEYS: &[(&str, &str, &str)] = &[
-    ("image.registry", "ghcr.io", "registry of the sluice image (operator and orchestrator)"),
-    ("image.repository", "sluice-project/sluice", "repository of the sluice image"),
+    (
+        "image.registry",
+        "ghcr.io",
+        "registry of the sluice image (operator and orchestrator)",
+    ),
+    (
+        "image.repository",
+        "sluice-project/sluice",
+        "repository of the sluice image",
+    ),
     ("image.tag", env!("CARGO_PKG_VERSION"), "tag of the sluice image"),
     ("image.pullPolicy", "IfNotPresent", "pull policy of the operator"),
-    ("replicaCount", "1", "operator replicas (one leads, others wait; the webhook runs on all)"),
-    ("istio.enabled", "true", "generate Istio VirtualServices and DestinationRules"),
-    ("istio.gateway", "istio-system/seldon-gateway", "the default Gateway of SeldonDeployments"),
-    ("istio.tlsMode", "", "DestinationRule TLS mode: DISABLE, SIMPLE, MUTUAL, ISTIO_MUTUAL or STRICT"),
-    ("executor.image", "", "the orchestrator image (default: the sluice image)"),
-    ("executor.port", "8000", "the orchestrator's http port (predictor Services too)"),
-    ("executor.grpcPort", "5001", "the orchestrator's grpc port (predictor Services too)"),
-    ("executor.prometheus.path", "/prometheus", "the orchestrator's metrics path"),
-    ("predictiveUnit.httpPort", "9000", "first http port of model containers"),
-    ("predictiveUnit.grpcPort", "9500", "first grpc port of model containers"),
-    ("controllerId", "", "reconcile only SeldonDeployments labelled seldon.io/controller-id with this value"),
-    ("singleNamespace", "false", "watch only the release namespace (namespaced RBAC)"),
+    (
+        "replicaCount",
+        "1",
+        "operator replicas (one leads, others wait; the webhook runs on all)",
+    ),
+    (
+        "istio.enabled",
+        "true",
+        "generate Istio VirtualServices and DestinationRules",
+    ),
+    (
+        "istio.gateway",
+        "istio-system/seldon-gateway",
+        "the default Gateway of SeldonDeployments",
+    ),
+    (
+        "istio.tlsMode",
+        "",
+        "DestinationRule TLS mode: DISABLE, SIMPLE, MUTUAL, ISTIO_MUTUAL or STRICT",
+    ),
+    (
+        "executor.image",
+        "",
+        "the orchestrator image (default: the sluice image)",
+    ),
+    (
+        "executor.port",
+        "8000",
+        "the orchestrator's http port (predictor Services too)",
+    ),
+    (
+        "executor.grpcPort",
+        "5001",
+        "the orchestrator's grpc port (predictor Services too)",
+    ),
+    (
+        "executor.prometheus.path",
+        "/prometheus",
+        "the orchestrator's metrics path",
+    ),
+    (
+        "predictiveUnit.httpPort",
+        "9000",
+        "first http port of model containers",
+    ),
+    (
+        "predictiveUnit.grpcPort",
+        "9500",
+        "first grpc port of model containers",
+    ),
+    (
+        "controllerId",
+        "",
+        "reconcile only SeldonDeployments labelled seldon.io/controller-id with this value",
+    ),
+    (
+        "singleNamespace",
+        "false",
+        "watch only the release namespace (namespaced RBAC)",
+    ),
     ("crd.create", "true", "install the SeldonDeployment CRD"),
-    ("webhook.enabled", "true", "validate SeldonDeployments at admission"),
+    (
+        "webhook.enabled",
+        "true",
+        "validate SeldonDeployments at admission",
+    ),
     ("webhook.port", "4443", "the webhook's container port"),
-    ("webhook.failurePolicy", "Fail", "Fail or Ignore when the webhook is unreachable"),
-    ("webhook.certSecret", "", "a kubernetes.io/tls Secret (e.g. cert-manager's) to serve with; empty: self-signed at start-up"),
+    (
+        "webhook.failurePolicy",
+        "Fail",
+        "Fail or Ignore when the webhook is unreachable",
+    ),
+    (
+        "webhook.certSecret",
+        "",
+        "a kubernetes.io/tls Secret (e.g. cert-manager's) to serve with; empty: self-signed at start-up",
+    ),
     ("metrics.port", "8080", "the /metrics, /healthz and /readyz port"),
-    ("leaderElection.enabled", "true", "elect a leader among replicas with a Lease"),
+    (
+        "leaderElection.enabled",
+        "true",
+        "elect a leader among replicas with a Lease",
+    ),
     ("resources.requests.cpu", "100m", "operator CPU request"),
     ("resources.requests.memory", "64Mi", "operator memory request"),
     ("resources.limits.memory", "256Mi", "operator memory limit"),
-    ("usageMetrics.enabled", "false", "accepted for compatibility with Seldon's chart; sluice never phones home"),
+    (
+        "usageMetrics.enabled",
+        "false",
+        "accepted for compatibility with Seldon's chart; sluice never phones home",
+    ),
 ];
 
 /// A bad `--set`.
@@ -73,19 +149,39 @@ pub struct Values(BTreeMap<String, String>);
 impl Values {
     /// The defaults with `sets` (`key=value`) applied.
     pub fn new(sets: &[String]) -> Result<Self, InstallError> {
-        let mut values: BTreeMap<String, String> = KEYS.iter().map(|(k, v, _)| (k.to_string(), v.to_string())).collect();
+        let mut values: BTreeMap<String, String> = KEYS
+            .iter()
+            .map(|(k, v, _)| (k.to_string(), v.to_string()))
+            .collect();
         for set in sets {
-            let (key, value) = set.split_once('=').ok_or_else(|| InstallError::NotKeyValue(set.clone()))?;
+            let (key, value) = set
+                .split_once('=')
+                .ok_or_else(|| InstallError::NotKeyValue(set.clone()))?;
             if !values.contains_key(key) {
                 return Err(InstallError::UnknownKey { key: key.to_string() });
             }
             values.insert(key.to_string(), value.to_string());
         }
         let values = Values(values);
-        for key in ["istio.enabled", "singleNamespace", "crd.create", "webhook.enabled", "leaderElection.enabled", "usageMetrics.enabled"] {
+        for key in [
+            "istio.enabled",
+            "singleNamespace",
+            "crd.create",
+            "webhook.enabled",
+            "leaderElection.enabled",
+            "usageMetrics.enabled",
+        ] {
             values.flag(key)?;
         }
-        for key in ["replicaCount", "executor.port", "executor.grpcPort", "predictiveUnit.httpPort", "predictiveUnit.grpcPort", "webhook.port", "metrics.port"] {
+        for key in [
+            "replicaCount",
+            "executor.port",
+            "executor.grpcPort",
+            "predictiveUnit.httpPort",
+            "predictiveUnit.grpcPort",
+            "webhook.port",
+            "metrics.port",
+        ] {
             values.number(key)?;
         }
         if !["Fail", "Ignore"].contains(&values.get("webhook.failurePolicy")) {
@@ -132,7 +228,12 @@ impl Values {
 
     /// The sluice image, `registry/repository:tag`.
     pub fn image(&self) -> String {
-        format!("{}/{}:{}", self.get("image.registry"), self.get("image.repository"), self.get("image.tag"))
+        format!(
+            "{}/{}:{}",
+            self.get("image.registry"),
+            self.get("image.repository"),
+            self.get("image.tag")
+        )
     }
 }
 
@@ -232,10 +333,14 @@ pub fn manifests(values: &Values, namespace: &str) -> Vec<Value> {
     out.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": format!("{NAME}-leases"), "namespace": namespace, "labels": labels()}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": format!("{NAME}-leases")}, "subjects": subject}));
     let metrics = values.port("metrics.port");
     let mut ports = vec![json!({"name": "metrics", "containerPort": metrics, "protocol": "TCP"})];
-    let mut service_ports = vec![json!({"name": "metrics", "port": metrics, "targetPort": "metrics", "protocol": "TCP"})];
+    let mut service_ports =
+        vec![json!({"name": "metrics", "port": metrics, "targetPort": "metrics", "protocol": "TCP"})];
     if values.is("webhook.enabled") {
-        ports.push(json!({"name": "webhook", "containerPort": values.port("webhook.port"), "protocol": "TCP"}));
-        service_ports.push(json!({"name": "webhook", "port": 443, "targetPort": "webhook", "protocol": "TCP"}));
+        ports.push(
+            json!({"name": "webhook", "containerPort": values.port("webhook.port"), "protocol": "TCP"}),
+        );
+        service_ports
+            .push(json!({"name": "webhook", "port": 443, "targetPort": "webhook", "protocol": "TCP"}));
     }
     out.push(json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": WEBHOOK_SERVICE, "namespace": namespace, "labels": labels()}, "spec": {"selector": labels(), "ports": service_ports}}));
     let mut container = json!({
@@ -256,7 +361,8 @@ pub fn manifests(values: &Values, namespace: &str) -> Vec<Value> {
     let mut pod = json!({"serviceAccountName": NAME, "containers": []});
     if !values.get("webhook.certSecret").is_empty() {
         container["volumeMounts"] = json!([{"name": "certs", "mountPath": "/certs", "readOnly": true}]);
-        pod["volumes"] = json!([{"name": "certs", "secret": {"secretName": values.get("webhook.certSecret")}}]);
+        pod["volumes"] =
+            json!([{"name": "certs", "secret": {"secretName": values.get("webhook.certSecret")}}]);
     }
     pod["containers"] = json!([container]);
     out.push(json!({
@@ -284,8 +390,7 @@ pub fn manifests(values: &Values, namespace: &str) -> Vec<Value> {
         let mut config = json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration", "metadata": {"name": NAME, "labels": labels()}, "webhooks": [webhook]});
         if !values.get("webhook.certSecret").is_empty() {
             // cert-manager's CA injector fills caBundle from the Certificate of that Secret.
-            config["metadata"]["annotations"] =
-                json!({"cert-manager.io/inject-ca-from": format!("{namespace}/{}", values.get("webhook.certSecret"))});
+            config["metadata"]["annotations"] = json!({"cert-manager.io/inject-ca-from": format!("{namespace}/{}", values.get("webhook.certSecret"))});
         }
         out.push(config);
     }
@@ -330,12 +435,25 @@ mod tests {
 
     #[test]
     fn sets_are_checked() {
-        assert!(matches!(Values::new(&["nope=1".into()]), Err(InstallError::UnknownKey { .. })));
-        assert!(matches!(Values::new(&["istio.enabled=yes".into()]), Err(InstallError::BadValue { .. })));
-        assert!(matches!(Values::new(&["istio.enabled".into()]), Err(InstallError::NotKeyValue(_))));
+        assert!(matches!(
+            Values::new(&["nope=1".into()]),
+            Err(InstallError::UnknownKey { .. })
+        ));
+        assert!(matches!(
+            Values::new(&["istio.enabled=yes".into()]),
+            Err(InstallError::BadValue { .. })
+        ));
+        assert!(matches!(
+            Values::new(&["istio.enabled".into()]),
+            Err(InstallError::NotKeyValue(_))
+        ));
         let v = Values::new(&["singleNamespace=true".into(), "crd.create=false".into()]).expect("valid");
         let objects = manifests(&v, "models");
-        assert!(objects.iter().all(|o| o["kind"] != "ClusterRole" || o["metadata"]["name"] == "sluice-operator-webhook"));
+        assert!(
+            objects
+                .iter()
+                .all(|o| o["kind"] != "ClusterRole" || o["metadata"]["name"] == "sluice-operator-webhook")
+        );
         assert!(objects.iter().all(|o| o["kind"] != "CustomResourceDefinition"));
     }
 
@@ -347,10 +465,14 @@ mod tests {
         use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
         fn strict<T: serde::de::DeserializeOwned>(o: &Value) {
             let mut unknown = Vec::new();
-            let _: T = serde_ignored::deserialize(o.clone(), |p| unknown.push(p.to_string())).expect("deserializes");
+            let _: T =
+                serde_ignored::deserialize(o.clone(), |p| unknown.push(p.to_string())).expect("deserializes");
             assert!(unknown.is_empty(), "unknown fields {unknown:?} in {o}");
         }
-        for o in manifests(&Values::new(&["webhook.certSecret=tls".into()]).expect("valid"), "ns") {
+        for o in manifests(
+            &Values::new(&["webhook.certSecret=tls".into()]).expect("valid"),
+            "ns",
+        ) {
             match o["kind"].as_str() {
                 Some("Deployment") => strict::<Deployment>(&o),
                 Some("Service") => strict::<Service>(&o),

@@ -8,8 +8,8 @@ use std::time::Duration;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, PostParams};
 use kube::Client;
+use kube::api::{Api, PostParams};
 
 /// One replica's part in an election.
 #[derive(Clone, Debug)]
@@ -72,9 +72,9 @@ impl Election {
         };
         let spec = lease.spec.get_or_insert_with(LeaseSpec::default);
         let holder = spec.holder_identity.clone().unwrap_or_default();
-        let held_for = spec
-            .lease_duration_seconds
-            .map_or(self.duration, |s| Duration::from_secs(u64::try_from(s).unwrap_or(15)));
+        let held_for = spec.lease_duration_seconds.map_or(self.duration, |s| {
+            Duration::from_secs(u64::try_from(s).unwrap_or(15))
+        });
         let expired = spec.renew_time.as_ref().is_none_or(|t| {
             let age = Timestamp::now().duration_since(t.0);
             age.as_secs() < 0 || age.unsigned_abs() > held_for

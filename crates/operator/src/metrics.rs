@@ -39,8 +39,16 @@ impl Default for Metrics {
         let reconciles = Family::<Vec<(&'static str, &'static str)>, Counter>::default();
         let duration = Histogram::new(exponential_buckets(0.005, 2.0, 12));
         let leader = Gauge::default();
-        registry.register("reconciles", "SeldonDeployment reconciles, by result", reconciles.clone());
-        registry.register("reconcile_duration_seconds", "Time per reconcile", duration.clone());
+        registry.register(
+            "reconciles",
+            "SeldonDeployment reconciles, by result",
+            reconciles.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time per reconcile",
+            duration.clone(),
+        );
         registry.register("leader", "1 while this replica leads", leader.clone());
         Metrics {
             registry,
@@ -88,9 +96,19 @@ fn answer(metrics: &Metrics, request: &Request<Incoming>) -> Response<Full<Bytes
             metrics.encode(),
         ),
         "/healthz" => (StatusCode::OK, "text/plain", "ok\n".to_string()),
-        "/readyz" if metrics.ready.load(Ordering::Acquire) => (StatusCode::OK, "text/plain", "ok\n".to_string()),
-        "/readyz" => (StatusCode::SERVICE_UNAVAILABLE, "text/plain", "not ready\n".to_string()),
-        _ => (StatusCode::NOT_FOUND, "text/plain", "try /metrics, /healthz or /readyz\n".to_string()),
+        "/readyz" if metrics.ready.load(Ordering::Acquire) => {
+            (StatusCode::OK, "text/plain", "ok\n".to_string())
+        }
+        "/readyz" => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "not ready\n".to_string(),
+        ),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "try /metrics, /healthz or /readyz\n".to_string(),
+        ),
     };
     Response::builder()
         .status(status)

@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Service};
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
+};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Client, Resource, ResourceExt};
@@ -52,7 +54,9 @@ pub enum Error {
         source: kube::Error,
     },
     /// An object of a desired name exists and is not this SeldonDeployment's.
-    #[error("{kind} {name:?} exists and is not owned by this SeldonDeployment; sluice does not take it over (delete or rename it)")]
+    #[error(
+        "{kind} {name:?} exists and is not owned by this SeldonDeployment; sluice does not take it over (delete or rename it)"
+    )]
     Foreign {
         /// Its kind.
         kind: String,
@@ -80,7 +84,9 @@ pub struct Context {
 
 impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Context").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("Context")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -162,7 +168,9 @@ async fn reconcile_inner(sdep: &SeldonDeployment, ctx: &Context) -> Result<Actio
         apply(ctx, &namespace, deployment, &mut changes).await?;
     }
     let deployments = observe(ctx, &namespace, &desired).await?;
-    let all_ready = deployments.values().all(|d| d.as_ref().is_some_and(status::ready));
+    let all_ready = deployments
+        .values()
+        .all(|d| d.as_ref().is_some_and(status::ready));
     let istio = if !ctx.config.settings.istio_enabled {
         Istio::Disabled
     } else if !istio_installed(&ctx.client).await {
@@ -195,10 +203,17 @@ async fn reconcile_inner(sdep: &SeldonDeployment, ctx: &Context) -> Result<Actio
     let previous_state = sdep.status.as_ref().and_then(|s| s.state.clone());
     if write_status(ctx, sdep, next.clone()).await? && previous_state != next.state {
         let state = next.state.clone().unwrap_or_default();
-        publish(ctx, sdep, EventType::Normal, "StateChanged", format!("SeldonDeployment is {state}")).await;
+        publish(
+            ctx,
+            sdep,
+            EventType::Normal,
+            "StateChanged",
+            format!("SeldonDeployment is {state}"),
+        )
+        .await;
     }
     if istio == Istio::CrdsMissing {
-        tracing::warn!(sdep = %sdep.name_any(), "Istio is enabled but its CRDs are not installed; retrying in 30 s");
+        tracing::warn!(sdep = %sdep.name_any(), retry = ?ctx.config.istio_retry, "Istio is enabled but its CRDs are not installed");
         publish(
             ctx,
             sdep,
@@ -207,7 +222,7 @@ async fn reconcile_inner(sdep: &SeldonDeployment, ctx: &Context) -> Result<Actio
             "ISTIO_ENABLED is true but Istio's CRDs (networking.istio.io/v1) are not installed; Deployments and Services are reconciled, the Istio objects wait".to_string(),
         )
         .await;
-        return Ok(Action::requeue(Duration::from_secs(30)));
+        return Ok(Action::requeue(ctx.config.istio_retry));
     }
     Ok(Action::requeue(Duration::from_secs(300)))
 }
@@ -217,7 +232,12 @@ fn jiff_now() -> String {
 }
 
 /// Server-side apply `object` (a typed Kubernetes object) and note a creation or a change.
-async fn apply<K>(ctx: &Context, namespace: &str, object: &K, changes: &mut Vec<(String, String)>) -> Result<(), Error>
+async fn apply<K>(
+    ctx: &Context,
+    namespace: &str,
+    object: &K,
+    changes: &mut Vec<(String, String)>,
+) -> Result<(), Error>
 where
     K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
         + Clone
@@ -228,14 +248,27 @@ where
     let name = object.meta().name.clone().unwrap_or_default();
     let kind = K::kind(&()).to_string();
     let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
-    let found = api.get_opt(&name).await.map_err(api_error(format!("get {kind} {name}")))?;
+    let found = api
+        .get_opt(&name)
+        .await
+        .map_err(api_error(format!("get {kind} {name}")))?;
     refuse_foreign(&kind, &name, found.as_ref().map(|o| o.meta()), object.meta())?;
     let before = found.and_then(|o| o.meta().resource_version.clone());
     let after = api
-        .patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(object))
+        .patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(object),
+        )
         .await
         .map_err(api_error(format!("apply {kind} {name}")))?;
-    note(&kind, &name, before, after.meta().resource_version.clone(), changes);
+    note(
+        &kind,
+        &name,
+        before,
+        after.meta().resource_version.clone(),
+        changes,
+    );
     Ok(())
 }
 
@@ -247,7 +280,11 @@ fn refuse_foreign(
     found: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
     desired: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
 ) -> Result<(), Error> {
-    let owner = desired.owner_references.iter().flatten().find(|o| o.controller == Some(true));
+    let owner = desired
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|o| o.controller == Some(true));
     match (found, owner) {
         (Some(found), Some(owner)) if !owned_by(found, &owner.uid) => Err(Error::Foreign {
             kind: kind.to_string(),
@@ -267,11 +304,18 @@ async fn apply_istio<T: Serialize + std::fmt::Debug>(
 ) -> Result<(), Error> {
     let name = object.metadata.name.clone().unwrap_or_default();
     let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), namespace, &istio_resource(kind));
-    let found = api.get_opt(&name).await.map_err(api_error(format!("get {kind} {name}")))?;
+    let found = api
+        .get_opt(&name)
+        .await
+        .map_err(api_error(format!("get {kind} {name}")))?;
     refuse_foreign(kind, &name, found.as_ref().map(|o| &o.metadata), &object.metadata)?;
     let before = found.and_then(|o| o.metadata.resource_version);
     let after = api
-        .patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(object))
+        .patch(
+            &name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(object),
+        )
         .await
         .map_err(api_error(format!("apply {kind} {name}")))?;
     note(kind, &name, before, after.metadata.resource_version, changes);
@@ -279,21 +323,36 @@ async fn apply_istio<T: Serialize + std::fmt::Debug>(
 }
 
 /// Seldon's event reasons: `CreateVirtualService`, `UpdateDeployment`, ...
-fn note(kind: &str, name: &str, before: Option<String>, after: Option<String>, changes: &mut Vec<(String, String)>) {
+fn note(
+    kind: &str,
+    name: &str,
+    before: Option<String>,
+    after: Option<String>,
+    changes: &mut Vec<(String, String)>,
+) {
     match before {
         None => changes.push((format!("Create{kind}"), format!("Created {kind} {name:?}"))),
-        Some(b) if Some(&b) != after.as_ref() => changes.push((format!("Update{kind}"), format!("Updated {kind} {name:?}"))),
+        Some(b) if Some(&b) != after.as_ref() => {
+            changes.push((format!("Update{kind}"), format!("Updated {kind} {name:?}")))
+        }
         Some(_) => {}
     }
 }
 
 /// The desired Deployments as the API server has them now.
-async fn observe(ctx: &Context, namespace: &str, desired: &Desired) -> Result<BTreeMap<String, Option<Deployment>>, Error> {
+async fn observe(
+    ctx: &Context,
+    namespace: &str,
+    desired: &Desired,
+) -> Result<BTreeMap<String, Option<Deployment>>, Error> {
     let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
     let mut out = BTreeMap::new();
     for d in &desired.deployments {
         let name = d.metadata.name.clone().unwrap_or_default();
-        let found = api.get_opt(&name).await.map_err(api_error(format!("get Deployment {name}")))?;
+        let found = api
+            .get_opt(&name)
+            .await
+            .map_err(api_error(format!("get Deployment {name}")))?;
         out.insert(name, found);
     }
     Ok(out)
@@ -321,27 +380,59 @@ async fn clean_up(
         return Ok(());
     };
     let wanted = |names: Vec<Option<String>>| -> BTreeSet<String> { names.into_iter().flatten().collect() };
-    let deployments = wanted(desired.deployments.iter().map(|d| d.metadata.name.clone()).collect());
+    let deployments = wanted(
+        desired
+            .deployments
+            .iter()
+            .map(|d| d.metadata.name.clone())
+            .collect(),
+    );
     let services = wanted(desired.services.iter().map(|s| s.metadata.name.clone()).collect());
-    let rules = wanted(desired.destination_rules.iter().map(|d| d.metadata.name.clone()).collect());
-    let routes = wanted(desired.virtual_services.iter().map(|v| v.metadata.name.clone()).collect());
-    let selector = format!("{}={}", sluice_translate::meta::SELDON_DEPLOYMENT_ID, names::seldon_id(sdep));
+    let rules = wanted(
+        desired
+            .destination_rules
+            .iter()
+            .map(|d| d.metadata.name.clone())
+            .collect(),
+    );
+    let routes = wanted(
+        desired
+            .virtual_services
+            .iter()
+            .map(|v| v.metadata.name.clone())
+            .collect(),
+    );
+    let selector = format!(
+        "{}={}",
+        sluice_translate::meta::SELDON_DEPLOYMENT_ID,
+        names::seldon_id(sdep)
+    );
     let lp = ListParams::default().labels(&selector);
-    let dp = DeleteParams::foreground();
+    // Background: the object goes now, its dependents (ReplicaSets) with the garbage collector.
+    let dp = DeleteParams::background();
 
     let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), namespace);
     for d in api.list(&lp).await.map_err(api_error("list Deployments"))?.items {
         let name = d.name_any();
         if owned_by(d.meta(), &uid) && !deployments.contains(&name) {
-            api.delete(&name, &dp).await.map_err(api_error(format!("delete Deployment {name}")))?;
+            api.delete(&name, &dp)
+                .await
+                .map_err(api_error(format!("delete Deployment {name}")))?;
             changes.push(("DeleteDeployment".into(), format!("Deleted Deployment {name:?}")));
         }
     }
     let api: Api<Service> = Api::namespaced(ctx.client.clone(), namespace);
-    for s in api.list(&ListParams::default()).await.map_err(api_error("list Services"))?.items {
+    for s in api
+        .list(&ListParams::default())
+        .await
+        .map_err(api_error("list Services"))?
+        .items
+    {
         let name = s.name_any();
         if owned_by(s.meta(), &uid) && !services.contains(&name) {
-            api.delete(&name, &dp).await.map_err(api_error(format!("delete Service {name}")))?;
+            api.delete(&name, &dp)
+                .await
+                .map_err(api_error(format!("delete Service {name}")))?;
             changes.push(("DeleteService".into(), format!("Deleted Service {name:?}")));
         }
     }
@@ -350,7 +441,8 @@ async fn clean_up(
     }
     // Routes first, then the subsets they used.
     for (kind, keep) in [("VirtualService", &routes), ("DestinationRule", &rules)] {
-        let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), namespace, &istio_resource(kind));
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(ctx.client.clone(), namespace, &istio_resource(kind));
         let list = match api.list(&ListParams::default()).await {
             Ok(list) => list,
             // Istio off and its CRDs never installed: nothing to clean.
@@ -360,7 +452,9 @@ async fn clean_up(
         for o in list.items {
             let name = o.name_any();
             if owned_by(&o.metadata, &uid) && !keep.contains(&name) {
-                api.delete(&name, &dp).await.map_err(api_error(format!("delete {kind} {name}")))?;
+                api.delete(&name, &dp)
+                    .await
+                    .map_err(api_error(format!("delete {kind} {name}")))?;
                 changes.push((format!("Delete{kind}"), format!("Deleted {kind} {name:?}")));
             }
         }
@@ -378,7 +472,11 @@ fn comparable(status: &SeldonDeploymentStatus) -> SeldonDeploymentStatus {
 }
 
 /// Write `next` if it differs from the stored status (times aside); whether it wrote.
-async fn write_status(ctx: &Context, sdep: &SeldonDeployment, next: SeldonDeploymentStatus) -> Result<bool, Error> {
+async fn write_status(
+    ctx: &Context,
+    sdep: &SeldonDeployment,
+    next: SeldonDeploymentStatus,
+) -> Result<bool, Error> {
     let current = sdep.status.clone().unwrap_or_default();
     if comparable(&current) == comparable(&next) {
         return Ok(false);
@@ -425,8 +523,14 @@ mod tests {
     fn the_controller_id_and_namespace_scope_decide_ownership() {
         let mut sdep = sluice_translate::fixture::sdep("s").predictor("p", None).build();
         assert!(is_ours(&sdep, &config("", None), None));
-        assert!(!is_ours(&sdep, &config("a", None), None), "labelled for another operator");
-        sdep.metadata.labels = Some(BTreeMap::from([(CONTROLLER_ID_LABEL.to_string(), "a".to_string())]));
+        assert!(
+            !is_ours(&sdep, &config("a", None), None),
+            "labelled for another operator"
+        );
+        sdep.metadata.labels = Some(BTreeMap::from([(
+            CONTROLLER_ID_LABEL.to_string(),
+            "a".to_string(),
+        )]));
         assert!(is_ours(&sdep, &config("a", None), None));
         assert!(!is_ours(&sdep, &config("", None), None));
         // A cluster-wide operator leaves a namespace that names its own controller.
@@ -438,13 +542,31 @@ mod tests {
     fn events_name_creations_and_changes_only() {
         let mut changes = Vec::new();
         note("VirtualService", "v", None, Some("1".into()), &mut changes);
-        note("VirtualService", "v", Some("1".into()), Some("2".into()), &mut changes);
-        note("VirtualService", "v", Some("2".into()), Some("2".into()), &mut changes);
+        note(
+            "VirtualService",
+            "v",
+            Some("1".into()),
+            Some("2".into()),
+            &mut changes,
+        );
+        note(
+            "VirtualService",
+            "v",
+            Some("2".into()),
+            Some("2".into()),
+            &mut changes,
+        );
         assert_eq!(
             changes,
             [
-                ("CreateVirtualService".to_string(), "Created VirtualService \"v\"".to_string()),
-                ("UpdateVirtualService".to_string(), "Updated VirtualService \"v\"".to_string())
+                (
+                    "CreateVirtualService".to_string(),
+                    "Created VirtualService \"v\"".to_string()
+                ),
+                (
+                    "UpdateVirtualService".to_string(),
+                    "Updated VirtualService \"v\"".to_string()
+                )
             ]
         );
     }

@@ -17,11 +17,11 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
+use kube::Client;
 use kube::api::Api;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::watcher;
-use kube::Client;
 use sluice_api::SeldonDeployment;
 
 use crate::config::Config;
@@ -61,6 +61,8 @@ pub struct Options {
     pub webhook: Option<Webhook>,
     /// The Lease of the leader election, in the operator's namespace; `None`: always lead.
     pub lease: Option<String>,
+    /// How long the Lease holds without renewal, and how often the leader renews it.
+    pub lease_timing: (std::time::Duration, std::time::Duration),
 }
 
 /// The operator could not start or stopped on an error.
@@ -115,12 +117,16 @@ pub async fn run(
         let _ = rx.wait_for(|s| *s).await;
     };
     let metrics = Arc::new(Metrics::default());
-    let metrics_addr = metrics::serve(metrics.clone(), options.metrics_addr, when_stopped(stopped.clone()))
-        .await
-        .map_err(|source| RunError::Listen {
-            addr: options.metrics_addr,
-            source,
-        })?;
+    let metrics_addr = metrics::serve(
+        metrics.clone(),
+        options.metrics_addr,
+        when_stopped(stopped.clone()),
+    )
+    .await
+    .map_err(|source| RunError::Listen {
+        addr: options.metrics_addr,
+        source,
+    })?;
     let webhook = match &options.webhook {
         None => None,
         Some(w) => {
@@ -134,7 +140,13 @@ pub async fn run(
                     cert
                 }
             };
-            let addr = webhook::serve(options.config.settings.clone(), &cert, w.addr, when_stopped(stopped.clone())).await?;
+            let addr = webhook::serve(
+                options.config.settings.clone(),
+                &cert,
+                w.addr,
+                when_stopped(stopped.clone()),
+            )
+            .await?;
             tracing::info!(%addr, "admission webhook listening");
             Some(addr)
         }
@@ -145,10 +157,16 @@ pub async fn run(
     });
     // Followers serve the webhook and are ready; only the leader reconciles.
     metrics.set_ready(true);
-    let election = options
-        .lease
-        .as_ref()
-        .map(|lease| Election::new(client.clone(), &options.config.operator_namespace, lease, &options.config.pod_name));
+    let election = options.lease.as_ref().map(|lease| {
+        let mut e = Election::new(
+            client.clone(),
+            &options.config.operator_namespace,
+            lease,
+            &options.config.pod_name,
+        );
+        (e.duration, e.renew) = options.lease_timing;
+        e
+    });
     if let Some(election) = &election {
         tokio::select! {
             acquired = election.acquire() => acquired.map_err(RunError::Election)?,
@@ -173,7 +191,11 @@ pub async fn run(
                 Api::namespaced(client.clone(), ns),
                 Api::namespaced(client.clone(), ns),
             ),
-            None => (Api::all(client.clone()), Api::all(client.clone()), Api::all(client.clone())),
+            None => (
+                Api::all(client.clone()),
+                Api::all(client.clone()),
+                Api::all(client.clone()),
+            ),
         };
     let lost = {
         let election = election.clone();

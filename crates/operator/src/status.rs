@@ -58,7 +58,12 @@ fn failed(deployment: &Deployment) -> bool {
 
 /// The status after a pass that observed `observed`; `now` is RFC 3339 (conditions keep
 /// their previous transition time when their status did not change).
-pub fn status(sdep: &SeldonDeployment, desired: &Desired, observed: &Observed, now: &str) -> SeldonDeploymentStatus {
+pub fn status(
+    sdep: &SeldonDeployment,
+    desired: &Desired,
+    observed: &Observed,
+    now: &str,
+) -> SeldonDeploymentStatus {
     let previous = sdep.status.clone().unwrap_or_default();
     let namespace = names::namespace(sdep);
     let mut out = SeldonDeploymentStatus::default();
@@ -83,7 +88,10 @@ pub fn status(sdep: &SeldonDeployment, desired: &Desired, observed: &Observed, n
         if !is_ready {
             all_ready = false;
             if first_not_ready.is_none() {
-                first_not_ready = observed.deployments.get(d.metadata.name.as_deref().unwrap_or("")).and_then(Option::as_ref);
+                first_not_ready = observed
+                    .deployments
+                    .get(d.metadata.name.as_deref().unwrap_or(""))
+                    .and_then(Option::as_ref);
             }
         }
     }
@@ -187,13 +195,28 @@ fn conditions(
     now: &str,
 ) -> Vec<Condition> {
     let available = |d: Option<&Deployment>| {
-        d.and_then(|d| d.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == "Available").cloned())
+        d.and_then(|d| {
+            d.status
+                .as_ref()?
+                .conditions
+                .as_ref()?
+                .iter()
+                .find(|c| c.type_ == "Available")
+                .cloned()
+        })
     };
     let deployments = if all_ready {
         let newest = desired
             .deployments
             .iter()
-            .filter_map(|d| available(observed.deployments.get(d.metadata.name.as_deref().unwrap_or(""))?.as_ref()))
+            .filter_map(|d| {
+                available(
+                    observed
+                        .deployments
+                        .get(d.metadata.name.as_deref().unwrap_or(""))?
+                        .as_ref(),
+                )
+            })
             .max_by_key(|c| c.last_transition_time.as_ref().map(|t| t.0));
         match newest {
             Some(c) => condition("DeploymentsReady", true, &c.reason.unwrap_or_default(), c.message),
@@ -201,14 +224,29 @@ fn conditions(
         }
     } else {
         match available(first_not_ready) {
-            Some(c) => condition("DeploymentsReady", false, &c.reason.unwrap_or_default(), c.message),
+            Some(c) => condition(
+                "DeploymentsReady",
+                false,
+                &c.reason.unwrap_or_default(),
+                c.message,
+            ),
             None => condition("DeploymentsReady", false, "Not all deployments ready", None),
         }
     };
     let services = condition("ServicesReady", true, "All services created", None);
     let istio = match observed.istio {
-        Istio::Disabled => condition("istioVirtualServicesReady", true, "No VirtualServices defined", None),
-        Istio::Applied => condition("istioVirtualServicesReady", true, "All VirtualServices created", None),
+        Istio::Disabled => condition(
+            "istioVirtualServicesReady",
+            true,
+            "No VirtualServices defined",
+            None,
+        ),
+        Istio::Applied => condition(
+            "istioVirtualServicesReady",
+            true,
+            "All VirtualServices created",
+            None,
+        ),
         Istio::WaitingForDeployments => condition(
             "istioVirtualServicesReady",
             false,
@@ -223,7 +261,12 @@ fn conditions(
         ),
     };
     let mut out = vec![
-        condition("AmbassadorMappingsReady", true, "No Ambassador Mappaings defined", None),
+        condition(
+            "AmbassadorMappingsReady",
+            true,
+            "No Ambassador Mappaings defined",
+            None,
+        ),
         deployments,
         condition("HpasReady", true, "No HPAs defined", None),
         condition("KedaReady", true, "No KEDA resources defined", None),
@@ -234,7 +277,12 @@ fn conditions(
     // Ready: every other condition true, else the first false one's reason and message.
     let ready = match out.iter().find(|c| c.status == "False") {
         None => condition("Ready", true, "", None),
-        Some(c) => condition("Ready", false, c.reason.as_deref().unwrap_or(""), c.message.clone()),
+        Some(c) => condition(
+            "Ready",
+            false,
+            c.reason.as_deref().unwrap_or(""),
+            c.message.clone(),
+        ),
     };
     out.push(ready);
     out.sort_by(|a, b| a.kind.cmp(&b.kind));
@@ -250,8 +298,8 @@ fn conditions(
 
 #[cfg(test)]
 mod tests {
-    use k8s_openapi::api::apps::v1::DeploymentStatus as KubeStatus;
     use k8s_openapi::api::apps::v1::DeploymentCondition;
+    use k8s_openapi::api::apps::v1::DeploymentStatus as KubeStatus;
     use sluice_translate::Settings;
     use sluice_translate::fixture::sdep;
 
@@ -261,7 +309,14 @@ mod tests {
         let cond = |kind: &str, ok: bool| DeploymentCondition {
             type_: kind.to_string(),
             status: if ok { "True" } else { "False" }.to_string(),
-            reason: Some(if ok { "MinimumReplicasAvailable" } else { "ProgressDeadlineExceeded" }.to_string()),
+            reason: Some(
+                if ok {
+                    "MinimumReplicasAvailable"
+                } else {
+                    "ProgressDeadlineExceeded"
+                }
+                .to_string(),
+            ),
             message: Some("m".to_string()),
             ..DeploymentCondition::default()
         };
@@ -304,7 +359,12 @@ mod tests {
     #[test]
     fn available_when_every_deployment_is_ready() {
         let (s, d) = canary();
-        let st = status(&s, &d, &observed(&d, |_| Some(deployment(true, false)), Istio::Applied), "t1");
+        let st = status(
+            &s,
+            &d,
+            &observed(&d, |_| Some(deployment(true, false)), Istio::Applied),
+            "t1",
+        );
         assert_eq!(st.state.as_deref(), Some("Available"));
         assert_eq!(st.description, None);
         let kinds: Vec<&str> = st.conditions.iter().map(|c| c.kind.as_str()).collect();
@@ -321,21 +381,46 @@ mod tests {
                 "istioVirtualServicesReady"
             ]
         );
-        assert!(st.conditions.iter().all(|c| c.status == "True"), "{:#?}", st.conditions);
+        assert!(
+            st.conditions.iter().all(|c| c.status == "True"),
+            "{:#?}",
+            st.conditions
+        );
         // The address names the first predictor that is not the shadow (B26).
         let url = st.address.and_then(|a| a.url).expect("url");
-        assert!(url.starts_with("http://example-main.seldon.svc.cluster.local:8000/api/v1.0/predictions"), "{url}");
+        assert!(
+            url.starts_with("http://example-main.seldon.svc.cluster.local:8000/api/v1.0/predictions"),
+            "{url}"
+        );
         assert_eq!(st.deployment_status.len(), d.deployments.len());
     }
 
     #[test]
     fn creating_then_failed_with_seldons_description() {
         let (s, d) = canary();
-        let creating = status(&s, &d, &observed(&d, |_| None, Istio::WaitingForDeployments), "t1");
+        let creating = status(
+            &s,
+            &d,
+            &observed(&d, |_| None, Istio::WaitingForDeployments),
+            "t1",
+        );
         assert_eq!(creating.state.as_deref(), Some("Creating"));
-        let ready = creating.conditions.iter().find(|c| c.kind == "Ready").expect("Ready");
+        let ready = creating
+            .conditions
+            .iter()
+            .find(|c| c.kind == "Ready")
+            .expect("Ready");
         assert_eq!(ready.status, "False");
-        let failed = status(&s, &d, &observed(&d, |i| Some(deployment(i != 0, true)), Istio::WaitingForDeployments), "t2");
+        let failed = status(
+            &s,
+            &d,
+            &observed(
+                &d,
+                |i| Some(deployment(i != 0, true)),
+                Istio::WaitingForDeployments,
+            ),
+            "t2",
+        );
         assert_eq!(failed.state.as_deref(), Some("Failed"));
         assert_eq!(
             failed.description.as_deref(),
@@ -346,9 +431,19 @@ mod tests {
     #[test]
     fn transition_times_move_only_when_a_condition_changes() {
         let (mut s, d) = canary();
-        let first = status(&s, &d, &observed(&d, |_| None, Istio::WaitingForDeployments), "t1");
+        let first = status(
+            &s,
+            &d,
+            &observed(&d, |_| None, Istio::WaitingForDeployments),
+            "t1",
+        );
         s.status = Some(first);
-        let second = status(&s, &d, &observed(&d, |_| Some(deployment(true, false)), Istio::Applied), "t2");
+        let second = status(
+            &s,
+            &d,
+            &observed(&d, |_| Some(deployment(true, false)), Istio::Applied),
+            "t2",
+        );
         let time = |kind: &str| {
             second
                 .conditions

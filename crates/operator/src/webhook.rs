@@ -56,7 +56,12 @@ pub fn problems(settings: &Settings, object: &serde_json::Value) -> Vec<Diagnost
     for resource in &loaded.resources {
         if let Typed::SeldonDeployment(sdep) = &resource.typed {
             let checked = source::check(sdep, settings, None);
-            out.extend(checked.diagnostics.into_iter().map(|d| d.in_object(resource.object.clone())));
+            out.extend(
+                checked
+                    .diagnostics
+                    .into_iter()
+                    .map(|d| d.in_object(resource.object.clone())),
+            );
         }
     }
     // A line and column of the request's JSON mean nothing to the user of kubectl.
@@ -178,7 +183,10 @@ async fn answer(settings: &Settings, request: Request<Incoming>) -> Response<Ful
             .unwrap_or_default()
     };
     if request.method() != Method::POST || request.uri().path() != PATH {
-        return plain(StatusCode::NOT_FOUND, "POST AdmissionReviews to the webhook path\n");
+        return plain(
+            StatusCode::NOT_FOUND,
+            "POST AdmissionReviews to the webhook path\n",
+        );
     }
     // The API server sends at most a few MiB; more is not a review.
     let body = match Limited::new(request.into_body(), 8 << 20).collect().await {
@@ -233,7 +241,10 @@ pub async fn patch_ca_bundle(client: &kube::Client, name: &str, ca_pem: &str) ->
     use kube::api::{Api, Patch, PatchParams};
     let api: Api<ValidatingWebhookConfiguration> = Api::all(client.clone());
     let Some(current) = api.get_opt(name).await? else {
-        tracing::warn!(configuration = name, "no ValidatingWebhookConfiguration to give the CA to");
+        tracing::warn!(
+            configuration = name,
+            "no ValidatingWebhookConfiguration to give the CA to"
+        );
         return Ok(());
     };
     let bundle = k8s_openapi::ByteString(ca_pem.as_bytes().to_vec());
@@ -248,7 +259,8 @@ pub async fn patch_ca_bundle(client: &kube::Client, name: &str, ca_pem: &str) ->
         })
         .collect();
     let patch = serde_json::json!({"webhooks": webhooks});
-    api.patch(name, &PatchParams::default(), &Patch::Strategic(&patch)).await?;
+    api.patch(name, &PatchParams::default(), &Patch::Strategic(&patch))
+        .await?;
     Ok(())
 }
 
@@ -288,7 +300,10 @@ mod tests {
         assert_eq!(response["uid"], "u-1");
         assert_eq!(response["allowed"], false);
         let message = response["status"]["message"].as_str().expect("message");
-        assert!(message.contains("spec.predictors[1].name: invalid value \"p1\": duplicate predictor name"), "{message}");
+        assert!(
+            message.contains("spec.predictors[1].name: invalid value \"p1\": duplicate predictor name"),
+            "{message}"
+        );
         assert!(message.contains("sums to 90"), "{message}");
         assert!(!message.contains("<admission>"), "no positions: {message}");
     }
@@ -305,12 +320,18 @@ mod tests {
         let answer = review_of(good);
         assert_eq!(answer["response"]["allowed"], true);
         let warnings = answer["response"]["warnings"].as_array().expect("warnings");
-        assert!(warnings[0].as_str().is_some_and(|w| w.contains("spec.predictors[0].replica")), "{warnings:?}");
+        assert!(
+            warnings[0]
+                .as_str()
+                .is_some_and(|w| w.contains("spec.predictors[0].replica")),
+            "{warnings:?}"
+        );
     }
 
     #[test]
     fn garbage_is_an_invalid_review() {
-        let out: serde_json::Value = serde_json::from_slice(&review(&Settings::default(), b"{}")).expect("json");
+        let out: serde_json::Value =
+            serde_json::from_slice(&review(&Settings::default(), b"{}")).expect("json");
         assert_eq!(out["response"]["allowed"], false);
     }
 

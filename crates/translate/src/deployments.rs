@@ -308,9 +308,11 @@ fn engine_container(sdep: &SeldonDeployment, plan: &Plan<'_>, i: usize) -> Conta
         command: (!s.engine_command.is_empty()).then(|| s.engine_command.clone()),
         args: Some(args),
         env: Some(env),
+        // Seldon also declares the http port a second time, named `metrics`: a duplicate
+        // that server-side apply (and kubectl's warnings) refuse; metrics are scraped on the
+        // http port through the `prometheus.io/*` annotations (COMPATIBILITY.md).
         ports: Some(vec![
             port("http", s.engine_http_port),
-            port("metrics", s.engine_http_port),
             port("grpc", s.engine_grpc_port),
         ]),
         readiness_probe: Some(probe("/ready")),
