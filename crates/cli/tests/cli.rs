@@ -401,3 +401,99 @@ fn an_invalid_header_name_is_refused_with_its_path() {
     );
     assert!(stdout(&out).contains(&expected), "{}", stdout(&out));
 }
+
+#[test]
+fn the_orchestrator_runs_as_the_operator_configures_it_in_a_pod() {
+    // The engine container of a rendered Deployment: its command line and ENGINE_PREDICTOR.
+    let out = sluice(&["render", "-f", "examples/single-model.yaml", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let list: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    let engine = list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|o| o["kind"] == "Deployment")
+        .flat_map(|d| {
+            d["spec"]["template"]["spec"]["containers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .find(|c| c["name"] == "seldon-container-engine")
+        .expect("the orchestrator container");
+    assert_eq!(engine["command"], serde_json::json!(["sluice", "engine"]));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut args: Vec<String> = engine["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().expect("string").to_string())
+        .collect();
+    let at = args.iter().position(|a| a == "--http_port").expect("--http_port");
+    args[at + 1] = port.to_string();
+    let predictor = engine["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .find(|e| e["name"] == "ENGINE_PREDICTOR")
+        .and_then(|e| e["value"].as_str())
+        .expect("ENGINE_PREDICTOR")
+        .to_string();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("engine")
+        .args(&args)
+        .env("ENGINE_PREDICTOR", predictor)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("sluice engine starts");
+    let get = |path: &str| -> Option<String> {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).ok()?;
+        Some(answer)
+    };
+    let mut live = None;
+    for _ in 0..100 {
+        live = get("/live");
+        if live.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = std::process::Command::new("kill")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+    let live = live.expect("the engine listens on the port the Deployment names");
+    assert!(live.starts_with("HTTP/1.1 200"), "{live}");
+}
+
+#[test]
+fn install_prints_the_manifests_and_refuses_unknown_values() {
+    let out = sluice(&[
+        "install",
+        "--set",
+        "istio.gateway=istio-system/mygateway",
+        "-n",
+        "ops",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("kind: ValidatingWebhookConfiguration"), "{text}");
+    assert!(text.contains("value: istio-system/mygateway"), "{text}");
+    assert!(text.contains("namespace: ops"), "{text}");
+    let out = sluice(&["install", "--set", "istio.enable=true"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--set istio.enable: not a value of the chart; use one of: image.registry"),
+        "{}",
+        stderr(&out)
+    );
+}

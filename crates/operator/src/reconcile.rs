@@ -80,6 +80,8 @@ pub struct Context {
     pub recorder: Recorder,
     /// Reconcile metrics.
     pub metrics: Arc<Metrics>,
+    /// Consecutive failed reconciles per SeldonDeployment (`namespace/name`), for back-off.
+    pub failures: std::sync::Mutex<BTreeMap<String, u32>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -124,6 +126,12 @@ pub async fn reconcile(sdep: Arc<SeldonDeployment>, ctx: Arc<Context>) -> Result
     let started = Instant::now();
     let result = reconcile_inner(&sdep, &ctx).await;
     ctx.metrics.reconciled(started.elapsed(), result.is_ok());
+    if result.is_ok() {
+        ctx.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&key(&sdep));
+    }
     if let Err(e) = &result {
         tracing::warn!(sdep = %sdep.name_any(), namespace = %names::namespace(&sdep), error = %e, "reconcile failed");
         let failed = status::failed_with(&sdep, &e.to_string());
@@ -503,9 +511,21 @@ async fn publish(ctx: &Context, sdep: &SeldonDeployment, kind: EventType, reason
     }
 }
 
-/// What to do after a failed reconcile: back off.
-pub fn error_policy(_sdep: Arc<SeldonDeployment>, _error: &Error, _ctx: Arc<Context>) -> Action {
-    Action::requeue(Duration::from_secs(10))
+fn key(sdep: &SeldonDeployment) -> String {
+    format!("{}/{}", names::namespace(sdep), sdep.name_any())
+}
+
+/// The wait after `failures` consecutive failures: 1 s doubling, at most 5 minutes.
+pub fn backoff(failures: u32) -> Duration {
+    Duration::from_secs(1u64 << failures.saturating_sub(1).min(9)).min(Duration::from_secs(300))
+}
+
+/// What to do after a failed reconcile: try again, backing off while it keeps failing.
+pub fn error_policy(sdep: Arc<SeldonDeployment>, _error: &Error, ctx: Arc<Context>) -> Action {
+    let mut failures = ctx.failures.lock().unwrap_or_else(|p| p.into_inner());
+    let n = failures.entry(key(&sdep)).or_insert(0);
+    *n += 1;
+    Action::requeue(backoff(*n))
 }
 
 #[cfg(test)]
@@ -536,6 +556,15 @@ mod tests {
         // A cluster-wide operator leaves a namespace that names its own controller.
         assert!(!is_ours(&sdep, &config("a", None), Some("a")));
         assert!(is_ours(&sdep, &config("a", Some("ns")), Some("a")));
+    }
+
+    #[test]
+    fn failures_back_off_exponentially_to_five_minutes() {
+        let waits: Vec<u64> = [1, 2, 3, 9, 10, 50]
+            .iter()
+            .map(|n| backoff(*n).as_secs())
+            .collect();
+        assert_eq!(waits, [1, 2, 4, 256, 300, 300]);
     }
 
     #[test]

@@ -183,6 +183,7 @@ pub async fn run(
         recorder: Recorder::new(client.clone(), reporter),
         metrics: metrics.clone(),
         config: options.config.clone(),
+        failures: std::sync::Mutex::default(),
     });
     let (sdeps, deployments, services): (Api<SeldonDeployment>, Api<Deployment>, Api<Service>) =
         match &options.config.namespace {
