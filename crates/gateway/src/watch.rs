@@ -30,15 +30,27 @@ impl Changes {
         Changes { paths, last }
     }
 
-    /// Resolves once the files differ from what they were (checked every `every`).
+    /// Resolves once the files differ from what they were (checked every `every`) and have
+    /// settled: a writer that truncates and then writes (`echo > f`, many editors) is seen
+    /// mid-write as an empty file, which must not be applied as "no objects".
     pub async fn next(&mut self, every: Duration) {
+        let settle = (every / 5).max(Duration::from_millis(50));
         loop {
             tokio::time::sleep(every).await;
-            let now = fingerprint(&self.paths).await;
-            if now != self.last {
-                self.last = now;
-                return;
+            let mut now = fingerprint(&self.paths).await;
+            if now == self.last {
+                continue;
             }
+            loop {
+                tokio::time::sleep(settle).await;
+                let again = fingerprint(&self.paths).await;
+                if again == now {
+                    break;
+                }
+                now = again;
+            }
+            self.last = now;
+            return;
         }
     }
 }
