@@ -14,7 +14,7 @@ use sluice_api::istio::{HttpRoute, RedirectPortSelection, VirtualService};
 use crate::cluster::{Cluster, Missing, Registry};
 use crate::diagnostic::{self, Diagnostic, ObjectRef};
 use crate::host;
-use crate::matcher::RequestMatch;
+use crate::matcher::{HeaderKey, RequestMatch};
 use crate::policy::{Cors, Fault, HeaderOps, RetryPolicy, duration};
 use crate::route::{
     Destination, ForwardAction, Origin, Redirect, RedirectPort, Rewrite, Route, RouteAction, Scheme,
@@ -64,6 +64,12 @@ pub(crate) fn routes(
         at: String::new(),
         namespace,
         server,
+        mesh_bound: vs.spec.gateways.is_empty()
+            || vs
+                .spec
+                .gateways
+                .iter()
+                .any(|g| crate::host::resolve_gateway(g, namespace) == "mesh"),
         diags: if report { diagnostics } else { &mut sink },
     };
     let mut out = Vec::new();
@@ -145,6 +151,8 @@ struct RouteCx<'a, 'd> {
     at: String,
     namespace: &'a str,
     server: &'a Server<'a>,
+    /// The VirtualService is bound to `mesh` (sidecars), where JWT claims are not known.
+    mesh_bound: bool,
     diags: &'d mut Vec<Diagnostic>,
 }
 
@@ -181,7 +189,15 @@ impl RouteCx<'_, '_> {
                 continue;
             }
             match RequestMatch::compile(m) {
-                Ok(c) => out.push((Some(j), c)),
+                Ok(c) => {
+                    if self.mesh_bound && c.headers.iter().any(|(k, _)| matches!(k, HeaderKey::Claim(_))) {
+                        self.err(
+                            &format!(".match[{j}].headers"),
+                            "@request.auth.claims matches work only on gateways: bind this VirtualService to gateways only (not mesh)",
+                        );
+                    }
+                    out.push((Some(j), c));
+                }
                 Err(errors) => {
                     for (field, e) in errors {
                         self.err(&format!(".match[{j}].{field}"), e);

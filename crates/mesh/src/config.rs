@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use sluice_api::istio::{DestinationRule, Gateway, ServiceEntry, VirtualService};
+use sluice_api::istio::{
+    AuthorizationPolicy, DestinationRule, Gateway, RequestAuthentication, ServiceEntry, VirtualService,
+};
 
 /// The gateway workload this table is for (Istio's "proxy"): Gateways select it by
 /// labels, VirtualServices must be exported to its namespace.
@@ -41,4 +43,19 @@ pub struct Config {
     pub destination_rules: Vec<DestinationRule>,
     /// The service registry: hosts, ports and endpoints.
     pub service_entries: Vec<ServiceEntry>,
+    /// JWT rules; those selecting the proxy (or in the root namespace) apply at it.
+    pub request_authentications: Vec<RequestAuthentication>,
+    /// Authorization policies; selected like RequestAuthentications.
+    pub authorization_policies: Vec<AuthorizationPolicy>,
+}
+
+impl Proxy {
+    /// The workload security policies are selected for.
+    pub fn workload(&self) -> crate::security::Workload {
+        crate::security::Workload {
+            namespace: self.namespace.clone(),
+            labels: self.labels.clone(),
+            root_namespace: self.root_namespace.clone(),
+        }
+    }
 }

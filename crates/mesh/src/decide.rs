@@ -16,7 +16,7 @@ use crate::route::{
 
 impl Decision {
     /// A local reply that no route made.
-    pub(crate) fn reply(reply: Reply) -> Decision {
+    pub fn reply(reply: Reply) -> Decision {
         Decision {
             route: None,
             delay: None,

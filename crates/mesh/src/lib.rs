@@ -31,6 +31,7 @@ pub mod matcher;
 pub mod path;
 pub mod policy;
 pub mod route;
+pub mod security;
 mod sidecar;
 pub mod table;
 

@@ -123,6 +123,8 @@ pub struct RequestView<'a> {
     pub scheme: Scheme,
     /// Request headers.
     pub headers: &'a HeaderMap,
+    /// The verified JWT's identity, when the request has one.
+    pub identity: Option<&'a crate::security::Identity>,
 }
 
 /// A header a route matches on: a pseudo-header, or a header name parsed once.
@@ -138,6 +140,8 @@ pub enum HeaderKey {
     Path,
     /// A regular header.
     Name(HeaderName),
+    /// `@request.auth.claims.a.b`: a claim of the verified JWT (gateway routes only).
+    Claim(Vec<String>),
 }
 
 impl HeaderKey {
@@ -148,6 +152,16 @@ impl HeaderKey {
             ":authority" | "host" => Ok(HeaderKey::Authority),
             ":scheme" => Ok(HeaderKey::Scheme),
             ":path" => Ok(HeaderKey::Path),
+            _ if name.starts_with("@request.auth.claims.") => {
+                let path: Vec<String> = name["@request.auth.claims.".len()..]
+                    .split('.')
+                    .map(str::to_string)
+                    .collect();
+                if path.iter().any(String::is_empty) {
+                    return Err(format!("{name:?}: write a claim as @request.auth.claims.name or @request.auth.claims.a.b"));
+                }
+                Ok(HeaderKey::Claim(path))
+            }
             other if other.starts_with(':') => {
                 Err(format!("{name:?} is not a pseudo-header routes can match"))
             }
@@ -166,6 +180,7 @@ impl std::fmt::Display for HeaderKey {
             HeaderKey::Scheme => ":scheme",
             HeaderKey::Path => ":path",
             HeaderKey::Name(n) => n.as_str(),
+            HeaderKey::Claim(path) => return write!(f, "@request.auth.claims.{}", path.join(".")),
         })
     }
 }
@@ -186,6 +201,7 @@ impl<'a> RequestView<'a> {
             authority,
             scheme,
             headers: &parts.headers,
+            identity: parts.extensions.get(),
         }
     }
 
@@ -203,6 +219,7 @@ impl<'a> RequestView<'a> {
                 });
             }
             HeaderKey::Name(name) => name,
+            HeaderKey::Claim(_) => return self.values(key).into_iter().next(),
         };
         let mut values = self.headers.get_all(name).iter().peekable();
         values.peek()?;
@@ -212,6 +229,15 @@ impl<'a> RequestView<'a> {
                 .collect::<Vec<_>>()
                 .join(","),
         )
+    }
+
+    /// The values a condition on `key` is tested against: the header's (joined), or each
+    /// value of a claim (a string, or each string of a list).
+    pub fn values(&self, key: &HeaderKey) -> Vec<String> {
+        match key {
+            HeaderKey::Claim(path) => self.identity.map(|i| i.claim_values(path)).unwrap_or_default(),
+            other => self.header(other).into_iter().collect(),
+        }
     }
 
     /// The first value of a query parameter; `?key` alone has the value `""`.
@@ -337,7 +363,7 @@ impl RequestMatch {
         let header_ok = self
             .headers
             .iter()
-            .all(|(name, m)| req.header(name).is_some_and(|v| m.matches(&v)));
+            .all(|(name, m)| req.values(name).iter().any(|v| m.matches(v)));
         // A missing header counts as "" for value matchers and as absent for presence.
         let without_ok = self
             .without_headers

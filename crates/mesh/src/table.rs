@@ -18,6 +18,7 @@ use crate::host;
 use crate::matcher::RequestView;
 use crate::path;
 use crate::route::{Decision, Reply, Route, Scheme};
+use crate::security::Security;
 
 /// One virtual host: a domain (exact, `*.suffix` or `*`) and its ordered routes.
 #[derive(Clone, Debug)]
@@ -43,6 +44,8 @@ pub struct Listener {
 #[derive(Clone, Debug, Default)]
 pub struct RouteTable {
     listeners: BTreeMap<u16, Listener>,
+    /// The RequestAuthentications and AuthorizationPolicies that apply at this gateway.
+    security: Arc<Security>,
 }
 
 const HTTP_PROTOCOLS: &[&str] = &["HTTP", "HTTP2", "GRPC", "GRPC-WEB"];
@@ -104,16 +107,32 @@ impl RouteTable {
             };
             compile::routes(vs, &ctx, &mut registry, &mut diagnostics, true);
         }
+        let security = Security::compile(
+            &proxy.workload(),
+            &config.request_authentications,
+            &config.authorization_policies,
+            every_gateway,
+            &mut diagnostics,
+        );
         // One report per problem, in the order found.
         let mut seen = BTreeSet::new();
         diagnostics
             .retain(|d| seen.insert((d.severity, d.object.clone(), d.path.clone(), d.message.clone())));
-        (RouteTable { listeners }, diagnostics)
+        (
+            RouteTable {
+                listeners,
+                security: Arc::new(security),
+            },
+            diagnostics,
+        )
     }
 
     /// A table from listeners built elsewhere (the sidecar view).
     pub(crate) fn from_listeners(listeners: BTreeMap<u16, Listener>) -> Self {
-        RouteTable { listeners }
+        RouteTable {
+            listeners,
+            security: Arc::default(),
+        }
     }
 
     /// The same table with only the listeners of `ports`.
@@ -125,7 +144,13 @@ impl RouteTable {
                 .filter(|(p, _)| ports.contains(p))
                 .map(|(p, l)| (*p, l.clone()))
                 .collect(),
+            security: self.security.clone(),
         }
+    }
+
+    /// The security filters that run before routing at this gateway.
+    pub fn security(&self) -> &Arc<Security> {
+        &self.security
     }
 
     /// The listener ports of this table.

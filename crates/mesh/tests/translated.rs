@@ -99,6 +99,7 @@ fn table(sdep: &sluice_api::SeldonDeployment) -> RouteTable {
         virtual_services: desired.virtual_services.clone(),
         destination_rules: desired.destination_rules.clone(),
         service_entries: services(sdep, &desired),
+        ..Config::default()
     };
     let (table, diagnostics) = RouteTable::compile(&Proxy::default(), &config);
     assert!(diagnostics.is_empty(), "{diagnostics:#?}");

@@ -4,7 +4,9 @@
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use sluice_api::document;
-use sluice_api::istio::{DestinationRule, Gateway, Kind, ServiceEntry, VirtualService};
+use sluice_api::istio::{
+    AuthorizationPolicy, DestinationRule, Gateway, Kind, RequestAuthentication, ServiceEntry, VirtualService,
+};
 use sluice_mesh::{Action, Config, Decision, Proxy, RouteTable, Scheme};
 
 /// Gateway G0 and the service registry of spec §12.0 (a, b, g, e, d).
@@ -83,7 +85,12 @@ pub fn config(yaml: &str) -> Config {
             Kind::ServiceEntry => config
                 .service_entries
                 .push(doc.typed::<ServiceEntry>().expect("SE").value),
-            other => panic!("unexpected {other:?}"),
+            Kind::RequestAuthentication => config
+                .request_authentications
+                .push(doc.typed::<RequestAuthentication>().expect("RA").value),
+            Kind::AuthorizationPolicy => config
+                .authorization_policies
+                .push(doc.typed::<AuthorizationPolicy>().expect("AP").value),
         }
     }
     config
@@ -151,6 +158,12 @@ impl Req {
     pub fn port(mut self, port: u16) -> Self {
         self.port = port;
         self
+    }
+
+    /// The request, its listener port and scheme.
+    pub fn into_parts(self) -> (http::request::Parts, u16, Scheme) {
+        let (parts, ()) = self.builder.body(()).expect("valid request").into_parts();
+        (parts, self.port, self.scheme)
     }
 
     /// Route through `table` with a seeded RNG.
