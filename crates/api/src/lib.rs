@@ -26,4 +26,6 @@ pub mod seldon;
 
 pub use diagnostic::{Diagnostic, Location, ObjectRef, Severity};
 pub use document::{Document, Position};
+/// The Kubernetes types sluice reads (`Secret`), for crates that use them from here.
+pub use k8s_openapi;
 pub use seldon::{SeldonDeployment, SeldonDeploymentSpec};

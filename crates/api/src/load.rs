@@ -32,6 +32,8 @@ pub struct Source {
 pub enum Typed {
     /// `machinelearning.seldon.io` `SeldonDeployment` (any served version).
     SeldonDeployment(Box<SeldonDeployment>),
+    /// A Kubernetes `v1` `Secret`: a gateway server's certificate (`credentialName`).
+    Secret(Box<k8s_openapi::api::core::v1::Secret>),
     /// `networking.istio.io` `Gateway`.
     Gateway(Box<istio::Gateway>),
     /// `networking.istio.io` `VirtualService`.
@@ -173,13 +175,21 @@ fn typed(document: &Document, order: &mut i64, problems: &mut Vec<Diagnostic>) -
         )?;
         return Some(Typed::SeldonDeployment(Box::new(sdep)));
     }
+    if kind == "Secret" && api_version == "v1" {
+        let secret: k8s_openapi::api::core::v1::Secret = fields(
+            document,
+            problems,
+            "not a field of a Kubernetes Secret; it is ignored (check the spelling)",
+        )?;
+        return Some(Typed::Secret(Box::new(secret)));
+    }
     const ISTIO_FIELD: &str =
         "not a field sluice reads for this Istio kind; it is ignored (check the spelling)";
     let Some(kind) = Kind::from_type_meta(api_version, kind) else {
         problems.push(
             Diagnostic::warning(
                 FieldPath::root().key("kind"),
-                "not a kind sluice reads (SeldonDeployment, or Istio Gateway, VirtualService, DestinationRule, ServiceEntry, RequestAuthentication, AuthorizationPolicy); skipped",
+                "not a kind sluice reads (SeldonDeployment, Secret, or Istio Gateway, VirtualService, DestinationRule, ServiceEntry, RequestAuthentication, AuthorizationPolicy); skipped",
             )
             .with_value(format!("{api_version}/{kind}")),
         );

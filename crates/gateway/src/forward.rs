@@ -100,6 +100,11 @@ fn upstream_headers(ex: &Exchange<'_>, f: &Forward, parts: &http::request::Parts
         .and_then(|a| HeaderValue::try_from(a).ok());
     let request_id = headers::request_id(&mut rand::rng());
     headers::upstream_request(&mut headers, ex.downstream.peer, ex.scheme, &request_id);
+    // x-forwarded-client-cert: Istio's SANITIZE_SET — the client's never passes (removed
+    // above); a verified client certificate's details are set (spec §8, C83).
+    if let Some(xfcc) = ex.downstream.tls.as_ref().and_then(|t| t.xfcc.clone()) {
+        headers.insert(http::HeaderName::from_static("x-forwarded-client-cert"), xfcc);
+    }
     for ops in &f.request_headers {
         ops.apply(&mut headers);
     }

@@ -22,12 +22,14 @@ pub mod config;
 pub mod flags;
 mod forward;
 mod headers;
+pub mod jwks;
 pub mod metrics;
 mod mirror;
 mod proxy;
 mod record;
 mod reply;
 pub mod server;
+pub mod tls;
 mod upstream;
 pub mod watch;
 

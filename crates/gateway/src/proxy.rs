@@ -18,8 +18,21 @@ use crate::record::{Counted, Finish, Recorded};
 use crate::server::Shared;
 use crate::{Body, reply};
 
+/// What a TLS connection told about itself.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TlsInfo {
+    /// The server name the client asked for.
+    pub(crate) sni: Option<String>,
+    /// The TLS server (filter chain) of the port that took the connection.
+    pub(crate) chain: usize,
+    /// The client certificate's SPIFFE identity, without `spiffe://`.
+    pub(crate) peer_principal: Option<String>,
+    /// `x-forwarded-client-cert` for the client certificate (mutual TLS).
+    pub(crate) xfcc: Option<http::HeaderValue>,
+}
+
 /// The downstream connection a request arrived on.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Downstream {
     /// The client's address.
     pub(crate) peer: SocketAddr,
@@ -29,6 +42,8 @@ pub(crate) struct Downstream {
     pub(crate) port: u16,
     /// The connection's scheme.
     pub(crate) scheme: Scheme,
+    /// TLS details, on an HTTPS server.
+    pub(crate) tls: Option<Arc<TlsInfo>>,
 }
 
 /// One request in flight: its connection, what kind of request it is, and when it began.
@@ -77,7 +92,7 @@ pub(crate) async fn handle(
     let (parts, body) = request.into_parts();
     let exchange = Exchange {
         shared: &shared,
-        downstream,
+        downstream: downstream.clone(),
         scheme: routing_scheme(&shared, &parts, downstream.scheme),
         grpc: parts
             .headers
@@ -89,7 +104,19 @@ pub(crate) async fn handle(
     };
     // What the access log says of the request, taken before the request moves on.
     let log = shared.access_log.is_some().then(|| request_log(&parts));
-    let decision = table.route(downstream.port, exchange.scheme, &parts, &mut rand::rng());
+    let mut parts = parts;
+    // Authentication and authorization run before routing (spec §1): a 401/403 wins over
+    // a 404, and a verified token's claims can steer the route.
+    let decision = match secure(&shared, &table, &mut parts, &downstream, exchange.scheme) {
+        Ok(()) => table.route_on(
+            downstream.port,
+            downstream.tls.as_ref().map(|t| t.chain),
+            exchange.scheme,
+            &parts,
+            &mut rand::rng(),
+        ),
+        Err(reply) => sluice_mesh::Decision::reply(reply),
+    };
     if let Some(delay) = decision.delay {
         tokio::time::sleep(delay).await;
     }
@@ -137,6 +164,35 @@ pub(crate) async fn handle(
         log,
     };
     Response::from_parts(response_parts, Recorded::new(response_body, finish).boxed())
+}
+
+/// The security filters of the gateway: `Err` is the 401/403 to answer.
+fn secure(
+    shared: &Shared,
+    table: &sluice_mesh::RouteTable,
+    parts: &mut http::request::Parts,
+    downstream: &Downstream,
+    scheme: Scheme,
+) -> Result<(), Reply> {
+    let security = table.security();
+    if security.is_empty() {
+        return Ok(());
+    }
+    let connection = sluice_mesh::security::Connection {
+        peer: downstream.peer,
+        local: downstream.local,
+        port: downstream.port,
+        scheme,
+        sni: downstream.tls.as_ref().and_then(|t| t.sni.clone()),
+        peer_principal: downstream.tls.as_ref().and_then(|t| t.peer_principal.clone()),
+        num_trusted_proxies: shared.options.num_trusted_proxies,
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    security
+        .check(parts, &connection, now, &|uri| shared.jwks.get(uri))
+        .map(|_| ())
 }
 
 /// With trusted proxies in front, their `x-forwarded-proto` is believed (spec §3.4, C80).

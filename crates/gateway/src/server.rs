@@ -75,6 +75,10 @@ pub(crate) struct Shared {
     pub(crate) options: Options,
     /// The access log's writer, when `options.access_log` is on.
     pub(crate) access_log: Option<crate::access_log::AccessLog>,
+    /// The keys of `jwksUri` rules.
+    pub(crate) jwks: crate::jwks::Jwks,
+    /// The TLS servers of the table in force.
+    pub(crate) tls: ArcSwap<crate::tls::TlsConfigs>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -103,8 +107,15 @@ impl Gateway {
     /// The same, recording into `metrics` (shared with another gateway of this process).
     pub fn with_metrics(options: Options, table: RouteTable, metrics: Arc<Metrics>) -> Self {
         let (shutdown, _) = watch::channel(false);
+        let tls = crate::tls::TlsConfigs::build(&table).unwrap_or_else(|problems| {
+            for p in problems {
+                tracing::error!("{p}");
+            }
+            crate::tls::TlsConfigs::default()
+        });
         Gateway {
             shared: Arc::new(Shared {
+                tls: ArcSwap::from_pointee(tls),
                 table: ArcSwap::from_pointee(table),
                 diagnostics: ArcSwap::from_pointee(Vec::new()),
                 ready: std::sync::atomic::AtomicBool::new(false),
@@ -116,6 +127,7 @@ impl Gateway {
                     .access_log
                     .then(|| crate::access_log::AccessLog::start(options.access_log_path.as_deref())),
                 options,
+                jwks: crate::jwks::Jwks::default(),
             }),
             listening: Arc::new(Mutex::new(BTreeMap::new())),
             shutdown,
@@ -132,8 +144,19 @@ impl Gateway {
     /// are opened for ports the new table has and the old did not.
     pub async fn swap(&self, table: RouteTable, diagnostics: Vec<Diagnostic>) -> std::io::Result<()> {
         // Listen first: a table is never live on a port nobody listens on.
+        let tls = crate::tls::TlsConfigs::build(&table).map_err(|problems| {
+            std::io::Error::other(
+                problems
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })?;
         let ports: Vec<u16> = table.ports().collect();
         self.listen(&ports).await?;
+        self.shared.jwks.watch(jwks_uris(&table));
+        self.shared.tls.store(Arc::new(tls));
         self.shared.table.store(Arc::new(table));
         self.set_diagnostics(diagnostics);
         self.shared
@@ -167,6 +190,7 @@ impl Gateway {
     pub async fn listen_all(&self) -> std::io::Result<()> {
         let ports: Vec<u16> = self.table().ports().collect();
         self.listen(&ports).await?;
+        self.shared.jwks.watch(jwks_uris(&self.table()));
         self.shared
             .ready
             .store(true, std::sync::atomic::Ordering::Release);
@@ -296,6 +320,12 @@ pub fn compile_files(
     let mut problems: Vec<Diagnostic> = loaded.diagnostics.clone();
     problems.extend(skipped);
     problems.extend(compiled.into_iter().map(|d| loaded.locate(d)));
+    // Certificates named by path are read and checked here, with the rest.
+    if !sluice_api::diagnostic::has_errors(&problems)
+        && let Err(tls) = crate::tls::TlsConfigs::build(&table)
+    {
+        problems.extend(tls.into_iter().map(|d| loaded.locate(d)));
+    }
     sluice_api::diagnostic::sort_by_location(&mut problems, &loaded.files);
     if sluice_api::diagnostic::has_errors(&problems) {
         Err(problems)
@@ -333,17 +363,29 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, port: u16, mut 
                     local: stream.local_addr().unwrap_or(local),
                     port,
                     scheme: Scheme::Http,
+                    tls: None,
                 };
-                let shared = shared.clone();
-                let service = service_fn(move |request| {
-                    let shared = shared.clone();
-                    async move { Ok::<_, Infallible>(proxy::handle(shared, request, downstream).await) }
-                });
-                let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-                let connection = graceful.watch(connection);
-                tokio::spawn(async move {
-                    let _ = connection.await;
-                });
+                let configs = shared.tls.load_full();
+                if configs.port(port).is_empty() {
+                    let connection = builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service(shared.clone(), downstream))
+                        .into_owned();
+                    let connection = graceful.watch(connection);
+                    tokio::spawn(async move {
+                        let _ = connection.await;
+                    });
+                } else {
+                    let (shared, builder, watcher) = (shared.clone(), builder.clone(), graceful.watcher());
+                    tokio::spawn(async move {
+                        let Some((stream, downstream)) = handshake(&shared, &configs, stream, downstream).await else {
+                            return;
+                        };
+                        let connection = builder
+                            .serve_connection_with_upgrades(TokioIo::new(stream), service(shared.clone(), downstream))
+                            .into_owned();
+                        let _ = watcher.watch(connection).await;
+                    });
+                }
             }
             _ = crate::server::stopped(&mut stop) => break,
         }
@@ -358,7 +400,106 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, port: u16, mut 
     }
 }
 
+/// The request handler of one connection.
+fn service(
+    shared: Arc<Shared>,
+    downstream: proxy::Downstream,
+) -> impl hyper::service::Service<
+    http::Request<hyper::body::Incoming>,
+    Response = http::Response<crate::Body>,
+    Error = Infallible,
+    Future = impl Future<Output = Result<http::Response<crate::Body>, Infallible>> + Send,
+> + Clone
++ Send {
+    service_fn(move |request| {
+        let shared = shared.clone();
+        let downstream = downstream.clone();
+        async move { Ok::<_, Infallible>(proxy::handle(shared, request, downstream).await) }
+    })
+}
+
+/// How long a client may take to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The TLS handshake of a connection to a TLS port: the server is chosen by SNI before
+/// the handshake (no match: the connection is closed, spec §3.3); `None` when the
+/// handshake fails or the client certificate is not accepted.
+async fn handshake(
+    shared: &Shared,
+    configs: &crate::tls::TlsConfigs,
+    stream: tokio::net::TcpStream,
+    mut downstream: proxy::Downstream,
+) -> Option<(
+    tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+    proxy::Downstream,
+)> {
+    let port = downstream.port;
+    let work = async {
+        let start = tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream)
+            .await
+            .map_err(|e| format!("not a TLS ClientHello: {e}"))?;
+        let sni = start.client_hello().server_name().map(str::to_string);
+        let table = shared.table.load_full();
+        let listener = table.listener(port).ok_or("no listener")?;
+        let chain = listener
+            .chain_for(sni.as_deref())
+            .ok_or_else(|| format!("no TLS server for SNI {sni:?}"))?;
+        let config = configs
+            .port(port)
+            .get(chain)
+            .ok_or("TLS configuration changed")?
+            .clone();
+        let tls = listener
+            .tls
+            .get(chain)
+            .ok_or("TLS configuration changed")?
+            .tls
+            .clone();
+        let stream = start
+            .into_stream(config)
+            .await
+            .map_err(|e| format!("TLS handshake failed: {e}"))?;
+        let peer_cert = stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .cloned();
+        let info = crate::tls::connection_info(&tls, chain, sni, peer_cert.as_ref())?;
+        Ok::<_, String>((stream, info))
+    };
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, work).await {
+        Ok(Ok((stream, info))) => {
+            downstream.scheme = Scheme::Https;
+            downstream.tls = Some(Arc::new(info));
+            Some((stream, downstream))
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(gateway_port = port, peer = %downstream.peer, "{e}");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(gateway_port = port, peer = %downstream.peer, "TLS handshake timed out");
+            None
+        }
+    }
+}
+
 /// The gateway ports configured by a table, as a set (for tests and `sluice up`).
 pub fn ports(table: &RouteTable) -> BTreeSet<u16> {
     table.ports().collect()
+}
+
+/// The `jwksUri`s of a table's JWT rules, with their fetch timeouts.
+fn jwks_uris(table: &RouteTable) -> Vec<(String, std::time::Duration)> {
+    table
+        .security()
+        .authn
+        .providers()
+        .iter()
+        .filter_map(|p| match &p.keys {
+            sluice_mesh::security::jwt::Keys::Uri(u) => Some((u.clone(), p.fetch_timeout)),
+            sluice_mesh::security::jwt::Keys::Inline(_) => None,
+        })
+        .collect()
 }

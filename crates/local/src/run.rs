@@ -563,6 +563,10 @@ impl Local {
         if sluice_api::diagnostic::has_errors(&diagnostics) {
             return Err(diagnostics.into_iter().filter(Diagnostic::is_error).collect());
         }
+        // Certificates named by path are read and checked before anything switches.
+        if let Err(tls) = sluice_gateway::tls::TlsConfigs::build(&table) {
+            return Err(tls.into_iter().map(|d| plan.loaded.locate(d)).collect());
+        }
         warnings.extend(diagnostics);
         // The sidecar view only when the in-mesh listener is on. Its diagnostics repeat
         // those of the ingress compile above (same resources), so they are not shown twice.
@@ -574,11 +578,18 @@ impl Local {
     }
 
     fn summary(&self, running: &BTreeMap<Key, Running>, warnings: Vec<Diagnostic>) -> Summary {
-        let base = self
-            .gateway
-            .addresses()
+        // The curl lines use port 80, else the first port (https when it is a TLS port).
+        let addresses = self.gateway.addresses();
+        let table = self.gateway.table();
+        let base = addresses
             .get(&80)
             .map(|a| format!("http://{a}"))
+            .or_else(|| {
+                addresses.iter().next().map(|(port, a)| {
+                    let tls = table.listener(*port).is_some_and(|l| !l.tls.is_empty());
+                    format!("{}://{a}", if tls { "https" } else { "http" })
+                })
+            })
             .unwrap_or_else(|| "http://127.0.0.1".to_string());
         let mut summary = Summary {
             warnings,

@@ -47,6 +47,8 @@ pub struct Config {
     pub request_authentications: Vec<RequestAuthentication>,
     /// Authorization policies; selected like RequestAuthentications.
     pub authorization_policies: Vec<AuthorizationPolicy>,
+    /// Kubernetes Secrets: the certificates of TLS servers (`credentialName`).
+    pub secrets: Vec<sluice_api::k8s_openapi::api::core::v1::Secret>,
 }
 
 impl Proxy {

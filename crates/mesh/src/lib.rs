@@ -34,6 +34,7 @@ pub mod route;
 pub mod security;
 mod sidecar;
 pub mod table;
+pub mod tls;
 
 pub use cluster::{Cluster, Endpoint, UpstreamProtocol};
 pub use config::{Config, Proxy};

@@ -158,7 +158,9 @@ impl HeaderKey {
                     .map(str::to_string)
                     .collect();
                 if path.iter().any(String::is_empty) {
-                    return Err(format!("{name:?}: write a claim as @request.auth.claims.name or @request.auth.claims.a.b"));
+                    return Err(format!(
+                        "{name:?}: write a claim as @request.auth.claims.name or @request.auth.claims.a.b"
+                    ));
                 }
                 Ok(HeaderKey::Claim(path))
             }

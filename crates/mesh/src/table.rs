@@ -19,6 +19,7 @@ use crate::matcher::RequestView;
 use crate::path;
 use crate::route::{Decision, Reply, Route, Scheme};
 use crate::security::Security;
+use crate::tls::{self, ServerTls};
 
 /// One virtual host: a domain (exact, `*.suffix` or `*`) and its ordered routes.
 #[derive(Clone, Debug)]
@@ -34,10 +35,56 @@ pub struct VirtualHost {
 /// The virtual hosts of one listener port.
 #[derive(Clone, Debug, Default)]
 pub struct Listener {
-    /// Virtual hosts.
+    /// Virtual hosts of the plain-text servers.
     pub virtual_hosts: Vec<VirtualHost>,
+    /// The TLS servers of the port (Envoy's filter chains), chosen by SNI; when there are
+    /// any, the port speaks only TLS.
+    pub tls: Vec<TlsChain>,
     /// `Gateway ns/name` of each server on this port, for `explain`.
     pub servers: Vec<String>,
+}
+
+/// One TLS server of a port: the server names it answers, its TLS, its own routes
+/// (spec §3.3, C82: a connection for one server never reaches another's routes).
+#[derive(Clone, Debug)]
+pub struct TlsChain {
+    /// Lower-case server names (`*.example.com` allowed); empty: any SNI, also none.
+    pub server_names: Vec<String>,
+    /// How TLS is terminated.
+    pub tls: ServerTls,
+    /// Its virtual hosts.
+    pub virtual_hosts: Vec<VirtualHost>,
+}
+
+impl Listener {
+    /// The TLS server for a ClientHello's SNI: an exact name, then the longest wildcard,
+    /// then a server for any name; `None`: the handshake is refused.
+    pub fn chain_for(&self, sni: Option<&str>) -> Option<usize> {
+        let sni = sni.map(|s| s.trim_end_matches('.').to_ascii_lowercase());
+        if let Some(sni) = &sni {
+            if let Some(i) = self
+                .tls
+                .iter()
+                .position(|c| c.server_names.iter().any(|n| n == sni))
+            {
+                return Some(i);
+            }
+            let wildcard = self
+                .tls
+                .iter()
+                .enumerate()
+                .flat_map(|(i, c)| c.server_names.iter().map(move |n| (i, n)))
+                .filter(|(_, n)| {
+                    n.strip_prefix('*')
+                        .is_some_and(|suffix| sni.ends_with(suffix) && sni.len() > suffix.len())
+                })
+                .max_by_key(|(_, n)| n.len());
+            if let Some((i, _)) = wildcard {
+                return Some(i);
+            }
+        }
+        self.tls.iter().position(|c| c.server_names.is_empty())
+    }
 }
 
 /// The compiled routing of one gateway. Immutable; swap a new one in to reconfigure.
@@ -50,8 +97,18 @@ pub struct RouteTable {
 
 const HTTP_PROTOCOLS: &[&str] = &["HTTP", "HTTP2", "GRPC", "GRPC-WEB"];
 
-/// A Gateway server selected by this proxy: its Gateway's `namespace/name` and the server.
-type BoundServer<'a> = (String, &'a sluice_api::istio::Server);
+/// A Gateway server selected by this proxy.
+struct BoundServer<'a> {
+    /// Its Gateway's `namespace/name`.
+    gateway: String,
+    /// The Gateway, for diagnostics.
+    object: ObjectRef,
+    /// `spec.servers[i]`.
+    at: String,
+    server: &'a sluice_api::istio::Server,
+    /// For an HTTPS server, its TLS.
+    tls: Option<ServerTls>,
+}
 
 impl RouteTable {
     /// Compile the configuration for `proxy`. Errors are problems Istio would reject;
@@ -78,7 +135,19 @@ impl RouteTable {
             &config.destination_rules,
             &mut diagnostics,
         );
-        let servers = servers_by_port(proxy, &config.gateways, every_gateway, &mut diagnostics);
+        let secrets: tls::Secrets<'_> = config
+            .secrets
+            .iter()
+            .map(|s| {
+                let ns = s
+                    .metadata
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| "default".to_string());
+                ((ns, s.metadata.name.clone().unwrap_or_default()), s)
+            })
+            .collect();
+        let servers = servers_by_port(proxy, &config.gateways, &secrets, every_gateway, &mut diagnostics);
         let bound = ordered_virtual_services(proxy, &config.virtual_services, &mut diagnostics);
         let mut reported = BTreeSet::new();
         let listeners = servers
@@ -165,15 +234,35 @@ impl RouteTable {
 
     /// Decide what to do with a request that arrived on `port` over `scheme`.
     pub fn route(&self, port: u16, scheme: Scheme, parts: &Parts, rng: &mut impl Rng) -> Decision {
+        self.route_on(port, None, scheme, parts, rng)
+    }
+
+    /// Decide what to do with a request that arrived on `port`, on the TLS server `chain`
+    /// of that port when the connection is TLS (see [`Listener::chain_for`]).
+    pub fn route_on(
+        &self,
+        port: u16,
+        chain: Option<usize>,
+        scheme: Scheme,
+        parts: &Parts,
+        rng: &mut impl Rng,
+    ) -> Decision {
         let reply = |status: StatusCode| Decision::reply(Reply::new(status, ""));
         let Some(listener) = self.listeners.get(&port) else {
             return reply(StatusCode::NOT_FOUND);
+        };
+        let virtual_hosts = match chain {
+            None => &listener.virtual_hosts,
+            Some(i) => match listener.tls.get(i) {
+                Some(c) => &c.virtual_hosts,
+                None => return reply(StatusCode::NOT_FOUND),
+            },
         };
         let Ok(target) = path::normalize(parts.uri.path_and_query().map_or("/", |p| p.as_str())) else {
             return reply(StatusCode::BAD_REQUEST);
         };
         let authority = authority(parts);
-        let Some(vh) = select_virtual_host(&listener.virtual_hosts, &authority) else {
+        let Some(vh) = select_virtual_host(virtual_hosts, &authority) else {
             return reply(StatusCode::NOT_FOUND);
         };
         if vh.require_tls && scheme != Scheme::Https {
@@ -196,6 +285,7 @@ impl RouteTable {
 fn servers_by_port<'a>(
     proxy: &Proxy,
     gateways: &'a [Gateway],
+    secrets: &tls::Secrets<'_>,
     every_gateway: bool,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> BTreeMap<u16, Vec<BoundServer<'a>>> {
@@ -244,14 +334,21 @@ fn servers_by_port<'a>(
                 ));
                 continue;
             };
+            let bound = |tls| BoundServer {
+                gateway: gateway_id(gw),
+                object: resource.clone(),
+                at: at.clone(),
+                server,
+                tls,
+            };
             if HTTP_PROTOCOLS.contains(&protocol.as_str()) {
-                servers.entry(port).or_default().push((gateway_id(gw), server));
+                servers.entry(port).or_default().push(bound(None));
             } else if protocol == "HTTPS" {
-                diagnostics.push(diagnostic::error(
-                    &resource,
-                    format!("{at}.port.protocol"),
-                    "HTTPS servers (TLS termination) are not supported by the local gateway yet",
-                ));
+                if let Some(tls) =
+                    tls::server_tls(&resource, &at, server, &proxy.namespace, secrets, diagnostics)
+                {
+                    servers.entry(port).or_default().push(bound(Some(tls)));
+                }
             } else if ["TCP", "TLS", "MONGO", "REDIS", "MYSQL"].contains(&protocol.as_str()) {
                 diagnostics.push(diagnostic::warning(
                     &resource,
@@ -273,8 +370,9 @@ fn servers_by_port<'a>(
     servers
 }
 
-/// The virtual hosts of one port: each server host intersected with the hosts of the
-/// VirtualServices bound to its Gateway, routes in Istio's order (catch-alls last).
+/// The listener of one port: the plain-text servers' virtual hosts, or one TLS chain per
+/// HTTPS server; a plain and a TLS server cannot share a port (the later is dropped,
+/// spec §3.5), nor can two TLS servers with the same host.
 fn listener(
     proxy: &Proxy,
     port: u16,
@@ -284,9 +382,86 @@ fn listener(
     diagnostics: &mut Vec<Diagnostic>,
     reported: &mut BTreeSet<usize>,
 ) -> Listener {
+    let is_tls = port_servers.first().is_some_and(|s| s.tls.is_some());
+    let mut kept: Vec<&BoundServer<'_>> = Vec::new();
+    for s in port_servers {
+        if s.tls.is_some() != is_tls {
+            diagnostics.push(diagnostic::warning(
+                &s.object,
+                format!("{}.port", s.at),
+                format!(
+                    "port {port} is already served {} by another server; a plain-text and a TLS server cannot share a port, so this server is skipped (as Istio does)",
+                    if is_tls { "with TLS" } else { "in plain text" }
+                ),
+            ));
+            continue;
+        }
+        kept.push(s);
+    }
+    let mut listener = Listener {
+        servers: kept.iter().map(|s| format!("Gateway {}", s.gateway)).collect(),
+        ..Listener::default()
+    };
+    if !is_tls {
+        listener.virtual_hosts = virtual_hosts(proxy, port, &kept, bound, registry, diagnostics, reported);
+        return listener;
+    }
+    let mut taken: BTreeSet<String> = BTreeSet::new();
+    for s in kept {
+        let Some(tls) = &s.tls else { continue };
+        let mut names: Vec<String> = s
+            .server
+            .hosts
+            .iter()
+            .map(|h| server_host_parts(h, "").1)
+            .collect();
+        names.sort();
+        names.dedup();
+        let names = if names.iter().any(|n| n == "*") {
+            Vec::new()
+        } else {
+            names
+        };
+        let keys: Vec<String> = if names.is_empty() {
+            vec!["*".to_string()]
+        } else {
+            names.clone()
+        };
+        if let Some(dup) = keys.iter().find(|k| taken.contains(*k)) {
+            diagnostics.push(diagnostic::warning(
+                &s.object,
+                format!("{}.hosts", s.at),
+                format!("another TLS server on port {port} already serves {dup}; this server is skipped (as Istio does)"),
+            ));
+            continue;
+        }
+        taken.extend(keys);
+        let virtual_hosts = virtual_hosts(proxy, port, &[s], bound, registry, diagnostics, reported);
+        listener.tls.push(TlsChain {
+            server_names: names,
+            tls: tls.clone(),
+            virtual_hosts,
+        });
+    }
+    listener
+}
+
+/// The virtual hosts of some servers of one port: each server host intersected with the
+/// hosts of the VirtualServices bound to its Gateway, routes in Istio's order (catch-alls
+/// last).
+fn virtual_hosts(
+    proxy: &Proxy,
+    port: u16,
+    port_servers: &[&BoundServer<'_>],
+    bound: &[Bound<'_>],
+    registry: &mut Registry,
+    diagnostics: &mut Vec<Diagnostic>,
+    reported: &mut BTreeSet<usize>,
+) -> Vec<VirtualHost> {
     let mut vhosts: BTreeMap<String, VirtualHost> = BTreeMap::new();
     let mut seen: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
-    for (gw_id, server) in port_servers {
+    for bs in port_servers {
+        let (gw_id, server) = (&bs.gateway, bs.server);
         let gw_ns = gw_id.split('/').next().unwrap_or("");
         let redirect = server.tls.as_ref().and_then(|t| t.https_redirect) == Some(true);
         for server_host in &server.hosts {
@@ -328,10 +503,7 @@ fn listener(
             vh.routes.drain(..).partition(|r| r.matcher.is_catch_all());
         vh.routes = specific.into_iter().chain(catch_all).collect();
     }
-    Listener {
-        virtual_hosts,
-        servers: port_servers.iter().map(|(g, _)| format!("Gateway {g}")).collect(),
-    }
+    virtual_hosts
 }
 
 fn gateway_id(gw: &Gateway) -> String {

@@ -185,7 +185,10 @@ fn c88_valid_token_is_removed_unless_forwarded() {
     assert_eq!(s.status, 200);
     assert_eq!(s.upstream_header("authorization"), None);
     assert_eq!(
-        s.upstream.extensions.get::<Identity>().and_then(Identity::principal),
+        s.upstream
+            .extensions
+            .get::<Identity>()
+            .and_then(Identity::principal),
         Some("issuer-1/sub-1".to_string())
     );
     let t = with_ra("    forwardOriginalToken: true\n", "");
@@ -230,7 +233,10 @@ fn c91_audiences() {
     let t = with_ra("    audiences: [foo]\n", "");
     let s = through(
         &t,
-        req("GET", "/").header("authorization", &bearer(&token("issuer-1", "s", json!({"aud": "bar"})))),
+        req("GET", "/").header(
+            "authorization",
+            &bearer(&token("issuer-1", "s", json!({"aud": "bar"}))),
+        ),
     );
     assert_eq!((s.status, s.body.as_str()), (403, status::AUDIENCE_NOT_ALLOWED));
     let s = through(
@@ -271,13 +277,19 @@ fn c93_token_locations() {
         through(&t, req("GET", "/").header("authorization", &bearer(&tok))).status,
         403
     );
-    assert_eq!(through(&t, req("GET", &format!("/?token_value={tok}"))).status, 403);
+    assert_eq!(
+        through(&t, req("GET", &format!("/?token_value={tok}"))).status,
+        403
+    );
     let s = through(&t, req("GET", &format!("/?token={tok}")));
     assert_eq!(s.status, 200);
     assert_eq!(s.upstream.uri.to_string(), "/", "the token parameter is removed");
     let s = through(
         &t,
-        req("GET", &format!("/?token={tok}&secondary_token={}", expired("issuer-1", "sub-1"))),
+        req(
+            "GET",
+            &format!("/?token={tok}&secondary_token={}", expired("issuer-1", "sub-1")),
+        ),
     );
     assert_eq!(s.status, 401);
 }
@@ -301,7 +313,10 @@ fn c94_claims_and_payload_to_headers() {
     assert_eq!(s.status, 200);
     assert_eq!(s.upstream_header("x-test-payload"), tok.split('.').nth(1));
     assert_eq!(s.upstream_header("x-jwt-iss"), Some("issuer-1"));
-    assert_eq!(s.upstream_header("x-jwt-iat"), Some((NOW - 10).to_string().as_str()));
+    assert_eq!(
+        s.upstream_header("x-jwt-iat"),
+        Some((NOW - 10).to_string().as_str())
+    );
     assert_eq!(s.upstream_header("x-jwt-nested"), Some("value2"));
     assert_eq!(s.upstream_header("x-jwt-none"), None);
     // Without a token the spoofed values are removed too.
@@ -365,18 +380,35 @@ fn c98_claim_based_routing() {
     let route = vs(
         "[{match: [{headers: {\"@request.auth.claims.nested.key1\": {exact: valueA}}}], route: [{destination: {host: a.default.svc.cluster.local}}]}]",
     );
-    let t = table(&format!("{route}\n---\n{}", ra("ra", "istio-system", "issuer-1", "")));
+    let t = table(&format!(
+        "{route}\n---\n{}",
+        ra("ra", "istio-system", "issuer-1", "")
+    ));
     let good = token("issuer-1", "s", json!({"nested": {"key1": "valueA"}}));
     let other = token("issuer-1", "s", json!({"nested": {"key1": "valueB"}}));
-    assert_eq!(through(&t, req("GET", "/").header("authorization", &bearer(&good))).status, 200);
-    assert_eq!(through(&t, req("GET", "/").header("authorization", &bearer(&other))).status, 404);
+    assert_eq!(
+        through(&t, req("GET", "/").header("authorization", &bearer(&good))).status,
+        200
+    );
+    assert_eq!(
+        through(&t, req("GET", "/").header("authorization", &bearer(&other))).status,
+        404
+    );
     assert_eq!(through(&t, req("GET", "/")).status, 404);
     assert_eq!(
-        through(&t, req("GET", "/").header("authorization", &bearer(&expired("issuer-1", "s")))).status,
+        through(
+            &t,
+            req("GET", "/").header("authorization", &bearer(&expired("issuer-1", "s")))
+        )
+        .status,
         401
     );
     assert_eq!(
-        through(&t, req("GET", "/").header("request.auth.claims.nested.key1", "valueA")).status,
+        through(
+            &t,
+            req("GET", "/").header("request.auth.claims.nested.key1", "valueA")
+        )
+        .status,
         404
     );
 }
@@ -390,10 +422,16 @@ fn c99_rules_of_several_policies_combine() {
         ra("ra2", "istio-system", "issuer-2", "")
     ));
     for iss in ["issuer-1", "issuer-2"] {
-        let s = through(&t, req("GET", "/").header("authorization", &bearer(&token(iss, "s", json!({})))));
+        let s = through(
+            &t,
+            req("GET", "/").header("authorization", &bearer(&token(iss, "s", json!({})))),
+        );
         assert_eq!(s.status, 200, "{iss}");
     }
-    let s = through(&t, req("GET", "/").header("authorization", &bearer(&expired("issuer-2", "s"))));
+    let s = through(
+        &t,
+        req("GET", "/").header("authorization", &bearer(&expired("issuer-2", "s"))),
+    );
     assert_eq!(s.status, 401);
     // Audiences per rule; an audience-free rule for issuer-2 accepts any audience.
     let combined = format!(
@@ -407,12 +445,18 @@ fn c99_rules_of_several_policies_combine() {
     ));
     let s = through(
         &t,
-        req("GET", "/").header("authorization", &bearer(&token("issuer-1", "s", json!({"aud": "x"})))),
+        req("GET", "/").header(
+            "authorization",
+            &bearer(&token("issuer-1", "s", json!({"aud": "x"}))),
+        ),
     );
     assert_eq!(s.status, 403);
     let s = through(
         &t,
-        req("GET", "/").header("authorization", &bearer(&token("issuer-2", "s", json!({"aud": "x"})))),
+        req("GET", "/").header(
+            "authorization",
+            &bearer(&token("issuer-2", "s", json!({"aud": "x"}))),
+        ),
     );
     assert_eq!(s.status, 200);
 }
@@ -442,7 +486,10 @@ fn c102_deny_wins_over_allow() {
         "{}\n---\n{}\n---\n{}",
         route_a(),
         ap("allow", "{rules: [{to: [{operation: {paths: [\"/allow*\"]}}]}]}"),
-        ap("deny", "{action: DENY, rules: [{to: [{operation: {paths: [/allow/admin]}}]}]}")
+        ap(
+            "deny",
+            "{action: DENY, rules: [{to: [{operation: {paths: [/allow/admin]}}]}]}"
+        )
     ));
     for (path, status) in [
         ("/allow", 200),
@@ -510,9 +557,15 @@ fn c105_hosts_ignore_case() {
 fn c106_hosts_include_the_port() {
     let t = with_ap("{rules: [{to: [{operation: {hosts: [app.example.com]}}]}]}");
     assert_eq!(through(&t, req("GET", "/")).status, 200);
-    assert_eq!(through(&t, req("GET", "/").host("app.example.com:80")).status, 403);
+    assert_eq!(
+        through(&t, req("GET", "/").host("app.example.com:80")).status,
+        403
+    );
     let t = with_ap("{rules: [{to: [{operation: {hosts: [app.example.com, \"app.example.com:*\"]}}]}]}");
-    assert_eq!(through(&t, req("GET", "/").host("app.example.com:80")).status, 200);
+    assert_eq!(
+        through(&t, req("GET", "/").host("app.example.com:80")).status,
+        200
+    );
 }
 
 #[test]
@@ -525,14 +578,22 @@ fn c107_to_entries_are_ored() {
             "{action: DENY, rules: [{to: [{operation: {hosts: [internal.example.com]}}, {operation: {paths: [/private]}}]}]}"
         )
     ));
-    assert_eq!(through(&t, req("GET", "/").host("internal.example.com")).status, 403);
-    assert_eq!(through(&t, req("GET", "/private").host("www.example.com")).status, 403);
+    assert_eq!(
+        through(&t, req("GET", "/").host("internal.example.com")).status,
+        403
+    );
+    assert_eq!(
+        through(&t, req("GET", "/private").host("www.example.com")).status,
+        403
+    );
     assert_eq!(through(&t, req("GET", "/").host("www.example.com")).status, 200);
 }
 
 #[test]
 fn c108_remote_ip_blocks_with_trusted_proxies() {
-    let t = with_ap("{action: DENY, rules: [{from: [{source: {remoteIpBlocks: [172.17.72.46, 192.168.4.0/23]}}]}]}");
+    let t = with_ap(
+        "{action: DENY, rules: [{from: [{source: {remoteIpBlocks: [172.17.72.46, 192.168.4.0/23]}}]}]}",
+    );
     let xff = |ip: &str| req("GET", "/").header("x-forwarded-for", ip);
     assert_eq!(through_with(&t, xff("192.168.5.233"), 1).status, 403);
     assert_eq!(through_with(&t, xff("10.4.5.6"), 1).status, 200);
@@ -554,22 +615,46 @@ fn c109_request_principals_and_methods() {
     );
     let sub1 = bearer(&token("issuer-1", "sub-1", json!({})));
     assert_eq!(through(&t, req("GET", "/")).status, 403);
-    assert_eq!(through(&t, req("GET", "/").header("authorization", &sub1)).status, 200);
+    assert_eq!(
+        through(&t, req("GET", "/").header("authorization", &sub1)).status,
+        200
+    );
     let sub2 = bearer(&token("issuer-1", "sub-2", json!({})));
-    assert_eq!(through(&t, req("GET", "/").header("authorization", &sub2)).status, 403);
+    assert_eq!(
+        through(&t, req("GET", "/").header("authorization", &sub2)).status,
+        403
+    );
     let old = bearer(&expired("issuer-1", "sub-1"));
-    assert_eq!(through(&t, req("GET", "/").header("authorization", &old)).status, 401);
-    assert_eq!(through(&t, req("POST", "/").header("authorization", &sub1)).status, 403);
+    assert_eq!(
+        through(&t, req("GET", "/").header("authorization", &old)).status,
+        401
+    );
+    assert_eq!(
+        through(&t, req("POST", "/").header("authorization", &sub1)).status,
+        403
+    );
 }
 
 #[test]
 fn c110_any_request_principal() {
-    let t = with_ra("", &ap("allow", "{rules: [{from: [{source: {requestPrincipals: [\"*\"]}}]}]}"));
+    let t = with_ra(
+        "",
+        &ap(
+            "allow",
+            "{rules: [{from: [{source: {requestPrincipals: [\"*\"]}}]}]}",
+        ),
+    );
     let valid = bearer(&token("issuer-1", "s", json!({})));
-    assert_eq!(through(&t, req("GET", "/").header("authorization", &valid)).status, 200);
+    assert_eq!(
+        through(&t, req("GET", "/").header("authorization", &valid)).status,
+        200
+    );
     assert_eq!(through(&t, req("GET", "/")).status, 403);
     let no_sub = bearer(&issuer().sign("k1", &json!({"iss": "issuer-1", "exp": NOW + 60})));
-    assert_eq!(through(&t, req("GET", "/").header("authorization", &no_sub)).status, 403);
+    assert_eq!(
+        through(&t, req("GET", "/").header("authorization", &no_sub)).status,
+        403
+    );
     let t = with_ra(
         "",
         &ap(
@@ -578,7 +663,10 @@ fn c110_any_request_principal() {
         ),
     );
     assert_eq!(through(&t, req("GET", "/")).status, 403);
-    assert_eq!(through(&t, req("GET", "/").header("authorization", &valid)).status, 200);
+    assert_eq!(
+        through(&t, req("GET", "/").header("authorization", &valid)).status,
+        200
+    );
 }
 
 #[test]
@@ -593,16 +681,25 @@ fn c111_principal_splits_at_the_last_slash() {
         )
     ));
     let ok = bearer(&token("https://accounts.example.com", "1234", json!({})));
-    assert_eq!(through(&t, req("GET", "/").header("authorization", &ok)).status, 200);
+    assert_eq!(
+        through(&t, req("GET", "/").header("authorization", &ok)).status,
+        200
+    );
     let other = bearer(&token("https://accounts.example.com", "12345", json!({})));
-    assert_eq!(through(&t, req("GET", "/").header("authorization", &other)).status, 403);
+    assert_eq!(
+        through(&t, req("GET", "/").header("authorization", &other)).status,
+        403
+    );
 }
 
 #[test]
 fn c112_claim_conditions() {
     let t = with_ra(
         "",
-        &ap("allow", "{rules: [{when: [{key: \"request.auth.claims[groups]\", values: [group-2]}]}]}"),
+        &ap(
+            "allow",
+            "{rules: [{when: [{key: \"request.auth.claims[groups]\", values: [group-2]}]}]}",
+        ),
     );
     for (groups, status) in [
         (json!(["group-1", "group-2"]), 200),
@@ -610,14 +707,24 @@ fn c112_claim_conditions() {
         (json!(["group-1"]), 403),
     ] {
         let tok = bearer(&token("issuer-1", "s", json!({"groups": groups})));
-        assert_eq!(through(&t, req("GET", "/").header("authorization", &tok)).status, status, "{groups}");
+        assert_eq!(
+            through(&t, req("GET", "/").header("authorization", &tok)).status,
+            status,
+            "{groups}"
+        );
     }
     let t = with_ra(
         "",
-        &ap("allow", "{rules: [{when: [{key: \"request.auth.claims[scope]\", values: [write]}]}]}"),
+        &ap(
+            "allow",
+            "{rules: [{when: [{key: \"request.auth.claims[scope]\", values: [write]}]}]}",
+        ),
     );
     let tok = bearer(&token("issuer-1", "s", json!({"scope": "read write"})));
-    assert_eq!(through(&t, req("GET", "/").header("authorization", &tok)).status, 200);
+    assert_eq!(
+        through(&t, req("GET", "/").header("authorization", &tok)).status,
+        200
+    );
     let t = with_ra(
         "",
         &ap(
@@ -626,13 +733,19 @@ fn c112_claim_conditions() {
         ),
     );
     let tok = bearer(&token("issuer-1", "s", json!({"nested": {"role": "admin"}})));
-    assert_eq!(through(&t, req("GET", "/").header("authorization", &tok)).status, 200);
+    assert_eq!(
+        through(&t, req("GET", "/").header("authorization", &tok)).status,
+        200
+    );
 }
 
 #[test]
 fn c113_header_conditions() {
     let t = with_ap("{rules: [{when: [{key: \"request.headers[X-Token]\", values: [\"abc*\"]}]}]}");
-    assert_eq!(through(&t, req("GET", "/").header("x-token", "abcdef")).status, 200);
+    assert_eq!(
+        through(&t, req("GET", "/").header("x-token", "abcdef")).status,
+        200
+    );
     assert_eq!(through(&t, req("GET", "/").header("x-token", "zabc")).status, 403);
     assert_eq!(through(&t, req("GET", "/")).status, 403);
 }
@@ -662,7 +775,13 @@ fn c116_dry_run_is_not_enforced() {
 
 #[test]
 fn c117_cors_preflight_does_not_bypass_rbac() {
-    let t = with_ra("", &ap("allow", "{rules: [{from: [{source: {requestPrincipals: [\"*\"]}}]}]}"));
+    let t = with_ra(
+        "",
+        &ap(
+            "allow",
+            "{rules: [{from: [{source: {requestPrincipals: [\"*\"]}}]}]}",
+        ),
+    );
     let preflight = req("OPTIONS", "/")
         .header("origin", "https://x.example.com")
         .header("access-control-request-method", "POST");
@@ -692,7 +811,10 @@ fn c119_ports_are_the_server_port() {
 fn c120_jwt_runs_before_rbac() {
     let t = with_ra("", &ap("deny", "{action: DENY, rules: [{}]}"));
     let bad = bearer(&expired("issuer-1", "s"));
-    assert_eq!(through(&t, req("GET", "/").header("authorization", &bad)).status, 401);
+    assert_eq!(
+        through(&t, req("GET", "/").header("authorization", &bad)).status,
+        401
+    );
     assert_eq!(through(&t, req("GET", "/")).status, 403);
 }
 
@@ -713,7 +835,8 @@ fn attacks_on_tokens_are_refused() {
     let claims = json!({"iss": "issuer-1", "sub": "s", "aud": "svc", "exp": NOW + 60});
     let good = issuer().sign("k1", &claims);
     let mut segments: Vec<String> = good.split('.').map(str::to_string).collect();
-    segments[1] = URL_SAFE_NO_PAD.encode(json!({"iss": "issuer-1", "sub": "admin", "aud": "svc"}).to_string());
+    segments[1] =
+        URL_SAFE_NO_PAD.encode(json!({"iss": "issuer-1", "sub": "admin", "aud": "svc"}).to_string());
     let tampered = segments.join(".");
     // HS256 "signed" with the public key material an attacker can read from the JWKS.
     let hs = jsonwebtoken::encode(
@@ -723,18 +846,63 @@ fn attacks_on_tokens_are_refused() {
     )
     .expect("hs256");
     let cases: Vec<(&str, String, u16, &str)> = vec![
-        ("alg none", forge(json!({"alg": "none"}), claims.clone(), b""), 401, status::ALG_UNSUPPORTED),
+        (
+            "alg none",
+            forge(json!({"alg": "none"}), claims.clone(), b""),
+            401,
+            status::ALG_UNSUPPORTED,
+        ),
         ("HS256 with the public key", hs, 401, status::NO_KEY),
-        ("expired", issuer().sign("k1", &json!({"iss": "issuer-1", "aud": "svc", "exp": NOW - 61})), 401, status::EXPIRED),
-        ("not yet valid", issuer().sign("k1", &json!({"iss": "issuer-1", "aud": "svc", "nbf": NOW + 61})), 401, status::NOT_YET_VALID),
-        ("wrong issuer", issuer().sign("k1", &json!({"iss": "evil", "aud": "svc"})), 401, status::UNKNOWN_ISSUER),
-        ("wrong audience", issuer().sign("k1", &json!({"iss": "issuer-1", "aud": "other"})), 403, status::AUDIENCE_NOT_ALLOWED),
+        (
+            "expired",
+            issuer().sign("k1", &json!({"iss": "issuer-1", "aud": "svc", "exp": NOW - 61})),
+            401,
+            status::EXPIRED,
+        ),
+        (
+            "not yet valid",
+            issuer().sign("k1", &json!({"iss": "issuer-1", "aud": "svc", "nbf": NOW + 61})),
+            401,
+            status::NOT_YET_VALID,
+        ),
+        (
+            "wrong issuer",
+            issuer().sign("k1", &json!({"iss": "evil", "aud": "svc"})),
+            401,
+            status::UNKNOWN_ISSUER,
+        ),
+        (
+            "wrong audience",
+            issuer().sign("k1", &json!({"iss": "issuer-1", "aud": "other"})),
+            403,
+            status::AUDIENCE_NOT_ALLOWED,
+        ),
         ("unknown kid", issuer().sign("k2", &claims), 401, status::NO_KEY),
         ("tampered payload", tampered, 401, status::VERIFICATION_FAILS),
-        ("malformed segments", "a.b".to_string(), 401, status::NOT_THREE_SEGMENTS),
-        ("bad base64 header", "A.e30.e30".to_string(), 401, status::HEADER_BAD_BASE64),
-        ("header not JSON", format!("{}.e30.sig", URL_SAFE_NO_PAD.encode("nope")), 401, status::HEADER_BAD_JSON),
-        ("oversized", format!("{good}{}", "A".repeat(64 * 1024)), 401, status::VERIFICATION_FAILS),
+        (
+            "malformed segments",
+            "a.b".to_string(),
+            401,
+            status::NOT_THREE_SEGMENTS,
+        ),
+        (
+            "bad base64 header",
+            "A.e30.e30".to_string(),
+            401,
+            status::HEADER_BAD_BASE64,
+        ),
+        (
+            "header not JSON",
+            format!("{}.e30.sig", URL_SAFE_NO_PAD.encode("nope")),
+            401,
+            status::HEADER_BAD_JSON,
+        ),
+        (
+            "oversized",
+            format!("{good}{}", "A".repeat(64 * 1024)),
+            401,
+            status::VERIFICATION_FAILS,
+        ),
     ];
     for (name, tok, code, body) in cases {
         let s = through(&t, req("GET", "/").header("authorization", &bearer(&tok)));
@@ -742,18 +910,30 @@ fn attacks_on_tokens_are_refused() {
     }
     // Just inside the clock skew: accepted.
     let edge = issuer().sign("k1", &json!({"iss": "issuer-1", "aud": "svc", "exp": NOW - 59}));
-    assert_eq!(through(&t, req("GET", "/").header("authorization", &bearer(&edge))).status, 200);
+    assert_eq!(
+        through(&t, req("GET", "/").header("authorization", &bearer(&edge))).status,
+        200
+    );
 }
 
 #[test]
 fn a_token_where_the_rule_does_not_read_is_no_identity() {
     let t = with_ra(
         "    fromHeaders: [{name: x-jwt}]\n",
-        &ap("allow", "{rules: [{from: [{source: {requestPrincipals: [\"*\"]}}]}]}"),
+        &ap(
+            "allow",
+            "{rules: [{from: [{source: {requestPrincipals: [\"*\"]}}]}]}",
+        ),
     );
     let tok = token("issuer-1", "s", json!({}));
-    assert_eq!(through(&t, req("GET", "/").header("authorization", &bearer(&tok))).status, 403);
-    assert_eq!(through(&t, req("GET", &format!("/?access_token={tok}"))).status, 403);
+    assert_eq!(
+        through(&t, req("GET", "/").header("authorization", &bearer(&tok))).status,
+        403
+    );
+    assert_eq!(
+        through(&t, req("GET", &format!("/?access_token={tok}"))).status,
+        403
+    );
     assert_eq!(through(&t, req("GET", "/").header("x-jwt", &tok)).status, 200);
 }
 
@@ -784,12 +964,21 @@ fn host_bypass_attempts() {
     let star = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: star, namespace: default}\nspec:\n  hosts: [\"*\"]\n  gateways: [istio-system/gw]\n  http: [{route: [{destination: {host: a.default.svc.cluster.local}}]}]\n";
     let t = table(&format!(
         "{star}\n---\n{}",
-        ap("deny", "{action: DENY, rules: [{to: [{operation: {hosts: [admin.example.com, \"admin.example.com:*\"]}}]}]}")
+        ap(
+            "deny",
+            "{action: DENY, rules: [{to: [{operation: {hosts: [admin.example.com, \"admin.example.com:*\"]}}]}]}"
+        )
     ));
     assert_eq!(through(&t, req("GET", "/").host("admin.example.com")).status, 403);
-    assert_eq!(through(&t, req("GET", "/").host("ADMIN.example.com:8080")).status, 403);
+    assert_eq!(
+        through(&t, req("GET", "/").host("ADMIN.example.com:8080")).status,
+        403
+    );
     // A trailing dot is another name to Envoy's RBAC, as in Istio.
-    assert_eq!(through(&t, req("GET", "/").host("admin.example.com.")).status, 200);
+    assert_eq!(
+        through(&t, req("GET", "/").host("admin.example.com.")).status,
+        200
+    );
 }
 
 #[test]

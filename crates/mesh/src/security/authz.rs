@@ -68,7 +68,13 @@ impl Value {
         } else {
             (text.to_string(), false)
         };
-        let lower = |s: &str| if fold { s.to_ascii_lowercase() } else { s.to_string() };
+        let lower = |s: &str| {
+            if fold {
+                s.to_ascii_lowercase()
+            } else {
+                s.to_string()
+            }
+        };
         match self {
             Value::Present => !text.is_empty(),
             Value::Exact(v) => text == lower(v),
@@ -267,7 +273,10 @@ pub enum Key {
 impl Key {
     /// Parse a `when.key`; `Err` names what is valid.
     pub fn parse(key: &str) -> Result<Key, String> {
-        if let Some(name) = key.strip_prefix("request.headers[").and_then(|k| k.strip_suffix(']')) {
+        if let Some(name) = key
+            .strip_prefix("request.headers[")
+            .and_then(|k| k.strip_suffix(']'))
+        {
             return http::HeaderName::try_from(name.to_ascii_lowercase())
                 .map(Key::Header)
                 .map_err(|_| format!("{key:?}: {name:?} is not a header name"));
@@ -370,7 +379,11 @@ impl Condition {
                     .iter()
                     .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
                     .collect();
-                if values.is_empty() { Vec::new() } else { vec![values.join(",")] }
+                if values.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![values.join(",")]
+                }
             }
             Key::SourceIp => vec![facts.peer.to_string()],
             Key::RemoteIp => vec![facts.remote.to_string()],
@@ -381,7 +394,11 @@ impl Condition {
             Key::SourceNamespace => facts.peer_principal.and_then(namespace_of).into_iter().collect(),
             Key::AuthPrincipal => facts.identity.and_then(Identity::principal).into_iter().collect(),
             Key::AuthAudiences => facts.identity.map(|i| i.audiences.clone()).unwrap_or_default(),
-            Key::AuthPresenter => facts.identity.and_then(|i| i.presenter.clone()).into_iter().collect(),
+            Key::AuthPresenter => facts
+                .identity
+                .and_then(|i| i.presenter.clone())
+                .into_iter()
+                .collect(),
             Key::Claim(path) => facts.identity.map(|i| i.claim_values(path)).unwrap_or_default(),
         };
         self.field.holds(|v| match v {

@@ -265,7 +265,8 @@ impl Authenticator {
             };
         };
         let provider = &self.providers[index];
-        let Verdict::Valid(identity, found, payload_segment) = verdicts.into_iter().nth(index).unwrap_or(Verdict::Missing)
+        let Verdict::Valid(identity, found, payload_segment) =
+            verdicts.into_iter().nth(index).unwrap_or(Verdict::Missing)
         else {
             return Outcome::Anonymous;
         };
@@ -338,9 +339,7 @@ fn verify_provider(
 /// `Access-Control-Request-Method`.
 fn is_cors_preflight(parts: &Parts) -> bool {
     let non_empty = |name: &str| parts.headers.get(name).is_some_and(|v| !v.is_empty());
-    parts.method == http::Method::OPTIONS
-        && non_empty("origin")
-        && non_empty("access-control-request-method")
+    parts.method == http::Method::OPTIONS && non_empty("origin") && non_empty("access-control-request-method")
 }
 
 /// The default locations: `Authorization: Bearer …`, then `?access_token=`.
@@ -433,7 +432,9 @@ fn remove_token(parts: &mut Parts, found: &Found) {
             parts.headers.remove(name);
         }
         Location::Param(name) => {
-            let Some(pq) = parts.uri.path_and_query() else { return };
+            let Some(pq) = parts.uri.path_and_query() else {
+                return;
+            };
             let Some(query) = pq.query() else { return };
             let kept: Vec<&str> = query
                 .split('&')
@@ -478,7 +479,8 @@ pub mod status {
     /// `sub` not a string.
     pub const SUB_NOT_STRING: &str = "Jwt payload [sub] field is not a string";
     /// A time claim not an integer.
-    pub const TIME_NOT_INTEGER: &str = "Jwt payload [exp], [nbf] or [iat] field is not a positive 64 bit integer";
+    pub const TIME_NOT_INTEGER: &str =
+        "Jwt payload [exp], [nbf] or [iat] field is not a positive 64 bit integer";
     /// `aud` neither a string nor a list of strings.
     pub const AUD_BAD: &str = "Jwt payload [aud] field is not a string or string list";
     /// Signature not base64url.
@@ -571,7 +573,12 @@ pub fn normalize_audience(aud: &str) -> String {
 }
 
 /// Verify one token for one provider: the identity and the payload segment, or why not.
-fn verify(provider: &Provider, token: &str, now: u64, keys: Option<&JwkSet>) -> Result<(Identity, String), Refusal> {
+fn verify(
+    provider: &Provider,
+    token: &str,
+    now: u64,
+    keys: Option<&JwkSet>,
+) -> Result<(Identity, String), Refusal> {
     let parsed = parse(token)?;
     let payload = &parsed.payload;
     let issuer = string_claim(payload, "iss", status::ISS_NOT_STRING)?;
@@ -621,8 +628,13 @@ fn verify(provider: &Provider, token: &str, now: u64, keys: Option<&JwkSet>) -> 
     }
     let verified = candidates.iter().any(|jwk| {
         DecodingKey::from_jwk(jwk).is_ok_and(|key| {
-            jsonwebtoken::crypto::verify(&parsed.signature, parsed.signing_input.as_bytes(), &key, parsed.alg)
-                .unwrap_or(false)
+            jsonwebtoken::crypto::verify(
+                &parsed.signature,
+                parsed.signing_input.as_bytes(),
+                &key,
+                parsed.alg,
+            )
+            .unwrap_or(false)
         })
     });
     if !verified {

@@ -20,7 +20,9 @@ use std::time::Duration;
 
 use http::request::Parts;
 use http::{HeaderValue, StatusCode};
-use sluice_api::istio::{AuthorizationPolicy, AuthorizationPolicyAction, RequestAuthentication, WorkloadSelector};
+use sluice_api::istio::{
+    AuthorizationPolicy, AuthorizationPolicyAction, RequestAuthentication, WorkloadSelector,
+};
 
 use crate::diagnostic::{self, Diagnostic, ObjectRef};
 use crate::grpc::Code;
@@ -278,11 +280,19 @@ fn compile_request_authentication(
         let before = diagnostics.len();
         let uri = rule.jwks_uri.as_ref().or(rule.jwks_uri_alt.as_ref());
         if rule.issuer.as_deref().unwrap_or("").is_empty() && uri.is_none() {
-            err(diagnostics, format!("{at}.issuer"), "a rule needs an issuer or a jwksUri".into());
+            err(
+                diagnostics,
+                format!("{at}.issuer"),
+                "a rule needs an issuer or a jwksUri".into(),
+            );
         }
         let keys = match (&rule.jwks, uri) {
             (Some(_), Some(_)) => {
-                err(diagnostics, format!("{at}.jwks"), "set jwks or jwksUri, not both".into());
+                err(
+                    diagnostics,
+                    format!("{at}.jwks"),
+                    "set jwks or jwksUri, not both".into(),
+                );
                 None
             }
             (Some(text), None) => match jwt::parse_jwks(text) {
@@ -315,7 +325,11 @@ fn compile_request_authentication(
         };
         for (j, a) in rule.audiences.iter().enumerate() {
             if a.is_empty() {
-                err(diagnostics, format!("{at}.audiences[{j}]"), "an audience is not empty".into());
+                err(
+                    diagnostics,
+                    format!("{at}.audiences[{j}]"),
+                    "an audience is not empty".into(),
+                );
             }
         }
         let mut from_headers = Vec::new();
@@ -334,12 +348,20 @@ fn compile_request_authentication(
         }
         for (j, p) in rule.from_params.iter().enumerate() {
             if p.is_empty() {
-                err(diagnostics, format!("{at}.fromParams[{j}]"), "a parameter name is not empty".into());
+                err(
+                    diagnostics,
+                    format!("{at}.fromParams[{j}]"),
+                    "a parameter name is not empty".into(),
+                );
             }
         }
         for (j, c) in rule.from_cookies.iter().enumerate() {
             if c.is_empty() {
-                err(diagnostics, format!("{at}.fromCookies[{j}]"), "a cookie name is not empty".into());
+                err(
+                    diagnostics,
+                    format!("{at}.fromCookies[{j}]"),
+                    "a cookie name is not empty".into(),
+                );
             }
         }
         let header_name = |d: &mut Vec<Diagnostic>, at: String, name: &str| -> Option<http::HeaderName> {
@@ -365,7 +387,11 @@ fn compile_request_authentication(
             .and_then(|h| header_name(diagnostics, format!("{at}.outputPayloadToHeader"), h));
         let mut output_claim_to_headers = Vec::new();
         for (j, c) in rule.output_claim_to_headers.iter().enumerate() {
-            let name = header_name(diagnostics, format!("{at}.outputClaimToHeaders[{j}].header"), &c.header);
+            let name = header_name(
+                diagnostics,
+                format!("{at}.outputClaimToHeaders[{j}].header"),
+                &c.header,
+            );
             if c.claim.is_empty() {
                 err(
                     diagnostics,
@@ -400,7 +426,11 @@ fn compile_request_authentication(
         if let Some(keys) = keys {
             providers.push(jwt::Provider {
                 issuer: rule.issuer.clone().filter(|i| !i.is_empty()),
-                audiences: rule.audiences.iter().map(|a| jwt::normalize_audience(a)).collect(),
+                audiences: rule
+                    .audiences
+                    .iter()
+                    .map(|a| jwt::normalize_audience(a))
+                    .collect(),
                 keys,
                 fetch_timeout: timeout,
                 from_headers,
@@ -463,8 +493,17 @@ fn compile_authorization_policy(
         _ => {}
     }
     if action == authz::Action::Custom {
-        if spec.provider.as_ref().and_then(|p| p.name.as_deref()).is_none_or(str::is_empty) {
-            err(diagnostics, "spec.provider.name".into(), "a CUSTOM policy names its provider".into());
+        if spec
+            .provider
+            .as_ref()
+            .and_then(|p| p.name.as_deref())
+            .is_none_or(str::is_empty)
+        {
+            err(
+                diagnostics,
+                "spec.provider.name".into(),
+                "a CUSTOM policy names its provider".into(),
+            );
         } else {
             diagnostics.push(diagnostic::warning(
                 object,
@@ -473,7 +512,11 @@ fn compile_authorization_policy(
             ));
         }
     } else if spec.provider.is_some() {
-        err(diagnostics, "spec.provider".into(), "provider is only for action CUSTOM".into());
+        err(
+            diagnostics,
+            "spec.provider".into(),
+            "provider is only for action CUSTOM".into(),
+        );
     }
     let mut rules = Vec::new();
     for (i, rule) in spec.rules.iter().enumerate() {
@@ -488,7 +531,11 @@ fn compile_authorization_policy(
             let values = |d: &mut Vec<Diagnostic>, field: &str, v: &[String]| -> Vec<authz::Value> {
                 for (k, x) in v.iter().enumerate() {
                     if x.is_empty() {
-                        d.push(diagnostic::error(object, format!("{at}.{field}[{k}]"), "a value is not empty"));
+                        d.push(diagnostic::error(
+                            object,
+                            format!("{at}.{field}[{k}]"),
+                            "a value is not empty",
+                        ));
                     }
                 }
                 v.iter().map(|x| authz::Value::parse(x)).collect()
@@ -513,7 +560,9 @@ fn compile_authorization_policy(
                     err(
                         diagnostics,
                         format!("{at}.{field}"),
-                        format!("{field} is not supported by sluice yet; use principals (cluster.local/ns/NS/sa/SA)"),
+                        format!(
+                            "{field} is not supported by sluice yet; use principals (cluster.local/ns/NS/sa/SA)"
+                        ),
                     );
                 }
             }
@@ -553,7 +602,11 @@ fn compile_authorization_policy(
             let values = |d: &mut Vec<Diagnostic>, field: &str, v: &[String]| -> Vec<authz::Value> {
                 for (k, x) in v.iter().enumerate() {
                     if x.is_empty() {
-                        d.push(diagnostic::error(object, format!("{at}.{field}[{k}]"), "a value is not empty"));
+                        d.push(diagnostic::error(
+                            object,
+                            format!("{at}.{field}[{k}]"),
+                            "a value is not empty",
+                        ));
                     }
                 }
                 v.iter().map(|x| authz::Value::parse(x)).collect()
@@ -579,7 +632,11 @@ fn compile_authorization_policy(
                     .enumerate()
                     .filter_map(|(k, x)| {
                         if x.is_empty() {
-                            d.push(diagnostic::error(object, format!("{at}.{field}[{k}]"), "a value is not empty"));
+                            d.push(diagnostic::error(
+                                object,
+                                format!("{at}.{field}[{k}]"),
+                                "a value is not empty",
+                            ));
                             return None;
                         }
                         authz::PathValue::parse(x)
@@ -614,7 +671,11 @@ fn compile_authorization_policy(
         for (j, c) in rule.when.iter().enumerate() {
             let at = format!("{at}.when[{j}]");
             if c.values.is_empty() && c.not_values.is_empty() {
-                err(diagnostics, at.clone(), "a condition needs values or notValues".into());
+                err(
+                    diagnostics,
+                    at.clone(),
+                    "a condition needs values or notValues".into(),
+                );
             }
             match authz::Condition::compile(&c.key, &c.values, &c.not_values) {
                 Ok(cond) => compiled.when.push(cond),
@@ -622,21 +683,23 @@ fn compile_authorization_policy(
             }
         }
         if action == authz::Action::Custom
-            && (compiled.from.iter().any(|s| !s.request_principals.is_empty() || !s.principals.is_empty() || !s.namespaces.is_empty())
-                || compiled.when.iter().any(|c| {
-                    matches!(
-                        c.key,
-                        authz::Key::AuthPrincipal
-                            | authz::Key::AuthAudiences
-                            | authz::Key::AuthPresenter
-                            | authz::Key::Claim(_)
-                    )
-                }))
+            && (compiled.from.iter().any(|s| {
+                !s.request_principals.is_empty() || !s.principals.is_empty() || !s.namespaces.is_empty()
+            }) || compiled.when.iter().any(|c| {
+                matches!(
+                    c.key,
+                    authz::Key::AuthPrincipal
+                        | authz::Key::AuthAudiences
+                        | authz::Key::AuthPresenter
+                        | authz::Key::Claim(_)
+                )
+            }))
         {
             err(
                 diagnostics,
                 at.clone(),
-                "a CUSTOM policy cannot use principals, namespaces, requestPrincipals or request.auth.*".into(),
+                "a CUSTOM policy cannot use principals, namespaces, requestPrincipals or request.auth.*"
+                    .into(),
             );
         }
         if action == authz::Action::Deny {
@@ -663,7 +726,9 @@ fn compile_authorization_policy(
                     diagnostics.push(diagnostic::warning(
                         object,
                         format!("{at}.to[{j}].operation.hosts[{k}]"),
-                        format!("{h:?} does not match {h}:PORT (a Host header with a port); add \"{h}:*\" as well"),
+                        format!(
+                            "{h:?} does not match {h}:PORT (a Host header with a port); add \"{h}:*\" as well"
+                        ),
                     ));
                 }
             }

@@ -1,0 +1,247 @@
+//! TLS termination for `HTTPS` Gateway servers (spec §3.3, §8): one rustls server
+//! configuration per TLS server of a port, chosen by the ClientHello's SNI before the
+//! handshake; client certificates for `MUTUAL`/`OPTIONAL_MUTUAL` checked against the CA and
+//! the server's `subjectAltNames`/`verifyCertificateSpki`/`verifyCertificateHash`; the
+//! client certificate's identity and `x-forwarded-client-cert` for the request.
+//!
+//! Configurations are built when a table is swapped in; connections keep the one they
+//! started with, so rotating a certificate never breaks a connection in flight.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use sluice_api::Diagnostic;
+use sluice_api::document::FieldPath;
+use sluice_mesh::RouteTable;
+use sluice_mesh::tls::{ClientAuth, Credential, ServerTls};
+
+use crate::proxy::TlsInfo;
+
+/// The rustls configurations of a table's TLS servers, by port, in chain order.
+#[derive(Clone, Debug, Default)]
+pub struct TlsConfigs {
+    ports: BTreeMap<u16, Vec<Arc<ServerConfig>>>,
+}
+
+impl TlsConfigs {
+    /// The configurations of `port`'s TLS servers; empty for a plain-text port.
+    pub fn port(&self, port: u16) -> &[Arc<ServerConfig>] {
+        self.ports.get(&port).map_or(&[], Vec::as_slice)
+    }
+
+    /// Build every TLS server of `table`; certificate problems are diagnostics at the
+    /// Gateway server's field.
+    pub fn build(table: &RouteTable) -> Result<TlsConfigs, Vec<Diagnostic>> {
+        let mut ports = BTreeMap::new();
+        let mut problems = Vec::new();
+        for port in table.ports() {
+            let Some(listener) = table.listener(port) else {
+                continue;
+            };
+            let mut configs = Vec::new();
+            for chain in &listener.tls {
+                match server_config(&chain.tls) {
+                    Ok(c) => configs.push(Arc::new(c)),
+                    Err((field, message)) => problems.push(
+                        Diagnostic::error(
+                            FieldPath::parse(&format!("{}.tls.{field}", chain.tls.at)),
+                            message,
+                        )
+                        .in_object(chain.tls.object.clone()),
+                    ),
+                }
+            }
+            if !configs.is_empty() {
+                ports.insert(port, configs);
+            }
+        }
+        if problems.is_empty() {
+            Ok(TlsConfigs { ports })
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+/// A problem with a server's TLS: the `tls` field to blame and what is wrong.
+type Problem = (&'static str, String);
+
+/// A credential's PEM: certificate chain, key, CA, and the field to blame for them.
+struct Material {
+    cert: Vec<u8>,
+    key: Vec<u8>,
+    ca: Option<Vec<u8>>,
+    field: &'static str,
+}
+
+/// The PEM of a credential, read from its files when given by path.
+fn read(credential: &Credential) -> Result<Material, Problem> {
+    match credential {
+        Credential::Pem { cert, key, ca, .. } => Ok(Material {
+            cert: cert.clone(),
+            key: key.clone(),
+            ca: ca.clone(),
+            field: "credentialName",
+        }),
+        Credential::Files { cert, key, ca } => {
+            let file = |field: &'static str, path: &std::path::Path| {
+                std::fs::read(path).map_err(|e| (field, format!("cannot read {}: {e}", path.display())))
+            };
+            Ok(Material {
+                cert: file("serverCertificate", cert)?,
+                key: file("privateKey", key)?,
+                ca: ca.as_deref().map(|p| file("caCertificates", p)).transpose()?,
+                field: "serverCertificate",
+            })
+        }
+    }
+}
+
+fn server_config(tls: &ServerTls) -> Result<ServerConfig, Problem> {
+    let Material { cert, key, ca, field } = read(&tls.credential)?;
+    let origin = match &tls.credential {
+        Credential::Pem { origin, .. } => origin.clone(),
+        Credential::Files { cert, .. } => cert.display().to_string(),
+    };
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert)
+        .collect::<Result<_, _>>()
+        .map_err(|e| (field, format!("{origin}: not a PEM certificate chain: {e}")))?;
+    if chain.is_empty() {
+        return Err((field, format!("{origin}: no certificate in the PEM")));
+    }
+    let key = PrivateKeyDer::from_pem_slice(&key).map_err(|e| {
+        (
+            if field == "serverCertificate" {
+                "privateKey"
+            } else {
+                field
+            },
+            format!("{origin}: not a PEM private key: {e}"),
+        )
+    })?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let versions: Vec<&'static rustls::SupportedProtocolVersion> =
+        [(2u8, &rustls::version::TLS12), (3u8, &rustls::version::TLS13)]
+            .into_iter()
+            .filter(|(v, _)| {
+                tls.min_version.is_none_or(|m| *v >= m) && tls.max_version.is_none_or(|m| *v <= m)
+            })
+            .map(|(_, v)| v)
+            .collect();
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions)
+        .map_err(|e| ("minProtocolVersion", e.to_string()))?;
+    let builder = match tls.client_auth {
+        ClientAuth::None => builder.with_no_client_auth(),
+        auth => {
+            let ca_field = if field == "serverCertificate" {
+                "caCertificates"
+            } else {
+                field
+            };
+            let ca = ca.ok_or((ca_field, "no CA for client certificates".to_string()))?;
+            let mut roots = RootCertStore::empty();
+            for c in CertificateDer::pem_slice_iter(&ca) {
+                let c = c.map_err(|e| (ca_field, format!("{origin}: not PEM CA certificates: {e}")))?;
+                roots
+                    .add(c)
+                    .map_err(|e| (ca_field, format!("{origin}: a CA certificate is not usable: {e}")))?;
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            let verifier = if auth == ClientAuth::Optional {
+                verifier.allow_unauthenticated()
+            } else {
+                verifier
+            };
+            builder.with_client_cert_verifier(
+                verifier
+                    .build()
+                    .map_err(|e| (ca_field, format!("{origin}: {e}")))?,
+            )
+        }
+    };
+    let mut config = builder.with_single_cert(chain, key).map_err(|e| {
+        (
+            field,
+            format!("{origin}: the certificate and key do not make a usable pair: {e}"),
+        )
+    })?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// What a finished handshake tells the request: SNI, client identity, XFCC; `Err` when the
+/// client certificate is not one the server accepts (SAN, SPKI or hash pinning).
+pub(crate) fn connection_info(
+    tls: &ServerTls,
+    chain: usize,
+    sni: Option<String>,
+    peer: Option<&CertificateDer<'_>>,
+) -> Result<TlsInfo, String> {
+    let mut info = TlsInfo {
+        sni,
+        chain,
+        ..TlsInfo::default()
+    };
+    let Some(cert) = peer else {
+        return Ok(info);
+    };
+    let der = cert.as_ref();
+    let hash = hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der).as_ref());
+    let (_, parsed) = x509_parser::parse_x509_certificate(der)
+        .map_err(|e| format!("unreadable client certificate: {e}"))?;
+    let mut uris = Vec::new();
+    let mut dns = Vec::new();
+    if let Ok(Some(san)) = parsed.subject_alternative_name() {
+        for name in &san.value.general_names {
+            match name {
+                x509_parser::extensions::GeneralName::URI(u) => uris.push(u.to_string()),
+                x509_parser::extensions::GeneralName::DNSName(d) => dns.push(d.to_string()),
+                _ => {}
+            }
+        }
+    }
+    if !tls.subject_alt_names.is_empty()
+        && !uris.iter().chain(&dns).any(|n| tls.subject_alt_names.contains(n))
+    {
+        return Err(format!(
+            "client certificate SANs {:?} are not among subjectAltNames",
+            [uris.clone(), dns.clone()].concat()
+        ));
+    }
+    if !tls.verify_certificate_hash.is_empty() && !tls.verify_certificate_hash.contains(&hash) {
+        return Err("client certificate hash is not in verifyCertificateHash".to_string());
+    }
+    if !tls.verify_certificate_spki.is_empty() {
+        let spki = base64::engine::general_purpose::STANDARD
+            .encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, parsed.public_key().raw).as_ref());
+        if !tls.verify_certificate_spki.contains(&spki) {
+            return Err("client certificate key is not in verifyCertificateSpki".to_string());
+        }
+    }
+    info.peer_principal = uris
+        .iter()
+        .find_map(|u| u.strip_prefix("spiffe://"))
+        .map(str::to_string);
+    let mut xfcc = format!(
+        "Hash={hash};Subject=\"{}\"",
+        parsed.subject().to_string().replace('"', "\\\"")
+    );
+    for u in &uris {
+        xfcc.push_str(&format!(";URI={u}"));
+    }
+    for d in &dns {
+        xfcc.push_str(&format!(";DNS={d}"));
+    }
+    info.xfcc = http::HeaderValue::try_from(xfcc).ok();
+    Ok(info)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
