@@ -74,7 +74,10 @@ pub(crate) fn up(
             eprintln!("{w}");
         }
         for (port, addr) in local.gateway().addresses() {
-            println!("gateway port {port}: http://{addr}");
+            println!(
+                "gateway port {port}: {}://{addr}",
+                scheme(&local.gateway().table(), port)
+            );
         }
         if let Some(mesh) = local.mesh() {
             for (port, addr) in mesh.addresses() {
@@ -147,4 +150,13 @@ pub(crate) fn engine(args: EngineArgs) -> Result<ExitCode> {
         let _ = serving.await;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// `https` for a port served with TLS, else `http`.
+pub(crate) fn scheme(table: &sluice_mesh::RouteTable, port: u16) -> &'static str {
+    if table.listener(port).is_some_and(|l| !l.tls.is_empty()) {
+        "https"
+    } else {
+        "http"
+    }
 }

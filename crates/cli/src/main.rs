@@ -9,6 +9,7 @@ mod local_commands;
 mod mesh_commands;
 mod operator_commands;
 mod progress;
+mod token;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -63,7 +64,7 @@ enum Command {
         #[arg(long = "component", value_name = "NAME=URL")]
         components: Vec<String>,
         /// Local ports for Gateway server ports.
-        #[arg(long, default_value = "80=8080", value_name = "MAP", value_parser = args::port_map)]
+        #[arg(long, default_value = "80=8080,443=8443", value_name = "MAP", value_parser = args::port_map)]
         port_map: PortMap,
         /// Admin listener: /stats/prometheus (gateway and engines), /healthz/ready, /config_dump.
         #[arg(long, default_value = "127.0.0.1:15000")]
@@ -266,6 +267,43 @@ enum Command {
         #[arg(short, long, default_value = "seldon-system")]
         namespace: String,
     },
+    /// A local test issuer for RequestAuthentication: a key, its JWKS, and tokens.
+    #[command(
+        long_about = "Mint JWTs to test RequestAuthentication and AuthorizationPolicy locally. Make a P-256 key \
+        once, put its JWKS in a jwtRule's `jwks`, then mint tokens with the claims your policies expect. For \
+        testing only: the key is a plain file.\n\n\
+        Example:\n  sluice token --new-key --key issuer.pem\n  sluice token --key issuer.pem --jwks\n  \
+        sluice token --key issuer.pem --iss https://issuer.example.com --sub alice --aud seldon --claim groups='[\"admins\"]'"
+    )]
+    Token {
+        /// The signing key (PKCS#8 PEM, P-256).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Write a new key to --key.
+        #[arg(long, conflicts_with = "jwks")]
+        new_key: bool,
+        /// Print the JWKS of --key (for a jwtRule's `jwks`).
+        #[arg(long)]
+        jwks: bool,
+        /// The `iss` claim.
+        #[arg(long = "iss", default_value = "https://issuer.sluice.local")]
+        issuer: String,
+        /// The `sub` claim.
+        #[arg(long = "sub", default_value = "tester")]
+        subject: String,
+        /// An `aud` value (repeatable).
+        #[arg(long = "aud")]
+        audiences: Vec<String>,
+        /// Another claim, NAME=VALUE; VALUE is JSON when it parses (repeatable).
+        #[arg(long = "claim", value_name = "NAME=VALUE")]
+        claims: Vec<String>,
+        /// How long the token is valid.
+        #[arg(long, default_value = "1h")]
+        expires_in: String,
+        /// The key id (`kid`) in the JWKS and the tokens.
+        #[arg(long, default_value = "sluice-test")]
+        kid: String,
+    },
     /// Print the SeldonDeployment CustomResourceDefinition.
     #[command(
         long_about = "Print the SeldonDeployment CRD (v1 stored; v1alpha2 and v1alpha3 served) generated \
@@ -326,6 +364,30 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             matches!(output, ValidateFormat::Json),
         ),
         Command::Crd => commands::crd(),
+        Command::Token {
+            key,
+            new_key,
+            jwks,
+            issuer,
+            subject,
+            audiences,
+            claims,
+            expires_in,
+            kid,
+        } => {
+            token::token(&token::TokenArgs {
+                key,
+                new_key,
+                jwks,
+                issuer,
+                subject,
+                audiences,
+                claims,
+                expires_in,
+                kid,
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Up {
             files,
             components,

@@ -65,7 +65,10 @@ pub(crate) fn gateway(config: Vec<PathBuf>, options: Options) -> Result<ExitCode
             eprintln!("admin: http://{addr}/config_dump, /stats/prometheus, /healthz/ready");
         }
         for (port, addr) in gateway.addresses() {
-            eprintln!("gateway port {port}: listening on http://{addr}");
+            eprintln!(
+                "gateway port {port}: listening on {}://{addr}",
+                crate::local_commands::scheme(&gateway.table(), port)
+            );
         }
         gateway.watch_files(config, Duration::from_secs(1));
         shutdown_signal().await;

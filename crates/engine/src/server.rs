@@ -247,21 +247,39 @@ impl Engine {
     }
 
     /// Serve on `listener` until `stop` turns true, then drain.
-    pub async fn serve(self: Arc<Self>, listener: TcpListener, mut stop: watch::Receiver<bool>) {
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, stop: watch::Receiver<bool>) {
+        self.serve_with(listener, stop, |engine, request, _peer| async move {
+            engine.handle(request).await
+        })
+        .await;
+    }
+
+    /// Like [`serve`](Self::serve), with every request going through `handler` (given the
+    /// engine, the request and the client's address): `sluice up` puts a sidecar's
+    /// security policies in front of the engine this way.
+    pub async fn serve_with<F, Fut>(
+        self: Arc<Self>,
+        listener: TcpListener,
+        mut stop: watch::Receiver<bool>,
+        handler: F,
+    ) where
+        F: Fn(Arc<Engine>, Request<Incoming>, std::net::SocketAddr) -> Fut + Clone + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Response<Full<Bytes>>> + Send + 'static,
+    {
         let builder = auto::Builder::new(TokioExecutor::new());
         let graceful = GracefulShutdown::new();
         loop {
             tokio::select! {
                 accepted = listener.accept() => {
-                    let Ok((stream, _)) = accepted else {
+                    let Ok((stream, peer)) = accepted else {
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     };
                     let _ = stream.set_nodelay(true);
-                    let engine = self.clone();
+                    let (engine, handler) = (self.clone(), handler.clone());
                     let service = service_fn(move |request: Request<Incoming>| {
-                        let engine = engine.clone();
-                        async move { Ok::<_, Infallible>(engine.handle(request).await) }
+                        let answer = handler(engine.clone(), request, peer);
+                        async move { Ok::<_, Infallible>(answer.await) }
                     });
                     let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service).into_owned());
                     tokio::spawn(async move {

@@ -155,7 +155,7 @@ impl Gateway {
         })?;
         let ports: Vec<u16> = table.ports().collect();
         self.listen(&ports).await?;
-        self.shared.jwks.watch(jwks_uris(&table));
+        self.shared.jwks.watch(table.security().authn.jwks_uris());
         self.shared.tls.store(Arc::new(tls));
         self.shared.table.store(Arc::new(table));
         self.set_diagnostics(diagnostics);
@@ -176,6 +176,11 @@ impl Gateway {
         self.shared.clients.in_process.clone()
     }
 
+    /// The keys of `jwksUri` rules this gateway fetched (shared with `sluice up`'s sidecars).
+    pub fn jwks(&self) -> crate::jwks::Jwks {
+        self.shared.jwks.clone()
+    }
+
     /// The metric families of this gateway's scrape, to record into or register beside.
     pub fn metrics(&self) -> Arc<Metrics> {
         self.shared.metrics.clone()
@@ -190,7 +195,7 @@ impl Gateway {
     pub async fn listen_all(&self) -> std::io::Result<()> {
         let ports: Vec<u16> = self.table().ports().collect();
         self.listen(&ports).await?;
-        self.shared.jwks.watch(jwks_uris(&self.table()));
+        self.shared.jwks.watch(self.table().security().authn.jwks_uris());
         self.shared
             .ready
             .store(true, std::sync::atomic::Ordering::Release);
@@ -488,18 +493,4 @@ async fn handshake(
 /// The gateway ports configured by a table, as a set (for tests and `sluice up`).
 pub fn ports(table: &RouteTable) -> BTreeSet<u16> {
     table.ports().collect()
-}
-
-/// The `jwksUri`s of a table's JWT rules, with their fetch timeouts.
-fn jwks_uris(table: &RouteTable) -> Vec<(String, std::time::Duration)> {
-    table
-        .security()
-        .authn
-        .providers()
-        .iter()
-        .filter_map(|p| match &p.keys {
-            sluice_mesh::security::jwt::Keys::Uri(u) => Some((u.clone(), p.fetch_timeout)),
-            sluice_mesh::security::jwt::Keys::Inline(_) => None,
-        })
-        .collect()
 }

@@ -13,8 +13,11 @@
 //!
 //! A predictor's Istio objects are applied only once its engines are ready, as the
 //! operator does (B1): a new canary never receives traffic before it can answer.
+//! RequestAuthentications and AuthorizationPolicies apply where Istio applies them: at the
+//! gateway (`sluice-gateway`), and at each predictor's inbound (`guard`), as its sidecar.
 
 pub mod components;
+mod guard;
 mod plan;
 pub mod progress;
 mod run;

@@ -25,7 +25,10 @@ use sluice_translate::{Desired, Settings, desired, istio, names};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use arc_swap::ArcSwap;
+
 use crate::components::{self, Mappings};
+use crate::guard::{Guard, SharedGuard};
 use crate::plan::{Plan, PlanError};
 use crate::progress::{Progress, Reporter};
 
@@ -74,8 +77,9 @@ impl Default for Options {
 /// What is running, for the start-up table.
 #[derive(Clone, Debug, Default)]
 pub struct Summary {
-    /// One row per predictor: deployment, predictor, traffic, replicas.
-    pub rows: Vec<[String; 4]>,
+    /// One row per predictor: deployment, predictor, traffic, replicas, and where its
+    /// orchestrators listen (Seldon's port 8000 of the pod: `/prometheus`, the API).
+    pub rows: Vec<[String; 5]>,
     /// A ready-to-paste request per deployment.
     pub curls: Vec<String>,
     /// Warnings from the files and the configuration.
@@ -85,8 +89,14 @@ pub struct Summary {
 impl Summary {
     /// The table as text.
     pub fn table(&self) -> String {
-        let header = ["DEPLOYMENT", "PREDICTOR", "TRAFFIC", "REPLICAS"];
-        let widths: Vec<usize> = (0..4)
+        let header = [
+            "DEPLOYMENT",
+            "PREDICTOR",
+            "TRAFFIC",
+            "REPLICAS",
+            "ORCHESTRATOR (POD PORT 8000)",
+        ];
+        let widths: Vec<usize> = (0..5)
             .map(|i| {
                 self.rows
                     .iter()
@@ -96,7 +106,7 @@ impl Summary {
                     .unwrap_or(0)
             })
             .collect();
-        let line = |cells: [&str; 4]| {
+        let line = |cells: [&str; 5]| {
             cells
                 .iter()
                 .enumerate()
@@ -107,7 +117,11 @@ impl Summary {
                 .to_string()
         };
         let mut out = vec![line(header)];
-        out.extend(self.rows.iter().map(|r| line([&r[0], &r[1], &r[2], &r[3]])));
+        out.extend(
+            self.rows
+                .iter()
+                .map(|r| line([&r[0], &r[1], &r[2], &r[3], &r[4]])),
+        );
         out.push(String::new());
         out.extend(self.curls.iter().cloned());
         out.join("\n") + "\n"
@@ -144,18 +158,25 @@ impl Drop for Replica {
 
 /// The engine as a service the gateway calls without a socket: the loopback hop between
 /// the two costs as much CPU as the routing itself. Its socket still serves direct callers.
-fn in_process(engine: &Arc<Engine>) -> InProcess {
-    let engine = engine.clone();
+/// The predictor's sidecar policies run first, as they would on the pod's port.
+fn in_process(engine: &Arc<Engine>, guard: &SharedGuard, jwks: &sluice_gateway::jwks::Jwks) -> InProcess {
+    let (engine, guard, jwks) = (engine.clone(), guard.clone(), jwks.clone());
     Arc::new(move |request: Request<sluice_gateway::Body>| {
-        let engine = engine.clone();
+        let (engine, guard, jwks) = (engine.clone(), guard.clone(), jwks.clone());
         Box::pin(async move {
-            engine
-                .handle(request)
-                .await
-                .map(|body| body.map_err(|never| match never {}).boxed())
+            let (mut parts, body) = request.into_parts();
+            // The gateway is the caller.
+            let response = match guard.load().check(&mut parts, GATEWAY_PEER, &jwks) {
+                Some(refused) => refused,
+                None => engine.handle(Request::from_parts(parts, body)).await,
+            };
+            response.map(|body| body.map_err(|never| match never {}).boxed())
         })
     })
 }
+
+/// The address the gateway calls engines from, for policies that look at it.
+const GATEWAY_PEER: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
 
 /// A SeldonDeployment that runs.
 #[derive(Debug)]
@@ -165,6 +186,8 @@ struct Running {
     desired: Desired,
     /// Replicas per predictor, in predictor order.
     replicas: Vec<Vec<Replica>>,
+    /// Per predictor, the policies its sidecar enforces (swapped when the files change).
+    guards: Vec<SharedGuard>,
     /// Component processes sluice started; held so that dropping this stops them.
     processes: Vec<crate::supervisor::Process>,
 }
@@ -272,7 +295,7 @@ impl Local {
                 }
                 continue;
             }
-            match self.launch(sdep, fingerprint).await {
+            match self.launch(sdep, fingerprint, &plan.istio).await {
                 Ok(running) => {
                     started.push(key.clone());
                     next.insert(key, running);
@@ -295,7 +318,17 @@ impl Local {
                 old.extend(next);
                 (old, PlanError(errors))
             };
-        let (table, mesh_table, warnings) = match compiled {
+        // The sidecars' policies of every running predictor, for the new files.
+        let compiled = compiled.and_then(|(table, mesh_table, mut warnings)| {
+            let (guards, mut problems) = self.guards(&plan, &next);
+            if problems.iter().any(Diagnostic::is_error) {
+                problems.retain(Diagnostic::is_error);
+                return Err(problems);
+            }
+            warnings.append(&mut problems);
+            Ok((table, mesh_table, warnings, guards))
+        });
+        let (table, mesh_table, warnings, guards) = match compiled {
             Ok(ok) => ok,
             Err(errors) => {
                 let (restored, error) = rollback(errors, next, old);
@@ -315,6 +348,11 @@ impl Local {
             );
             *state = restored;
             return Err(error);
+        }
+        let jwks = self.gateway.jwks();
+        for (shared, guard) in guards {
+            jwks.watch(guard.security.authn.jwks_uris());
+            shared.store(Arc::new(guard));
         }
         if let (Some(mesh), Some(mesh_table)) = (&self.mesh, mesh_table) {
             // Only the mapped service ports are listened on; they are fixed at start, so this
@@ -346,7 +384,12 @@ impl Local {
 
     /// Start the engines of one SeldonDeployment and wait until they are ready, reporting
     /// progress.
-    async fn launch(&self, sdep: &SeldonDeployment, fingerprint: String) -> Result<Running, Diagnostic> {
+    async fn launch(
+        &self,
+        sdep: &SeldonDeployment,
+        fingerprint: String,
+        policies: &sluice_mesh::Config,
+    ) -> Result<Running, Diagnostic> {
         let deployment = format!("{}/{}", names::namespace(sdep), names::sdep_name(sdep));
         let progress = &self.options.progress;
         progress.report(Progress::Starting {
@@ -354,7 +397,9 @@ impl Local {
             predictors: sdep.spec.predictors.len(),
         });
         let started = Instant::now();
-        let result = self.start_engines(sdep, fingerprint, &deployment, started).await;
+        let result = self
+            .start_engines(sdep, fingerprint, &deployment, started, policies)
+            .await;
         progress.report(match &result {
             Ok(running) => Progress::Ready {
                 deployment,
@@ -373,6 +418,7 @@ impl Local {
         fingerprint: String,
         deployment: &str,
         started: Instant,
+        policies: &sluice_mesh::Config,
     ) -> Result<Running, Diagnostic> {
         let name = names::sdep_name(sdep);
         let object = ObjectRef::of("SeldonDeployment", &sdep.metadata);
@@ -382,6 +428,8 @@ impl Local {
             desired(sdep, &self.options.settings).map_err(|e| fail(FieldPath::root(), e.to_string()))?;
         let mut replicas = Vec::new();
         let mut processes = Vec::new();
+        let mut guards = Vec::new();
+        let jwks = self.gateway.jwks();
         // The plan refused any other value.
         let protocol = Protocol::from_spec(sdep.spec.protocol.as_deref()).unwrap_or_default();
         for (index, predictor) in sdep.spec.predictors.iter().enumerate() {
@@ -411,6 +459,21 @@ impl Local {
                 .or(sdep.spec.replicas)
                 .unwrap_or(1)
                 .max(1);
+            // The predictor's sidecar policies are in force before its engines listen.
+            let (guard, problems) = Guard::for_predictor(
+                policies,
+                sdep,
+                predictor,
+                &desired.deployments,
+                self.engine_port(),
+            );
+            if let Some(problem) = problems.into_iter().next() {
+                replicas.iter().flatten().for_each(Replica::stop);
+                return Err(problem);
+            }
+            jwks.watch(guard.security.authn.jwks_uris());
+            let guard: SharedGuard = Arc::new(ArcSwap::from_pointee(guard));
+            guards.push(guard.clone());
             let mut group = Vec::new();
             for replica in 0..count {
                 let engine = Engine::new(EngineConfig {
@@ -434,13 +497,27 @@ impl Local {
                     .local_addr()
                     .map_err(|e| fail(at.clone(), e.to_string()))?;
                 let (stop, rx) = watch::channel(false);
-                tokio::spawn(engine.clone().serve(listener, rx));
+                let (sidecar, keys) = (guard.clone(), jwks.clone());
+                tokio::spawn(
+                    engine
+                        .clone()
+                        .serve_with(listener, rx, move |engine, request, peer| {
+                            let (sidecar, keys) = (sidecar.clone(), keys.clone());
+                            async move {
+                                let (mut parts, body) = request.into_parts();
+                                match sidecar.load().check(&mut parts, peer, &keys) {
+                                    Some(refused) => refused,
+                                    None => engine.handle(Request::from_parts(parts, body)).await,
+                                }
+                            }
+                        }),
+                );
                 let gateways: Vec<InProcessServices> = std::iter::once(&self.gateway)
                     .chain(&self.mesh)
                     .map(sluice_gateway::Gateway::in_process_services)
                     .collect();
                 for services in &gateways {
-                    services.insert(addr, in_process(&engine));
+                    services.insert(addr, in_process(&engine, &guard, &jwks));
                 }
                 group.push(Replica {
                     addr,
@@ -483,8 +560,66 @@ impl Local {
             sdep: sdep.clone(),
             desired,
             replicas,
+            guards,
             processes,
         })
+    }
+
+    /// The orchestrators' port in a pod (Seldon's 8000): the port sidecar policies see.
+    fn engine_port(&self) -> u16 {
+        u16::try_from(self.options.settings.engine_http_port).unwrap_or(8000)
+    }
+
+    /// Every running predictor's sidecar policies for `plan`, and the problems: bad
+    /// annotations, and policies that select no workload sluice runs (they would do
+    /// nothing here, so they are named rather than ignored).
+    fn guards(
+        &self,
+        plan: &Plan,
+        running: &BTreeMap<Key, Running>,
+    ) -> (Vec<(SharedGuard, Guard)>, Vec<Diagnostic>) {
+        let mut out = Vec::new();
+        let mut problems = Vec::new();
+        let mut workloads = vec![Proxy::default().workload()];
+        for r in running.values() {
+            for (predictor, shared) in r.sdep.spec.predictors.iter().zip(&r.guards) {
+                let (guard, found) = Guard::for_predictor(
+                    &plan.istio,
+                    &r.sdep,
+                    predictor,
+                    &r.desired.deployments,
+                    self.engine_port(),
+                );
+                problems.extend(found.into_iter().map(|d| plan.loaded.locate(d)));
+                workloads.push(guard.workload.clone());
+                out.push((shared.clone(), guard));
+            }
+        }
+        let selects_any = |metadata: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+                           selector: Option<&sluice_api::istio::WorkloadSelector>| {
+            let ns = metadata.namespace.as_deref().unwrap_or("default");
+            workloads.iter().any(|w| w.selects(ns, selector))
+        };
+        let unselected = |kind: &str, metadata| {
+            plan.loaded.locate(
+                Diagnostic::warning(
+                    FieldPath::root().key("metadata"),
+                    "selects no workload sluice runs (the ingress gateway istio-system with istio: ingressgateway, or a predictor's pod in its namespace), so it has no effect here",
+                )
+                .in_object(ObjectRef::of(kind, metadata)),
+            )
+        };
+        for ra in &plan.istio.request_authentications {
+            if !selects_any(&ra.metadata, ra.spec.selector.as_ref()) {
+                problems.push(unselected("RequestAuthentication", &ra.metadata));
+            }
+        }
+        for ap in &plan.istio.authorization_policies {
+            if !selects_any(&ap.metadata, ap.spec.selector.as_ref()) {
+                problems.push(unselected("AuthorizationPolicy", &ap.metadata));
+            }
+        }
+        (out, problems)
     }
 
     /// The mesh configuration: the files' Istio resources, a default gateway if they have
@@ -578,18 +713,16 @@ impl Local {
     }
 
     fn summary(&self, running: &BTreeMap<Key, Running>, warnings: Vec<Diagnostic>) -> Summary {
-        // The curl lines use port 80, else the first port (https when it is a TLS port).
+        // The curl lines use the first TLS port, else port 80, else the first port.
         let addresses = self.gateway.addresses();
         let table = self.gateway.table();
+        let is_tls = |port: &u16| table.listener(*port).is_some_and(|l| !l.tls.is_empty());
         let base = addresses
-            .get(&80)
-            .map(|a| format!("http://{a}"))
-            .or_else(|| {
-                addresses.iter().next().map(|(port, a)| {
-                    let tls = table.listener(*port).is_some_and(|l| !l.tls.is_empty());
-                    format!("{}://{a}", if tls { "https" } else { "http" })
-                })
-            })
+            .iter()
+            .find(|(port, _)| is_tls(port))
+            .map(|(_, a)| format!("https://{a}"))
+            .or_else(|| addresses.get(&80).map(|a| format!("http://{a}")))
+            .or_else(|| addresses.values().next().map(|a| format!("http://{a}")))
             .unwrap_or_else(|| "http://127.0.0.1".to_string());
         let mut summary = Summary {
             warnings,
@@ -614,9 +747,18 @@ impl Local {
                 } else {
                     String::new()
                 };
-                summary
-                    .rows
-                    .push([deployment, p.name.clone(), traffic, replicas.len().to_string()]);
+                let orchestrators = replicas
+                    .iter()
+                    .map(|r| format!("http://{}", r.addr))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                summary.rows.push([
+                    deployment,
+                    p.name.clone(),
+                    traffic,
+                    replicas.len().to_string(),
+                    orchestrators,
+                ]);
             }
             let vs = r.desired.virtual_services.first();
             let mesh_only = vs.is_some_and(|vs| {

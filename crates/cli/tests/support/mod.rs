@@ -46,6 +46,8 @@ pub(crate) struct Up {
     pub(crate) gateway: SocketAddr,
     /// In-mesh listener ports, by service port.
     pub(crate) mesh: BTreeMap<u16, SocketAddr>,
+    /// Every gateway port: `scheme://address`.
+    pub(crate) ports: BTreeMap<u16, String>,
     /// The admin listener.
     pub(crate) admin: SocketAddr,
     /// The start-up table and `curl` lines.
@@ -60,7 +62,11 @@ impl Up {
         let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
             .arg("up")
             .args(files)
-            .args(["--port-map", "80=0", "--admin", "127.0.0.1:0"])
+            .args(if args.contains(&"--port-map") {
+                &["--admin", "127.0.0.1:0"][..]
+            } else {
+                &["--port-map", "80=0", "--admin", "127.0.0.1:0"][..]
+            })
             .args(args)
             .current_dir(workspace())
             .stdout(Stdio::piped())
@@ -96,6 +102,7 @@ impl Up {
             child,
             gateway: "0.0.0.0:0".parse().expect("addr"),
             mesh: BTreeMap::new(),
+            ports: BTreeMap::new(),
             admin: "0.0.0.0:0".parse().expect("addr"),
             lines: Vec::new(),
             stderr,
@@ -109,8 +116,14 @@ impl Up {
             if line.starts_with("Watching the files") {
                 break;
             }
-            if let Some(url) = line.strip_prefix("gateway port 80: http://") {
-                up.gateway = url.parse().expect("gateway address");
+            if let Some(rest) = line.strip_prefix("gateway port ") {
+                let (port, url) = rest.split_once(": ").expect("gateway port line");
+                if let Some(addr) = url.strip_prefix("http://")
+                    && port == "80"
+                {
+                    up.gateway = addr.parse().expect("gateway address");
+                }
+                up.ports.insert(port.parse().expect("port"), url.to_string());
             } else if let Some(rest) = line.strip_prefix("in-mesh service port ") {
                 let (port, rest) = rest.split_once(": http://").expect("mesh line");
                 let addr = rest.split(' ').next().expect("address");

@@ -214,12 +214,15 @@ impl Authenticator {
         &self.providers
     }
 
-    /// The `jwksUri`s the caller must fetch.
-    pub fn jwks_uris(&self) -> impl Iterator<Item = &str> {
-        self.providers.iter().filter_map(|p| match &p.keys {
-            Keys::Uri(u) => Some(u.as_str()),
-            Keys::Inline(_) => None,
-        })
+    /// The `jwksUri`s the caller must fetch, with their fetch timeouts.
+    pub fn jwks_uris(&self) -> Vec<(String, std::time::Duration)> {
+        self.providers
+            .iter()
+            .filter_map(|p| match &p.keys {
+                Keys::Uri(u) => Some((u.clone(), p.fetch_timeout)),
+                Keys::Inline(_) => None,
+            })
+            .collect()
     }
 
     /// Authenticate a request and, when it goes on, prepare it for upstream: client
