@@ -136,6 +136,9 @@ pub(crate) fn explain(config: Vec<PathBuf>, method: &str, url: &str, headers: &[
         builder = builder.header(name.trim(), value.trim());
     }
     let (parts, ()) = builder.body(()).context("invalid request")?.into_parts();
-    print!("{}", table.explain(port, scheme, &parts));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    print!("{}", table.explain(port, scheme, &parts, now));
     Ok(ExitCode::SUCCESS)
 }

@@ -497,3 +497,52 @@ fn install_prints_the_manifests_and_refuses_unknown_values() {
         stderr(&out)
     );
 }
+
+#[test]
+fn explain_shows_the_authentication_and_authorization_decisions() {
+    let key = "examples/secure/issuer.pem";
+    let jwks = stdout(&sluice(&["token", "--key", key, "--jwks"]));
+    let policies = temp_file(
+        "gateway-auth.yaml",
+        &format!(
+            "apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata: {{name: jwt, namespace: istio-system}}\nspec:\n  jwtRules:\n  - issuer: https://issuer.sluice.local\n    jwks: '{}'\n---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {{name: callers, namespace: istio-system}}\nspec:\n  rules:\n  - from: [{{source: {{requestPrincipals: [https://issuer.sluice.local/alice]}}}}]\n",
+            jwks.trim()
+        ),
+    );
+    let explain = |extra: &[&str]| {
+        let mut args = vec![
+            "explain",
+            "--config",
+            "examples/istio/canary.yaml",
+            "--config",
+            policies.to_str().expect("utf-8 path"),
+            "-X",
+            "POST",
+        ];
+        args.extend_from_slice(extra);
+        args.push("http://models.example.com/seldon/seldon/example/api/v1.0/predictions");
+        let out = sluice(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    let text = explain(&[]);
+    assert!(text.contains("Authentication: no token"), "{text}");
+    assert!(
+        text.contains("no rule of the ALLOW policies matches (AuthorizationPolicy istio-system/callers)")
+            && text.ends_with("→ 403 RBAC: access denied\n"),
+        "{text}"
+    );
+    let alice = stdout(&sluice(&["token", "--key", key, "--sub", "alice"]));
+    let header = format!("authorization: Bearer {}", alice.trim());
+    let text = explain(&["-H", &header]);
+    assert!(
+        text.contains("principal https://issuer.sluice.local/alice")
+            && text.contains("allowed by AuthorizationPolicy istio-system/callers spec.rules[0]")
+            && text.contains("MATCH"),
+        "{text}"
+    );
+    let bob = stdout(&sluice(&["token", "--key", key, "--sub", "bob"]));
+    let header = format!("authorization: Bearer {}", bob.trim());
+    let text = explain(&["-H", &header]);
+    assert!(text.contains("→ 403 RBAC: access denied"), "bob is verified but not allowed: {text}");
+}

@@ -10,8 +10,10 @@ use crate::route::{Rewrite, RouteAction, Scheme};
 use crate::table::{RouteTable, select_virtual_host};
 
 impl RouteTable {
-    /// A human-readable account of how a request on `port` over `scheme` is routed.
-    pub fn explain(&self, port: u16, scheme: Scheme, parts: &Parts) -> String {
+    /// A human-readable account of how a request on `port` over `scheme` is routed:
+    /// authentication and authorization first (as the filters run), then the server,
+    /// virtual host and route. `now` is the clock for token expiry, in Unix seconds.
+    pub fn explain(&self, port: u16, scheme: Scheme, parts: &Parts, now: u64) -> String {
         let mut out = String::new();
         let Some(listener) = self.listener(port) else {
             let ports: Vec<String> = self.ports().map(|p| p.to_string()).collect();
@@ -27,13 +29,45 @@ impl RouteTable {
             return out;
         };
         let _ = writeln!(out, "Port {port}: served by {}", listener.servers.join(", "));
+        let authority = crate::table::authority(parts);
+        // A TLS port: the server is chosen by SNI (the host, for a client like curl).
+        let virtual_hosts = if listener.tls.is_empty() {
+            &listener.virtual_hosts
+        } else {
+            let sni = crate::table::strip_port(&authority);
+            match listener.chain_for(Some(sni)) {
+                Some(i) => {
+                    let chain = &listener.tls[i];
+                    let _ = writeln!(
+                        out,
+                        "TLS: SNI {sni:?} → the server of {} {} (names: {})",
+                        chain.tls.object,
+                        chain.tls.at,
+                        if chain.server_names.is_empty() {
+                            "any".to_string()
+                        } else {
+                            chain.server_names.join(", ")
+                        }
+                    );
+                    &chain.virtual_hosts
+                }
+                None => {
+                    let _ = writeln!(out, "TLS: no server on this port for SNI {sni:?}.\n→ the handshake is refused");
+                    return out;
+                }
+            }
+        };
+        let mut secured = copy_parts(parts);
+        if !explain_security(&mut out, self, port, scheme, &mut secured, now) {
+            return out;
+        }
+        let parts = &secured;
         let Ok(target) = path::normalize(parts.uri.path_and_query().map_or("/", |p| p.as_str())) else {
             let _ = writeln!(out, "The path cannot be normalized.\n→ 400");
             return out;
         };
-        let authority = crate::table::authority(parts);
-        let domains: Vec<&str> = listener.virtual_hosts.iter().map(|v| v.domain.as_str()).collect();
-        let Some(vh) = select_virtual_host(&listener.virtual_hosts, &authority) else {
+        let domains: Vec<&str> = virtual_hosts.iter().map(|v| v.domain.as_str()).collect();
+        let Some(vh) = select_virtual_host(virtual_hosts, &authority) else {
             let _ = writeln!(
                 out,
                 "Host {authority:?} matches no virtual host (hosts: {}).\n→ 404",
@@ -73,6 +107,103 @@ impl RouteTable {
         let _ = writeln!(out, "No route matches.\n→ 404");
         out
     }
+}
+
+/// The request's method, target, version and headers (extensions are not copied).
+fn copy_parts(parts: &Parts) -> Parts {
+    let (mut copy, ()) = http::Request::new(()).into_parts();
+    copy.method = parts.method.clone();
+    copy.uri = parts.uri.clone();
+    copy.version = parts.version;
+    copy.headers = parts.headers.clone();
+    copy
+}
+
+/// The authentication and authorization lines; `false` when the request is refused.
+fn explain_security(out: &mut String, table: &RouteTable, port: u16, scheme: Scheme, parts: &mut Parts, now: u64) -> bool {
+    let security = table.security();
+    if security.is_empty() {
+        let _ = writeln!(out, "Security: no RequestAuthentication or AuthorizationPolicy applies to this gateway");
+        return true;
+    }
+    let connection = crate::security::Connection {
+        peer: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        local: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        port,
+        scheme,
+        sni: None,
+        peer_principal: None,
+        num_trusted_proxies: 0,
+    };
+    if security.authn.jwks_uris().iter().next().is_some() {
+        let _ = writeln!(
+            out,
+            "Authentication: note: keys of jwksUri rules are not fetched by explain; their tokens show as failing"
+        );
+    }
+    let verdict = security.check(parts, &connection, now, &|_| None);
+    let authn = match &verdict {
+        Ok(v) => v.authn.clone(),
+        Err(_) => security.authn.authenticate(&mut copy_parts(parts), now, &|_| None),
+    };
+    match &authn {
+        crate::security::Outcome::Anonymous => {
+            let _ = writeln!(
+                out,
+                "Authentication: no token in a location the rules read ({} rule(s)): the request goes on without an identity",
+                security.authn.providers().len()
+            );
+        }
+        crate::security::Outcome::Verified { identity, origin } => {
+            let _ = writeln!(
+                out,
+                "Authentication: token verified by {origin}: principal {}",
+                identity.principal().unwrap_or_else(|| "(no iss/sub)".to_string())
+            );
+        }
+        crate::security::Outcome::Refused(f) => {
+            let _ = writeln!(
+                out,
+                "Authentication: refused by {}: {}\n→ {} {}",
+                f.origin,
+                f.message,
+                f.status.as_u16(),
+                f.message
+            );
+            return false;
+        }
+    }
+    let identity = parts.extensions.get::<crate::security::Identity>().cloned();
+    let decision = security.authorize(parts, &connection, identity.as_ref());
+    match &decision {
+        crate::security::Decision::NoPolicy => {
+            let _ = writeln!(out, "Authorization: no AuthorizationPolicy applies: allowed");
+        }
+        crate::security::Decision::AllowedNoAllowPolicy => {
+            let _ = writeln!(out, "Authorization: no DENY matches and no ALLOW policy applies: allowed");
+        }
+        crate::security::Decision::AllowedBy { policy, rule } => {
+            let _ = writeln!(out, "Authorization: allowed by {policy} spec.rules[{rule}]");
+        }
+        crate::security::Decision::DeniedBy { policy, rule } => {
+            let _ = writeln!(out, "Authorization: denied by {policy} spec.rules[{rule}]\n→ 403 RBAC: access denied");
+        }
+        crate::security::Decision::NotAllowed => {
+            let allow: Vec<&str> = security
+                .authz
+                .policies()
+                .iter()
+                .filter(|p| p.action == crate::security::authz::Action::Allow && !p.dry_run)
+                .map(|p| p.name.as_str())
+                .collect();
+            let _ = writeln!(
+                out,
+                "Authorization: no rule of the ALLOW policies matches ({})\n→ 403 RBAC: access denied",
+                allow.join(", ")
+            );
+        }
+    }
+    decision.allowed()
 }
 
 fn describe_route(out: &mut String, route: &crate::route::Route, target: &path::Target) {

@@ -150,7 +150,7 @@ impl RouteTable {
         let servers = servers_by_port(proxy, &config.gateways, &secrets, every_gateway, &mut diagnostics);
         let bound = ordered_virtual_services(proxy, &config.virtual_services, &mut diagnostics);
         let mut reported = BTreeSet::new();
-        let listeners = servers
+        let listeners: BTreeMap<u16, Listener> = servers
             .iter()
             .map(|(port, port_servers)| {
                 let listener = listener(
@@ -183,6 +183,22 @@ impl RouteTable {
             every_gateway,
             &mut diagnostics,
         );
+        // Principals come from client certificates: at a gateway without mutual TLS no
+        // request has one, so such a rule never matches (Istio's best practices).
+        let mutual = listeners.values().any(|l: &Listener| {
+            l.tls
+                .iter()
+                .any(|c| c.tls.client_auth != crate::tls::ClientAuth::None)
+        });
+        if !mutual {
+            for p in security.authz.policies().iter().filter(|p| p.needs_peer_identity()) {
+                diagnostics.push(diagnostic::warning(
+                    &p.object,
+                    "spec.rules",
+                    "principals and namespaces come from client certificates, and no server of this gateway asks for one (tls.mode MUTUAL or OPTIONAL_MUTUAL): these conditions never match here",
+                ));
+            }
+        }
         // One report per problem, in the order found.
         let mut seen = BTreeSet::new();
         diagnostics

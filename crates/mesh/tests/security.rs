@@ -1011,3 +1011,41 @@ fn invalid_policies_are_refused_with_their_field() {
         );
     }
 }
+
+#[test]
+fn best_practice_warnings() {
+    let warned = |yaml: &str, path: &str, text: &str| {
+        let d = support::diagnostics(yaml);
+        assert!(
+            d.iter().any(|d| !d.is_error() && d.path.to_string() == path && d.message.contains(text)),
+            "{path}: {text}\n{d:#?}"
+        );
+    };
+    warned(&ra("ra", "istio-system", "issuer-1", ""), "spec.jwtRules", "tokens are optional");
+    warned(
+        &ap("p", "{rules: [{from: [{source: {principals: [cluster.local/ns/default/sa/client]}}]}]}"),
+        "spec.rules",
+        "no server of this gateway asks for one",
+    );
+    warned(
+        &ap("p", "{action: DENY, rules: [{to: [{operation: {paths: [/admin]}}]}]}"),
+        "spec.rules[0].to[0].operation.paths[0]",
+        "bypassed",
+    );
+    warned(
+        &ap("p", "{rules: [{to: [{operation: {hosts: [app.example.com]}}]}]}"),
+        "spec.rules[0].to[0].operation.hosts[0]",
+        "app.example.com:*",
+    );
+    // A policy requiring a principal silences the first.
+    let both = format!(
+        "{}\n---\n{}",
+        ra("ra", "istio-system", "issuer-1", ""),
+        ap("p", "{rules: [{from: [{source: {requestPrincipals: [\"*\"]}}]}]}")
+    );
+    assert!(
+        !support::diagnostics(&both)
+            .iter()
+            .any(|d| d.message.contains("tokens are optional"))
+    );
+}

@@ -518,6 +518,8 @@ pub enum Action {
 pub struct Policy {
     /// `AuthorizationPolicy ns/name`.
     pub name: String,
+    /// The policy, for diagnostics.
+    pub object: crate::diagnostic::ObjectRef,
     /// Its action.
     pub action: Action,
     /// `istio.io/dry-run: "true"`: evaluated, never enforced.
@@ -527,6 +529,22 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// Whether a rule needs the client certificate's identity (`principals`, `namespaces`).
+    pub fn needs_peer_identity(&self) -> bool {
+        self.rules.iter().flat_map(|r| &r.from).any(Source::needs_peer_identity)
+    }
+
+    /// Whether it demands a verified token: an ALLOW on `requestPrincipals`, or a DENY
+    /// on `notRequestPrincipals`.
+    pub fn requires_token(&self) -> bool {
+        let from = || self.rules.iter().flat_map(|r| &r.from);
+        match self.action {
+            Action::Allow => from().any(|s| !s.request_principals.values.is_empty()),
+            Action::Deny => from().any(|s| !s.request_principals.not_values.is_empty()),
+            _ => false,
+        }
+    }
+
     /// The index of the first rule the request meets.
     fn matching_rule(&self, facts: &Facts<'_>) -> Option<usize> {
         self.rules.iter().position(|r| r.matches(facts))

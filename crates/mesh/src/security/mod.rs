@@ -153,6 +153,24 @@ impl Security {
                 policies.push(p);
             }
         }
+        // Istio's security best practices: a RequestAuthentication alone lets requests
+        // without a token through.
+        if !providers.is_empty() && !policies.iter().any(authz::Policy::requires_token) {
+            for ra in request_authentications {
+                let ns = ra.metadata.namespace.as_deref().unwrap_or("default");
+                if workload.selects(ns, ra.spec.selector.as_ref()) {
+                    diagnostics.push(diagnostic::warning(
+                        &ObjectRef::of("RequestAuthentication", &ra.metadata),
+                        "spec.jwtRules",
+                        format!(
+                            "tokens are optional at {}/{}: a request without one passes; add an AuthorizationPolicy that requires a principal (from.source.requestPrincipals: [\"*\"])",
+                            workload.namespace,
+                            workload.labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+                        ),
+                    ));
+                }
+            }
+        }
         Security {
             authn: Authenticator::new(providers),
             authz: Authorizer::new(policies),
@@ -711,7 +729,7 @@ fn compile_authorization_policy(
                             object,
                             format!("{at}.to[{j}].operation.paths[{k}]"),
                             format!(
-                                "a DENY on the exact path {p:?} is bypassed by {p}/ , {p}?x or a different case ({}); prefer a prefix ({p}*) or an ALLOW policy (Istio's security best practices)",
+                                "a DENY on the exact path {p:?} does not match {p}/, /{p} or {} (Istio's default normalization keeps them apart), so those reach the workload; prefer a prefix ({p}*) or an ALLOW policy (Istio's security best practices)",
                                 p.to_ascii_uppercase()
                             ),
                         ));
@@ -746,6 +764,7 @@ fn compile_authorization_policy(
         .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     Some(authz::Policy {
         name: object_name(object),
+        object: object.clone(),
         action,
         dry_run,
         rules,
