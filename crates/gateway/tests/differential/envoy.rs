@@ -60,6 +60,10 @@ pub struct Side {
     /// Extra HttpConnectionManager fields (a YAML mapping).
     #[serde(default)]
     pub hcm: Option<String>,
+    /// HTTP filters before istiod's fault, cors and router (a YAML list): the
+    /// `jwt_authn` and `rbac` filters of RequestAuthentications and AuthorizationPolicies.
+    #[serde(default)]
+    pub filters: Option<String>,
 }
 
 /// The whole bootstrap: one listener for the gateway port, the registry's clusters and
@@ -126,7 +130,7 @@ pub fn bootstrap(side: &Side, listen: u16, trusted_proxies: u32) -> String {
             virtual_hosts:
 {routes}
           http_filters:
-          - name: envoy.filters.http.fault
+{filters}          - name: envoy.filters.http.fault
             typed_config: {{"@type": type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault}}
           - name: envoy.filters.http.cors
             typed_config: {{"@type": type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors}}
@@ -144,6 +148,7 @@ admin:
   address: {{socket_address: {{address: 127.0.0.1, port_value: 0}}}}
 "#,
         routes = indent(&side.routes.replace("${RETRY}", DEFAULT_RETRY), 12),
+        filters = side.filters.as_deref().map(|f| indent(f, 10)).unwrap_or_default(),
         own = indent(own, 2),
         registry = indent(&registry, 2),
     )
