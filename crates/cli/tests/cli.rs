@@ -544,5 +544,8 @@ fn explain_shows_the_authentication_and_authorization_decisions() {
     let bob = stdout(&sluice(&["token", "--key", key, "--sub", "bob"]));
     let header = format!("authorization: Bearer {}", bob.trim());
     let text = explain(&["-H", &header]);
-    assert!(text.contains("→ 403 RBAC: access denied"), "bob is verified but not allowed: {text}");
+    assert!(
+        text.contains("→ 403 RBAC: access denied"),
+        "bob is verified but not allowed: {text}"
+    );
 }

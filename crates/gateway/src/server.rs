@@ -267,6 +267,7 @@ impl Gateway {
         let mut stop = self.shutdown.subscribe();
         let task = tokio::spawn(async move {
             let mut watch = crate::watch::Changes::new(paths.clone()).await;
+            watch.also(crate::tls::credential_files(&gateway.table())).await;
             loop {
                 tokio::select! {
                     _ = watch.next(every) => {}
@@ -287,7 +288,10 @@ impl Gateway {
                             tracing::warn!("{n}");
                         }
                         match gateway.swap(table, notes).await {
-                            Ok(()) => tracing::info!("configuration reloaded"),
+                            Ok(()) => {
+                                watch.also(crate::tls::credential_files(&gateway.table())).await;
+                                tracing::info!("configuration reloaded");
+                            }
                             Err(e) => {
                                 tracing::error!(error = %e, "configuration rejected: cannot listen on a new port; the previous one keeps serving")
                             }

@@ -68,6 +68,23 @@ impl TlsConfigs {
     }
 }
 
+/// The certificate, key and CA files a table's TLS servers name by path: a change to
+/// them reloads the configuration, as a change to the configuration files does.
+pub fn credential_files(table: &RouteTable) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for port in table.ports() {
+        for chain in table.listener(port).map_or(&[][..], |l| &l.tls[..]) {
+            if let Credential::Files { cert, key, ca } = &chain.tls.credential {
+                files.extend([cert.clone(), key.clone()]);
+                files.extend(ca.clone());
+            }
+        }
+    }
+    files.sort();
+    files.dedup();
+    files
+}
+
 /// A problem with a server's TLS: the `tls` field to blame and what is wrong.
 type Problem = (&'static str, String);
 

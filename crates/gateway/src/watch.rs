@@ -13,6 +13,8 @@ type Fingerprint = Vec<(PathBuf, u64, Option<SystemTime>)>;
 #[derive(Debug)]
 pub struct Changes {
     paths: Vec<PathBuf>,
+    /// Files the configuration refers to (certificates named by path), watched too.
+    referenced: Vec<PathBuf>,
     last: Fingerprint,
 }
 
@@ -27,7 +29,24 @@ impl Changes {
     /// Start watching `paths` as they are now.
     pub async fn new(paths: Vec<PathBuf>) -> Self {
         let last = fingerprint(&paths).await;
-        Changes { paths, last }
+        Changes {
+            paths,
+            referenced: Vec::new(),
+            last,
+        }
+    }
+
+    /// Also watch `files` (those the configuration in force refers to), from their
+    /// current state.
+    pub async fn also(&mut self, files: Vec<PathBuf>) {
+        if files != self.referenced {
+            self.referenced = files;
+            self.last = fingerprint(&self.all()).await;
+        }
+    }
+
+    fn all(&self) -> Vec<PathBuf> {
+        self.paths.iter().chain(&self.referenced).cloned().collect()
     }
 
     /// Resolves once the files differ from what they were (checked every `every`) and have
@@ -37,13 +56,13 @@ impl Changes {
         let settle = (every / 5).max(Duration::from_millis(50));
         loop {
             tokio::time::sleep(every).await;
-            let mut now = fingerprint(&self.paths).await;
+            let mut now = fingerprint(&self.all()).await;
             if now == self.last {
                 continue;
             }
             loop {
                 tokio::time::sleep(settle).await;
-                let again = fingerprint(&self.paths).await;
+                let again = fingerprint(&self.all()).await;
                 if again == now {
                     break;
                 }

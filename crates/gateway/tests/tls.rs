@@ -600,3 +600,68 @@ async fn certificate_rotation_under_load_fails_no_request() {
     let expected = CertificateDer::from_pem_slice(second.cert.as_bytes()).expect("second");
     assert_eq!(served, expected, "the rotated certificate is served");
 }
+
+/// The certificate a TLS server on `addr` presents for SNI app.example.com.
+async fn served_certificate(addr: SocketAddr, ca: &str) -> Option<CertificateDer<'static>> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(ca.as_bytes()).ok()?)
+        .ok()?;
+    let config =
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .ok()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let stream = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("app.example.com").ok()?, tcp)
+        .await
+        .ok()?;
+    stream.get_ref().1.peer_certificates()?.first().cloned()
+}
+
+#[tokio::test]
+async fn certificates_named_by_path_reload_when_the_files_change() {
+    let ca = Ca::new("test CA");
+    let (first, second) = (
+        ca.issue(&["app.example.com"], None),
+        ca.issue(&["app.example.com"], None),
+    );
+    let (_, a) = upstream("a").await;
+    let dir = std::env::temp_dir().join(format!("sluice-tls-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
+    std::fs::write(&cert, &first.cert).expect("cert");
+    std::fs::write(&key, &first.key).expect("key");
+    let tls = format!(
+        "{{mode: SIMPLE, serverCertificate: {}, privateKey: {}}}",
+        cert.display(),
+        key.display()
+    );
+    let running = Setup::new()
+        .service("a", "http", &[(a, "v1")])
+        .yaml(&https_gateway("secure", "[app.example.com]", &tls))
+        .yaml(&route_to("vs", "[app.example.com]", "secure", "a"))
+        .start_with(https_port)
+        .await;
+    running
+        .gateway
+        .watch_files(vec![running.dir.clone()], Duration::from_millis(100));
+    let addr = running.gateway.addresses()[&443];
+    let pem_der = |p: &Pem| CertificateDer::from_pem_slice(p.cert.as_bytes()).expect("der");
+    assert_eq!(served_certificate(addr, &ca.pem()).await, Some(pem_der(&first)));
+    // A renewed certificate and key land on disk (key first, as cert-manager-like tools do).
+    std::fs::write(&key, &second.key).expect("key");
+    std::fs::write(&cert, &second.cert).expect("cert");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut served = None;
+    while std::time::Instant::now() < deadline {
+        served = served_certificate(addr, &ca.pem()).await;
+        if served == Some(pem_der(&second)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(served, Some(pem_der(&second)), "the new certificate is served");
+}

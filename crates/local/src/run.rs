@@ -801,6 +801,8 @@ impl Local {
         tokio::spawn(async move {
             let mut changes = sluice_gateway::watch::Changes::new(local.options.files.clone()).await;
             loop {
+                let certificates = sluice_gateway::tls::credential_files(&local.gateway.table());
+                changes.also(certificates).await;
                 changes.next(every).await;
                 match local.reload().await {
                     Ok(summary) => {

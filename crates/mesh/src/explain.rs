@@ -52,7 +52,10 @@ impl RouteTable {
                     &chain.virtual_hosts
                 }
                 None => {
-                    let _ = writeln!(out, "TLS: no server on this port for SNI {sni:?}.\n→ the handshake is refused");
+                    let _ = writeln!(
+                        out,
+                        "TLS: no server on this port for SNI {sni:?}.\n→ the handshake is refused"
+                    );
                     return out;
                 }
             }
@@ -120,10 +123,20 @@ fn copy_parts(parts: &Parts) -> Parts {
 }
 
 /// The authentication and authorization lines; `false` when the request is refused.
-fn explain_security(out: &mut String, table: &RouteTable, port: u16, scheme: Scheme, parts: &mut Parts, now: u64) -> bool {
+fn explain_security(
+    out: &mut String,
+    table: &RouteTable,
+    port: u16,
+    scheme: Scheme,
+    parts: &mut Parts,
+    now: u64,
+) -> bool {
     let security = table.security();
     if security.is_empty() {
-        let _ = writeln!(out, "Security: no RequestAuthentication or AuthorizationPolicy applies to this gateway");
+        let _ = writeln!(
+            out,
+            "Security: no RequestAuthentication or AuthorizationPolicy applies to this gateway"
+        );
         return true;
     }
     let connection = crate::security::Connection {
@@ -144,7 +157,9 @@ fn explain_security(out: &mut String, table: &RouteTable, port: u16, scheme: Sch
     let verdict = security.check(parts, &connection, now, &|_| None);
     let authn = match &verdict {
         Ok(v) => v.authn.clone(),
-        Err(_) => security.authn.authenticate(&mut copy_parts(parts), now, &|_| None),
+        Err(_) => security
+            .authn
+            .authenticate(&mut copy_parts(parts), now, &|_| None),
     };
     match &authn {
         crate::security::Outcome::Anonymous => {
@@ -180,13 +195,19 @@ fn explain_security(out: &mut String, table: &RouteTable, port: u16, scheme: Sch
             let _ = writeln!(out, "Authorization: no AuthorizationPolicy applies: allowed");
         }
         crate::security::Decision::AllowedNoAllowPolicy => {
-            let _ = writeln!(out, "Authorization: no DENY matches and no ALLOW policy applies: allowed");
+            let _ = writeln!(
+                out,
+                "Authorization: no DENY matches and no ALLOW policy applies: allowed"
+            );
         }
         crate::security::Decision::AllowedBy { policy, rule } => {
             let _ = writeln!(out, "Authorization: allowed by {policy} spec.rules[{rule}]");
         }
         crate::security::Decision::DeniedBy { policy, rule } => {
-            let _ = writeln!(out, "Authorization: denied by {policy} spec.rules[{rule}]\n→ 403 RBAC: access denied");
+            let _ = writeln!(
+                out,
+                "Authorization: denied by {policy} spec.rules[{rule}]\n→ 403 RBAC: access denied"
+            );
         }
         crate::security::Decision::NotAllowed => {
             let allow: Vec<&str> = security

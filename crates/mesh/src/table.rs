@@ -191,7 +191,12 @@ impl RouteTable {
                 .any(|c| c.tls.client_auth != crate::tls::ClientAuth::None)
         });
         if !mutual {
-            for p in security.authz.policies().iter().filter(|p| p.needs_peer_identity()) {
+            for p in security
+                .authz
+                .policies()
+                .iter()
+                .filter(|p| p.needs_peer_identity())
+            {
                 diagnostics.push(diagnostic::warning(
                     &p.object,
                     "spec.rules",

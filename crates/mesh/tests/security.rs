@@ -1017,18 +1017,29 @@ fn best_practice_warnings() {
     let warned = |yaml: &str, path: &str, text: &str| {
         let d = support::diagnostics(yaml);
         assert!(
-            d.iter().any(|d| !d.is_error() && d.path.to_string() == path && d.message.contains(text)),
+            d.iter()
+                .any(|d| !d.is_error() && d.path.to_string() == path && d.message.contains(text)),
             "{path}: {text}\n{d:#?}"
         );
     };
-    warned(&ra("ra", "istio-system", "issuer-1", ""), "spec.jwtRules", "tokens are optional");
     warned(
-        &ap("p", "{rules: [{from: [{source: {principals: [cluster.local/ns/default/sa/client]}}]}]}"),
+        &ra("ra", "istio-system", "issuer-1", ""),
+        "spec.jwtRules",
+        "tokens are optional",
+    );
+    warned(
+        &ap(
+            "p",
+            "{rules: [{from: [{source: {principals: [cluster.local/ns/default/sa/client]}}]}]}",
+        ),
         "spec.rules",
         "no server of this gateway asks for one",
     );
     warned(
-        &ap("p", "{action: DENY, rules: [{to: [{operation: {paths: [/admin]}}]}]}"),
+        &ap(
+            "p",
+            "{action: DENY, rules: [{to: [{operation: {paths: [/admin]}}]}]}",
+        ),
         "spec.rules[0].to[0].operation.paths[0]",
         "bypassed",
     );

@@ -531,7 +531,10 @@ pub struct Policy {
 impl Policy {
     /// Whether a rule needs the client certificate's identity (`principals`, `namespaces`).
     pub fn needs_peer_identity(&self) -> bool {
-        self.rules.iter().flat_map(|r| &r.from).any(Source::needs_peer_identity)
+        self.rules
+            .iter()
+            .flat_map(|r| &r.from)
+            .any(Source::needs_peer_identity)
     }
 
     /// Whether it demands a verified token: an ALLOW on `requestPrincipals`, or a DENY
