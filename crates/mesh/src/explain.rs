@@ -148,7 +148,7 @@ fn explain_security(
         peer_principal: None,
         num_trusted_proxies: 0,
     };
-    if security.authn.jwks_uris().iter().next().is_some() {
+    if !security.authn.jwks_uris().is_empty() {
         let _ = writeln!(
             out,
             "Authentication: note: keys of jwksUri rules are not fetched by explain; their tokens show as failing"
