@@ -1041,7 +1041,7 @@ fn best_practice_warnings() {
             "{action: DENY, rules: [{to: [{operation: {paths: [/admin]}}]}]}",
         ),
         "spec.rules[0].to[0].operation.paths[0]",
-        "bypassed",
+        "does not match /admin/",
     );
     warned(
         &ap("p", "{rules: [{to: [{operation: {hosts: [app.example.com]}}]}]}"),
@@ -1058,5 +1058,45 @@ fn best_practice_warnings() {
         !support::diagnostics(&both)
             .iter()
             .any(|d| d.message.contains("tokens are optional"))
+    );
+}
+
+#[test]
+fn a_remembered_token_still_expires_and_needs_the_same_keys() {
+    let t = with_ra("", "");
+    let tok = bearer(&token("issuer-1", "s", json!({})));
+    let check =
+        |table: &RouteTable,
+         now: u64,
+         fetched: &dyn Fn(&str) -> Option<std::sync::Arc<sluice_mesh::security::jwt_keys::JwkSet>>| {
+            let (mut parts, port, scheme) = req("GET", "/").header("authorization", &tok).into_parts();
+            let connection = Connection {
+                peer: SocketAddr::from(([10, 0, 0, 9], 1)),
+                local: SocketAddr::from(([127, 0, 0, 1], port)),
+                port,
+                scheme,
+                sni: None,
+                peer_principal: None,
+                num_trusted_proxies: 0,
+            };
+            table
+                .security()
+                .check(&mut parts, &connection, now, fetched)
+                .map(|_| ())
+                .map_err(|r| String::from_utf8_lossy(&r.body).into_owned())
+        };
+    assert_eq!(check(&t, NOW, &|_| None), Ok(()));
+    assert_eq!(check(&t, NOW, &|_| None), Ok(()), "remembered");
+    assert_eq!(check(&t, NOW + 7200, &|_| None), Err(status::EXPIRED.to_string()));
+    // jwksUri keys: a refreshed key set that no longer has the key refuses the token.
+    let ra = "apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata: {name: ra, namespace: istio-system}\nspec:\n  jwtRules:\n  - issuer: issuer-1\n    jwksUri: https://keys.example.com/jwks\n";
+    let t = table(&format!("{}\n---\n{ra}", route_a()));
+    let first = std::sync::Arc::new(sluice_mesh::security::jwt::parse_jwks(&issuer().jwks).expect("jwks"));
+    let rotated =
+        std::sync::Arc::new(sluice_mesh::security::jwt::parse_jwks(&other_issuer().jwks).expect("jwks"));
+    assert_eq!(check(&t, NOW, &|_| Some(first.clone())), Ok(()));
+    assert_eq!(
+        check(&t, NOW, &|_| Some(rotated.clone())),
+        Err(status::VERIFICATION_FAILS.to_string())
     );
 }

@@ -185,6 +185,46 @@ struct Found {
 #[derive(Clone, Debug, Default)]
 pub struct Authenticator {
     providers: Vec<Provider>,
+    verified: Arc<Verified>,
+}
+
+/// How many verified tokens the filter remembers (per configuration).
+const VERIFIED_ENTRIES: usize = 1024;
+
+/// Tokens this filter verified: a client sending the same token again costs a lookup
+/// rather than a signature check, as with Envoy's `jwt_cache_config`. The time checks run
+/// on every use, and an entry is used only with the very key set that verified it.
+#[derive(Debug, Default)]
+struct Verified {
+    entries: std::sync::Mutex<std::collections::HashMap<(usize, String), Remembered>>,
+}
+
+#[derive(Debug, Clone)]
+struct Remembered {
+    /// The key set's address: a refreshed `jwksUri` set is a new one.
+    keys: usize,
+    identity: Identity,
+    segment: String,
+    nbf: Option<u64>,
+    exp: Option<u64>,
+}
+
+impl Verified {
+    fn get(&self, provider: usize, token: &str, keys: usize) -> Option<Remembered> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(&(provider, token.to_string()))
+            .filter(|r| r.keys == keys)
+            .cloned()
+    }
+
+    fn put(&self, provider: usize, token: &str, remembered: Remembered) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= VERIFIED_ENTRIES {
+            entries.clear();
+        }
+        entries.insert((provider, token.to_string()), remembered);
+    }
 }
 
 /// A parsed token before its checks.
@@ -201,7 +241,10 @@ impl Authenticator {
     /// The filter for `providers` (sorted here by issuer, as Istio does).
     pub fn new(mut providers: Vec<Provider>) -> Self {
         providers.sort_by(|a, b| a.issuer.cmp(&b.issuer));
-        Authenticator { providers }
+        Authenticator {
+            providers,
+            verified: Arc::default(),
+        }
     }
 
     /// Whether any rule applies.
@@ -254,7 +297,8 @@ impl Authenticator {
         let verdicts: Vec<Verdict> = self
             .providers
             .iter()
-            .map(|p| verify_provider(p, parts, now, fetched))
+            .enumerate()
+            .map(|(i, p)| verify_provider(p, (i, &self.verified), parts, now, fetched))
             .collect();
         let chosen = verdicts.iter().position(|v| matches!(v, Verdict::Valid(..)));
         let Some(index) = chosen else {
@@ -305,6 +349,7 @@ enum Verdict {
 
 fn verify_provider(
     provider: &Provider,
+    (index, verified): (usize, &Verified),
     parts: &Parts,
     now: u64,
     fetched: &dyn Fn(&str) -> Option<Arc<JwkSet>>,
@@ -317,9 +362,27 @@ fn verify_provider(
         Keys::Inline(set) => Some(set.clone()),
         Keys::Uri(uri) => fetched(uri),
     };
+    let keys_id = keys.as_ref().map_or(0, |k| Arc::as_ptr(k) as usize);
     let mut first = None;
     for f in &found {
-        match verify(provider, &f.token, now, keys.as_deref()) {
+        let checked = match verified.get(index, &f.token, keys_id) {
+            Some(r) => check_time(r.nbf, r.exp, now).map(|()| (r.identity, r.segment)),
+            None => verify(provider, &f.token, now, keys.as_deref()).inspect(|(identity, segment)| {
+                let time = |name: &str| identity.claims.get(name).and_then(Value::as_u64);
+                verified.put(
+                    index,
+                    &f.token,
+                    Remembered {
+                        keys: keys_id,
+                        identity: identity.clone(),
+                        segment: segment.clone(),
+                        nbf: time("nbf"),
+                        exp: time("exp"),
+                    },
+                );
+            }),
+        };
+        match checked {
             Ok((identity, segment)) => {
                 first.get_or_insert((identity, segment));
             }
@@ -336,6 +399,17 @@ fn verify_provider(
         Some((identity, segment)) => Verdict::Valid(identity, found, segment),
         None => Verdict::Missing,
     }
+}
+
+/// `nbf` and `exp` against the clock, with Envoy's skew.
+fn check_time(nbf: Option<u64>, exp: Option<u64>, now: u64) -> Result<(), Refusal> {
+    if nbf.is_some_and(|nbf| nbf > now.saturating_add(CLOCK_SKEW_SECONDS)) {
+        return Err((UNAUTHORIZED, status::NOT_YET_VALID));
+    }
+    if exp.is_some_and(|exp| now > exp.saturating_add(CLOCK_SKEW_SECONDS)) {
+        return Err((UNAUTHORIZED, status::EXPIRED));
+    }
+    Ok(())
 }
 
 /// CORS preflights skip JWT: `OPTIONS` with non-empty `Origin` and
@@ -603,12 +677,7 @@ fn verify(
     {
         return Err((UNAUTHORIZED, status::UNKNOWN_ISSUER));
     }
-    if nbf.is_some_and(|nbf| nbf > now.saturating_add(CLOCK_SKEW_SECONDS)) {
-        return Err((UNAUTHORIZED, status::NOT_YET_VALID));
-    }
-    if exp.is_some_and(|exp| now > exp.saturating_add(CLOCK_SKEW_SECONDS)) {
-        return Err((UNAUTHORIZED, status::EXPIRED));
-    }
+    check_time(nbf, exp, now)?;
     if !provider.audiences.is_empty()
         && !audiences
             .iter()
