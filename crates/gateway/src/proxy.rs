@@ -23,8 +23,10 @@ use crate::{Body, reply};
 pub(crate) struct TlsInfo {
     /// The server name the client asked for.
     pub(crate) sni: Option<String>,
-    /// The TLS server (filter chain) of the port that took the connection.
+    /// The TLS server (filter chain) of the port that took the connection, in `table`.
     pub(crate) chain: usize,
+    /// The table in force at the handshake.
+    pub(crate) table: Arc<sluice_mesh::RouteTable>,
     /// The client certificate's SPIFFE identity, without `spiffe://`.
     pub(crate) peer_principal: Option<String>,
     /// `x-forwarded-client-cert` for the client certificate (mutual TLS).
@@ -108,13 +110,22 @@ pub(crate) async fn handle(
     // Authentication and authorization run before routing (spec §1): a 401/403 wins over
     // a 404, and a verified token's claims can steer the route.
     let decision = match secure(&shared, &table, &mut parts, &downstream, exchange.scheme) {
-        Ok(()) => table.route_on(
-            downstream.port,
-            downstream.tls.as_ref().map(|t| t.chain),
-            exchange.scheme,
-            &parts,
-            &mut rand::rng(),
-        ),
+        Ok(()) => match &downstream.tls {
+            None => table.route(downstream.port, exchange.scheme, &parts, &mut rand::rng()),
+            Some(tls) => match current_chain(&table, downstream.port, tls) {
+                Some(chain) => table.route_on(
+                    downstream.port,
+                    Some(chain),
+                    exchange.scheme,
+                    &parts,
+                    &mut rand::rng(),
+                ),
+                None => sluice_mesh::Decision::reply(Reply::new(
+                    http::StatusCode::MISDIRECTED_REQUEST,
+                    "misdirected request: this connection's TLS server changed; reconnect",
+                )),
+            },
+        },
         Err(reply) => sluice_mesh::Decision::reply(reply),
     };
     if let Some(delay) = decision.delay {
@@ -164,6 +175,25 @@ pub(crate) async fn handle(
         log,
     };
     Response::from_parts(response_parts, Recorded::new(response_body, finish).boxed())
+}
+
+/// The TLS server a request on a TLS connection belongs to now: the handshake's, or after
+/// a reload the one its SNI selects — only if it authenticates clients exactly as the
+/// handshake's did (mode, CA, pins; a renewed server certificate is fine). Otherwise `None`: the
+/// connection no longer stands for any server (421, as Envoy drains such connections).
+fn current_chain(table: &Arc<sluice_mesh::RouteTable>, port: u16, tls: &TlsInfo) -> Option<usize> {
+    if Arc::ptr_eq(table, &tls.table) {
+        return Some(tls.chain);
+    }
+    let then = &tls.table.listener(port)?.tls.get(tls.chain)?.tls;
+    let listener = table.listener(port)?;
+    let now = listener.chain_for(tls.sni.as_deref())?;
+    listener
+        .tls
+        .get(now)?
+        .tls
+        .admits_connections_of(then)
+        .then_some(now)
 }
 
 /// The security filters of the gateway: `Err` is the 401/403 to answer.

@@ -107,16 +107,17 @@ impl Gateway {
     /// The same, recording into `metrics` (shared with another gateway of this process).
     pub fn with_metrics(options: Options, table: RouteTable, metrics: Arc<Metrics>) -> Self {
         let (shutdown, _) = watch::channel(false);
-        let tls = crate::tls::TlsConfigs::build(&table).unwrap_or_else(|problems| {
+        let table = Arc::new(table);
+        let tls = crate::tls::TlsConfigs::serving(table.clone()).unwrap_or_else(|problems| {
             for p in problems {
-                tracing::error!("{p}");
+                tracing::error!("{p}; this port refuses TLS connections");
             }
-            crate::tls::TlsConfigs::default()
+            crate::tls::TlsConfigs::refusing(table.clone())
         });
         Gateway {
             shared: Arc::new(Shared {
                 tls: ArcSwap::from_pointee(tls),
-                table: ArcSwap::from_pointee(table),
+                table: ArcSwap::new(table),
                 diagnostics: ArcSwap::from_pointee(Vec::new()),
                 ready: std::sync::atomic::AtomicBool::new(false),
                 clients: Clients::new(),
@@ -144,7 +145,8 @@ impl Gateway {
     /// are opened for ports the new table has and the old did not.
     pub async fn swap(&self, table: RouteTable, diagnostics: Vec<Diagnostic>) -> std::io::Result<()> {
         // Listen first: a table is never live on a port nobody listens on.
-        let tls = crate::tls::TlsConfigs::build(&table).map_err(|problems| {
+        let table = Arc::new(table);
+        let tls = crate::tls::TlsConfigs::serving(table.clone()).map_err(|problems| {
             std::io::Error::other(
                 problems
                     .iter()
@@ -157,7 +159,7 @@ impl Gateway {
         self.listen(&ports).await?;
         self.shared.jwks.watch(table.security().authn.jwks_uris());
         self.shared.tls.store(Arc::new(tls));
-        self.shared.table.store(Arc::new(table));
+        self.shared.table.store(table);
         self.set_diagnostics(diagnostics);
         self.shared
             .ready
@@ -267,11 +269,17 @@ impl Gateway {
         let mut stop = self.shutdown.subscribe();
         let task = tokio::spawn(async move {
             let mut watch = crate::watch::Changes::new(paths.clone()).await;
-            watch.also(crate::tls::credential_files(&gateway.table())).await;
+            let referenced = crate::tls::credential_files(&gateway.table());
+            // Certificate files may have changed since the table was compiled, before
+            // their state was taken here: load once more so no renewal is missed.
+            let mut pending = !referenced.is_empty();
+            watch.also(referenced).await;
             loop {
-                tokio::select! {
-                    _ = watch.next(every) => {}
-                    _ = crate::server::stopped(&mut stop) => return,
+                if !std::mem::take(&mut pending) {
+                    tokio::select! {
+                        _ = watch.next(every) => {}
+                        _ = crate::server::stopped(&mut stop) => return,
+                    }
                 }
                 let (g, p) = (gateway.clone(), paths.clone());
                 let reloaded = tokio::task::spawn_blocking(move || g.reload(&p))
@@ -331,7 +339,7 @@ pub fn compile_files(
     problems.extend(compiled.into_iter().map(|d| loaded.locate(d)));
     // Certificates named by path are read and checked here, with the rest.
     if !sluice_api::diagnostic::has_errors(&problems)
-        && let Err(tls) = crate::tls::TlsConfigs::build(&table)
+        && let Err(tls) = crate::tls::TlsConfigs::check(&table)
     {
         problems.extend(tls.into_iter().map(|d| loaded.locate(d)));
     }
@@ -374,8 +382,7 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, port: u16, mut 
                     scheme: Scheme::Http,
                     tls: None,
                 };
-                let configs = shared.tls.load_full();
-                if configs.port(port).is_empty() {
+                if !shared.tls.load().is_tls(port) {
                     let connection = builder
                         .serve_connection_with_upgrades(TokioIo::new(stream), service(shared.clone(), downstream))
                         .into_owned();
@@ -386,7 +393,7 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, port: u16, mut 
                 } else {
                     let (shared, builder, watcher) = (shared.clone(), builder.clone(), graceful.watcher());
                     tokio::spawn(async move {
-                        let Some((stream, downstream)) = handshake(&shared, &configs, stream, downstream).await else {
+                        let Some((stream, downstream)) = handshake(&shared, stream, downstream).await else {
                             return;
                         };
                         let connection = builder
@@ -435,7 +442,6 @@ const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10
 /// handshake fails or the client certificate is not accepted.
 async fn handshake(
     shared: &Shared,
-    configs: &crate::tls::TlsConfigs,
     stream: tokio::net::TcpStream,
     mut downstream: proxy::Downstream,
 ) -> Option<(
@@ -448,22 +454,21 @@ async fn handshake(
             .await
             .map_err(|e| format!("not a TLS ClientHello: {e}"))?;
         let sni = start.client_hello().server_name().map(str::to_string);
-        let table = shared.table.load_full();
-        let listener = table.listener(port).ok_or("no listener")?;
+        // Server and configuration from one table, loaded now (after the ClientHello).
+        let configs = shared.tls.load_full();
+        let listener = configs
+            .table()
+            .listener(port)
+            .filter(|l| !l.tls.is_empty())
+            .ok_or("the port no longer serves TLS")?;
         let chain = listener
             .chain_for(sni.as_deref())
             .ok_or_else(|| format!("no TLS server for SNI {sni:?}"))?;
         let config = configs
-            .port(port)
-            .get(chain)
-            .ok_or("TLS configuration changed")?
+            .config(port, chain)
+            .ok_or("the server's certificate could not be loaded")?
             .clone();
-        let tls = listener
-            .tls
-            .get(chain)
-            .ok_or("TLS configuration changed")?
-            .tls
-            .clone();
+        let tls = &listener.tls[chain].tls;
         let stream = start
             .into_stream(config)
             .await
@@ -474,7 +479,7 @@ async fn handshake(
             .peer_certificates()
             .and_then(|c| c.first())
             .cloned();
-        let info = crate::tls::connection_info(&tls, chain, sni, peer_cert.as_ref())?;
+        let info = crate::tls::connection_info(configs.table(), tls, chain, sni, peer_cert.as_ref())?;
         Ok::<_, String>((stream, info))
     };
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, work).await {

@@ -22,49 +22,81 @@ use sluice_mesh::tls::{ClientAuth, Credential, ServerTls};
 
 use crate::proxy::TlsInfo;
 
-/// The rustls configurations of a table's TLS servers, by port, in chain order.
+/// The rustls configurations of a table's TLS servers, by port, in chain order, with the
+/// table they were built for: a handshake picks its server and its configuration from
+/// the same table, whatever reload happens meanwhile.
 #[derive(Clone, Debug, Default)]
 pub struct TlsConfigs {
+    table: Arc<RouteTable>,
     ports: BTreeMap<u16, Vec<Arc<ServerConfig>>>,
 }
 
 impl TlsConfigs {
-    /// The configurations of `port`'s TLS servers; empty for a plain-text port.
-    pub fn port(&self, port: u16) -> &[Arc<ServerConfig>] {
-        self.ports.get(&port).map_or(&[], Vec::as_slice)
+    /// The configurations for a table being put in service.
+    pub(crate) fn serving(table: Arc<RouteTable>) -> Result<TlsConfigs, Vec<Diagnostic>> {
+        let ports = build(&table)?;
+        Ok(TlsConfigs { table, ports })
     }
 
-    /// Build every TLS server of `table`; certificate problems are diagnostics at the
-    /// Gateway server's field.
-    pub fn build(table: &RouteTable) -> Result<TlsConfigs, Vec<Diagnostic>> {
-        let mut ports = BTreeMap::new();
-        let mut problems = Vec::new();
-        for port in table.ports() {
-            let Some(listener) = table.listener(port) else {
-                continue;
-            };
-            let mut configs = Vec::new();
-            for chain in &listener.tls {
-                match server_config(&chain.tls) {
-                    Ok(c) => configs.push(Arc::new(c)),
-                    Err((field, message)) => problems.push(
-                        Diagnostic::error(
-                            FieldPath::parse(&format!("{}.tls.{field}", chain.tls.at)),
-                            message,
-                        )
-                        .in_object(chain.tls.object.clone()),
-                    ),
-                }
-            }
-            if !configs.is_empty() {
-                ports.insert(port, configs);
+    /// For a table whose certificates could not be built: its TLS ports refuse every
+    /// handshake (never plain text in their place).
+    pub(crate) fn refusing(table: Arc<RouteTable>) -> TlsConfigs {
+        TlsConfigs {
+            table,
+            ports: BTreeMap::new(),
+        }
+    }
+
+    /// Build every TLS server of `table`, only to find its problems: certificate
+    /// problems are diagnostics at the Gateway server's field.
+    pub fn check(table: &RouteTable) -> Result<(), Vec<Diagnostic>> {
+        build(table).map(|_| ())
+    }
+
+    /// The table these configurations are for.
+    pub(crate) fn table(&self) -> &Arc<RouteTable> {
+        &self.table
+    }
+
+    /// Whether `port` speaks TLS.
+    pub(crate) fn is_tls(&self, port: u16) -> bool {
+        self.table.listener(port).is_some_and(|l| !l.tls.is_empty())
+    }
+
+    /// The configuration of `port`'s TLS server `chain`.
+    pub(crate) fn config(&self, port: u16, chain: usize) -> Option<&Arc<ServerConfig>> {
+        self.ports.get(&port)?.get(chain)
+    }
+}
+
+fn build(table: &RouteTable) -> Result<BTreeMap<u16, Vec<Arc<ServerConfig>>>, Vec<Diagnostic>> {
+    let mut ports = BTreeMap::new();
+    let mut problems = Vec::new();
+    for port in table.ports() {
+        let Some(listener) = table.listener(port) else {
+            continue;
+        };
+        let mut configs = Vec::new();
+        for chain in &listener.tls {
+            match server_config(&chain.tls) {
+                Ok(c) => configs.push(Arc::new(c)),
+                Err((field, message)) => problems.push(
+                    Diagnostic::error(
+                        FieldPath::parse(&format!("{}.tls.{field}", chain.tls.at)),
+                        message,
+                    )
+                    .in_object(chain.tls.object.clone()),
+                ),
             }
         }
-        if problems.is_empty() {
-            Ok(TlsConfigs { ports })
-        } else {
-            Err(problems)
+        if !configs.is_empty() {
+            ports.insert(port, configs);
         }
+    }
+    if problems.is_empty() {
+        Ok(ports)
+    } else {
+        Err(problems)
     }
 }
 
@@ -195,6 +227,7 @@ fn server_config(tls: &ServerTls) -> Result<ServerConfig, Problem> {
 /// What a finished handshake tells the request: SNI, client identity, XFCC; `Err` when the
 /// client certificate is not one the server accepts (SAN, SPKI or hash pinning).
 pub(crate) fn connection_info(
+    table: &Arc<RouteTable>,
     tls: &ServerTls,
     chain: usize,
     sni: Option<String>,
@@ -203,6 +236,7 @@ pub(crate) fn connection_info(
     let mut info = TlsInfo {
         sni,
         chain,
+        table: table.clone(),
         ..TlsInfo::default()
     };
     let Some(cert) = peer else {
@@ -245,8 +279,19 @@ pub(crate) fn connection_info(
         .iter()
         .find_map(|u| u.strip_prefix("spiffe://"))
         .map(str::to_string);
+    let pem = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        base64::engine::general_purpose::STANDARD
+            .encode(der)
+            .as_bytes()
+            .chunks(64)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     let mut xfcc = format!(
-        "Hash={hash};Subject=\"{}\"",
+        "Hash={hash};Cert=\"{}\";Subject=\"{}\"",
+        url_encode(&pem),
         parsed.subject().to_string().replace('"', "\\\"")
     );
     for u in &uris {
@@ -255,8 +300,23 @@ pub(crate) fn connection_info(
     for d in &dns {
         xfcc.push_str(&format!(";DNS={d}"));
     }
-    info.xfcc = http::HeaderValue::try_from(xfcc).ok();
+    match http::HeaderValue::try_from(xfcc) {
+        Ok(v) => info.xfcc = Some(v),
+        Err(_) => tracing::warn!(
+            "the client certificate's details do not fit a header; x-forwarded-client-cert is not set"
+        ),
+    }
     Ok(info)
+}
+
+/// Percent-encoding of everything but unreserved characters (Envoy's URL-encoded PEM).
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -39,10 +39,23 @@ impl Changes {
     /// Also watch `files` (those the configuration in force refers to), from their
     /// current state.
     pub async fn also(&mut self, files: Vec<PathBuf>) {
-        if files != self.referenced {
-            self.referenced = files;
-            self.last = fingerprint(&self.all()).await;
+        if files == self.referenced {
+            return;
         }
+        self.referenced = files;
+        // Files watched before keep their last state (an edit made meanwhile is still a
+        // change); only the newly referenced ones start from what they are now.
+        let fresh = fingerprint(&self.all()).await;
+        self.last = fresh
+            .into_iter()
+            .map(|entry| {
+                self.last
+                    .iter()
+                    .find(|(path, ..)| *path == entry.0)
+                    .cloned()
+                    .unwrap_or(entry)
+            })
+            .collect();
     }
 
     fn all(&self) -> Vec<PathBuf> {

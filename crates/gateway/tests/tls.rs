@@ -665,3 +665,73 @@ async fn certificates_named_by_path_reload_when_the_files_change() {
     }
     assert_eq!(served, Some(pem_der(&second)), "the new certificate is served");
 }
+
+#[tokio::test]
+async fn a_connection_never_moves_to_another_tls_server_after_a_reload() {
+    let ca = Ca::new("test CA");
+    let pem = ca.issue(&["app.example.com", "admin.example.com"], None);
+    let (_, a) = upstream("a").await;
+    let base = Setup::new()
+        .service("a", "http", &[(a, "v1")])
+        .yaml(&secret("cred", &pem, Some(&ca.pem())))
+        .yaml(&route_to("admin", "[admin.example.com]", "admin", "a"));
+    let admin = https_gateway(
+        "admin",
+        "[admin.example.com]",
+        "{mode: MUTUAL, credentialName: cred}",
+    );
+    let app = format!(
+        "{}{}",
+        https_gateway("app", "[app.example.com]", "{mode: SIMPLE, credentialName: cred}"),
+        route_to("app", "[app.example.com]", "app", "a")
+    );
+    let running = base.clone().yaml(&app).yaml(&admin).start_with(https_port).await;
+    let addr = running.gateway.addresses()[&443];
+    // A keep-alive connection to the SIMPLE server, without a client certificate.
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(ca.pem().as_bytes()).expect("ca"))
+        .expect("root");
+    let config =
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let stream = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("app.example.com").expect("name"), tcp)
+        .await
+        .expect("handshake");
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("http1");
+    tokio::spawn(conn);
+    let get = |host: &str| {
+        Request::builder()
+            .uri("/p")
+            .header("host", host)
+            .body(Empty::<Bytes>::new())
+            .expect("request")
+    };
+    let r = sender
+        .send_request(get("app.example.com"))
+        .await
+        .expect("response");
+    assert_eq!(r.status(), 200);
+    let _ = r.into_body().collect().await;
+    // The SIMPLE server goes away: the MUTUAL one is now the port's first TLS server.
+    std::fs::write(running.dir.join("config.yaml"), base.yaml(&admin).to_string()).expect("write");
+    let (table, warnings) =
+        compile_files(&sluice_mesh::Proxy::default(), std::slice::from_ref(&running.dir)).expect("valid");
+    running.gateway.swap(table, warnings).await.expect("swap");
+    let r = sender
+        .send_request(get("admin.example.com"))
+        .await
+        .expect("response");
+    assert_eq!(
+        r.status(),
+        421,
+        "the old connection does not reach the MUTUAL server's routes"
+    );
+}

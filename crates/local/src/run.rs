@@ -680,7 +680,17 @@ impl Local {
                 .extend(r.desired.destination_rules.iter().cloned());
             config.service_entries.extend(service_entries(r));
         }
-        let (table, diagnostics) = RouteTable::compile(&Proxy::default(), &config);
+        let (table, mut diagnostics) = RouteTable::compile(&Proxy::default(), &config);
+        // Policies of the predictors' namespaces run at their sidecars: their errors are
+        // refused too (those of the gateway's are already in).
+        for d in sluice_mesh::security::Security::check_all(
+            &config.request_authentications,
+            &config.authorization_policies,
+        ) {
+            if !diagnostics.contains(&d) {
+                diagnostics.push(d);
+            }
+        }
         let diagnostics: Vec<Diagnostic> = diagnostics
             .into_iter()
             .map(|d| match d.object.as_ref().and_then(|o| generated.get(o)) {
@@ -699,7 +709,7 @@ impl Local {
             return Err(diagnostics.into_iter().filter(Diagnostic::is_error).collect());
         }
         // Certificates named by path are read and checked before anything switches.
-        if let Err(tls) = sluice_gateway::tls::TlsConfigs::build(&table) {
+        if let Err(tls) = sluice_gateway::tls::TlsConfigs::check(&table) {
             return Err(tls.into_iter().map(|d| plan.loaded.locate(d)).collect());
         }
         warnings.extend(diagnostics);
@@ -800,10 +810,14 @@ impl Local {
         let local = self.clone();
         tokio::spawn(async move {
             let mut changes = sluice_gateway::watch::Changes::new(local.options.files.clone()).await;
+            // Certificate files may have changed between start-up and now: check once.
+            let mut pending = !sluice_gateway::tls::credential_files(&local.gateway.table()).is_empty();
             loop {
                 let certificates = sluice_gateway::tls::credential_files(&local.gateway.table());
                 changes.also(certificates).await;
-                changes.next(every).await;
+                if !std::mem::take(&mut pending) {
+                    changes.next(every).await;
+                }
                 match local.reload().await {
                     Ok(summary) => {
                         for w in &summary.warnings {

@@ -363,6 +363,22 @@ fn servers_by_port<'a>(
                 tls,
             };
             if HTTP_PROTOCOLS.contains(&protocol.as_str()) {
+                let only_redirect = server.tls.as_ref().is_none_or(|t| {
+                    *t == sluice_api::istio::ServerTlsSettings {
+                        https_redirect: t.https_redirect,
+                        ..Default::default()
+                    }
+                });
+                if !only_redirect {
+                    diagnostics.push(diagnostic::error(
+                        &resource,
+                        format!("{at}.tls"),
+                        format!(
+                            "a {protocol} server takes only tls.httpsRedirect; to terminate TLS on this port use protocol HTTPS"
+                        ),
+                    ));
+                    continue;
+                }
                 servers.entry(port).or_default().push(bound(None));
             } else if protocol == "HTTPS" {
                 if let Some(tls) =

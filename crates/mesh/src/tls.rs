@@ -75,6 +75,25 @@ pub struct ServerTls {
     pub at: String,
 }
 
+impl ServerTls {
+    /// Whether a connection whose handshake was made under `then` may go on under this
+    /// server: the same client authentication (mode, CA, pins) and protocol versions. The
+    /// server's own certificate may differ: a renewed certificate keeps connections.
+    pub fn admits_connections_of(&self, then: &ServerTls) -> bool {
+        let ca = |c: &Credential| match c {
+            Credential::Pem { ca, .. } => ca.clone().map(Ok),
+            Credential::Files { ca, .. } => ca.clone().map(Err),
+        };
+        self.client_auth == then.client_auth
+            && ca(&self.credential) == ca(&then.credential)
+            && self.min_version == then.min_version
+            && self.max_version == then.max_version
+            && self.subject_alt_names == then.subject_alt_names
+            && self.verify_certificate_spki == then.verify_certificate_spki
+            && self.verify_certificate_hash == then.verify_certificate_hash
+    }
+}
+
 /// Secrets by `namespace/name`.
 pub type Secrets<'a> = BTreeMap<(String, String), &'a Secret>;
 

@@ -1100,3 +1100,63 @@ fn a_remembered_token_still_expires_and_needs_the_same_keys() {
         Err(status::VERIFICATION_FAILS.to_string())
     );
 }
+
+#[test]
+fn request_principals_compare_issuer_and_subject_separately() {
+    // Two issuers, one a path below the other: "https://idp.example.com/*" means issuer
+    // https://idp.example.com, any subject — not any principal string with that prefix.
+    let rules = format!(
+        "{}\n---\n{}\n---\n{}\n---\n{}",
+        route_a(),
+        ra("ra1", "istio-system", "https://idp.example.com", ""),
+        ra("ra2", "istio-system", "https://idp.example.com/tenant-b", ""),
+        ap(
+            "allow",
+            "{rules: [{from: [{source: {requestPrincipals: [\"https://idp.example.com/*\", \"*/sub1\"]}}]}]}"
+        )
+    );
+    let t = table(&rules);
+    let call = |iss: &str, sub: &str| {
+        through(
+            &t,
+            req("GET", "/").header("authorization", &bearer(&token(iss, sub, json!({})))),
+        )
+        .status
+    };
+    assert_eq!(call("https://idp.example.com", "x"), 200);
+    assert_eq!(call("https://idp.example.com/tenant-b", "x"), 403);
+    assert_eq!(call("https://idp.example.com/tenant-b", "sub1"), 200, "*/sub1");
+    assert_eq!(call("https://idp.example.com/tenant-b", "evil/sub1"), 403);
+}
+
+#[test]
+fn more_configuration_istio_rejects() {
+    let d = support::diagnostics(&ap(
+        "p",
+        "{rules: [{to: [{operation: {paths: [\"/a/{**}/{*}\"]}}]}]}",
+    ));
+    assert!(
+        d.iter()
+            .any(|d| d.is_error() && d.message.contains("last operator")),
+        "{d:#?}"
+    );
+    let http_with_tls = "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: g2, namespace: istio-system}\nspec:\n  selector: {istio: ingressgateway}\n  servers:\n  - port: {number: 8443, name: h, protocol: HTTP}\n    hosts: [\"*\"]\n    tls: {mode: SIMPLE, credentialName: cred}\n";
+    let d = support::diagnostics(http_with_tls);
+    assert!(
+        d.iter().any(|d| d.is_error()
+            && d.path.to_string() == "spec.servers[0].tls"
+            && d.message.contains("use protocol HTTPS")),
+        "{d:#?}"
+    );
+    // A broken policy of another namespace is found by check_all (sluice up's sidecars).
+    let elsewhere = "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: p, namespace: seldon}\nspec: {rules: [{from: [{source: {ipBlocks: [10.0.0.0/33]}}]}]}\n";
+    let config = support::config(elsewhere);
+    let found = sluice_mesh::security::Security::check_all(
+        &config.request_authentications,
+        &config.authorization_policies,
+    );
+    assert!(
+        found.iter().any(|d| d.message.contains("prefix length")),
+        "{found:#?}"
+    );
+}

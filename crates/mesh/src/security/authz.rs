@@ -108,7 +108,7 @@ impl PathValue {
             match *segment {
                 "{*}" => pattern.push_str("[^/]+"),
                 "{**}" => {
-                    if segments[i + 1..].iter().any(|s| s.contains("{**}")) {
+                    if segments[i + 1..].iter().any(|s| s.contains('{')) {
                         return Err(format!("{value:?}: {{**}} must be the last operator"));
                     }
                     pattern.push_str(".*");
@@ -217,7 +217,7 @@ impl<T> Field<T> {
 #[derive(Clone, Debug, Default)]
 pub struct Source {
     /// `requestPrincipals`: `iss/sub` of the verified token.
-    pub request_principals: Field<Value>,
+    pub request_principals: Field<RequestPrincipal>,
     /// `principals`: the client certificate identity.
     pub principals: Field<Value>,
     /// `namespaces`: from the client certificate identity.
@@ -298,6 +298,16 @@ impl Key {
             "destination.ip" => Key::DestinationIp,
             "destination.port" => Key::DestinationPort,
             "connection.sni" => Key::Sni,
+            "source.serviceAccount" | "source.trustDomain" => {
+                return Err(format!(
+                    "{key:?} is not supported by sluice yet; use source.principal (cluster.local/ns/NS/sa/SA)"
+                ));
+            }
+            other if other.starts_with("experimental.envoy.filters.") => {
+                return Err(format!(
+                    "{key:?}: experimental Envoy filter metadata is not supported by sluice"
+                ));
+            }
             other => {
                 return Err(format!(
                     "unknown key {other:?}; use request.headers[name], source.ip, remote.ip, source.namespace, source.principal, request.auth.principal, request.auth.audiences, request.auth.presenter, request.auth.claims[name], destination.ip, destination.port or connection.sni"
@@ -433,22 +443,57 @@ pub struct Rule {
     pub when: Vec<Condition>,
 }
 
-/// `requestPrincipals` matching: `iss/sub` split at the last `/`; `*` needs both.
-fn request_principal_matches(value: &Value, identity: Option<&Identity>) -> bool {
-    let Some(identity) = identity else { return false };
-    let (Some(iss), Some(sub)) = (identity.issuer.as_deref(), identity.subject.as_deref()) else {
-        return false;
-    };
-    match value {
-        Value::Present => !iss.is_empty() && !sub.is_empty(),
-        other => other.matches(&format!("{iss}/{sub}"), false),
+/// A `requestPrincipals` value: split at the last `/` into an issuer and a subject
+/// value, each exact, `prefix*`, `*suffix` or `*` (present), as Istio generates it; `*`
+/// alone needs both `iss` and `sub`; a value without `/` constrains the issuer only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestPrincipal {
+    issuer: Value,
+    subject: Option<Value>,
+}
+
+impl RequestPrincipal {
+    /// Parse a value.
+    pub fn parse(value: &str) -> RequestPrincipal {
+        if value == "*" {
+            return RequestPrincipal {
+                issuer: Value::Present,
+                subject: Some(Value::Present),
+            };
+        }
+        match value.rsplit_once('/') {
+            Some((iss, sub)) => RequestPrincipal {
+                issuer: Value::parse(iss),
+                subject: Some(Value::parse(sub)),
+            },
+            None => RequestPrincipal {
+                issuer: Value::parse(value),
+                subject: None,
+            },
+        }
+    }
+
+    fn matches(&self, identity: Option<&Identity>) -> bool {
+        let Some(identity) = identity else { return false };
+        let Some(iss) = identity.issuer.as_deref() else {
+            return false;
+        };
+        if !self.issuer.matches(iss, false) {
+            return false;
+        }
+        match &self.subject {
+            None => true,
+            Some(sub_value) => identity
+                .subject
+                .as_deref()
+                .is_some_and(|sub| sub_value.matches(sub, false)),
+        }
     }
 }
 
 impl Source {
     fn holds(&self, facts: &Facts<'_>) -> bool {
-        self.request_principals
-            .holds(|v| request_principal_matches(v, facts.identity))
+        self.request_principals.holds(|v| v.matches(facts.identity))
             && self
                 .principals
                 .holds(|v| facts.peer_principal.is_some_and(|p| v.matches(p, false)))

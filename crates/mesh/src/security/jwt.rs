@@ -201,8 +201,8 @@ struct Verified {
 
 #[derive(Debug, Clone)]
 struct Remembered {
-    /// The key set's address: a refreshed `jwksUri` set is a new one.
-    keys: usize,
+    /// The key set that verified it: a refreshed `jwksUri` set is another one.
+    keys: Arc<JwkSet>,
     identity: Identity,
     segment: String,
     nbf: Option<u64>,
@@ -210,11 +210,11 @@ struct Remembered {
 }
 
 impl Verified {
-    fn get(&self, provider: usize, token: &str, keys: usize) -> Option<Remembered> {
+    fn get(&self, provider: usize, token: &str, keys: &Arc<JwkSet>) -> Option<Remembered> {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries
             .get(&(provider, token.to_string()))
-            .filter(|r| r.keys == keys)
+            .filter(|r| Arc::ptr_eq(&r.keys, keys))
             .cloned()
     }
 
@@ -362,18 +362,19 @@ fn verify_provider(
         Keys::Inline(set) => Some(set.clone()),
         Keys::Uri(uri) => fetched(uri),
     };
-    let keys_id = keys.as_ref().map_or(0, |k| Arc::as_ptr(k) as usize);
     let mut first = None;
     for f in &found {
-        let checked = match verified.get(index, &f.token, keys_id) {
+        let remembered = keys.as_ref().and_then(|k| verified.get(index, &f.token, k));
+        let checked = match remembered {
             Some(r) => check_time(r.nbf, r.exp, now).map(|()| (r.identity, r.segment)),
             None => verify(provider, &f.token, now, keys.as_deref()).inspect(|(identity, segment)| {
+                let Some(keys) = &keys else { return };
                 let time = |name: &str| identity.claims.get(name).and_then(Value::as_u64);
                 verified.put(
                     index,
                     &f.token,
                     Remembered {
-                        keys: keys_id,
+                        keys: keys.clone(),
                         identity: identity.clone(),
                         segment: segment.clone(),
                         nbf: time("nbf"),

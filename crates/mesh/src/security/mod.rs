@@ -177,6 +177,30 @@ impl Security {
         }
     }
 
+    /// Every problem of every RequestAuthentication and AuthorizationPolicy, whichever
+    /// workload it selects (`sluice up` serves sidecars too, so a broken policy of a
+    /// predictor's namespace must be refused like one of the gateway's).
+    pub fn check_all(
+        request_authentications: &[RequestAuthentication],
+        authorization_policies: &[AuthorizationPolicy],
+    ) -> Vec<Diagnostic> {
+        let nowhere = Workload {
+            namespace: String::new(),
+            labels: BTreeMap::new(),
+            root_namespace: String::new(),
+        };
+        let mut diagnostics = Vec::new();
+        Security::compile(
+            &nowhere,
+            request_authentications,
+            authorization_policies,
+            true,
+            &mut diagnostics,
+        );
+        diagnostics.retain(Diagnostic::is_error);
+        diagnostics
+    }
+
     /// Whether no policy applies (requests pass untouched).
     pub fn is_empty(&self) -> bool {
         self.authn.is_empty() && self.authz.is_empty()
@@ -558,6 +582,19 @@ fn compile_authorization_policy(
                 }
                 v.iter().map(|x| authz::Value::parse(x)).collect()
             };
+            let principals =
+                |d: &mut Vec<Diagnostic>, field: &str, v: &[String]| -> Vec<authz::RequestPrincipal> {
+                    for (k, x) in v.iter().enumerate() {
+                        if x.is_empty() {
+                            d.push(diagnostic::error(
+                                object,
+                                format!("{at}.{field}[{k}]"),
+                                "a value is not empty",
+                            ));
+                        }
+                    }
+                    v.iter().map(|x| authz::RequestPrincipal::parse(x)).collect()
+                };
             let blocks = |d: &mut Vec<Diagnostic>, field: &str, v: &[String]| -> Vec<authz::IpBlock> {
                 v.iter()
                     .enumerate()
@@ -586,8 +623,8 @@ fn compile_authorization_policy(
             }
             let source = authz::Source {
                 request_principals: authz::Field {
-                    values: values(diagnostics, "requestPrincipals", &s.request_principals),
-                    not_values: values(diagnostics, "notRequestPrincipals", &s.not_request_principals),
+                    values: principals(diagnostics, "requestPrincipals", &s.request_principals),
+                    not_values: principals(diagnostics, "notRequestPrincipals", &s.not_request_principals),
                 },
                 principals: authz::Field {
                     values: values(diagnostics, "principals", &s.principals),
