@@ -107,16 +107,15 @@ struct Answer {
     body: String,
 }
 
-/// One request over TLS: SNI `sni` (None: connect by IP, no SNI), ALPN, optional client
-/// certificate; `Err` when the handshake or the request fails.
-async fn over_tls(
+/// A TLS connection trusting `ca`: SNI `sni` (None: connect by IP, no SNI), ALPN,
+/// optional client certificate; `Err` when the handshake fails.
+async fn connect(
     addr: SocketAddr,
     sni: Option<&str>,
     ca: &str,
     client: Option<&Pem>,
     alpn: &[&[u8]],
-    host: &str,
-) -> Result<Answer, String> {
+) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, String> {
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_slice_iter(ca.as_bytes()) {
         roots
@@ -147,10 +146,22 @@ async fn over_tls(
     let tcp = tokio::net::TcpStream::connect(addr)
         .await
         .map_err(|e| e.to_string())?;
-    let stream = tokio_rustls::TlsConnector::from(Arc::new(config))
+    tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
         .await
-        .map_err(|e| format!("handshake: {e}"))?;
+        .map_err(|e| format!("handshake: {e}"))
+}
+
+/// One request over TLS (see [`connect`]); `Err` when the handshake or the request fails.
+async fn over_tls(
+    addr: SocketAddr,
+    sni: Option<&str>,
+    ca: &str,
+    client: Option<&Pem>,
+    alpn: &[&[u8]],
+    host: &str,
+) -> Result<Answer, String> {
+    let stream = connect(addr, sni, ca, client, alpn).await?;
     let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
     let request = Request::builder()
         .uri(if h2 {
@@ -581,19 +592,7 @@ async fn certificate_rotation_under_load_fails_no_request() {
     assert!(sent > 5, "{sent}");
     assert_eq!(failed, 0, "{failed} of {sent} failed");
     // New connections get the new certificate.
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from_pem_slice(ca.pem().as_bytes()).expect("ca"))
-        .expect("root");
-    let config =
-        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-            .with_safe_default_protocol_versions()
-            .expect("versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let stream = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(ServerName::try_from("app.example.com").expect("name"), tcp)
+    let stream = connect(addr, Some("app.example.com"), &ca.pem(), None, &[])
         .await
         .expect("handshake");
     let served = stream.get_ref().1.peer_certificates().expect("certs")[0].clone();
@@ -603,21 +602,7 @@ async fn certificate_rotation_under_load_fails_no_request() {
 
 /// The certificate a TLS server on `addr` presents for SNI app.example.com.
 async fn served_certificate(addr: SocketAddr, ca: &str) -> Option<CertificateDer<'static>> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from_pem_slice(ca.as_bytes()).ok()?)
-        .ok()?;
-    let config =
-        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-            .with_safe_default_protocol_versions()
-            .ok()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-    let tcp = tokio::net::TcpStream::connect(addr).await.ok()?;
-    let stream = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(ServerName::try_from("app.example.com").ok()?, tcp)
-        .await
-        .ok()?;
+    let stream = connect(addr, Some("app.example.com"), ca, None, &[]).await.ok()?;
     stream.get_ref().1.peer_certificates()?.first().cloned()
 }
 
@@ -688,19 +673,7 @@ async fn a_connection_never_moves_to_another_tls_server_after_a_reload() {
     let running = base.clone().yaml(&app).yaml(&admin).start_with(https_port).await;
     let addr = running.gateway.addresses()[&443];
     // A keep-alive connection to the SIMPLE server, without a client certificate.
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from_pem_slice(ca.pem().as_bytes()).expect("ca"))
-        .expect("root");
-    let config =
-        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-            .with_safe_default_protocol_versions()
-            .expect("versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let stream = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(ServerName::try_from("app.example.com").expect("name"), tcp)
+    let stream = connect(addr, Some("app.example.com"), &ca.pem(), None, &[b"http/1.1"])
         .await
         .expect("handshake");
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))

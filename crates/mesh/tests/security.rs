@@ -108,17 +108,22 @@ impl Seen {
     }
 }
 
-fn through_with(table: &RouteTable, r: support::Req, trusted: u32) -> Seen {
-    let (mut parts, port, scheme) = r.into_parts();
-    let connection = Connection {
+/// A plain-text connection from 10.0.0.9 to the gateway's `port`.
+fn client(port: u16, scheme: sluice_mesh::Scheme, num_trusted_proxies: u32) -> Connection {
+    Connection {
         peer: SocketAddr::from(([10, 0, 0, 9], 5555)),
         local: SocketAddr::from(([127, 0, 0, 1], port)),
         port,
         scheme,
         sni: None,
         peer_principal: None,
-        num_trusted_proxies: trusted,
-    };
+        num_trusted_proxies,
+    }
+}
+
+fn through_with(table: &RouteTable, r: support::Req, trusted: u32) -> Seen {
+    let (mut parts, port, scheme) = r.into_parts();
+    let connection = client(port, scheme, trusted);
     let reply = match table.security().check(&mut parts, &connection, NOW, &|_| None) {
         Err(reply) => reply,
         Ok(_) => {
@@ -346,15 +351,7 @@ fn c96_grpc_gets_unauthenticated() {
         .header("content-type", "application/grpc")
         .header("authorization", &bearer(&expired("issuer-1", "s")))
         .into_parts();
-    let connection = Connection {
-        peer: SocketAddr::from(([10, 0, 0, 9], 1)),
-        local: SocketAddr::from(([127, 0, 0, 1], port)),
-        port,
-        scheme,
-        sni: None,
-        peer_principal: None,
-        num_trusted_proxies: 0,
-    };
+    let connection = client(port, scheme, 0);
     let reply = t
         .security()
         .check(&mut parts, &connection, NOW, &|_| None)
@@ -1070,15 +1067,7 @@ fn a_remembered_token_still_expires_and_needs_the_same_keys() {
          now: u64,
          fetched: &dyn Fn(&str) -> Option<std::sync::Arc<sluice_mesh::security::jwt_keys::JwkSet>>| {
             let (mut parts, port, scheme) = req("GET", "/").header("authorization", &tok).into_parts();
-            let connection = Connection {
-                peer: SocketAddr::from(([10, 0, 0, 9], 1)),
-                local: SocketAddr::from(([127, 0, 0, 1], port)),
-                port,
-                scheme,
-                sni: None,
-                peer_principal: None,
-                num_trusted_proxies: 0,
-            };
+            let connection = client(port, scheme, 0);
             table
                 .security()
                 .check(&mut parts, &connection, now, fetched)

@@ -498,6 +498,74 @@ fn object_name(object: &ObjectRef) -> String {
     )
 }
 
+/// A value of a rule field, parsed from its text.
+trait RuleValue: Sized {
+    fn parse_value(text: &str) -> Result<Self, String>;
+}
+
+impl RuleValue for authz::Value {
+    fn parse_value(text: &str) -> Result<Self, String> {
+        Ok(authz::Value::parse(text))
+    }
+}
+
+impl RuleValue for authz::RequestPrincipal {
+    fn parse_value(text: &str) -> Result<Self, String> {
+        Ok(authz::RequestPrincipal::parse(text))
+    }
+}
+
+impl RuleValue for authz::IpBlock {
+    fn parse_value(text: &str) -> Result<Self, String> {
+        authz::IpBlock::parse(text)
+    }
+}
+
+impl RuleValue for authz::PathValue {
+    fn parse_value(text: &str) -> Result<Self, String> {
+        authz::PathValue::parse(text)
+    }
+}
+
+impl RuleValue for u16 {
+    fn parse_value(text: &str) -> Result<Self, String> {
+        text.parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| format!("{text:?} is not a port (1-65535)"))
+    }
+}
+
+/// A rule field and its `not…` form, each value parsed; every bad or empty value is an
+/// error at `at.field[k]`.
+fn rule_field<T: RuleValue>(
+    object: &ObjectRef,
+    at: &str,
+    (name, not_name): (&str, &str),
+    (values, not_values): (&[String], &[String]),
+    diagnostics: &mut Vec<Diagnostic>,
+) -> authz::Field<T> {
+    let mut parse = |field: &str, list: &[String]| -> Vec<T> {
+        list.iter()
+            .enumerate()
+            .filter_map(|(k, text)| {
+                let parsed = if text.is_empty() {
+                    Err("a value is not empty".to_string())
+                } else {
+                    T::parse_value(text)
+                };
+                parsed
+                    .map_err(|e| diagnostics.push(diagnostic::error(object, format!("{at}.{field}[{k}]"), e)))
+                    .ok()
+            })
+            .collect()
+    };
+    authz::Field {
+        values: parse(name, values),
+        not_values: parse(not_name, not_values),
+    }
+}
+
 fn compile_authorization_policy(
     ap: &AuthorizationPolicy,
     object: &ObjectRef,
@@ -570,41 +638,6 @@ fn compile_authorization_policy(
                 err(diagnostics, at, "a from entry needs a source".into());
                 continue;
             };
-            let values = |d: &mut Vec<Diagnostic>, field: &str, v: &[String]| -> Vec<authz::Value> {
-                for (k, x) in v.iter().enumerate() {
-                    if x.is_empty() {
-                        d.push(diagnostic::error(
-                            object,
-                            format!("{at}.{field}[{k}]"),
-                            "a value is not empty",
-                        ));
-                    }
-                }
-                v.iter().map(|x| authz::Value::parse(x)).collect()
-            };
-            let principals =
-                |d: &mut Vec<Diagnostic>, field: &str, v: &[String]| -> Vec<authz::RequestPrincipal> {
-                    for (k, x) in v.iter().enumerate() {
-                        if x.is_empty() {
-                            d.push(diagnostic::error(
-                                object,
-                                format!("{at}.{field}[{k}]"),
-                                "a value is not empty",
-                            ));
-                        }
-                    }
-                    v.iter().map(|x| authz::RequestPrincipal::parse(x)).collect()
-                };
-            let blocks = |d: &mut Vec<Diagnostic>, field: &str, v: &[String]| -> Vec<authz::IpBlock> {
-                v.iter()
-                    .enumerate()
-                    .filter_map(|(k, x)| {
-                        authz::IpBlock::parse(x)
-                            .map_err(|e| d.push(diagnostic::error(object, format!("{at}.{field}[{k}]"), e)))
-                            .ok()
-                    })
-                    .collect()
-            };
             for (field, v) in [
                 ("serviceAccounts", &s.service_accounts),
                 ("notServiceAccounts", &s.not_service_accounts),
@@ -622,26 +655,41 @@ fn compile_authorization_policy(
                 }
             }
             let source = authz::Source {
-                request_principals: authz::Field {
-                    values: principals(diagnostics, "requestPrincipals", &s.request_principals),
-                    not_values: principals(diagnostics, "notRequestPrincipals", &s.not_request_principals),
-                },
-                principals: authz::Field {
-                    values: values(diagnostics, "principals", &s.principals),
-                    not_values: values(diagnostics, "notPrincipals", &s.not_principals),
-                },
-                namespaces: authz::Field {
-                    values: values(diagnostics, "namespaces", &s.namespaces),
-                    not_values: values(diagnostics, "notNamespaces", &s.not_namespaces),
-                },
-                ip_blocks: authz::Field {
-                    values: blocks(diagnostics, "ipBlocks", &s.ip_blocks),
-                    not_values: blocks(diagnostics, "notIpBlocks", &s.not_ip_blocks),
-                },
-                remote_ip_blocks: authz::Field {
-                    values: blocks(diagnostics, "remoteIpBlocks", &s.remote_ip_blocks),
-                    not_values: blocks(diagnostics, "notRemoteIpBlocks", &s.not_remote_ip_blocks),
-                },
+                request_principals: rule_field(
+                    object,
+                    &at,
+                    ("requestPrincipals", "notRequestPrincipals"),
+                    (&s.request_principals, &s.not_request_principals),
+                    diagnostics,
+                ),
+                principals: rule_field(
+                    object,
+                    &at,
+                    ("principals", "notPrincipals"),
+                    (&s.principals, &s.not_principals),
+                    diagnostics,
+                ),
+                namespaces: rule_field(
+                    object,
+                    &at,
+                    ("namespaces", "notNamespaces"),
+                    (&s.namespaces, &s.not_namespaces),
+                    diagnostics,
+                ),
+                ip_blocks: rule_field(
+                    object,
+                    &at,
+                    ("ipBlocks", "notIpBlocks"),
+                    (&s.ip_blocks, &s.not_ip_blocks),
+                    diagnostics,
+                ),
+                remote_ip_blocks: rule_field(
+                    object,
+                    &at,
+                    ("remoteIpBlocks", "notRemoteIpBlocks"),
+                    (&s.remote_ip_blocks, &s.not_remote_ip_blocks),
+                    diagnostics,
+                ),
             };
             if source.is_empty() && s.service_accounts.is_empty() && s.trust_domains.is_empty() {
                 err(diagnostics, at, "a source sets at least one field".into());
@@ -654,69 +702,35 @@ fn compile_authorization_policy(
                 err(diagnostics, at, "a to entry needs an operation".into());
                 continue;
             };
-            let values = |d: &mut Vec<Diagnostic>, field: &str, v: &[String]| -> Vec<authz::Value> {
-                for (k, x) in v.iter().enumerate() {
-                    if x.is_empty() {
-                        d.push(diagnostic::error(
-                            object,
-                            format!("{at}.{field}[{k}]"),
-                            "a value is not empty",
-                        ));
-                    }
-                }
-                v.iter().map(|x| authz::Value::parse(x)).collect()
-            };
-            let ports = |d: &mut Vec<Diagnostic>, field: &str, v: &[String]| -> Vec<u16> {
-                v.iter()
-                    .enumerate()
-                    .filter_map(|(k, x)| match x.parse::<u16>() {
-                        Ok(p) if p > 0 => Some(p),
-                        _ => {
-                            d.push(diagnostic::error(
-                                object,
-                                format!("{at}.{field}[{k}]"),
-                                format!("{x:?} is not a port (1-65535)"),
-                            ));
-                            None
-                        }
-                    })
-                    .collect()
-            };
-            let paths = |d: &mut Vec<Diagnostic>, field: &str, v: &[String]| -> Vec<authz::PathValue> {
-                v.iter()
-                    .enumerate()
-                    .filter_map(|(k, x)| {
-                        if x.is_empty() {
-                            d.push(diagnostic::error(
-                                object,
-                                format!("{at}.{field}[{k}]"),
-                                "a value is not empty",
-                            ));
-                            return None;
-                        }
-                        authz::PathValue::parse(x)
-                            .map_err(|e| d.push(diagnostic::error(object, format!("{at}.{field}[{k}]"), e)))
-                            .ok()
-                    })
-                    .collect()
-            };
             let operation = authz::Operation {
-                hosts: authz::Field {
-                    values: values(diagnostics, "hosts", &o.hosts),
-                    not_values: values(diagnostics, "notHosts", &o.not_hosts),
-                },
-                ports: authz::Field {
-                    values: ports(diagnostics, "ports", &o.ports),
-                    not_values: ports(diagnostics, "notPorts", &o.not_ports),
-                },
-                methods: authz::Field {
-                    values: values(diagnostics, "methods", &o.methods),
-                    not_values: values(diagnostics, "notMethods", &o.not_methods),
-                },
-                paths: authz::Field {
-                    values: paths(diagnostics, "paths", &o.paths),
-                    not_values: paths(diagnostics, "notPaths", &o.not_paths),
-                },
+                hosts: rule_field(
+                    object,
+                    &at,
+                    ("hosts", "notHosts"),
+                    (&o.hosts, &o.not_hosts),
+                    diagnostics,
+                ),
+                ports: rule_field(
+                    object,
+                    &at,
+                    ("ports", "notPorts"),
+                    (&o.ports, &o.not_ports),
+                    diagnostics,
+                ),
+                methods: rule_field(
+                    object,
+                    &at,
+                    ("methods", "notMethods"),
+                    (&o.methods, &o.not_methods),
+                    diagnostics,
+                ),
+                paths: rule_field(
+                    object,
+                    &at,
+                    ("paths", "notPaths"),
+                    (&o.paths, &o.not_paths),
+                    diagnostics,
+                ),
             };
             if operation.is_empty() {
                 err(diagnostics, at, "an operation sets at least one field".into());
