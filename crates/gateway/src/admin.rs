@@ -50,14 +50,7 @@ fn respond(shared: &Shared, request: &Request<Incoming>) -> Response<Body> {
                 text,
             )
         }
-        "/healthz/ready" if shared.ready.load(std::sync::atomic::Ordering::Acquire) => {
-            (StatusCode::OK, "text/plain", "LIVE\n".to_string())
-        }
-        "/healthz/ready" => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "text/plain",
-            "not ready: the listeners are not open yet\n".to_string(),
-        ),
+        "/healthz/ready" => readiness(shared),
         "/config_dump" => (StatusCode::OK, "application/json", config_dump(shared)),
         _ => (
             StatusCode::NOT_FOUND,
@@ -70,6 +63,26 @@ fn respond(shared: &Shared, request: &Request<Incoming>) -> Response<Body> {
         .header(header::CONTENT_TYPE, content_type)
         .body(full(body))
         .unwrap_or_else(|_| Response::new(full("")))
+}
+
+/// `LIVE` once every port listens and every endpoint is ready; else 503 with the reasons.
+fn readiness(shared: &Shared) -> (StatusCode, &'static str, String) {
+    if !shared.ready.load(std::sync::atomic::Ordering::Acquire) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "not ready: the listeners are not open yet\n".to_string(),
+        );
+    }
+    let down = shared.balancer.down.reasons();
+    if down.is_empty() {
+        return (StatusCode::OK, "text/plain", "LIVE\n".to_string());
+    }
+    let mut body = String::from("not ready:\n");
+    for why in down {
+        body.push_str(&format!("  {why}\n"));
+    }
+    (StatusCode::SERVICE_UNAVAILABLE, "text/plain", body)
 }
 
 /// The compiled table, route by route, and the diagnostics of the last load.

@@ -35,7 +35,7 @@ pub mod watch;
 
 pub use config::LoadError;
 pub use server::{Gateway, Options};
-pub use upstream::{InProcess, InProcessServices};
+pub use upstream::{EndpointHealth, InProcess, InProcessServices};
 
 /// The body type used for requests and responses through the gateway.
 pub type Body = http_body_util::combinators::BoxBody<bytes::Bytes, BoxError>;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use sluice_api::Diagnostic;
@@ -178,6 +178,12 @@ impl Gateway {
         self.shared.clients.in_process.clone()
     }
 
+    /// The endpoints this gateway must not send requests to (not ready); a handle to
+    /// mark them down and up (see [`EndpointHealth`](crate::EndpointHealth)).
+    pub fn endpoint_health(&self) -> crate::upstream::EndpointHealth {
+        self.shared.balancer.down.clone()
+    }
+
     /// The keys of `jwksUri` rules this gateway fetched (shared with `sluice up`'s sidecars).
     pub fn jwks(&self) -> crate::jwks::Jwks {
         self.shared.jwks.clone()
@@ -218,7 +224,7 @@ impl Gateway {
                 continue;
             }
             let local = self.shared.options.port_map.get(&port).copied().unwrap_or(port);
-            let listener = TcpListener::bind(SocketAddr::new(self.shared.options.bind, local)).await?;
+            let listener = bind(SocketAddr::new(self.shared.options.bind, local))?;
             let addr = listener.local_addr()?;
             tracing::info!(gateway_port = port, %addr, "listening");
             self.listening
@@ -241,7 +247,7 @@ impl Gateway {
         let Some(addr) = self.shared.options.admin else {
             return Ok(None);
         };
-        let listener = TcpListener::bind(addr).await?;
+        let listener = bind(addr)?;
         let local = listener.local_addr()?;
         tracing::info!(%local, "admin listening");
         let task = tokio::spawn(crate::admin::serve(
@@ -356,8 +362,48 @@ pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stopping| *stopping).await;
 }
 
+/// The listen backlog: bursts of new connections wait in the kernel instead of being
+/// refused (the standard library's default is 128).
+pub const BACKLOG: u32 = 1024;
+
+/// Envoy's default limit of a request's headers (`max_request_headers_kb: 60`): larger
+/// heads are answered `431`.
+pub const MAX_HEADER_BYTES: usize = 60 * 1024;
+
+/// How long a client may take to send a request's headers before the connection is
+/// closed (against slow clients holding connections open).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A listener on `addr` with a backlog of [`BACKLOG`]. Needs a Tokio runtime.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
+/// How connections are served: HTTP/1.1 and h2 with Envoy's header limits and a header
+/// read timeout.
+pub fn connection_builder() -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEADER_BYTES);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(MAX_HEADER_BYTES).unwrap_or(u32::MAX));
+    builder
+}
+
 async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, port: u16, mut stop: watch::Receiver<bool>) {
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let builder = connection_builder();
     let local = listener
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));

@@ -69,6 +69,45 @@ impl std::fmt::Debug for InProcessServices {
     }
 }
 
+/// Endpoints that are not ready (a pod failing its readiness probe): the balancer skips
+/// them, as Envoy skips endpoints EDS marks unhealthy, and a cluster with none left
+/// answers `503 no healthy upstream` (`UH`). Each is kept with the reason, for
+/// `/healthz/ready`. Cloning gives another handle to the same set.
+#[derive(Clone, Debug, Default)]
+pub struct EndpointHealth(Arc<ArcSwap<HashMap<String, String>>>);
+
+impl EndpointHealth {
+    /// `addr` is not ready, because of `why`; requests avoid it until [`up`](Self::up).
+    pub fn down(&self, addr: SocketAddr, why: &str) {
+        let key = addr.to_string();
+        self.0.rcu(|map| {
+            let mut map = HashMap::clone(map);
+            map.insert(key.clone(), why.to_string());
+            map
+        });
+    }
+
+    /// `addr` is ready (again), or gone.
+    pub fn up(&self, addr: SocketAddr) {
+        let key = addr.to_string();
+        if !self.0.load().contains_key(&key) {
+            return;
+        }
+        self.0.rcu(|map| {
+            let mut map = HashMap::clone(map);
+            map.remove(&key);
+            map
+        });
+    }
+
+    /// Why each endpoint that is down is down, sorted.
+    pub fn reasons(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.0.load().values().cloned().collect();
+        out.sort();
+        out
+    }
+}
+
 /// Why an upstream request failed.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum SendError {
@@ -291,6 +330,8 @@ pub(crate) enum Outcome {
 #[derive(Debug, Default)]
 pub(crate) struct Balancer {
     clusters: Mutex<HashMap<String, Arc<ClusterState>>>,
+    /// Endpoints not ready, skipped whatever the cluster's outlier detection says.
+    pub(crate) down: EndpointHealth,
 }
 
 /// A request counted against a cluster's limit; released on drop.
@@ -342,7 +383,10 @@ impl Balancer {
 
     /// Choose an endpoint, avoiding `tried` when another is available.
     pub(crate) fn pick(&self, cluster: &Cluster, tried: &[String]) -> Option<Pick> {
-        // Ejected endpoints are out (panic threshold 0: none left is "no healthy upstream").
+        // Endpoints not ready and ejected ones are out (panic threshold 0: none left is
+        // "no healthy upstream").
+        let down = self.down.0.load();
+        let ready = |e: &&Endpoint| down.is_empty() || !down.contains_key(&e.authority());
         let healthy: Vec<&Endpoint> = if cluster.outlier.is_some() {
             let state = self.state(cluster);
             let health = state.health.lock().unwrap_or_else(|p| p.into_inner());
@@ -350,6 +394,7 @@ impl Balancer {
             cluster
                 .endpoints
                 .iter()
+                .filter(ready)
                 .filter(|e| {
                     health
                         .get(&e.authority())
@@ -358,8 +403,9 @@ impl Balancer {
                 })
                 .collect()
         } else {
-            cluster.endpoints.iter().collect()
+            cluster.endpoints.iter().filter(ready).collect()
         };
+        drop(down);
         if healthy.len() == 1 && cluster.endpoints.len() == 1 {
             // One endpoint: nothing to balance, no load to track.
             return Some(Pick {
