@@ -41,7 +41,11 @@ pub(crate) fn up(
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        let supervisor = Supervisor::default();
+        // Components started through this binary die with it, even by SIGKILL.
+        let supervisor = match std::env::current_exe() {
+            Ok(me) => Supervisor::default().with_shim(me),
+            Err(_) => Supervisor::default(),
+        };
         let options = Options {
             files,
             settings,

@@ -38,6 +38,14 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// (internal) Run a component command so that it dies with sluice: how `sluice up`
+    /// starts `run:` components.
+    #[command(hide = true)]
+    ExecComponent {
+        /// The component's program and arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        argv: Vec<String>,
+    },
     /// Run SeldonDeployments on this machine behind the local Istio gateway.
     #[command(
         long_about = "Run SeldonDeployments here, with nothing else installed: one orchestrator per predictor \
@@ -489,5 +497,9 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             namespace,
         }),
         Command::Install { sets, namespace } => operator_commands::install(&sets, &namespace),
+        Command::ExecComponent { argv } => {
+            let error = sluice_local::supervisor::exec(&argv);
+            anyhow::bail!("cannot start {:?}: {error}", argv.first().map_or("", String::as_str))
+        }
     }
 }

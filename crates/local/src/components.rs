@@ -14,14 +14,13 @@
 //!   away or sluice exits.
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
 
 use sluice_api::seldon::{PredictiveUnit, PredictorSpec};
 use sluice_engine::Component;
 use sluice_engine::graph::Protocol;
 use sluice_engine::mock::MockClassifier;
 
-use crate::supervisor::{Process, Supervisor};
+use crate::supervisor::{Launch, Process, Supervisor};
 
 /// The image sluice runs in process.
 pub const MOCK_IMAGE: &str = "seldonio/mock_classifier";
@@ -181,40 +180,42 @@ fn spawn(
             .map(|a| a.port())
             .map_err(|e| format!("no free port: {e}"))
     };
-    let (http, grpc, metrics) = (free()?, free()?, free()?);
+    let (port, grpc, metrics) = (free()?, free()?, free()?);
+    let http = port;
     let parameters = serde_json::to_string(&node.parameters).unwrap_or_else(|_| "[]".to_string());
     let labels = serde_json::to_string(&predictor.labels).unwrap_or_else(|_| "{}".to_string());
-    let mut command = tokio::process::Command::new(&argv[0]);
-    command
-        .args(&argv[1..])
-        .env("PREDICTIVE_UNIT_HTTP_SERVICE_PORT", http.to_string())
-        .env("PREDICTIVE_UNIT_SERVICE_PORT", http.to_string())
-        .env("PREDICTIVE_UNIT_GRPC_SERVICE_PORT", grpc.to_string())
-        .env("PREDICTIVE_UNIT_METRICS_SERVICE_PORT", metrics.to_string())
-        .env("PREDICTIVE_UNIT_METRICS_ENDPOINT", "/prometheus")
-        .env("PREDICTIVE_UNIT_ID", &node.name)
-        .env("PREDICTIVE_UNIT_IMAGE", image)
-        .env("PREDICTIVE_UNIT_PARAMETERS", parameters)
-        .env("PREDICTOR_ID", &predictor.name)
-        .env("PREDICTOR_LABELS", labels)
-        .env("SELDON_DEPLOYMENT_ID", deployment)
-        .env("SELDON_EXECUTOR_ENABLED", "true")
-        .env("MLSERVER_HTTP_PORT", http.to_string())
-        .env("MLSERVER_GRPC_PORT", grpc.to_string())
-        .env("MLSERVER_METRICS_PORT", metrics.to_string())
-        .env("MLSERVER_MODEL_NAME", &node.name)
-        .stdin(Stdio::null())
-        // Its output goes with sluice's logs, not into the start-up table on stdout.
-        .stdout(std::io::stderr());
+    let (http, grpc, metrics) = (http.to_string(), grpc.to_string(), metrics.to_string());
+    let env = [
+        ("PREDICTIVE_UNIT_HTTP_SERVICE_PORT", http.as_str()),
+        ("PREDICTIVE_UNIT_SERVICE_PORT", &http),
+        ("PREDICTIVE_UNIT_GRPC_SERVICE_PORT", &grpc),
+        ("PREDICTIVE_UNIT_METRICS_SERVICE_PORT", &metrics),
+        ("PREDICTIVE_UNIT_METRICS_ENDPOINT", "/prometheus"),
+        ("PREDICTIVE_UNIT_ID", &node.name),
+        ("PREDICTIVE_UNIT_IMAGE", image),
+        ("PREDICTIVE_UNIT_PARAMETERS", &parameters),
+        ("PREDICTOR_ID", &predictor.name),
+        ("PREDICTOR_LABELS", &labels),
+        ("SELDON_DEPLOYMENT_ID", deployment),
+        ("SELDON_EXECUTOR_ENABLED", "true"),
+        ("MLSERVER_HTTP_PORT", &http),
+        ("MLSERVER_GRPC_PORT", &grpc),
+        ("MLSERVER_METRICS_PORT", &metrics),
+        ("MLSERVER_MODEL_NAME", &node.name),
+    ];
+    let launch = Launch {
+        argv: argv.to_vec(),
+        env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+    };
     let name = format!("{deployment}/{}/{}", predictor.name, node.name);
-    let process = local.supervisor.spawn(command, &name).map_err(|e| {
+    let process = local.supervisor.spawn(launch, &name).map_err(|e| {
         format!(
             "predictor {} node {}: cannot start {:?}: {e}",
             predictor.name, node.name, argv[0]
         )
     })?;
     processes.push(process);
-    Ok(http)
+    Ok(port)
 }
 
 #[cfg(test)]

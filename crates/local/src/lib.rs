@@ -18,6 +18,7 @@
 
 pub mod components;
 mod guard;
+pub mod health;
 mod plan;
 pub mod progress;
 mod run;

@@ -29,6 +29,7 @@ use arc_swap::ArcSwap;
 
 use crate::components::{self, Mappings};
 use crate::guard::{Guard, SharedGuard};
+use crate::health;
 use crate::plan::{Plan, PlanError};
 use crate::progress::{Progress, Reporter};
 
@@ -128,11 +129,26 @@ impl Summary {
     }
 }
 
+/// `2`, or `1/2 ready` while some are not.
+fn replica_count(replicas: &[Replica]) -> String {
+    let ready = replicas
+        .iter()
+        .filter(|r| r.ready.load(std::sync::atomic::Ordering::Acquire))
+        .count();
+    if ready == replicas.len() {
+        replicas.len().to_string()
+    } else {
+        format!("{ready}/{} ready", replicas.len())
+    }
+}
+
 /// One engine instance.
 #[derive(Debug)]
 struct Replica {
     addr: SocketAddr,
     engine: Arc<Engine>,
+    /// Whether its components are up and accept connections (see `health`).
+    ready: Arc<std::sync::atomic::AtomicBool>,
     stop: watch::Sender<bool>,
     /// The gateways that hand this engine their requests in process.
     gateways: Vec<InProcessServices>,
@@ -429,6 +445,7 @@ impl Local {
         let mut replicas = Vec::new();
         let mut processes = Vec::new();
         let mut guards = Vec::new();
+        let mut watches = Vec::new();
         let jwks = self.gateway.jwks();
         // The plan refused any other value.
         let protocol = Protocol::from_spec(sdep.spec.protocol.as_deref()).unwrap_or_default();
@@ -439,9 +456,6 @@ impl Local {
                 mappings: &self.options.mappings,
                 supervisor: &self.options.supervisor,
             };
-            let (components, started) =
-                components::resolve(&local, predictor, protocol).map_err(|e| fail(at.clone(), e))?;
-            processes.extend(started);
             // The plan checked the values.
             let env = sluice_translate::orchestrator_env(sdep, predictor);
             let cors = Cors::from_env(|name| {
@@ -475,12 +489,18 @@ impl Local {
             let guard: SharedGuard = Arc::new(ArcSwap::from_pointee(guard));
             guards.push(guard.clone());
             let mut group = Vec::new();
+            let probe = health::Probe::of(predictor);
             for replica in 0..count {
+                // Each replica has its own component processes, as each pod has its containers.
+                let (components, started) =
+                    components::resolve(&local, predictor, protocol).map_err(|e| fail(at.clone(), e))?;
+                let states: Vec<_> = started.iter().map(|p| (p.name().to_string(), p.state())).collect();
+                processes.extend(started);
                 let engine = Engine::new(EngineConfig {
                     deployment: name.to_string(),
                     namespace: names::namespace(sdep).to_string(),
                     predictor: predictor.clone(),
-                    components: components.clone(),
+                    components,
                     rest_timeout: rest_timeout(sdep, predictor),
                     prometheus_path: self.options.settings.prometheus_path.clone(),
                     protocol,
@@ -519,9 +539,23 @@ impl Local {
                 for services in &gateways {
                     services.insert(addr, in_process(&engine, &guard, &jwks));
                 }
+                let ready = Arc::new(std::sync::atomic::AtomicBool::new(true));
+                watches.push(health::Watched {
+                    replica: format!("{deployment} predictor {} replica {replica}", predictor.name),
+                    addr,
+                    engine: engine.clone(),
+                    processes: states,
+                    health: std::iter::once(&self.gateway)
+                        .chain(&self.mesh)
+                        .map(sluice_gateway::Gateway::endpoint_health)
+                        .collect(),
+                    probe,
+                    ready: ready.clone(),
+                });
                 group.push(Replica {
                     addr,
                     engine,
+                    ready,
                     stop,
                     gateways,
                 });
@@ -554,6 +588,10 @@ impl Local {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
+        }
+        // Ready now; from here on a component that fails takes its replica out.
+        for (watched, replica) in watches.into_iter().zip(replicas.iter().flatten()) {
+            tokio::spawn(health::monitor(watched, replica.stop.subscribe()));
         }
         Ok(Running {
             fingerprint,
@@ -766,7 +804,7 @@ impl Local {
                     deployment,
                     p.name.clone(),
                     traffic,
-                    replicas.len().to_string(),
+                    replica_count(replicas),
                     orchestrators,
                 ]);
             }
