@@ -1,7 +1,5 @@
 //! `sluice up` and `sluice engine`.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -9,20 +7,11 @@ use anyhow::{Context, Result};
 use sluice_engine::server::Cors;
 use sluice_engine::{Config as EngineConfig, Engine, pod};
 use sluice_local::{Local, Mappings, Options, Supervisor};
-use sluice_translate::Settings;
 
 use crate::mesh_commands::shutdown_signal;
 
 /// `sluice up`
-pub(crate) fn up(
-    files: Vec<PathBuf>,
-    settings: Settings,
-    gateway: sluice_gateway::Options,
-    mesh_port_map: BTreeMap<u16, u16>,
-    components: &[String],
-    ready_timeout: Duration,
-    progress: sluice_local::Reporter,
-) -> Result<ExitCode> {
+pub(crate) fn up(options: Options, components: &[String]) -> Result<ExitCode> {
     let mappings = Mappings::parse(components).map_err(anyhow::Error::msg)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -35,7 +24,8 @@ pub(crate) fn up(
         tokio::pin!(stop);
         eprintln!(
             "sluice up: starting {} ...",
-            files
+            options
+                .files
                 .iter()
                 .map(|f| f.display().to_string())
                 .collect::<Vec<_>>()
@@ -47,15 +37,9 @@ pub(crate) fn up(
             Err(_) => Supervisor::default(),
         };
         let options = Options {
-            files,
-            settings,
-            gateway,
             mappings,
-            ready_timeout,
-            mesh_port_map,
-            progress,
             supervisor: supervisor.clone(),
-            ..Options::default()
+            ..options
         };
         let started = tokio::select! {
             started = Local::start(options) => started,
@@ -118,6 +102,7 @@ pub(crate) struct EngineArgs {
     pub(crate) prometheus_path: String,
     pub(crate) protocol: sluice_engine::graph::Protocol,
     pub(crate) engine_predictor: Option<String>,
+    pub(crate) max_request_body: u64,
 }
 
 /// `sluice engine` in a pod: the predictor from `ENGINE_PREDICTOR` (base64 JSON, as the
@@ -141,6 +126,7 @@ pub(crate) fn engine(args: EngineArgs) -> Result<ExitCode> {
             protocol: args.protocol,
             cors,
             shared_metrics: None,
+            max_body: args.max_request_body,
         });
         let port = args.http_port;
         let listener = tokio::net::TcpListener::bind(("0.0.0.0", port))

@@ -86,6 +86,10 @@ enum Command {
         /// Print a JSON access log line per request on stdout (Istio's field names).
         #[arg(long)]
         access_log: bool,
+        /// The largest request body an orchestrator reads (bytes, or with Ki/Mi/Gi); larger
+        /// ones are answered 413. A SeldonDeployment's seldon.io/rest-max-body-size wins.
+        #[arg(long, default_value = "32Mi", value_name = "SIZE", value_parser = args::size)]
+        max_request_body: u64,
         #[command(flatten)]
         settings: SettingsArgs,
     },
@@ -137,6 +141,9 @@ enum Command {
         /// The predictor, base64 JSON.
         #[arg(long, env = "ENGINE_PREDICTOR", hide_env_values = true)]
         engine_predictor: Option<String>,
+        /// The largest request body read (bytes, or with Ki/Mi/Gi); larger ones are answered 413.
+        #[arg(long = "max_request_body", default_value = "32Mi", value_name = "SIZE", value_parser = args::size)]
+        max_request_body: u64,
     },
     /// Print the Kubernetes and Istio objects generated for SeldonDeployments.
     #[command(
@@ -404,6 +411,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             ready_timeout,
             mesh_port_map,
             access_log,
+            max_request_body,
             settings,
         } => {
             let progress = progress::init();
@@ -413,15 +421,17 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 access_log,
                 ..sluice_gateway::Options::default()
             };
-            local_commands::up(
+            let options = sluice_local::Options {
                 files,
-                settings.settings()?,
+                settings: settings.settings()?,
                 gateway,
-                mesh_port_map.0,
-                &components,
-                std::time::Duration::from_secs(ready_timeout),
+                mesh_port_map: mesh_port_map.0,
+                ready_timeout: std::time::Duration::from_secs(ready_timeout),
+                max_request_body,
                 progress,
-            )
+                ..sluice_local::Options::default()
+            };
+            local_commands::up(options, &components)
         }
         Command::Engine {
             sdep,
@@ -437,6 +447,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             log_write_timeout_ms: _,
             full_health_checks: _,
             engine_predictor,
+            max_request_body,
         } => {
             init_logs();
             if transport != Transport::Rest || server_type != ServerType::Rpc {
@@ -452,6 +463,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 prometheus_path,
                 protocol: protocol.into(),
                 engine_predictor,
+                max_request_body,
             })
         }
         Command::Gateway {

@@ -48,7 +48,13 @@ pub struct Config {
     /// Metric families shared with the other engines of this process, and this engine's
     /// pod name; `None`: families of its own.
     pub shared_metrics: Option<(crate::metrics::Families, String)>,
+    /// The largest request body read, in bytes ([`MAX_BODY`] by default): a larger one is
+    /// answered `413` — before any of it is read when its `Content-Length` says so.
+    pub max_body: u64,
 }
+
+/// The default largest request body: 32 MiB.
+pub const MAX_BODY: u64 = 32 << 20;
 
 /// `Access-Control-Allow-Origin` and `-Headers` of the executor's answers (spec §7.3).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -334,9 +340,9 @@ impl Engine {
         } else if route.action == Action::Ready {
             self.readiness().await
         } else {
-            let body = match body.collect().await {
-                Ok(b) => b.to_bytes().to_vec(),
-                Err(e) => return failure(&graph::Error::internal(format!("reading the request: {e}"))),
+            let body = match self.read_body(&parts.headers, body).await {
+                Ok(body) => body,
+                Err(e) => return failure(&e),
             };
             let content_type = parts
                 .headers
@@ -387,6 +393,43 @@ impl Engine {
             started.elapsed(),
         );
         response
+    }
+
+    /// The request's body, at most `max_body` bytes: refused by its `Content-Length`
+    /// before reading, or as soon as it passes the limit.
+    async fn read_body<B>(&self, headers: &HeaderMap, body: B) -> Result<Vec<u8>, graph::Error>
+    where
+        B: hyper::body::Body<Data = Bytes>,
+        B::Error: std::fmt::Display,
+    {
+        let limit = self.config.max_body;
+        let too_large = || graph::Error {
+            status: 413,
+            info: format!(
+                "the request body is larger than {limit} bytes (the limit: seldon.io/rest-max-body-size, or --max-request-body)"
+            ),
+            body: None,
+        };
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > limit) {
+            return Err(too_large());
+        }
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let mut body = std::pin::pin!(body);
+        let mut out = Vec::with_capacity(declared.and_then(|l| usize::try_from(l).ok()).unwrap_or(0));
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| graph::Error::internal(format!("reading the request: {e}")))?;
+            if let Ok(data) = frame.into_data() {
+                if out.len() + data.len() > limit {
+                    return Err(too_large());
+                }
+                out.extend_from_slice(&data);
+            }
+        }
+        Ok(out)
     }
 
     /// Carry out a graph action for a request with these headers and body.

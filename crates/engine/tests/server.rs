@@ -71,6 +71,7 @@ async fn start_cors(
         protocol,
         cors,
         shared_metrics: None,
+        max_body: sluice_engine::server::MAX_BODY,
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");

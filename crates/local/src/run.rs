@@ -51,6 +51,9 @@ pub struct Options {
     /// How long replaced engines keep serving after a new table is live (requests that
     /// picked the old table are still on their way to them).
     pub retire_after: Duration,
+    /// The largest request body an orchestrator reads, unless a SeldonDeployment's
+    /// `seldon.io/rest-max-body-size` says otherwise.
+    pub max_request_body: u64,
     /// Where start-up progress goes (log lines by default).
     pub progress: Reporter,
     /// Starts, reaps and stops component processes; the caller keeps a clone to stop
@@ -69,6 +72,7 @@ impl Default for Options {
             ready_timeout: Duration::from_secs(30),
             mesh_port_map: BTreeMap::new(),
             retire_after: Duration::from_secs(5),
+            max_request_body: sluice_engine::server::MAX_BODY,
             progress: Reporter::log(),
             supervisor: crate::Supervisor::default(),
         }
@@ -509,6 +513,8 @@ impl Local {
                         self.engine_metrics.clone(),
                         format!("{name}-{}-{replica}", predictor.name),
                     )),
+                    max_body: sluice_translate::annotations::max_body_size(sdep)
+                        .unwrap_or(self.options.max_request_body),
                 });
                 let listener = TcpListener::bind("127.0.0.1:0")
                     .await

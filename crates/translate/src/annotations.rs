@@ -33,6 +33,11 @@ pub const HEADLESS_SVC: &str = "seldon.io/headless-svc";
 /// Run the orchestrator in its own Deployment.
 pub const ENGINE_SEPARATE_POD: &str = "seldon.io/engine-separate-pod";
 
+/// The largest request body the orchestrator reads, in bytes or with a `Ki`/`Mi`/`Gi`
+/// suffix (sluice; Seldon's executor reads any size). Beside Seldon's
+/// `seldon.io/grpc-max-message-size`, which limits gRPC messages the same way.
+pub const REST_MAX_BODY_SIZE: &str = "seldon.io/rest-max-body-size";
+
 /// What Seldon retries on when `seldon.io/istio-retries` is set.
 pub const SELDON_RETRY_ON: &str = "gateway-error,connect-failure,refused-stream";
 
@@ -59,6 +64,7 @@ pub const SDEP_LEVEL: &[&str] = &[
     ISTIO_TIMEOUT,
     HEADLESS_SVC,
     ENGINE_SEPARATE_POD,
+    REST_MAX_BODY_SIZE,
 ];
 
 /// Predictor-level annotations: read from `spec.predictors[*].annotations`.
@@ -103,6 +109,33 @@ pub fn lookup<'a>(sdep: &'a SeldonDeployment, key: &str) -> Option<Found<'a>> {
             value,
             path: FieldPath::parse("metadata.annotations").key(key),
         })
+}
+
+/// `seldon.io/rest-max-body-size` of `sdep`, when set to a valid size (validation
+/// reports the others).
+pub fn max_body_size(sdep: &SeldonDeployment) -> Option<u64> {
+    lookup(sdep, REST_MAX_BODY_SIZE).and_then(|found| parse_size(found.value).ok())
+}
+
+/// `1048576`, `512Ki`, `64Mi`, `1Gi`: a positive number of bytes.
+pub fn parse_size(value: &str) -> Result<u64, String> {
+    let (digits, unit) = match value.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => value.split_at(at),
+        None => (value, ""),
+    };
+    let scale: u64 = match unit {
+        "" => 1,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        _ => return Err(format!("unknown unit {unit:?}: write bytes, or a number with Ki, Mi or Gi (e.g. \"64Mi\")")),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .filter(|n| *n > 0)
+        .ok_or_else(|| "a positive size in bytes, or with Ki, Mi or Gi (e.g. \"64Mi\")".to_string())
 }
 
 /// Retry policy of the generated routes.

@@ -263,6 +263,11 @@ fn engine_container(sdep: &SeldonDeployment, plan: &Plan<'_>, i: usize) -> Conta
     .into_iter()
     .flat_map(|(flag, value)| [flag.to_string(), value])
     .chain(["--full_health_checks=false".to_string()])
+    .chain(
+        crate::annotations::max_body_size(sdep)
+            .into_iter()
+            .flat_map(|bytes| ["--max_request_body".to_string(), bytes.to_string()]),
+    )
     .collect();
 
     let mut env = vec![EnvVar {

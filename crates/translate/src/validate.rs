@@ -211,6 +211,11 @@ fn check_annotation_keys(sdep: &SeldonDeployment, out: &mut Vec<Diagnostic>) {
     if let Some(found) = annotations::lookup(sdep, HEADLESS_SVC) {
         check_bool(out, &found.path, found.value);
     }
+    if let Some(found) = annotations::lookup(sdep, annotations::REST_MAX_BODY_SIZE)
+        && let Err(why) = annotations::parse_size(found.value)
+    {
+        out.push(Diagnostic::error(found.path, why).with_value(found.value));
+    }
     check_millis(out, &sdep.spec.annotations, &FieldPath::parse("spec.annotations"));
     if let Some(value) = sdep.spec.annotations.get(ENGINE_SEPARATE_POD) {
         check_bool(

@@ -53,3 +53,26 @@ fn spec_annotations_win_even_when_empty() {
         r#"spec.annotations["seldon.io/istio-gateway"]"#
     );
 }
+
+#[test]
+fn body_sizes_are_bytes_or_binary_units() {
+    assert_eq!(parse_size("1048576"), Ok(1 << 20));
+    assert_eq!(parse_size("512Ki"), Ok(512 << 10));
+    assert_eq!(parse_size("64Mi"), Ok(64 << 20));
+    assert_eq!(parse_size("1Gi"), Ok(1 << 30));
+    for bad in ["", "0", "-1", "64MB", "64 Mi", "Mi", "99999999999999999999Gi"] {
+        assert!(parse_size(bad).is_err(), "{bad:?} should be rejected");
+    }
+    let sdep = crate::fixture::sdep("x")
+        .predictor("p", None)
+        .annotation(REST_MAX_BODY_SIZE, "8Mi")
+        .build();
+    assert_eq!(max_body_size(&sdep), Some(8 << 20));
+    let rendered = crate::desired(&sdep, &crate::Settings::default()).expect("renders");
+    let args = rendered.deployments[0].spec.as_ref().expect("spec").template.spec.as_ref().expect("pod").containers
+        .iter()
+        .find(|c| c.name == "seldon-container-engine")
+        .and_then(|c| c.args.clone())
+        .unwrap_or_default();
+    assert!(args.windows(2).any(|w| w == ["--max_request_body", "8388608"]), "{args:?}");
+}
