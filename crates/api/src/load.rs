@@ -79,6 +79,35 @@ pub struct Loaded {
     pub files: Vec<String>,
 }
 
+impl Loaded {
+    /// A warning for each file with no SeldonDeployment or Istio object (an empty file,
+    /// only comments, or only kinds sluice does not read): it runs nothing, which is rarely
+    /// what was meant. Files that already have an error are left to it.
+    pub fn files_without_objects(&self) -> Vec<crate::Diagnostic> {
+        self.files
+            .iter()
+            .filter(|file| !self.resources.iter().any(|r| &r.file == *file))
+            .filter(|file| {
+                !self
+                    .diagnostics
+                    .iter()
+                    .any(|d| d.is_error() && d.location.as_ref().is_some_and(|l| &l.file == *file))
+            })
+            .map(|file| {
+                crate::Diagnostic::warning(
+                    crate::document::FieldPath::root(),
+                    "no SeldonDeployment or Istio object in this file; it adds nothing",
+                )
+                .at(crate::diagnostic::Location {
+                    file: file.clone(),
+                    line: 1,
+                    column: 1,
+                })
+            })
+            .collect()
+    }
+}
+
 /// Read every document of every source. Objects without `metadata.creationTimestamp`
 /// count as created in the order they are read (Istio orders VirtualServices by creation
 /// time).

@@ -57,15 +57,7 @@ fn check_all(
             .into_iter()
             .map(|d| loaded.locate(d)),
     );
-    if loaded.resources.is_empty() && !diagnostic::has_errors(&problems) {
-        problems.push(Diagnostic::warning(
-            sluice_api::document::FieldPath::root(),
-            format!(
-                "no SeldonDeployment or Istio object in {}",
-                loaded.files.join(", ")
-            ),
-        ));
-    }
+    problems.extend(loaded.files_without_objects());
     diagnostic::sort_by_location(&mut problems, &loaded.files);
     Ok((problems, valid))
 }

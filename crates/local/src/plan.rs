@@ -66,14 +66,9 @@ impl Plan {
         }
         let (istio, skipped) = istio(&loaded);
         problems.extend(skipped);
+        problems.extend(loaded.files_without_objects());
         if loaded.resources.is_empty() && !sluice_api::diagnostic::has_errors(&problems) {
-            problems.push(Diagnostic::warning(
-                FieldPath::root(),
-                format!(
-                    "no SeldonDeployment or Istio object in {}; nothing to run",
-                    loaded.files.join(", ")
-                ),
-            ));
+            problems.push(Diagnostic::warning(FieldPath::root(), "nothing to run"));
         }
         sluice_api::diagnostic::sort_by_location(&mut problems, &loaded.files);
         if sluice_api::diagnostic::has_errors(&problems) {
