@@ -149,6 +149,17 @@ impl Up {
         self.stderr.lock().expect("lock").clone()
     }
 
+    /// Its process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL: sluice gets no chance to clean up.
+    pub(crate) fn kill(mut self) -> ExitStatus {
+        let _ = self.child.kill();
+        self.child.wait().expect("sluice up exits")
+    }
+
     /// SIGTERM, then its exit status.
     pub(crate) fn stop(mut self) -> ExitStatus {
         self.terminate()
