@@ -63,6 +63,8 @@ pub fn normalize(target: &str) -> Result<Target, InvalidPath> {
 fn decode_unreserved(path: &str) -> Result<String, InvalidPath> {
     let bytes = path.as_bytes();
     let mut out = String::with_capacity(path.len());
+    // Where a `%` that is no escape was copied to `out`.
+    let mut loose = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%'
@@ -81,11 +83,35 @@ fn decode_unreserved(path: &str) -> Result<String, InvalidPath> {
             i += 3;
             continue;
         }
+        if bytes[i] == b'%' {
+            loose.push(out.len());
+        }
         let ch = path[i..].chars().next().unwrap_or('\u{fffd}');
         out.push(ch);
         i += ch.len_utf8();
     }
-    Ok(out)
+    Ok(escape_new_escapes(out, &loose))
+}
+
+/// A `%` that was not an escape in the request must not become one by what was decoded
+/// after it (`%4%41` → `%4A`, which an upstream would read as `J`): as Envoy (Chromium's
+/// canonicalizer) does, it is written `%25` then (`%254A`). So normalizing is idempotent,
+/// and the path matched is the path the upstream decodes.
+fn escape_new_escapes(out: String, loose: &[usize]) -> String {
+    let b = out.as_bytes();
+    let forms_escape = |p: usize| p + 2 < b.len() && hex(b[p + 1]).is_some() && hex(b[p + 2]).is_some();
+    if !loose.iter().any(|p| forms_escape(*p)) {
+        return out;
+    }
+    let mut fixed = String::with_capacity(out.len() + 2 * loose.len());
+    let mut last = 0;
+    for &p in loose.iter().filter(|p| forms_escape(**p)) {
+        fixed.push_str(&out[last..p]);
+        fixed.push_str("%25");
+        last = p + 1;
+    }
+    fixed.push_str(&out[last..]);
+    fixed
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -117,6 +143,21 @@ mod tests {
         assert_eq!(path("/a\\b"), "/a/b");
         assert_eq!(path("/a//b"), "/a//b");
         assert_eq!(path("/"), "/");
+    }
+
+    /// Found by `scripts/fuzz path` (normalizing twice differed); the expected paths are
+    /// what Envoy 1.40 sends upstream for these requests.
+    #[test]
+    fn a_percent_that_was_no_escape_never_becomes_one() {
+        assert_eq!(path("/d%4%41"), "/d%254A");
+        assert_eq!(path("/d%4%4a"), "/d%4J");
+        assert_eq!(path("/x%%41"), "/x%A");
+        assert_eq!(path("/x%4"), "/x%4");
+        assert_eq!(path("/x%zz%41"), "/x%zzA");
+        assert_eq!(path("/a-/./d%4%418/a/gd%4Fe%41x"), "/a-/d%254A8/a/gdOeAx");
+        let crash = "/a-/./d%4%418/a/gd%4Fe%41x\0d%4Fe%41x%41x\0[/%\u{5}";
+        let once = normalize(crash).expect("valid");
+        assert_eq!(normalize(&once.path_and_query()).expect("valid"), once);
     }
 
     #[test]
