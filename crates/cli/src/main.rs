@@ -511,7 +511,10 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Install { sets, namespace } => operator_commands::install(&sets, &namespace),
         Command::ExecComponent { argv } => {
             let error = sluice_local::supervisor::exec(&argv);
-            anyhow::bail!("cannot start {:?}: {error}", argv.first().map_or("", String::as_str))
+            anyhow::bail!(
+                "cannot start {:?}: {error}",
+                argv.first().map_or("", String::as_str)
+            )
         }
     }
 }

@@ -103,7 +103,11 @@ async fn readiness(admin: SocketAddr) -> (u16, String) {
     send(&client(), "GET", admin, "/healthz/ready", None, "").await
 }
 
-async fn wait_for<F: std::future::Future<Output = bool>>(what: &str, limit: Duration, mut check: impl FnMut() -> F) {
+async fn wait_for<F: std::future::Future<Output = bool>>(
+    what: &str,
+    limit: Duration,
+    mut check: impl FnMut() -> F,
+) {
     let started = Instant::now();
     while !check().await {
         assert!(started.elapsed() < limit, "{what}: not after {limit:?}");
@@ -128,7 +132,11 @@ async fn a_killed_component_is_logged_reaped_restarted_and_dies_with_sluice() {
     let mut back = None;
     let started = Instant::now();
     while back.is_none() {
-        assert!(started.elapsed() < Duration::from_secs(30), "never back: {}", up.stderr());
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never back: {}",
+            up.stderr()
+        );
         let (status, body) = predict(&c, up.gateway, &path("crashy"), None).await;
         match status {
             503 if body == "no healthy upstream" => {
@@ -163,9 +171,11 @@ async fn a_killed_component_is_logged_reaped_restarted_and_dies_with_sluice() {
 
     // SIGKILL leaves sluice no time to stop anything: the kernel kills its components.
     let _ = up.kill();
-    wait_for("the component dies with sluice", Duration::from_secs(10), || async {
-        matches!(process_state(second), None | Some('Z'))
-    })
+    wait_for(
+        "the component dies with sluice",
+        Duration::from_secs(10),
+        || async { matches!(process_state(second), None | Some('Z')) },
+    )
     .await;
 }
 
@@ -173,7 +183,11 @@ async fn a_killed_component_is_logged_reaped_restarted_and_dies_with_sluice() {
 async fn another_replica_serves_while_one_is_down_and_sigterm_drains_with_connection_close() {
     let (file, component) = deployment("pair", 2);
     let up = Up::start(&[&file], &["--component", &component]);
-    assert!(up.lines.join("\n").contains("pair  default    100%     2"), "{:?}", up.lines);
+    assert!(
+        up.lines.join("\n").contains("pair  default    100%     2"),
+        "{:?}",
+        up.lines
+    );
     let c = client();
     let mut pids = std::collections::BTreeSet::new();
     for _ in 0..40 {
@@ -181,7 +195,11 @@ async fn another_replica_serves_while_one_is_down_and_sigterm_drains_with_connec
         assert_eq!(status, 200, "{body}");
         pids.extend(answered_by(&body));
     }
-    assert_eq!(pids.len(), 2, "both replicas serve, each with its own process: {pids:?}");
+    assert_eq!(
+        pids.len(),
+        2,
+        "both replicas serve, each with its own process: {pids:?}"
+    );
     let victim = *pids.first().expect("pid");
     kill9(victim);
     wait_for("the replica is taken out", Duration::from_secs(10), || async {
@@ -251,7 +269,11 @@ async fn raw(gateway: SocketAddr, head: String, body_len: usize) -> String {
         }
     }
     writer.abort();
-    String::from_utf8_lossy(&answer).lines().next().unwrap_or("").to_string()
+    String::from_utf8_lossy(&answer)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string()
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -280,7 +302,13 @@ async fn bodies_and_headers_over_the_limits_are_refused_without_being_held() {
     // Four concurrent 100 MiB bodies over the default 32 MiB: each refused.
     let hundred = 100 << 20;
     let big: Vec<_> = (0..4)
-        .map(|_| tokio::spawn(raw(gateway, head("big", &format!("Content-Length: {hundred}")), hundred)))
+        .map(|_| {
+            tokio::spawn(raw(
+                gateway,
+                head("big", &format!("Content-Length: {hundred}")),
+                hundred,
+            ))
+        })
         .collect();
     for answer in big {
         let line = answer.await.expect("request");

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, header};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -50,6 +50,9 @@ pub struct Components<'a> {
     /// The model named in the request URL (`/v2/models/{model}/infer`): the executor then
     /// calls every node by that name.
     pub(crate) model: Option<&'a str>,
+    /// The largest answer read from a component (the request limit: what a component
+    /// answers is parsed and passed on like a request).
+    pub(crate) max_body: u64,
 }
 
 /// A pooled HTTP/1.1 client for component calls.
@@ -202,13 +205,16 @@ impl Components<'_> {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("")
                 .to_string();
-            let body = response
-                .into_body()
-                .collect()
+            let declared = crate::body::content_length(response.headers());
+            let body = crate::body::read(response.into_body(), declared, self.max_body)
                 .await
-                .map_err(|e| Error::internal(format!("reading {url}: {e}")))?
-                .to_bytes()
-                .to_vec();
+                .map_err(|e| match e {
+                    crate::body::ReadError::TooLarge => Error::internal(format!(
+                        "{verb} \"{url}\": the answer is larger than {} bytes",
+                        self.max_body
+                    )),
+                    crate::body::ReadError::Failed(e) => Error::internal(format!("reading {url}: {e}")),
+                })?;
             Ok::<_, Error>((status, content_type, body))
         };
         let result = match self.timeout {

@@ -15,6 +15,7 @@
 //!  pod         — `sluice engine` in a predictor pod: ENGINE_PREDICTOR, components' endpoints
 //! ```
 
+mod body;
 pub mod components;
 pub mod graph;
 pub mod metrics;

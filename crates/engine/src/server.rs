@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method as HttpMethod, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
@@ -403,33 +403,18 @@ impl Engine {
         B::Error: std::fmt::Display,
     {
         let limit = self.config.max_body;
-        let too_large = || graph::Error {
-            status: 413,
-            info: format!(
-                "the request body is larger than {limit} bytes (the limit: seldon.io/rest-max-body-size, or --max-request-body)"
-            ),
-            body: None,
-        };
-        let declared = headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|length| length > limit) {
-            return Err(too_large());
-        }
-        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let mut body = std::pin::pin!(body);
-        let mut out = Vec::with_capacity(declared.and_then(|l| usize::try_from(l).ok()).unwrap_or(0));
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| graph::Error::internal(format!("reading the request: {e}")))?;
-            if let Ok(data) = frame.into_data() {
-                if out.len() + data.len() > limit {
-                    return Err(too_large());
-                }
-                out.extend_from_slice(&data);
-            }
-        }
-        Ok(out)
+        crate::body::read(body, crate::body::content_length(headers), limit)
+            .await
+            .map_err(|e| match e {
+                crate::body::ReadError::TooLarge => graph::Error {
+                    status: 413,
+                    info: format!(
+                        "the request body is larger than {limit} bytes (the limit: seldon.io/rest-max-body-size, or --max-request-body)"
+                    ),
+                    body: None,
+                },
+                crate::body::ReadError::Failed(e) => graph::Error::internal(format!("reading the request: {e}")),
+            })
     }
 
     /// Carry out a graph action for a request with these headers and body.
@@ -452,6 +437,7 @@ impl Engine {
             metrics: &self.metrics,
             protocol: self.config.protocol,
             model,
+            max_body: self.config.max_body,
         };
         let root = &self.config.predictor.graph;
         match action {

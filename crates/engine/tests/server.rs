@@ -611,3 +611,41 @@ async fn cloudevents_and_configured_cors_headers() {
         .expect_err("newline");
     assert!(err.starts_with("CORS_ALLOWED_HEADERS "), "{err}");
 }
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_refused_and_so_are_component_answers() {
+    let (predictor, components) = transformer_and_model().await;
+    let engine = Engine::new(Config {
+        deployment: "iris".into(),
+        namespace: "seldon".into(),
+        predictor,
+        components,
+        rest_timeout: None,
+        prometheus_path: "/prometheus".into(),
+        protocol: Protocol::Seldon,
+        cors: Cors::default(),
+        shared_metrics: None,
+        max_body: 300,
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (_stop, rx) = watch::channel(false);
+    tokio::spawn(engine.clone().serve(listener, rx));
+    let small = r#"{"x":1}"#;
+    assert_eq!(
+        call(addr, "POST", "/api/v1.0/predictions", small, &[]).await.0,
+        200
+    );
+    // Over the limit: 413 with Seldon's envelope, before the graph runs.
+    let (status, _, body) = call(addr, "POST", "/api/v1.0/predictions", &" ".repeat(301), &[]).await;
+    assert_eq!(status, 413, "{body}");
+    assert!(
+        body.contains("larger than 300 bytes") && body.contains("FAILURE"),
+        "{body}"
+    );
+    // Under it, but the components' answers (which wrap the request twice) are not.
+    let padded = format!(r#"{{"x":"{}"}}"#, "a".repeat(150));
+    let (status, _, body) = call(addr, "POST", "/api/v1.0/predictions", &padded, &[]).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("the answer is larger than 300 bytes"), "{body}");
+}

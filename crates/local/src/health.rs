@@ -39,6 +39,7 @@ impl Probe {
     /// has a `readinessProbe`: then its `periodSeconds` / `failureThreshold` (Kubernetes'
     /// defaults, 10 s and 3, where not given), the shortest period and the smallest
     /// threshold of all (a failing component is noticed as soon as its own probe would).
+    /// A replica that is down is probed every 100 ms, so it is back as soon as it listens.
     pub fn of(predictor: &PredictorSpec) -> Probe {
         let probes = predictor
             .graph
@@ -78,6 +79,9 @@ const LOCAL: Probe = Probe {
     period: Duration::from_secs(1),
     failure_threshold: 1,
 };
+
+/// How often a replica that is down is probed, whatever its probe's period.
+const RECHECK_WHILE_DOWN: Duration = Duration::from_millis(100);
 
 /// Kubernetes' defaults for a probe's fields.
 const KUBERNETES: Probe = Probe {
@@ -170,8 +174,14 @@ pub async fn monitor(watched: Watched, mut stop: watch::Receiver<bool>) {
             watched.ready.store(why.is_none(), Ordering::Release);
             down = why;
         }
+        // While down, look again soon: a restarted component is back as soon as it listens.
+        let next = if down.is_some() {
+            watched.probe.period.min(RECHECK_WHILE_DOWN)
+        } else {
+            watched.probe.period
+        };
         tokio::select! {
-            () = tokio::time::sleep(watched.probe.period) => {}
+            () = tokio::time::sleep(next) => {}
             () = changed.notified() => {}
             _ = stop.wait_for(|stopped| *stopped) => break,
         }

@@ -498,7 +498,10 @@ impl Local {
                 // Each replica has its own component processes, as each pod has its containers.
                 let (components, started) =
                     components::resolve(&local, predictor, protocol).map_err(|e| fail(at.clone(), e))?;
-                let states: Vec<_> = started.iter().map(|p| (p.name().to_string(), p.state())).collect();
+                let states: Vec<_> = started
+                    .iter()
+                    .map(|p| (p.name().to_string(), p.state()))
+                    .collect();
                 processes.extend(started);
                 let engine = Engine::new(EngineConfig {
                     deployment: name.to_string(),

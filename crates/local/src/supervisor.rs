@@ -169,7 +169,10 @@ impl Supervisor {
         let (tell, state) = watch::channel(State::Running { restarts: 0 });
         let (stop, stopping) = watch::channel(None);
         self.tasks.fetch_add(1, Ordering::AcqRel);
-        tokio::spawn(self.clone().supervise(launch, name.to_string(), child, tell, stopping));
+        tokio::spawn(
+            self.clone()
+                .supervise(launch, name.to_string(), child, tell, stopping),
+        );
         Ok(Process {
             name: name.to_string(),
             state,
@@ -179,7 +182,10 @@ impl Supervisor {
 
     fn start(&self, launch: &Launch, name: &str) -> std::io::Result<Child> {
         let Some(program) = launch.argv.first() else {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "no command"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "no command",
+            ));
         };
         let mut command = match &self.shim {
             Some(shim) => {
@@ -356,7 +362,11 @@ async fn requested(
 }
 
 /// SIGTERM to the group, SIGKILL after `grace`; how the leader ended.
-async fn terminate(group: i32, child: &mut Child, grace: Duration) -> std::io::Result<std::process::ExitStatus> {
+async fn terminate(
+    group: i32,
+    child: &mut Child,
+    grace: Duration,
+) -> std::io::Result<std::process::ExitStatus> {
     signal(group, Signal::SIGTERM);
     if let Ok(status) = tokio::time::timeout(grace, child.wait()).await {
         return status;

@@ -128,7 +128,11 @@ pub fn parse_size(value: &str) -> Result<u64, String> {
         "Ki" => 1 << 10,
         "Mi" => 1 << 20,
         "Gi" => 1 << 30,
-        _ => return Err(format!("unknown unit {unit:?}: write bytes, or a number with Ki, Mi or Gi (e.g. \"64Mi\")")),
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?}: write bytes, or a number with Ki, Mi or Gi (e.g. \"64Mi\")"
+            ));
+        }
     };
     digits
         .parse::<u64>()

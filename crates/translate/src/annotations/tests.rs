@@ -69,10 +69,21 @@ fn body_sizes_are_bytes_or_binary_units() {
         .build();
     assert_eq!(max_body_size(&sdep), Some(8 << 20));
     let rendered = crate::desired(&sdep, &crate::Settings::default()).expect("renders");
-    let args = rendered.deployments[0].spec.as_ref().expect("spec").template.spec.as_ref().expect("pod").containers
+    let args = rendered.deployments[0]
+        .spec
+        .as_ref()
+        .expect("spec")
+        .template
+        .spec
+        .as_ref()
+        .expect("pod")
+        .containers
         .iter()
         .find(|c| c.name == "seldon-container-engine")
         .and_then(|c| c.args.clone())
         .unwrap_or_default();
-    assert!(args.windows(2).any(|w| w == ["--max_request_body", "8388608"]), "{args:?}");
+    assert!(
+        args.windows(2).any(|w| w == ["--max_request_body", "8388608"]),
+        "{args:?}"
+    );
 }
