@@ -17,7 +17,9 @@ rate=${RATE:-200}
 
 dir=$(mktemp -d /tmp/sluice-soak.XXXXXX)
 sluice_pid=""
+load=""
 cleanup() {
+  [ -n "$load" ] && kill "$load" 2>/dev/null || true
   [ -n "$sluice_pid" ] && kill -TERM "$sluice_pid" 2>/dev/null && wait "$sluice_pid" 2>/dev/null || true
   rm -rf "$dir"
 }
@@ -82,9 +84,9 @@ for m in $(seq 1 "$minutes"); do
   sleep 20
   # The newest process of the predictor whose turn it is (an edit replaces the engines).
   if [ $((m % 2)) -eq 1 ]; then who=canary; else who=main; fi
-  pid=$(pgrep -n -f "python3 $dir/$who.py" || true)
-  if [ -n "$pid" ]; then
-    kill -KILL "$pid"
+  # Only sluice's children: its own command line names the scripts too.
+  pid=$(pgrep -n -P "$sluice_pid" -f "^python3 $dir/$who.py" || true)
+  if [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null; then
     echo "$(now),kill $who" >>"$dir/events.csv"
   fi
   sleep 20

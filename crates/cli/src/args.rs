@@ -10,12 +10,12 @@ use sluice_translate::{Settings, TlsMode};
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct PortMap(pub(crate) BTreeMap<u16, u16>);
 
-/// clap's parser for [`PortMap`].
-/// `1048576`, `512Ki`, `64Mi`, `1Gi`.
+/// clap's parser for sizes: `1048576`, `512Ki`, `64Mi`, `1Gi`.
 pub(crate) fn size(value: &str) -> Result<u64, String> {
     sluice_translate::annotations::parse_size(value)
 }
 
+/// clap's parser for [`PortMap`].
 pub(crate) fn port_map(value: &str) -> Result<PortMap, String> {
     let mut out = BTreeMap::new();
     for pair in value.split(',').filter(|p| !p.trim().is_empty()) {

@@ -34,7 +34,12 @@ pub(crate) fn up(options: Options, components: &[String]) -> Result<ExitCode> {
         // Components started through this binary die with it, even by SIGKILL.
         let supervisor = match std::env::current_exe() {
             Ok(me) => Supervisor::default().with_shim(me),
-            Err(_) => Supervisor::default(),
+            Err(e) => {
+                tracing::warn!(
+                    "components will not die with sluice if it is killed: cannot find the sluice binary: {e}"
+                );
+                Supervisor::default()
+            }
         };
         let options = Options {
             mappings,

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use support::{BODY, Up, client, exchange, predict, scratch, send};
+use support::{BODY, Up, client, eventually, exchange, predict, scratch, send};
 
 /// A component in Python's standard library: answers `/predict` with its process id, after
 /// a second when the request names `sleep`.
@@ -103,18 +103,6 @@ async fn readiness(admin: SocketAddr) -> (u16, String) {
     send(&client(), "GET", admin, "/healthz/ready", None, "").await
 }
 
-async fn wait_for<F: std::future::Future<Output = bool>>(
-    what: &str,
-    limit: Duration,
-    mut check: impl FnMut() -> F,
-) {
-    let started = Instant::now();
-    while !check().await {
-        assert!(started.elapsed() < limit, "{what}: not after {limit:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test]
 async fn a_killed_component_is_logged_reaped_restarted_and_dies_with_sluice() {
     let (file, component) = deployment("crashy", 1);
@@ -171,7 +159,7 @@ async fn a_killed_component_is_logged_reaped_restarted_and_dies_with_sluice() {
 
     // SIGKILL leaves sluice no time to stop anything: the kernel kills its components.
     let _ = up.kill();
-    wait_for(
+    eventually(
         "the component dies with sluice",
         Duration::from_secs(10),
         || async { matches!(process_state(second), None | Some('Z')) },
@@ -179,7 +167,8 @@ async fn a_killed_component_is_logged_reaped_restarted_and_dies_with_sluice() {
     .await;
 }
 
-#[tokio::test]
+// Multi-threaded: `Up::stop` blocks while sluice drains the request in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_replica_serves_while_one_is_down_and_sigterm_drains_with_connection_close() {
     let (file, component) = deployment("pair", 2);
     let up = Up::start(&[&file], &["--component", &component]);
@@ -202,7 +191,7 @@ async fn another_replica_serves_while_one_is_down_and_sigterm_drains_with_connec
     );
     let victim = *pids.first().expect("pid");
     kill9(victim);
-    wait_for("the replica is taken out", Duration::from_secs(10), || async {
+    eventually("the replica is taken out", Duration::from_secs(10), || async {
         readiness(up.admin).await.0 == 503
     })
     .await;
@@ -212,7 +201,7 @@ async fn another_replica_serves_while_one_is_down_and_sigterm_drains_with_connec
         assert_eq!(status, 200, "{body}");
         assert_ne!(answered_by(&body), Some(victim));
     }
-    wait_for("the replica is back", Duration::from_secs(20), || async {
+    eventually("the replica is back", Duration::from_secs(20), || async {
         readiness(up.admin).await.0 == 200
     })
     .await;

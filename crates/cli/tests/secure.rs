@@ -16,7 +16,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
-use support::{ANSWER, BODY, Up, client, example, exchange};
+use support::{ANSWER, BODY, Up, client, eventually, example, exchange};
 
 const PREDICT: &str = "/seldon/seldon/secure/api/v1.0/predictions";
 
@@ -98,20 +98,6 @@ async fn status(addr: SocketAddr, method: &str, path: &str) -> u16 {
 }
 
 /// Poll until `check` holds (the files are polled every second), bounded.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("{what} did not happen within 15 s");
-}
 
 #[tokio::test]
 async fn the_secure_example_with_both_prometheus_options() {
@@ -168,7 +154,7 @@ async fn the_secure_example_with_both_prometheus_options() {
     let auth = std::fs::read_to_string(dir.join("auth.yaml")).expect("auth");
     let (without, _) = auth.split_once("  - to:").expect("the /prometheus rule");
     std::fs::write(dir.join("auth.yaml"), without).expect("write");
-    eventually("the scrape being blocked", || async {
+    eventually("the scrape being blocked", Duration::from_secs(15), || async {
         status(engine, "GET", "/prometheus").await == 403
     })
     .await;

@@ -25,7 +25,12 @@ where
     }
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     let mut body = std::pin::pin!(body);
-    let mut out = Vec::with_capacity(declared.and_then(|l| usize::try_from(l).ok()).unwrap_or(0));
+    // What a client declares is not yet memory it sent: reserve at most 1 MiB up front.
+    let initial = declared
+        .and_then(|l| usize::try_from(l).ok())
+        .unwrap_or(0)
+        .min(1 << 20);
+    let mut out = Vec::with_capacity(initial);
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| ReadError::Failed(e.to_string()))?;
         if let Ok(data) = frame.into_data() {

@@ -61,7 +61,17 @@ async fn start_cors(
     components: BTreeMap<String, Component>,
     cors: Cors,
 ) -> (SocketAddr, Arc<Engine>, watch::Sender<bool>) {
-    let engine = Engine::new(Config {
+    serve(config(protocol, predictor, components, cors)).await
+}
+
+/// The engine of deployment `iris` in `seldon`, with the default limits.
+fn config(
+    protocol: Protocol,
+    predictor: PredictorSpec,
+    components: BTreeMap<String, Component>,
+    cors: Cors,
+) -> Config {
+    Config {
         deployment: "iris".into(),
         namespace: "seldon".into(),
         predictor,
@@ -72,7 +82,11 @@ async fn start_cors(
         cors,
         shared_metrics: None,
         max_body: sluice_engine::server::MAX_BODY,
-    });
+    }
+}
+
+async fn serve(config: Config) -> (SocketAddr, Arc<Engine>, watch::Sender<bool>) {
+    let engine = Engine::new(config);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (stop, rx) = watch::channel(false);
@@ -615,22 +629,11 @@ async fn cloudevents_and_configured_cors_headers() {
 #[tokio::test]
 async fn bodies_over_the_limit_are_refused_and_so_are_component_answers() {
     let (predictor, components) = transformer_and_model().await;
-    let engine = Engine::new(Config {
-        deployment: "iris".into(),
-        namespace: "seldon".into(),
-        predictor,
-        components,
-        rest_timeout: None,
-        prometheus_path: "/prometheus".into(),
-        protocol: Protocol::Seldon,
-        cors: Cors::default(),
-        shared_metrics: None,
+    let (addr, _engine, _stop) = serve(Config {
         max_body: 300,
-    });
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (_stop, rx) = watch::channel(false);
-    tokio::spawn(engine.clone().serve(listener, rx));
+        ..config(Protocol::Seldon, predictor, components, Cors::default())
+    })
+    .await;
     let small = r#"{"x":1}"#;
     assert_eq!(
         call(addr, "POST", "/api/v1.0/predictions", small, &[]).await.0,

@@ -371,8 +371,11 @@ pub const BACKLOG: u32 = 1024;
 pub const MAX_HEADER_BYTES: usize = 60 * 1024;
 
 /// How long a client may take to send a request's headers before the connection is
-/// closed (against slow clients holding connections open).
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// closed, against slow clients holding connections open. hyper also counts the wait for
+/// the next request on an idle keep-alive connection, so this is the idle timeout too:
+/// nginx's `client_header_timeout` (Envoy's idle timeout is 1 h; clients check a pooled
+/// connection before reusing it).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A listener on `addr` with a backlog of [`BACKLOG`]. Needs a Tokio runtime.
 pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {

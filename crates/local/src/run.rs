@@ -389,12 +389,15 @@ impl Local {
             let grace = self.options.retire_after;
             tokio::spawn(async move {
                 tokio::time::sleep(grace).await;
+                let mut stopping = tokio::task::JoinSet::new();
                 for running in retired {
                     running.replicas.iter().flatten().for_each(Replica::stop);
                     for process in running.processes {
-                        process.stop(crate::supervisor::GRACE).await;
+                        stopping.spawn(process.stop(crate::supervisor::GRACE));
                     }
                 }
+                // Together: each may take the whole grace period.
+                stopping.join_all().await;
             });
         }
         let summary = self.summary(&next, plan.warnings.into_iter().chain(warnings).collect());

@@ -189,6 +189,9 @@ impl Supervisor {
         };
         let mut command = match &self.shim {
             Some(shim) => {
+                // The shim starts whatever it is given, so a missing program would only show
+                // as exits: find it first, for the same error as without the shim.
+                find_program(program)?;
                 let mut c = tokio::process::Command::new(shim);
                 c.arg("exec-component")
                     .arg("--")
@@ -224,6 +227,7 @@ impl Supervisor {
         tell: watch::Sender<State>,
         mut stop: watch::Receiver<Option<Duration>>,
     ) {
+        let _running = Running(self.tasks.clone());
         let mut shutdown = self.shutdown.subscribe();
         let mut child = Some(child);
         let (mut delay, mut restarts) = (None, 0u32);
@@ -263,7 +267,6 @@ impl Supervisor {
         };
         tracing::info!(component = %name, "component process {how}");
         let _ = tell.send(State::Stopped { how });
-        self.tasks.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// Wait for `child` to end, or stop it when asked; `(how it ended, stopped on request)`.
@@ -334,6 +337,39 @@ impl Drop for Process {
         if self.stop.borrow().is_none() {
             self.stop.send_replace(Some(GRACE));
         }
+    }
+}
+
+/// `program` as `exec` finds it: a path, or a name on `PATH`; NotFound otherwise.
+fn find_program(program: &str) -> std::io::Result<PathBuf> {
+    let runnable = |p: &std::path::Path| {
+        use std::os::unix::fs::PermissionsExt;
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    let found = if program.contains('/') {
+        Some(PathBuf::from(program)).filter(|p| runnable(p))
+    } else {
+        std::env::var_os("PATH").and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join(program))
+                .find(|p| runnable(p))
+        })
+    };
+    found.ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{program:?} is not an executable file or a program on PATH"),
+        )
+    })
+}
+
+/// Counts a supervise task as running until dropped (also by a panic).
+struct Running(Arc<AtomicUsize>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -541,6 +577,20 @@ mod tests {
         assert_ne!(now, group, "a new process");
         p.stop(Duration::from_millis(300)).await;
         assert!(supervisor.running().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_missing_program_is_an_error_at_once_also_through_a_shim() {
+        let shim = Supervisor::default().with_shim(PathBuf::from("/bin/sh"));
+        for supervisor in [Supervisor::default(), shim] {
+            let launch = Launch {
+                argv: vec!["sluice-no-such-program".into()],
+                env: Vec::new(),
+            };
+            let error = supervisor.spawn(launch, "d/p/c").expect_err("not found");
+            assert_eq!(error.kind(), std::io::ErrorKind::NotFound, "{error}");
+        }
+        assert!(find_program("sh").is_ok());
     }
 
     #[tokio::test]

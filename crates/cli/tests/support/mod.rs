@@ -239,6 +239,22 @@ pub(crate) async fn predict(
     send(client, "POST", addr, path, host, BODY).await
 }
 
+/// Wait until `check` holds, at most `limit`; panics naming `what` after that.
+pub(crate) async fn eventually<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    while !check().await {
+        assert!(
+            started.elapsed() < limit,
+            "{what} did not happen within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The admin scrape.
 pub(crate) async fn scrape(admin: SocketAddr) -> String {
     send(&client(), "GET", admin, "/stats/prometheus", None, "")
