@@ -24,6 +24,9 @@ pub enum Severity {
     Error,
     /// Accepted, but something in it has no effect or may not do what was meant.
     Warning,
+    /// Worth knowing but harmless (a deprecated field that is unused): shown with
+    /// `--verbose` and in JSON output, not in the text output by default.
+    Note,
 }
 
 impl fmt::Display for Severity {
@@ -31,6 +34,7 @@ impl fmt::Display for Severity {
         f.write_str(match self {
             Severity::Error => "error",
             Severity::Warning => "warning",
+            Severity::Note => "note",
         })
     }
 }
@@ -136,6 +140,14 @@ impl Diagnostic {
         }
     }
 
+    /// A note at `path`: harmless, shown only when asked for.
+    pub fn note(path: FieldPath, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Note,
+            ..Diagnostic::error(path, message)
+        }
+    }
+
     /// Show `value` (rendered as JSON) with the message.
     #[must_use]
     pub fn with_value(mut self, value: impl serde::Serialize) -> Self {
@@ -160,6 +172,11 @@ impl Diagnostic {
     /// Is this an error?
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
+    }
+
+    /// Is this a note (shown only with `--verbose` or in JSON)?
+    pub fn is_note(&self) -> bool {
+        self.severity == Severity::Note
     }
 
     /// `file:line:column: error: [Kind/name] path: invalid value V: message`, each part
@@ -227,12 +244,25 @@ pub fn has_errors(diagnostics: &[Diagnostic]) -> bool {
     diagnostics.iter().any(Diagnostic::is_error)
 }
 
-/// `2 errors, 1 warning`.
+/// `2 errors, 1 warning`, and `, 3 notes` when there are notes.
 pub fn summary(diagnostics: &[Diagnostic]) -> String {
-    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
-    let warnings = diagnostics.len() - errors;
+    let count = |severity: Severity| diagnostics.iter().filter(|d| d.severity == severity).count();
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-    format!("{}, {}", plural(errors, "error"), plural(warnings, "warning"))
+    let mut out = format!(
+        "{}, {}",
+        plural(count(Severity::Error), "error"),
+        plural(count(Severity::Warning), "warning")
+    );
+    let notes = count(Severity::Note);
+    if notes > 0 {
+        out.push_str(&format!(", {}", plural(notes, "note")));
+    }
+    out
+}
+
+/// What the text output shows: everything with `verbose`, else errors and warnings.
+pub fn shown(diagnostics: &[Diagnostic], verbose: bool) -> impl Iterator<Item = &Diagnostic> {
+    diagnostics.iter().filter(move |d| verbose || !d.is_note())
 }
 
 /// Sort located problems as a reader meets them: by file in the order given, then line
@@ -287,7 +317,13 @@ mod tests {
     fn summary_counts() {
         let e = Diagnostic::error(FieldPath::root(), "e");
         let w = Diagnostic::warning(FieldPath::root(), "w");
-        assert_eq!(summary(&[e.clone(), e, w]), "2 errors, 1 warning");
+        assert_eq!(summary(&[e.clone(), e, w.clone()]), "2 errors, 1 warning");
         assert_eq!(summary(&[]), "0 errors, 0 warnings");
+        let n = Diagnostic::note(FieldPath::root(), "n");
+        let all = [w.clone(), n.clone(), n];
+        assert_eq!(summary(&all), "0 errors, 1 warning, 2 notes");
+        assert_eq!(shown(&all, false).count(), 1);
+        assert_eq!(shown(&all, true).count(), 3);
+        assert_eq!(all[1].to_string(), "note: n");
     }
 }

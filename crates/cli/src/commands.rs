@@ -77,12 +77,13 @@ pub(crate) fn validate(
     namespace: Option<&str>,
     settings: &Settings,
     json: bool,
+    verbose: bool,
 ) -> Result<ExitCode> {
     let (diagnostics, _) = check_all(files, namespace, settings)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&diagnostics)?);
     } else {
-        for d in &diagnostics {
+        for d in diagnostic::shown(&diagnostics, verbose) {
             println!("{d}");
         }
         println!("{}", diagnostic::summary(&diagnostics));
@@ -96,9 +97,10 @@ pub(crate) fn render(
     namespace: Option<&str>,
     settings: &Settings,
     json: bool,
+    verbose: bool,
 ) -> Result<ExitCode> {
     let (diagnostics, valid) = check_all(files, namespace, settings)?;
-    for d in &diagnostics {
+    for d in diagnostic::shown(&diagnostics, verbose) {
         eprintln!("{d}");
     }
     if diagnostic::has_errors(&diagnostics) {

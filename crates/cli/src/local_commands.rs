@@ -63,7 +63,7 @@ pub(crate) fn up(options: Options, components: &[String]) -> Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
         };
-        for w in &summary.warnings {
+        for w in sluice_api::diagnostic::shown(&summary.warnings, false) {
             eprintln!("{w}");
         }
         for (port, addr) in local.gateway().addresses() {

@@ -160,6 +160,9 @@ enum Command {
         /// Output format.
         #[arg(short, long, value_enum, default_value_t = RenderFormat::Yaml)]
         output: RenderFormat,
+        /// Also print notes (harmless findings such as deprecated, unused fields).
+        #[arg(short, long)]
+        verbose: bool,
     },
     /// Check SeldonDeployments (and Istio resources) and report every problem.
     #[command(
@@ -180,6 +183,10 @@ enum Command {
         /// Output format.
         #[arg(short, long, value_enum, default_value_t = ValidateFormat::Text)]
         output: ValidateFormat,
+        /// Also print notes (harmless findings such as deprecated, unused fields); JSON
+        /// output always has them.
+        #[arg(short, long)]
+        verbose: bool,
     },
     /// Run the local Istio-compatible ingress gateway on Istio configuration files.
     #[command(
@@ -362,21 +369,25 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             files,
             settings,
             output,
+            verbose,
         } => commands::render(
             &files.files,
             files.namespace.as_deref(),
             &settings.settings()?,
             matches!(output, RenderFormat::Json),
+            verbose,
         ),
         Command::Validate {
             files,
             settings,
             output,
+            verbose,
         } => commands::validate(
             &files.files,
             files.namespace.as_deref(),
             &settings.settings()?,
             matches!(output, ValidateFormat::Json),
+            verbose,
         ),
         Command::Crd => commands::crd(),
         Command::Token {

@@ -870,7 +870,7 @@ impl Local {
                 }
                 match local.reload().await {
                     Ok(summary) => {
-                        for w in &summary.warnings {
+                        for w in sluice_api::diagnostic::shown(&summary.warnings, false) {
                             tracing::warn!("{w}");
                         }
                         tracing::info!("applied:\n{}", summary.table());

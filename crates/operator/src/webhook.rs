@@ -82,8 +82,10 @@ pub fn review(settings: &Settings, body: &[u8]) -> Vec<u8> {
             let mut response = AdmissionResponse::from(&request);
             if let Some(object) = request.object.as_ref().and_then(|o| serde_json::to_value(o).ok()) {
                 let found = problems(settings, &object);
-                let (errors, warnings): (Vec<&Diagnostic>, Vec<&Diagnostic>) =
-                    found.iter().partition(|d| d.severity == Severity::Error);
+                let (errors, warnings): (Vec<&Diagnostic>, Vec<&Diagnostic>) = found
+                    .iter()
+                    .filter(|d| !d.is_note())
+                    .partition(|d| d.severity == Severity::Error);
                 if !warnings.is_empty() {
                     response.warnings = Some(warnings.iter().map(ToString::to_string).collect());
                 }

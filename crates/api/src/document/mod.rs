@@ -98,12 +98,29 @@ pub fn parse(text: &str) -> Result<Vec<Document>, ParseError> {
     Ok(values
         .into_iter()
         .zip(indexes)
-        .map(|(value, (start, positions))| Document {
-            value,
-            start,
-            positions,
+        .map(|(mut value, (start, positions))| {
+            prune_nulls(&mut value);
+            Document {
+                value,
+                start,
+                positions,
+            }
         })
         .collect())
+}
+
+/// A field written with no value (`children:`, `parameters: ~`) is absent, as the API
+/// server reads it: structural schemas prune nulls, and Go's JSON leaves the field unset.
+/// Nulls inside lists are kept (they are errors there).
+fn prune_nulls(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|_, field| !field.is_null());
+            map.values_mut().for_each(prune_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(prune_nulls),
+        _ => {}
+    }
 }
 
 impl Document {

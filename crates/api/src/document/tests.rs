@@ -66,6 +66,77 @@ fn typed_reports_fields_the_type_does_not_know() {
 }
 
 #[test]
+fn fields_written_without_a_value_are_absent() {
+    let docs = parse(
+        "apiVersion: machinelearning.seldon.io/v1\nkind: SeldonDeployment\nmetadata: {name: x}\nspec:\n  annotations:\n  predictors:\n  - name: a\n    componentSpecs:\n    graph:\n      name: m\n      children:\n      parameters: ~\n      endpoint: null\n",
+    )
+    .expect("valid yaml");
+    let typed = docs[0]
+        .typed::<SeldonDeployment>()
+        .expect("empty fields are absent, not type errors");
+    let predictor = &typed.value.spec.predictors[0];
+    assert!(predictor.component_specs.is_empty());
+    assert!(predictor.graph.children.is_empty() && predictor.graph.parameters.is_empty());
+    assert!(predictor.graph.endpoint.is_none());
+    assert!(typed.value.spec.annotations.is_empty());
+    assert!(typed.ignored.is_empty(), "{:?}", typed.ignored);
+    // A null list item is still an error, at its index.
+    let docs = parse(
+        "apiVersion: machinelearning.seldon.io/v1\nkind: SeldonDeployment\nmetadata: {name: x}\nspec:\n  predictors:\n  -\n",
+    )
+    .expect("valid yaml");
+    let err = docs[0].typed::<SeldonDeployment>().expect_err("null predictor");
+    assert_eq!(err.path.to_string(), "spec.predictors[0]");
+}
+
+#[test]
+fn seldons_documented_autoscaling_fields_are_read() {
+    let docs = parse(
+        "apiVersion: machinelearning.seldon.io/v1
+kind: SeldonDeployment
+metadata: {name: x}
+spec:
+  predictors:
+  - name: a
+    graph: {name: m}
+    componentSpecs:
+    - hpaSpec:
+        minReplicas: 1
+        maxReplicas: 3
+        metrics:
+        - type: Resource
+          resource: {name: cpu, targetAverageUtilization: 10}
+        metricsv2:
+        - type: Resource
+          resource: {name: cpu, target: {type: Utilization, averageUtilization: 10}}
+      kedaSpec:
+        triggers:
+        - type: prometheus
+          metadata: {serverAddress: 'http://prometheus:9090', threshold: '10'}
+          authenticationRef: {name: keda-prometheus}
+",
+    )
+    .expect("valid yaml");
+    let typed = docs[0]
+        .typed::<SeldonDeployment>()
+        .expect("Seldon 1.18's CRD fields");
+    assert!(typed.ignored.is_empty(), "{:?}", typed.ignored);
+    let spec = &typed.value.spec.predictors[0].component_specs[0];
+    let hpa = spec.hpa_spec.as_ref().expect("hpaSpec");
+    let resource = hpa.metrics[0].resource.as_ref().expect("v2beta1 resource");
+    assert_eq!(resource.target_average_utilization, Some(10));
+    assert_eq!(hpa.metricsv2.len(), 1);
+    let keda = spec.keda_spec.as_ref().expect("kedaSpec");
+    assert_eq!(
+        keda.triggers[0]
+            .authentication_ref
+            .as_ref()
+            .map(|r| r.name.as_str()),
+        Some("keda-prometheus")
+    );
+}
+
+#[test]
 fn type_errors_carry_the_field_path() {
     let docs = parse(
         "apiVersion: machinelearning.seldon.io/v1\nkind: SeldonDeployment\nmetadata: {name: x}\nspec:\n  predictors:\n  - name: a\n    traffic: lots\n    graph: {name: m}\n",
