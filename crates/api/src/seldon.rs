@@ -7,8 +7,10 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::autoscaling::v2::MetricSpec;
+use k8s_openapi::api::autoscaling::v2::{CrossVersionObjectReference, MetricSpec};
 use k8s_openapi::api::core::v1::{Container, EnvVar, PodSpec, ResourceRequirements};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::CustomResource;
@@ -155,9 +157,96 @@ pub struct SeldonHpaSpec {
     pub min_replicas: Option<i32>,
     /// Upper bound on replicas.
     pub max_replicas: i32,
-    /// `autoscaling/v2` metrics.
+    /// Metrics in the `autoscaling/v2beta1` form (`resource.targetAverageUtilization`), as
+    /// Seldon Core 1.18's CRD has them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub metrics: Vec<MetricSpec>,
+    pub metrics: Vec<MetricSpecV2beta1>,
+    /// Metrics in the `autoscaling/v2` form (`resource.target.averageUtilization`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metricsv2: Vec<MetricSpec>,
+}
+
+/// An `autoscaling/v2beta1` HPA metric: the type and the source of that type.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricSpecV2beta1 {
+    /// `Resource`, `Pods`, `Object` or `External`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A resource of the pods (cpu, memory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<ResourceMetricV2beta1>,
+    /// A metric of the pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pods: Option<PodsMetricV2beta1>,
+    /// A metric of another object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<ObjectMetricV2beta1>,
+    /// A metric from outside the cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<ExternalMetricV2beta1>,
+}
+
+/// `resource` of a v2beta1 metric.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceMetricV2beta1 {
+    /// `cpu` or `memory`.
+    pub name: String,
+    /// Target percentage of the requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_average_utilization: Option<i32>,
+    /// Target value per pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_average_value: Option<Quantity>,
+}
+
+/// `pods` of a v2beta1 metric.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PodsMetricV2beta1 {
+    /// The metric's name.
+    pub metric_name: String,
+    /// Target value per pod.
+    pub target_average_value: Quantity,
+    /// Which series of the metric.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<LabelSelector>,
+}
+
+/// `object` of a v2beta1 metric.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectMetricV2beta1 {
+    /// The object described.
+    pub target: CrossVersionObjectReference,
+    /// The metric's name.
+    pub metric_name: String,
+    /// Target value.
+    pub target_value: Quantity,
+    /// Target value per pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub average_value: Option<Quantity>,
+    /// Which series of the metric.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<LabelSelector>,
+}
+
+/// `external` of a v2beta1 metric.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalMetricV2beta1 {
+    /// The metric's name.
+    pub metric_name: String,
+    /// Which series of the metric.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric_selector: Option<LabelSelector>,
+    /// Target value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_value: Option<Quantity>,
+    /// Target value per pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_average_value: Option<Quantity>,
 }
 
 /// Pod disruption budget settings of a componentSpec.
@@ -209,6 +298,20 @@ pub struct ScaleTrigger {
     /// Trigger-specific settings.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, String>,
+    /// The KEDA `TriggerAuthentication` holding the trigger's credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authentication_ref: Option<ScaledObjectAuthRef>,
+}
+
+/// A reference to a KEDA `TriggerAuthentication` (or `ClusterTriggerAuthentication`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScaledObjectAuthRef {
+    /// Its name.
+    pub name: String,
+    /// `TriggerAuthentication` (default) or `ClusterTriggerAuthentication`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
 }
 
 /// Settings of the service orchestrator ("engine", the executor in Seldon).
@@ -477,6 +580,7 @@ fn strip_embedded_descriptions(
         "/properties/spec/properties/predictors/items/properties/componentSpecs/items/properties/metadata",
         "/properties/spec/properties/predictors/items/properties/componentSpecs/items/properties/spec",
         "/properties/spec/properties/predictors/items/properties/componentSpecs/items/properties/hpaSpec/properties/metrics",
+        "/properties/spec/properties/predictors/items/properties/componentSpecs/items/properties/hpaSpec/properties/metricsv2",
         "/properties/spec/properties/predictors/items/properties/componentSpecs/items/properties/pdbSpec",
         "/properties/spec/properties/predictors/items/properties/engineResources",
         "/properties/spec/properties/predictors/items/properties/svcOrchSpec/properties/resources",
