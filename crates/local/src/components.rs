@@ -4,7 +4,8 @@
 //! container needs a mapping, `--component NAME=TARGET`, where NAME is a container name or
 //! an image (with or without its tag) and TARGET is either
 //! - `http://HOST:PORT`: a process already serving Seldon's component API (`/predict`, ...), or
-//! - `run:COMMAND ARGS...`: a command sluice starts (words split on spaces, no quoting), with
+//! - `run:COMMAND ARGS...`: a command sluice starts (words split as a shell does, with its
+//!   quotes and backslashes, but no shell runs it), with
 //!   Seldon's environment (`PREDICTIVE_UNIT_HTTP_SERVICE_PORT` and the other ports on free
 //!   loopback ports, `PREDICTIVE_UNIT_ID`, `PREDICTIVE_UNIT_IMAGE`, `PREDICTIVE_UNIT_PARAMETERS`,
 //!   `PREDICTOR_ID`, `SELDON_DEPLOYMENT_ID`, and MLServer's `MLSERVER_HTTP_PORT`,
@@ -24,6 +25,19 @@ use crate::supervisor::{Launch, Process, Supervisor};
 
 /// The image sluice runs in process.
 pub const MOCK_IMAGE: &str = "seldonio/mock_classifier";
+
+/// Is `image` (with or without a tag) Seldon's mock classifier, including the older
+/// `_rest` and `_grpc` images of Seldon's examples?
+pub fn is_mock_image(image: &str) -> bool {
+    let name = image.split_once(':').map_or(image, |(name, _)| name);
+    let name = name.strip_prefix("docker.io/").unwrap_or(name);
+    [
+        MOCK_IMAGE,
+        "seldonio/mock_classifier_rest",
+        "seldonio/mock_classifier_grpc",
+    ]
+    .contains(&name)
+}
 
 /// Where a mapped container runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,7 +68,10 @@ impl Mappings {
                 .split_once('=')
                 .ok_or_else(|| format!("--component {v:?}: {usage}"))?;
             let mapping = if let Some(command) = target.strip_prefix("run:") {
-                let argv: Vec<String> = command.split_whitespace().map(str::to_string).collect();
+                // Split as a POSIX shell does (quotes and backslashes), without running one.
+                let argv = shlex::split(command).ok_or_else(|| {
+                    format!("--component {v:?}: run: has an unclosed quote or a trailing backslash")
+                })?;
                 if argv.is_empty() {
                     return Err(format!("--component {v:?}: run: needs a command"));
                 }
@@ -126,7 +143,24 @@ fn component(
     if container.is_none() && sluice_translate::graph::is_builtin(implementation) {
         return Ok(Component::Builtin);
     }
-    let image = container.and_then(|c| c.image.clone()).unwrap_or_default();
+    let prepackaged = sluice_translate::prepack::is_prepackaged(node);
+    let image = container
+        .and_then(|c| c.image.clone())
+        .filter(|i| !i.is_empty())
+        .or_else(|| {
+            // The server image the translation gives it, so it can be mapped by image too.
+            let protocol = match protocol {
+                Protocol::Seldon => "seldon",
+                Protocol::Tensorflow => "tensorflow",
+                Protocol::V2 => "v2",
+            };
+            prepackaged
+                .then(|| {
+                    sluice_translate::prepack::server_image(&Default::default(), implementation, protocol)
+                })
+                .flatten()
+        })
+        .unwrap_or_default();
     match local.mappings.find(&node.name, &image) {
         Some(Mapping::Url { host, port }) => {
             return Ok(Component::Http {
@@ -145,7 +179,7 @@ fn component(
         }
         None => {}
     }
-    if image == MOCK_IMAGE || image.starts_with(&format!("{MOCK_IMAGE}:")) {
+    if is_mock_image(&image) {
         if protocol != Protocol::Seldon {
             return Err(format!(
                 "predictor {}: container {:?} runs {MOCK_IMAGE}, which speaks the seldon protocol only, but the \
@@ -157,6 +191,26 @@ fn component(
         return MockClassifier::new(&node.name, &image, &node.parameters)
             .map(Component::Mock)
             .map_err(|e| format!("predictor {} node {}: {e}", predictor.name, node.name));
+    }
+    if prepackaged {
+        let hint = if protocol == Protocol::V2 {
+            format!(
+                " (e.g. --component '{}=run:mlserver start DIR', with DIR holding the model and mlserver's runtime for it installed)",
+                node.name
+            )
+        } else {
+            String::new()
+        };
+        return Err(format!(
+            "predictor {}: node {:?} is the prepackaged server {implementation} (image {image:?}, modelUri {:?}); \
+             `sluice up` does not start prepackaged servers yet: serve the model yourself and pass \
+             --component {}=http://127.0.0.1:PORT, or --component {}=run:COMMAND to have sluice start it{hint}",
+            predictor.name,
+            node.name,
+            node.model_uri.as_deref().unwrap_or(""),
+            node.name,
+            node.name
+        ));
     }
     Err(format!(
         "predictor {}: container {:?} (image {:?}) has no local mapping; pass --component {}=http://127.0.0.1:PORT for a running process, or --component {}=run:COMMAND to have sluice start it",
@@ -223,11 +277,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_mock_is_every_mock_classifier_image() {
+        for image in [
+            "seldonio/mock_classifier:1.18.2",
+            "seldonio/mock_classifier",
+            "seldonio/mock_classifier_rest:1.3",
+            "docker.io/seldonio/mock_classifier_grpc:1.3",
+        ] {
+            assert!(is_mock_image(image), "{image}");
+        }
+        for image in ["seldonio/mock_classifierx:1", "me/mock_classifier", ""] {
+            assert!(!is_mock_image(image), "{image}");
+        }
+    }
+
+    #[test]
     fn mappings_parse_and_match_by_container_or_image() {
         let m = Mappings::parse(&[
             "classifier=http://127.0.0.1:9000".into(),
             "my/model=http://localhost:9001/".into(),
             "runner=run:python3 -m http.server".into(),
+            r#"quoted=run:sh -c 'echo "a b"; exit 3' x\ y"#.into(),
         ])
         .expect("valid");
         assert_eq!(
@@ -249,6 +319,15 @@ mod tests {
                 "http.server".into()
             ]))
         );
+        assert_eq!(
+            m.find("quoted", ""),
+            Some(&Mapping::Run(vec![
+                "sh".into(),
+                "-c".into(),
+                r#"echo "a b"; exit 3"#.into(),
+                "x y".into()
+            ]))
+        );
         assert!(m.find("other", "other:1").is_none());
         for bad in [
             "x",
@@ -256,6 +335,7 @@ mod tests {
             "x=http://localhost",
             "x=http://h:port",
             "x=run:",
+            "x=run:sh -c 'unclosed",
         ] {
             assert!(Mappings::parse(&[bad.to_string()]).is_err(), "{bad}");
         }
