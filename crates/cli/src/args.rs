@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use clap::{Args, ValueEnum};
+use sluice_translate::servers::{PredictorServers, StorageInitializer};
 use sluice_translate::{Settings, TlsMode};
 
 /// Gateway (or service) port → local port: `80=8080,443=8443`.
@@ -137,6 +138,44 @@ pub(crate) struct SettingsArgs {
     /// The cluster's DNS domain.
     #[arg(long, default_value = "cluster.local")]
     cluster_domain: String,
+    /// Prepackaged servers and their images, replacing Seldon 1.18.2's defaults: Seldon's
+    /// `predictor_servers` JSON, or a `seldon-config` ConfigMap holding it.
+    #[arg(long, env = "PREDICTOR_SERVERS_FILE", value_name = "FILE")]
+    predictor_servers: Option<std::path::PathBuf>,
+    /// The model initializer's image (the init container that downloads `modelUri`).
+    #[arg(long, env = "RELATED_IMAGE_STORAGE_INITIALIZER", value_name = "IMAGE")]
+    storage_initializer_image: Option<String>,
+    /// The Secret given to model initializers of nodes without `envSecretRefName`.
+    #[arg(
+        long,
+        env = "PREDICTIVE_UNIT_DEFAULT_ENV_SECRET_REF_NAME",
+        value_name = "SECRET",
+        default_value = ""
+    )]
+    default_env_secret_ref_name: String,
+}
+
+/// Read `--predictor-servers`: the JSON table, or a ConfigMap with `data.predictor_servers`.
+fn predictor_servers(path: &std::path::Path) -> anyhow::Result<PredictorServers> {
+    use anyhow::Context as _;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("--predictor-servers {}", path.display()))?;
+    let value: serde_json::Value = serde_saphyr::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("--predictor-servers {}: not JSON or YAML: {e}", path.display()))?;
+    let value = match value
+        .pointer("/data/predictor_servers")
+        .and_then(serde_json::Value::as_str)
+    {
+        Some(embedded) if value["kind"] == "ConfigMap" => serde_json::from_str(embedded).map_err(|e| {
+            anyhow::anyhow!(
+                "--predictor-servers {}: data.predictor_servers is not JSON: {e}",
+                path.display()
+            )
+        })?,
+        _ => value,
+    };
+    PredictorServers::from_value(value)
+        .map_err(|e| anyhow::anyhow!("--predictor-servers {}: {e}", path.display()))
 }
 
 /// `--istio-tls-mode`: a mode, or none (an empty `ISTIO_TLS_MODE` is unset, as in Seldon).
@@ -169,6 +208,19 @@ impl SettingsArgs {
             unit_grpc_port: self.unit_grpc_port.into(),
             unit_metrics_port: self.unit_metrics_port.into(),
             cluster_domain: self.cluster_domain.clone(),
+            predictor_servers: match &self.predictor_servers {
+                Some(path) => predictor_servers(path)?,
+                None => defaults.predictor_servers.clone(),
+            },
+            storage_initializer: StorageInitializer {
+                image: self
+                    .storage_initializer_image
+                    .clone()
+                    .filter(|i| !i.is_empty())
+                    .unwrap_or(defaults.storage_initializer.image.clone()),
+                default_env_secret_ref_name: self.default_env_secret_ref_name.clone(),
+                ..defaults.storage_initializer.clone()
+            },
             ..defaults
         };
         settings.check()?;

@@ -549,3 +549,160 @@ fn explain_shows_the_authentication_and_authorization_decisions() {
         "bob is verified but not allowed: {text}"
     );
 }
+
+/// A SeldonDeployment written as Seldon Core 1's own examples write them: a prepackaged
+/// server with no container, fields with no value, the deprecated `spec.name`, an
+/// Ambassador annotation and a v2beta1 autoscaler.
+const SELDON_STYLE: &str = "\
+apiVersion: machinelearning.seldon.io/v1
+kind: SeldonDeployment
+metadata:
+  name: iris
+  annotations:
+    seldon.io/ambassador-config: 'x'
+spec:
+  name: iris-classifier
+  annotations:
+  predictors:
+  - name: default
+    replicas: 1
+    componentSpecs:
+    graph:
+      name: classifier
+      implementation: SKLEARN_SERVER
+      modelUri: gs://seldon-models/v1.18.2/sklearn/iris
+      children:
+      parameters:
+";
+
+#[test]
+fn seldon_style_documents_validate_with_notes_only_when_asked() {
+    let file = temp_file("seldon-style.yaml", SELDON_STYLE);
+    let path = file.to_str().expect("utf-8 path");
+    let out = sluice(&["validate", "-f", path]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("ambassador-config\"]: an Ambassador annotation"),
+        "{text}"
+    );
+    assert!(!text.contains("spec.name"), "notes are hidden by default: {text}");
+    assert!(text.trim_end().ends_with("0 errors, 1 warning, 1 note"), "{text}");
+
+    let verbose = stdout(&sluice(&["validate", "-v", "-f", path]));
+    assert!(
+        verbose.contains(&format!("{}:8:3: note: [SeldonDeployment/iris] spec.name: invalid value \"iris-classifier\": spec.name is deprecated and unused", file.display())),
+        "{verbose}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&sluice(&["validate", "-o", "json", "-f", path]).stdout).expect("JSON output");
+    assert!(
+        json.as_array()
+            .expect("a list")
+            .iter()
+            .any(|d| d["severity"] == "note" && d["path"] == "spec.name"),
+        "{json}"
+    );
+}
+
+#[test]
+fn render_adds_the_prepackaged_server_from_predictor_servers() {
+    let file = temp_file("sklearn.yaml", SELDON_STYLE);
+    let out = sluice(&["render", "-f", file.to_str().expect("utf-8 path")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for expected in [
+        "image: seldonio/sklearnserver:1.18.2",
+        "name: classifier-model-initializer",
+        "- gs://seldon-models/v1.18.2/sklearn/iris",
+        "image: seldonio/rclone-storage-initializer:1.18.2",
+    ] {
+        assert!(text.contains(expected), "{expected} missing:\n{text}");
+    }
+
+    // Seldon's ConfigMap, as `kubectl get cm seldon-config -o yaml` shows it.
+    let config = temp_file(
+        "seldon-config.yaml",
+        r#"apiVersion: v1
+kind: ConfigMap
+metadata: {name: seldon-config, namespace: seldon-system}
+data:
+  predictor_servers: '{"SKLEARN_SERVER": {"protocols": {"seldon": {"image": "me/sklearn", "defaultImageVersion": "9"}}}}'
+"#,
+    );
+    let out = run(
+        &["render", "-f", file.to_str().expect("utf-8 path")],
+        &[
+            ("PREDICTOR_SERVERS_FILE", config.to_str().expect("utf-8 path")),
+            ("RELATED_IMAGE_STORAGE_INITIALIZER", "me/fetch:1"),
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("image: me/sklearn:9") && text.contains("image: me/fetch:1"),
+        "{text}"
+    );
+
+    // An implementation the table does not have is refused at its field (rule 14).
+    let out = run(
+        &[
+            "validate",
+            "-f",
+            file.to_str().expect("utf-8 path"),
+            "--predictor-servers",
+            config.to_str().expect("utf-8 path"),
+        ],
+        &[],
+        None,
+    );
+    assert!(out.status.success(), "{}", stdout(&out));
+    let other = temp_file(
+        "xgb.yaml",
+        &SELDON_STYLE.replace("SKLEARN_SERVER", "XGBOOST_SERVER"),
+    );
+    let out = sluice(&[
+        "validate",
+        "-f",
+        other.to_str().expect("utf-8 path"),
+        "--predictor-servers",
+        config.to_str().expect("utf-8 path"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("spec.predictors[0].graph.implementation: invalid value \"XGBOOST_SERVER\": not a prepackaged server in predictor_servers"),
+        "{}",
+        stdout(&out)
+    );
+    let broken = temp_file("broken.json", "{\"SKLEARN_SERVER\": [1]}");
+    let out = sluice(&[
+        "render",
+        "-f",
+        file.to_str().expect("utf-8 path"),
+        "--predictor-servers",
+        broken.to_str().expect("utf-8 path"),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("broken.json: not a predictor_servers table"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_volume_mount_needs_a_volume() {
+    let text = SELDON_STYLE.replace(
+        "    componentSpecs:\n",
+        "    componentSpecs:\n    - spec:\n        containers:\n        - name: classifier\n          volumeMounts: [{name: cache, mountPath: /cache}]\n",
+    );
+    let file = temp_file("mount.yaml", &text);
+    let out = sluice(&["validate", "-f", file.to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("spec.predictors[0].componentSpecs[0].spec.containers[0].volumeMounts[0].name: invalid value \"cache\": no volume of this name in the pod"),
+        "{}",
+        stdout(&out)
+    );
+}

@@ -52,6 +52,8 @@ const OTHER_SELDON_ANNOTATIONS: &[&str] = &[
     "seldon.io/rest-connection-timeout",
     "seldon.io/executor-logger-queue-size",
     "seldon.io/executor-logger-write-timeout-ms",
+    // Read by the TRITON_SERVER injection from spec.annotations (`prepack`).
+    crate::prepack::NO_STORAGE_INITIALIZER,
 ];
 
 /// SDep-level annotations: read from `spec.annotations` / `metadata.annotations`.
@@ -82,6 +84,15 @@ pub fn is_known(key: &str) -> bool {
         || SDEP_LEVEL.contains(&key)
         || PREDICTOR_LEVEL.contains(&key)
         || OTHER_SELDON_ANNOTATIONS.contains(&key)
+}
+
+/// Why an annotation [`is_known`] refuses has no effect.
+pub fn unknown_message(key: &str) -> &'static str {
+    if key.starts_with("seldon.io/ambassador-") {
+        "an Ambassador annotation: Seldon Core 1 reads it only with its Ambassador ingress; with Istio (and in sluice) it has no effect"
+    } else {
+        "not an annotation Seldon Core 1 or sluice knows; it has no effect"
+    }
 }
 
 /// An SDep-level annotation value and where it was found.

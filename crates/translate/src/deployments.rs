@@ -17,7 +17,7 @@ use sluice_api::seldon::{Endpoint, PredictiveUnit, PredictorSpec, SeldonPodSpec}
 use crate::meta::{self, MANAGED_BY, SELDON_APP, SELDON_DEPLOYMENT_ID};
 use crate::ports::UnitPorts;
 use crate::services::container_label;
-use crate::{Plan, istio, names};
+use crate::{Plan, istio, names, prepack};
 
 /// Every Deployment of the SDep, in predictor then componentSpec order.
 pub(crate) fn deployments(sdep: &SeldonDeployment, plan: &Plan<'_>) -> Vec<Deployment> {
@@ -63,7 +63,8 @@ fn component_deployment(
     );
     pod_labels.extend(labels.clone());
     let mut pod = spec.spec.clone();
-    for container in &mut pod.containers {
+    for index in 0..pod.containers.len() {
+        let container = &mut pod.containers[index];
         if let (Some(node), Some(ports)) = (
             crate::graph::node(predictor, &container.name),
             plan.ports.get(i, &container.name),
@@ -73,6 +74,13 @@ fn component_deployment(
                 names::container_service(sdep, predictor, &container.name),
             );
             wire_component(sdep, plan, predictor, node, ports, container);
+            let unit = prepack::Node {
+                sdep,
+                settings: plan.settings,
+                unit: node,
+                ports,
+            };
+            prepack::inject(&unit, &mut pod, index);
         }
     }
     if hosts_engine {

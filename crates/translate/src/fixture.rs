@@ -21,6 +21,12 @@ impl Builder {
         self
     }
 
+    /// Set `spec.protocol`.
+    pub fn protocol(mut self, protocol: &str) -> Self {
+        self.0.spec.protocol = Some(protocol.to_string());
+        self
+    }
+
     /// Set a `spec.annotations` entry.
     pub fn annotation(mut self, key: &str, value: &str) -> Self {
         self.0.spec.annotations.insert(key.to_string(), value.to_string());

@@ -24,6 +24,8 @@ pub mod istio;
 pub mod meta;
 pub mod names;
 pub mod ports;
+pub mod prepack;
+pub mod servers;
 mod services;
 pub mod settings;
 pub mod source;
@@ -98,6 +100,7 @@ pub fn desired(sdep: &SeldonDeployment, settings: &Settings) -> Result<Desired, 
         ));
     }
     let options = analysis.options;
+    let sdep = &*prepack::with_server_containers(sdep, settings);
     let plan = Plan::new(sdep, settings, analysis.ports);
     let mut out = Desired {
         deployments: deployments::deployments(sdep, &plan),

@@ -3,7 +3,7 @@
 //! Nothing here reads the environment: the binary maps flags and Seldon's
 //! environment variables (`ISTIO_ENABLED`, `ISTIO_GATEWAY`, ...) onto [`Settings`].
 
-use std::collections::BTreeSet;
+use crate::servers::{PredictorServers, StorageInitializer};
 use std::fmt;
 use std::str::FromStr;
 
@@ -99,20 +99,11 @@ pub struct Settings {
     pub metrics_port_name: String,
     /// The cluster's DNS domain (Seldon hard-codes `cluster.local`).
     pub cluster_domain: String,
-    /// Prepackaged servers with an image configured (`seldon-config` `predictor_servers`).
-    pub predictor_servers: BTreeSet<String>,
+    /// Prepackaged servers and their images (`seldon-config` `predictor_servers`).
+    pub predictor_servers: PredictorServers,
+    /// The init container that downloads `modelUri` (`seldon-config` `storageInitializer`).
+    pub storage_initializer: StorageInitializer,
 }
-
-/// The prepackaged servers of Seldon Core 1's default `seldon-config`.
-pub const DEFAULT_PREDICTOR_SERVERS: &[&str] = &[
-    "HUGGINGFACE_SERVER",
-    "MLFLOW_SERVER",
-    "SKLEARN_SERVER",
-    "TEMPO_SERVER",
-    "TENSORFLOW_SERVER",
-    "TRITON_SERVER",
-    "XGBOOST_SERVER",
-];
 
 impl Default for Settings {
     fn default() -> Self {
@@ -130,7 +121,8 @@ impl Default for Settings {
             unit_metrics_port: 6000,
             metrics_port_name: "metrics".to_string(),
             cluster_domain: "cluster.local".to_string(),
-            predictor_servers: DEFAULT_PREDICTOR_SERVERS.iter().map(|s| s.to_string()).collect(),
+            predictor_servers: PredictorServers::default(),
+            storage_initializer: StorageInitializer::default(),
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::annotations::IstioOptions;
 use crate::annotations::{self, ENGINE_SEPARATE_POD, HEADLESS_SVC, NO_ENGINE, SVC_NAME};
 use crate::ports::Ports;
 use crate::settings::Settings;
-use crate::{dns, graph, names};
+use crate::{dns, graph, names, prepack};
 use sluice_api::Diagnostic;
 
 const PROTOCOLS: &[&str] = &["seldon", "tensorflow", "kfserving", "v2"];
@@ -82,7 +82,7 @@ pub(crate) fn analyse(sdep: &SeldonDeployment, settings: &Settings) -> Analysis 
         && Some(name) != sdep.metadata.name.as_deref()
     {
         out.push(
-            Diagnostic::warning(
+            Diagnostic::note(
                 spec_path.key("name"),
                 "spec.name is deprecated and unused: generated names and URLs come from metadata.name",
             )
@@ -129,6 +129,8 @@ pub(crate) fn analyse(sdep: &SeldonDeployment, settings: &Settings) -> Analysis 
         check_predictor(sdep, predictor, &path, settings, &mut out);
     }
 
+    // From here on, with the containers Seldon adds for prepackaged servers.
+    let sdep = &*prepack::with_server_containers(sdep, settings);
     check_service_names(sdep, &mut out);
     let ports = Ports::assign(sdep, settings);
     check_port_env(sdep, settings, &ports, &mut out);
@@ -199,7 +201,7 @@ fn check_annotation_keys(sdep: &SeldonDeployment, out: &mut Vec<Diagnostic>) {
             if !annotations::is_known(key) {
                 out.push(Diagnostic::warning(
                     path.key(key.clone()),
-                    "not an annotation Seldon Core 1 or sluice knows; it has no effect",
+                    annotations::unknown_message(key),
                 ));
             } else if annotations::PREDICTOR_LEVEL.contains(&key.as_str()) {
                 out.push(Diagnostic::warning(path.key(key.clone()), "only read from a predictor's annotations (spec.predictors[*].annotations); here it has no effect"));
@@ -271,13 +273,13 @@ fn check_predictor(
         if !annotations::is_known(key) {
             out.push(Diagnostic::warning(
                 annotations_path.key(key.clone()),
-                "not an annotation Seldon Core 1 or sluice knows; it has no effect",
+                annotations::unknown_message(key),
             ));
         } else if annotations::SDEP_LEVEL.contains(&key.as_str()) || key.starts_with("seldon.io/engine-") {
             out.push(Diagnostic::warning(annotations_path.key(key.clone()), "read from the SeldonDeployment's annotations (spec.annotations), not a predictor's; here it has no effect"));
         }
     }
-    check_containers(predictor, path, out);
+    check_containers(sdep, predictor, path, out);
     check_millis(out, &predictor.annotations, &annotations_path);
     if let Some(value) = predictor.annotations.get(NO_ENGINE) {
         let at = annotations_path.key(NO_ENGINE);
@@ -396,32 +398,9 @@ fn check_node(
                 .with_value(implementation),
             );
         }
-        let has_image = container.is_some_and(|c| c.image.as_deref().is_some_and(|i| !i.is_empty()));
-        if !has_image && settings.predictor_servers.contains(implementation) {
-            out.push(
-                Diagnostic::error(path.key("implementation"), format!("sluice does not add prepackaged server containers yet: add a container named {:?} with the server's image to a componentSpec", node.name))
-                    .with_value(implementation),
-            );
-        } else if !has_image {
-            out.push(
-                Diagnostic::error(path.key("implementation"), format!("no image for this prepackaged server: add a container named {:?} with an image, or use one of: {}", node.name, settings.predictor_servers.iter().cloned().collect::<Vec<_>>().join(", ")))
-                    .with_value(implementation),
-            );
-        }
+        check_server_image(sdep, node, container, path, settings, out);
     }
-    for (field, set) in [
-        ("modelUri", node.model_uri.is_some() && container.is_some()),
-        (
-            "storageInitializerImage",
-            node.storage_initializer_image.is_some(),
-        ),
-        ("envSecretRefName", node.env_secret_ref_name.is_some()),
-        ("serviceAccountName", node.service_account_name.is_some()),
-    ] {
-        if set {
-            out.push(Diagnostic::warning(path.key(field), "sluice does not add the model initializer (the init container that downloads modelUri) yet; this has no effect"));
-        }
-    }
+    check_model_uri(node, container.is_some(), path, out);
     if container.is_some() && node.name.len() > MAX_GRAPH_CONTAINER_NAME {
         out.push(Diagnostic::error(path.key("name"), format!("graph container names are used in the label key seldon-app-svc-<name> and may have at most {MAX_GRAPH_CONTAINER_NAME} characters")).with_value(&node.name));
     }
@@ -471,10 +450,139 @@ fn check_node(
     }
 }
 
+/// Seldon's rule 14 (the implementation is in `predictor_servers`, unless the node's
+/// container has an image), and the image Seldon would leave empty (spec
+/// `seldon-prepackaged.md` §7.3): an empty image is refused by the API server.
+fn check_server_image(
+    sdep: &SeldonDeployment,
+    node: &PredictiveUnit,
+    container: Option<&k8s_openapi::api::core::v1::Container>,
+    path: &FieldPath,
+    settings: &Settings,
+    out: &mut Vec<Diagnostic>,
+) {
+    let implementation = node.implementation.as_deref().unwrap_or_default();
+    let protocol = prepack::protocol(sdep);
+    let has_image = container.is_some_and(|c| c.image.as_deref().is_some_and(|i| !i.is_empty()));
+    let servers = &settings.predictor_servers;
+    if !servers.contains(implementation) {
+        if !has_image {
+            out.push(
+                Diagnostic::error(path.key("implementation"), format!("not a prepackaged server in predictor_servers: add a container named {:?} with an image, or use one of: {}", node.name, servers.names().join(", ")))
+                    .with_value(implementation),
+            );
+        }
+        return;
+    }
+    // The TF proxy's image is always the table's; other servers keep the user's image.
+    let table_image_used = !has_image
+        || (implementation == "TENSORFLOW_SERVER" && !matches!(protocol, "tensorflow" | "v2" | "kfserving"));
+    if table_image_used && prepack::server_image(settings, implementation, protocol).is_none() {
+        let served: Vec<&str> = servers.0[implementation]
+            .protocols
+            .keys()
+            .map(String::as_str)
+            .collect();
+        out.push(
+            Diagnostic::error(
+                path.key("implementation"),
+                format!(
+                    "predictor_servers has no image for {implementation} with protocol {protocol} (it has: {}): set spec.protocol to one of those, or add a container named {:?} with an image",
+                    if served.is_empty() { "none".to_string() } else { served.join(", ") },
+                    node.name
+                ),
+            )
+            .with_value(implementation),
+        );
+    }
+}
+
+/// What downloads `modelUri`, and the fields only the download reads.
+fn check_model_uri(node: &PredictiveUnit, has_container: bool, path: &FieldPath, out: &mut Vec<Diagnostic>) {
+    let uri = node.model_uri.as_deref().unwrap_or("");
+    let prepackaged = prepack::is_prepackaged(node);
+    if !uri.is_empty() && !prepackaged && !has_container {
+        out.push(
+            Diagnostic::error(path.key("modelUri"), format!("a modelUri is downloaded into the node's container, and node {:?} has none: add a container of that name, or remove modelUri", node.name))
+                .with_value(uri),
+        );
+    }
+    if uri.starts_with("pvc://") && uri["pvc://".len()..].split('/').next().unwrap_or("").is_empty() {
+        out.push(
+            Diagnostic::error(
+                path.key("modelUri"),
+                "write pvc://CLAIM/PATH: the claim name is missing",
+            )
+            .with_value(uri),
+        );
+    }
+    for (field, set) in [
+        (
+            "storageInitializerImage",
+            node.storage_initializer_image.is_some(),
+        ),
+        ("envSecretRefName", node.env_secret_ref_name.is_some()),
+    ] {
+        if set && uri.is_empty() {
+            out.push(Diagnostic::warning(
+                path.key(field),
+                "only the model initializer reads it, and this node has no modelUri; it has no effect",
+            ));
+        }
+    }
+    if node.service_account_name.is_some() && !uri.is_empty() {
+        out.push(Diagnostic::warning(path.key("serviceAccountName"), "Seldon also copies S3/GCS credentials from this service account's secrets into the model initializer; sluice does not: give them with envSecretRefName"));
+    } else if node.service_account_name.is_some() && !prepackaged {
+        out.push(Diagnostic::warning(
+            path.key("serviceAccountName"),
+            "only read for prepackaged servers and model downloads; it has no effect here",
+        ));
+    }
+}
+
 /// Container names must be DNS labels (the API server checks it; so does `validate`), and
 /// declared ports must be real port numbers.
-fn check_containers(predictor: &PredictorSpec, path: &FieldPath, out: &mut Vec<Diagnostic>) {
+fn check_containers(
+    sdep: &SeldonDeployment,
+    predictor: &PredictorSpec,
+    path: &FieldPath,
+    out: &mut Vec<Diagnostic>,
+) {
     for (j, spec) in predictor.component_specs.iter().enumerate() {
+        // The pod's volumes: declared, and those the model initializer adds.
+        let mut volumes: BTreeSet<String> = spec
+            .spec
+            .volumes
+            .iter()
+            .flatten()
+            .map(|v| v.name.clone())
+            .collect();
+        for container in &spec.spec.containers {
+            if let Some(node) = graph::node(predictor, &container.name) {
+                volumes.extend(prepack::generated_volumes(sdep, node));
+            }
+        }
+        let at = path.key("componentSpecs").index(j).key("spec");
+        let mut check_mounts = |field: &str, containers: &[k8s_openapi::api::core::v1::Container]| {
+            for (k, container) in containers.iter().enumerate() {
+                for (m, mount) in container.volume_mounts.iter().flatten().enumerate() {
+                    if !volumes.contains(&mount.name) {
+                        out.push(
+                            Diagnostic::error(
+                                at.key(field).index(k).key("volumeMounts").index(m).key("name"),
+                                format!("no volume of this name in the pod: declare it in componentSpecs[{j}].spec.volumes (the API server refuses the Deployment otherwise)"),
+                            )
+                            .with_value(&mount.name),
+                        );
+                    }
+                }
+            }
+        };
+        check_mounts("containers", &spec.spec.containers);
+        check_mounts(
+            "initContainers",
+            spec.spec.init_containers.as_deref().unwrap_or_default(),
+        );
         for (k, container) in spec.spec.containers.iter().enumerate() {
             let at = path
                 .key("componentSpecs")

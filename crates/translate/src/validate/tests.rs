@@ -246,28 +246,48 @@ fn rule_12_14_prepackaged_servers() {
         "spec.predictors[0].graph.modelUri",
         "needs a modelUri",
     );
-    // The model initializer is not generated: a warning, not a silent ignore.
+    // The model initializer is generated: nothing to say about modelUri.
     let d = diagnostics(server("SKLEARN_SERVER", Some("gs://models/iris")));
-    assert_eq!(
-        d[0].path.to_string(),
-        "spec.predictors[0].graph.modelUri",
+    assert!(
+        d.iter().all(|d| !d.path.to_string().contains("modelUri")),
         "{d:#?}"
     );
-    assert!(d[0].message.contains("model initializer"), "{d:#?}");
 
-    // Without a container: Seldon injects the server's image; sluice says it does not yet,
-    // and names the unknown server otherwise (rule 14).
+    // Without a container: the server's container is added from predictor_servers (rule
+    // 14 names an unknown server), unless the table has no image for the protocol.
     let no_container =
         |implementation: &str| server(implementation, Some("s3://m")).edit(|p| p.component_specs.clear());
-    assert_error(
-        no_container("SKLEARN_SERVER"),
-        "spec.predictors[0].graph.implementation",
-        "does not add prepackaged server containers yet",
-    );
+    assert!(errors(no_container("SKLEARN_SERVER")).is_empty());
+    assert!(errors(no_container("TRITON_SERVER").protocol("v2")).is_empty());
     assert_error(
         no_container("MY_SERVER"),
         "spec.predictors[0].graph.implementation",
-        "no image for this prepackaged server",
+        "not a prepackaged server in predictor_servers",
+    );
+    assert_error(
+        no_container("HUGGINGFACE_SERVER"),
+        "spec.predictors[0].graph.implementation",
+        "no image for HUGGINGFACE_SERVER with protocol seldon (it has: v2)",
+    );
+    assert_error(
+        no_container("TENSORFLOW_SERVER").protocol("v2"),
+        "spec.predictors[0].graph.implementation",
+        "no image for TENSORFLOW_SERVER with protocol v2",
+    );
+    // A user image stands in for the table's.
+    assert!(errors(server("HUGGINGFACE_SERVER", None)).is_empty());
+
+    // A modelUri needs a container to download into.
+    let builtin = sdep("x").predictor("p", None).edit(|p| {
+        p.graph.implementation = Some("SIMPLE_MODEL".into());
+        p.graph.model_uri = Some("gs://m".into());
+        p.component_specs.clear();
+    });
+    assert_error(builtin, "spec.predictors[0].graph.modelUri", "has none");
+    assert_error(
+        server("SKLEARN_SERVER", Some("pvc:///models")),
+        "spec.predictors[0].graph.modelUri",
+        "the claim name is missing",
     );
 
     let mut tf = server("XGBOOST_SERVER", Some("s3://m")).build();
@@ -278,6 +298,30 @@ fn rule_12_14_prepackaged_servers() {
         .collect();
     assert_eq!(d.len(), 1, "{d:#?}");
     assert!(d[0].message.contains("tensorflow protocol"));
+}
+
+#[test]
+fn volume_mounts_name_a_volume_of_the_pod_or_the_model_initializer() {
+    use k8s_openapi::api::core::v1::VolumeMount;
+    let mounting = |name: &str, uri: Option<&str>| {
+        let (name, uri) = (name.to_string(), uri.map(str::to_string));
+        sdep("x").predictor("p", None).edit(move |p| {
+            p.graph.model_uri = uri;
+            p.component_specs[0].spec.containers[0].volume_mounts = Some(vec![VolumeMount {
+                name,
+                mount_path: "/data".into(),
+                ..VolumeMount::default()
+            }]);
+        })
+    };
+    assert_error(
+        mounting("data", None),
+        "spec.predictors[0].componentSpecs[0].spec.containers[0].volumeMounts[0].name",
+        "no volume of this name in the pod",
+    );
+    let name = "classifier-provision-location";
+    let d = diagnostics(mounting(name, Some("gs://m")));
+    assert!(d.iter().all(|d| !d.is_error()), "{d:#?}");
 }
 
 #[test]
