@@ -105,10 +105,30 @@ pub fn not_served_locally(sdep: &SeldonDeployment) -> Vec<Diagnostic> {
 }
 
 /// The orchestrator environment (`seldon.io/engine-*`, `svcOrchSpec.env`): invalid CORS
-/// values are errors; variables the orchestrator does not read are warnings.
+/// values are errors; variables the orchestrator does not read are warnings. Also a
+/// warning for each `modelUri` of a user's container, which `sluice up` does not download.
 pub fn orchestrator_checks(sdep: &SeldonDeployment) -> Vec<Diagnostic> {
     let object = ObjectRef::of("SeldonDeployment", &sdep.metadata);
-    let (errors, warnings) = orchestrator_env(sdep);
+    let (errors, mut warnings) = orchestrator_env(sdep);
+    for (i, predictor) in sdep.spec.predictors.iter().enumerate() {
+        let graph = FieldPath::root()
+            .key("spec")
+            .key("predictors")
+            .index(i)
+            .key("graph");
+        for (node, path) in sluice_translate::graph::walk_with_paths(&predictor.graph, graph) {
+            // Prepackaged nodes are refused with their own message until mapped.
+            let prepackaged = sluice_translate::prepack::is_prepackaged(node);
+            if node.model_uri.as_deref().is_some_and(|u| !u.is_empty()) && !prepackaged {
+                warnings.push((
+                    path.key("modelUri"),
+                    "`sluice up` does not download modelUri yet (the cluster's model initializer does): the component \
+                     you map with --component must load the model itself"
+                        .to_string(),
+                ));
+            }
+        }
+    }
     let errors = errors
         .into_iter()
         .map(|(path, message)| Diagnostic::error(path, message));

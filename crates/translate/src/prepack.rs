@@ -101,8 +101,9 @@ pub fn with_server_containers<'a>(
             .collect();
         for node in nodes {
             let implementation = node.implementation.as_deref().unwrap_or_default();
-            // For the tensorflow protocol Seldon leaves the image to the injection below.
-            let image = (protocol != "tensorflow")
+            // TF Serving as the node (tensorflow protocol) gets its image in `inject`.
+            let tf_serving_node = implementation == "TENSORFLOW_SERVER" && protocol == "tensorflow";
+            let image = (!tf_serving_node)
                 .then(|| settings.predictor_servers.image(implementation, protocol))
                 .flatten();
             let existing = predictor
@@ -171,14 +172,15 @@ pub(crate) fn inject(node: &Node<'_>, pod: &mut PodSpec, index: usize) {
             if container.image.as_deref().unwrap_or("").is_empty() {
                 container.image = Some(node.image(implementation, "tensorflow"));
             }
-            container.args.get_or_insert_with(|| {
-                vec![
+            if container.args.as_ref().is_none_or(Vec::is_empty) {
+                container.args = Some(vec![
                     format!("--port={}", node.ports.grpc),
                     format!("--rest_api_port={}", node.ports.http),
                     format!("--model_name={}", unit.name),
                     format!("--model_base_path={MODEL_DIR}"),
-                ]
-            });
+                ]);
+            }
+            add_tcp_probes(container);
             add_storage_initializer(node, pod, index);
         }
         "TENSORFLOW_SERVER" => tensorflow_proxy(node, pod, index),
@@ -337,13 +339,13 @@ fn tensorflow_proxy(node: &Node<'_>, pod: &mut PodSpec, index: usize) {
     let proxy = &mut pod.containers[index];
     proxy.image = Some(node.image("TENSORFLOW_SERVER", protocol(node.sdep)));
     let mut parameters = unit.parameters.clone();
-    for (name, value) in [
-        ("rest_endpoint", "http://0.0.0.0:2001"),
-        ("grpc_endpoint", "0.0.0.0:2000"),
-    ] {
-        if !parameters.iter().any(|p| p.name == name) {
-            parameters.push(string_parameter(name, value));
-        }
+    // Both endpoints, unless the user points the proxy at a TF Serving of their own.
+    if !parameters
+        .iter()
+        .any(|p| p.name == "rest_endpoint" || p.name == "grpc_endpoint")
+    {
+        parameters.push(string_parameter("rest_endpoint", "http://0.0.0.0:2001"));
+        parameters.push(string_parameter("grpc_endpoint", "0.0.0.0:2000"));
     }
     parameters.push(string_parameter("model_name", &unit.name));
     set_parameters(proxy, &parameters);
@@ -467,7 +469,11 @@ pub fn volume_name(container: &str) -> String {
 
 fn cut(mut name: String) -> String {
     if name.len() > 63 {
-        name.truncate(63);
+        let mut end = 63;
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        name.truncate(end);
         if name.ends_with('-') {
             name.pop();
         }
@@ -475,19 +481,34 @@ fn cut(mut name: String) -> String {
     name
 }
 
-/// The volumes a node's model initializer adds to its pod, by name (for validation).
-pub fn generated_volumes(sdep: &SeldonDeployment, unit: &PredictiveUnit) -> Vec<String> {
+/// The volumes a node's model initializer adds to its pod, by name (for validation); none
+/// when the pod has the user's own initializer (§3.7).
+pub fn generated_volumes(sdep: &SeldonDeployment, unit: &PredictiveUnit, pod: &PodSpec) -> Vec<String> {
     let uri = unit.model_uri.as_deref().unwrap_or("");
-    if uri.is_empty() {
+    let no_initializer = unit.implementation.as_deref() == Some("TRITON_SERVER")
+        && sdep
+            .spec
+            .annotations
+            .get(NO_STORAGE_INITIALIZER)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    if uri.is_empty() || no_initializer {
         return Vec::new();
     }
-    let target = if unit.implementation.as_deref() == Some("TENSORFLOW_SERVER")
-        && !matches!(protocol(sdep), "tensorflow" | "v2" | "kfserving")
+    let target =
+        if unit.implementation.as_deref() == Some("TENSORFLOW_SERVER") && protocol(sdep) != "tensorflow" {
+            TFSERVING
+        } else {
+            unit.name.as_str()
+        };
+    let initializer = initializer_name(target);
+    if pod
+        .init_containers
+        .iter()
+        .flatten()
+        .any(|c| c.name == initializer)
     {
-        TFSERVING
-    } else {
-        unit.name.as_str()
-    };
+        return Vec::new();
+    }
     let mut out = vec![volume_name(target)];
     if uri.starts_with("pvc://") {
         out.push(PVC_VOLUME.to_string());
@@ -596,6 +617,8 @@ mod tests {
     fn generated_names_are_cut_to_63_without_a_trailing_dash() {
         assert_eq!(initializer_name("classifier"), "classifier-model-initializer");
         assert_eq!(volume_name("classifier"), "classifier-provision-location");
+        // A cut inside a multi-byte character moves back to the character's start.
+        assert_eq!(initializer_name(&"é".repeat(40)), "é".repeat(31));
         // Cut at 63 would end in the dash after the container name: it goes too.
         assert_eq!(initializer_name(&"a".repeat(62)), "a".repeat(62));
         let name = volume_name(&"b".repeat(60));

@@ -401,7 +401,21 @@ fn check_node(
         check_server_image(sdep, node, container, path, settings, out);
     }
     check_model_uri(node, container.is_some(), path, out);
-    if container.is_some() && node.name.len() > MAX_GRAPH_CONTAINER_NAME {
+    if container.is_none() && prepack::is_prepackaged(node) {
+        // The server's container is added with the node's name.
+        if let Err(why) = dns::check_label(&node.name) {
+            out.push(
+                Diagnostic::error(
+                    path.key("name"),
+                    format!(
+                        "the server's container is named after the node: not a valid container name: {why}"
+                    ),
+                )
+                .with_value(&node.name),
+            );
+        }
+    }
+    if (container.is_some() || prepack::is_prepackaged(node)) && node.name.len() > MAX_GRAPH_CONTAINER_NAME {
         out.push(Diagnostic::error(path.key("name"), format!("graph container names are used in the label key seldon-app-svc-<name> and may have at most {MAX_GRAPH_CONTAINER_NAME} characters")).with_value(&node.name));
     }
     if let Some(logger) = &node.logger {
@@ -466,17 +480,27 @@ fn check_server_image(
     let has_image = container.is_some_and(|c| c.image.as_deref().is_some_and(|i| !i.is_empty()));
     let servers = &settings.predictor_servers;
     if !servers.contains(implementation) {
-        if !has_image {
-            out.push(
-                Diagnostic::error(path.key("implementation"), format!("not a prepackaged server in predictor_servers: add a container named {:?} with an image, or use one of: {}", node.name, servers.names().join(", ")))
-                    .with_value(implementation),
-            );
-        }
+        // With an image Seldon's webhook lets it pass, then the reconcile fails ("Failed to
+        // get server config"): refused either way.
+        let fix = if has_image {
+            "add it to predictor_servers (--predictor-servers), or remove implementation to run the container as a plain component; configured"
+        } else {
+            "add a container of the node's name with an image, or use one of"
+        };
+        out.push(
+            Diagnostic::error(
+                path.key("implementation"),
+                format!(
+                    "not a prepackaged server in predictor_servers: {fix}: {}",
+                    servers.names().join(", ")
+                ),
+            )
+            .with_value(implementation),
+        );
         return;
     }
     // The TF proxy's image is always the table's; other servers keep the user's image.
-    let table_image_used = !has_image
-        || (implementation == "TENSORFLOW_SERVER" && !matches!(protocol, "tensorflow" | "v2" | "kfserving"));
+    let table_image_used = !has_image || (implementation == "TENSORFLOW_SERVER" && protocol != "tensorflow");
     if table_image_used && prepack::server_image(settings, implementation, protocol).is_none() {
         let served: Vec<&str> = servers.0[implementation]
             .protocols
@@ -559,7 +583,15 @@ fn check_containers(
             .collect();
         for container in &spec.spec.containers {
             if let Some(node) = graph::node(predictor, &container.name) {
-                volumes.extend(prepack::generated_volumes(sdep, node));
+                volumes.extend(prepack::generated_volumes(sdep, node, &spec.spec));
+            }
+        }
+        if j == 0 {
+            // Servers added for prepackaged nodes go to the first componentSpec.
+            for node in predictor.graph.walk() {
+                if prepack::is_prepackaged(node) && graph::container(predictor, &node.name).is_none() {
+                    volumes.extend(prepack::generated_volumes(sdep, node, &spec.spec));
+                }
             }
         }
         let at = path.key("componentSpecs").index(j).key("spec");

@@ -274,8 +274,25 @@ fn rule_12_14_prepackaged_servers() {
         "spec.predictors[0].graph.implementation",
         "no image for TENSORFLOW_SERVER with protocol v2",
     );
-    // A user image stands in for the table's.
+    // A user image stands in for the table's, but not for the TF proxy's, and an
+    // implementation the table lacks fails Seldon's reconcile.
     assert!(errors(server("HUGGINGFACE_SERVER", None)).is_empty());
+    assert_error(
+        server("TENSORFLOW_SERVER", Some("s3://m")).protocol("v2"),
+        "spec.predictors[0].graph.implementation",
+        "no image for TENSORFLOW_SERVER with protocol v2",
+    );
+    assert_error(
+        server("MY_SERVER", Some("s3://m")),
+        "spec.predictors[0].graph.implementation",
+        "add it to predictor_servers",
+    );
+    // The added container is named after the node.
+    assert_error(
+        no_container("SKLEARN_SERVER").edit(|p| p.graph.name = "My_Model".into()),
+        "spec.predictors[0].graph.name",
+        "the server's container is named after the node",
+    );
 
     // A modelUri needs a container to download into.
     let builtin = sdep("x").predictor("p", None).edit(|p| {
@@ -322,6 +339,18 @@ fn volume_mounts_name_a_volume_of_the_pod_or_the_model_initializer() {
     let name = "classifier-provision-location";
     let d = diagnostics(mounting(name, Some("gs://m")));
     assert!(d.iter().all(|d| !d.is_error()), "{d:#?}");
+    // The user's own initializer comes without the volume: it must be declared (§3.7).
+    let own_initializer = mounting(name, Some("gs://m")).edit(|p| {
+        p.component_specs[0].spec.init_containers = Some(vec![k8s_openapi::api::core::v1::Container {
+            name: "classifier-model-initializer".into(),
+            ..Default::default()
+        }]);
+    });
+    assert_error(
+        own_initializer,
+        "spec.predictors[0].componentSpecs[0].spec.containers[0].volumeMounts[0].name",
+        "no volume of this name",
+    );
 }
 
 #[test]
