@@ -343,13 +343,15 @@ fn engine_container(sdep: &SeldonDeployment, plan: &Plan<'_>, i: usize) -> Conta
 }
 
 /// The orchestrator's copy of the predictor, base64 JSON: traffic and replicas zeroed,
-/// and every graph node's endpoint filled in (host, port, type) as Seldon's defaulting does.
+/// and every graph node's type and endpoint filled in (host, port, type) as Seldon's
+/// defaulting does.
 fn engine_predictor(sdep: &SeldonDeployment, plan: &Plan<'_>, i: usize) -> String {
     let mut predictor = sdep.spec.predictors[i].clone();
     predictor.traffic = Some(0);
     predictor.replicas = Some(0);
     predictor.explainer = None;
     let original = &sdep.spec.predictors[i];
+    crate::graph::default_types(&mut predictor.graph);
     fill_endpoints(sdep, plan, i, original, &mut predictor.graph);
     let json = serde_json::to_vec(&predictor).unwrap_or_default();
     base64::engine::general_purpose::STANDARD.encode(json)

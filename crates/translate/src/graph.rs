@@ -51,16 +51,28 @@ pub fn node<'a>(predictor: &'a PredictorSpec, container: &str) -> Option<&'a Pre
     predictor.graph.walk().into_iter().find(|n| n.name == container)
 }
 
+/// The node's type after Seldon's defaulting: as written, else MODEL for a node with no
+/// methods and no implementation and for prepackaged servers.
+pub fn unit_type(node: &PredictiveUnit) -> Option<&str> {
+    match node.kind.as_deref() {
+        Some(kind) => Some(kind),
+        None if node.methods.is_empty() && node.implementation.is_none() => Some("MODEL"),
+        None if node.implementation.as_deref().is_some_and(is_prepackaged) => Some("MODEL"),
+        None => None,
+    }
+}
+
+/// Write Seldon's defaulted type into every node of the graph, as the orchestrator reads it.
+pub fn default_types(node: &mut PredictiveUnit) {
+    if node.kind.is_none() {
+        node.kind = unit_type(node).map(str::to_string);
+    }
+    node.children.iter_mut().for_each(default_types);
+}
+
 /// The type label Seldon puts on a component's Service (`seldon.io/model`, ...), if any.
 pub fn type_label(node: &PredictiveUnit) -> Option<&'static str> {
-    let kind = match node.kind.as_deref() {
-        Some(kind) => kind,
-        // Seldon's defaulting: no type, methods or implementation means MODEL, and
-        // prepackaged servers are always models.
-        None if node.methods.is_empty() && node.implementation.is_none() => "MODEL",
-        None if node.implementation.as_deref().is_some_and(is_prepackaged) => "MODEL",
-        None => return None,
-    };
+    let kind = unit_type(node)?;
     match kind {
         "MODEL" => Some("seldon.io/model"),
         "ROUTER" => Some("seldon.io/router"),
