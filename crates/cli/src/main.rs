@@ -59,6 +59,10 @@ enum Command {
         MLServer's MLSERVER_* environment (ports on free loopback ports, MLSERVER_MODEL_NAME the node's name) and \
         stops on exit, e.g. --component classifier='run:seldon-core-microservice MyModel --service-type MODEL' or \
         --component classifier='run:mlserver start models/'.\n\n\
+        Prepackaged servers (implementation: SKLEARN_SERVER, XGBOOST_SERVER; MLFLOW_SERVER and HUGGINGFACE_SERVER \
+        with protocol v2) start from PyPI packages on their modelUri (a local path, file://, s3://, gs:// or \
+        https://, fetched once into --model-cache): Seldon's wrapper under --python for the seldon protocol, \
+        MLServer (--mlserver) for v2. sluice says what to pip install when a package is missing.\n\n\
         A predictor takes traffic only once its components accept connections. The files are watched: edits are \
         applied like `kubectl apply`, without failing requests. The admin listener's /stats/prometheus carries \
         the gateway's Istio metrics and every orchestrator's Seldon metrics. Ctrl-C drains and stops everything.\n\n\
@@ -90,6 +94,17 @@ enum Command {
         /// ones are answered 413. A SeldonDeployment's seldon.io/rest-max-body-size wins.
         #[arg(long, default_value = "32Mi", value_name = "SIZE", value_parser = args::size)]
         max_request_body: u64,
+        /// The Python that runs Seldon-protocol prepackaged servers (SKLEARN_SERVER, XGBOOST_SERVER): its
+        /// environment needs seldon-core and the model's library; `python3` on the PATH by default.
+        #[arg(long, env = "SLUICE_PYTHON", value_name = "PATH")]
+        python: Option<PathBuf>,
+        /// MLServer's command, for prepackaged servers with protocol v2 (its environment needs the runtime,
+        /// e.g. mlserver-sklearn); `mlserver` on the PATH by default.
+        #[arg(long, env = "SLUICE_MLSERVER", value_name = "PATH")]
+        mlserver: Option<PathBuf>,
+        /// Where models fetched from s3://, gs:// and https:// are kept (default ~/.cache/sluice/models).
+        #[arg(long, value_name = "DIR")]
+        model_cache: Option<PathBuf>,
         #[command(flatten)]
         settings: SettingsArgs,
     },
@@ -354,6 +369,9 @@ where
 }
 
 fn main() -> ExitCode {
+    // One TLS provider for every library that asks rustls for the default (the build also
+    // enables `ring`, for object_store's HTTP client, so rustls cannot pick one itself).
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     match run(Cli::parse().command) {
         Ok(code) => code,
         Err(err) => {
@@ -423,9 +441,13 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             mesh_port_map,
             access_log,
             max_request_body,
+            python,
+            mlserver,
+            model_cache,
             settings,
         } => {
             let progress = progress::init();
+            let defaults = sluice_local::Options::default();
             let gateway = sluice_gateway::Options {
                 port_map: port_map.0,
                 admin: Some(admin),
@@ -440,7 +462,13 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 ready_timeout: std::time::Duration::from_secs(ready_timeout),
                 max_request_body,
                 progress,
-                ..sluice_local::Options::default()
+                tools: sluice_local::servers::Tools {
+                    python,
+                    mlserver,
+                    classes: defaults.tools.classes.clone(),
+                },
+                model_cache: model_cache.unwrap_or(defaults.model_cache.clone()),
+                ..defaults
             };
             local_commands::up(options, &components)
         }

@@ -39,11 +39,17 @@ impl std::fmt::Debug for Jwks {
 
 impl Default for Jwks {
     fn default() -> Self {
+        // An explicit provider: rustls cannot pick a default when another crate in the
+        // build (object_store's reqwest) enables its `ring` feature beside `aws-lc-rs`.
+        let provider = || Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
+            .with_provider_and_native_roots(provider())
             .unwrap_or_else(|_| {
+                // No system roots: only keys over plain http can be fetched.
                 hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(
-                    rustls::ClientConfig::builder()
+                    rustls::ClientConfig::builder_with_provider(provider())
+                        .with_safe_default_protocol_versions()
+                        .expect("aws-lc-rs supports TLS 1.2 and 1.3")
                         .with_root_certificates(rustls::RootCertStore::empty())
                         .with_no_client_auth(),
                 )
