@@ -31,7 +31,7 @@ pub(crate) fn init() -> Reporter {
                 spinner.set_message(event.to_string());
                 spinners.insert(deployment.clone(), spinner);
             }
-            Progress::Waiting { deployment, .. } => {
+            Progress::Waiting { deployment, .. } | Progress::Fetching { deployment, .. } => {
                 if let Some(spinner) = spinners.get(deployment) {
                     spinner.set_message(event.to_string());
                 }

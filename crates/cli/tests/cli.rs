@@ -706,3 +706,55 @@ fn a_volume_mount_needs_a_volume() {
         stdout(&out)
     );
 }
+
+#[test]
+fn up_says_which_prepackaged_servers_cannot_run_and_what_to_install() {
+    let model = std::env::temp_dir();
+    let sdep = |implementation: &str, protocol: &str| {
+        format!(
+            "apiVersion: machinelearning.seldon.io/v1\nkind: SeldonDeployment\nmetadata: {{name: m}}\nspec:\n  protocol: {protocol}\n  predictors:\n  - name: p\n    graph: {{name: model, implementation: {implementation}, modelUri: 'file://{}'}}\n",
+            model.display()
+        )
+    };
+    let up = |file: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "up",
+            file.to_str().expect("utf-8 path"),
+            "--port-map",
+            "80=0",
+            "--admin",
+            "127.0.0.1:0",
+        ];
+        args.extend_from_slice(extra);
+        run(&args, &[], None)
+    };
+    let triton = temp_file("triton.yaml", &sdep("TRITON_SERVER", "v2"));
+    let out = up(&triton, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("TRITON_SERVER cannot run locally")
+            && stderr(&out).contains("--component model="),
+        "{}",
+        stderr(&out)
+    );
+    let sklearn = temp_file("sklearn-up.yaml", &sdep("SKLEARN_SERVER", "seldon"));
+    let out = up(&sklearn, &["--python", "/nonexistent/bin/python"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("/nonexistent/bin/python cannot be run")
+            && stderr(&out).contains("pip install 'seldon-core==1.18.*'"),
+        "{}",
+        stderr(&out)
+    );
+    let missing = temp_file(
+        "missing-model.yaml",
+        &sdep("SKLEARN_SERVER", "seldon").replace(&model.display().to_string(), "/nonexistent/model"),
+    );
+    let out = up(&missing, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("/nonexistent/model does not exist"),
+        "{}",
+        stderr(&out)
+    );
+}

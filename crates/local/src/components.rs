@@ -1,7 +1,8 @@
 //! Where the graph's containers run locally.
 //!
-//! Built-in implementations and `seldonio/mock_classifier` run inside sluice. Any other
-//! container needs a mapping, `--component NAME=TARGET`, where NAME is a container name or
+//! Built-in implementations and `seldonio/mock_classifier` run inside sluice; prepackaged
+//! servers (`SKLEARN_SERVER`, ...) are started from PyPI packages (`servers`) on their
+//! fetched model (`models`). Any other container needs a mapping, `--component NAME=TARGET`, where NAME is a container name or
 //! an image (with or without its tag) and TARGET is either
 //! - `http://HOST:PORT`: a process already serving Seldon's component API (`/predict`, ...), or
 //! - `run:COMMAND ARGS...`: a command sluice starts (words split as a shell does, with its
@@ -96,7 +97,8 @@ impl Mappings {
         Ok(Mappings(out))
     }
 
-    fn find(&self, container: &str, image: &str) -> Option<&Mapping> {
+    /// The mapping of a container, by its name or its image (tagged or not).
+    pub fn find(&self, container: &str, image: &str) -> Option<&Mapping> {
         let untagged = image.rsplit_once(':').map_or(image, |(name, _)| name);
         self.0
             .get(container)
@@ -129,6 +131,12 @@ pub struct Local<'a> {
     pub mappings: &'a Mappings,
     /// Who starts, reaps and stops the processes.
     pub supervisor: &'a Supervisor,
+    /// The translation's settings (the prepackaged servers' images).
+    pub settings: &'a sluice_translate::Settings,
+    /// Where the prepackaged servers' Python tools are.
+    pub tools: &'a crate::servers::Tools,
+    /// The models of the predictor's prepackaged nodes, fetched, by node name.
+    pub models: &'a BTreeMap<String, std::path::PathBuf>,
 }
 
 fn component(
@@ -155,9 +163,7 @@ fn component(
                 Protocol::V2 => "v2",
             };
             prepackaged
-                .then(|| {
-                    sluice_translate::prepack::server_image(&Default::default(), implementation, protocol)
-                })
+                .then(|| sluice_translate::prepack::server_image(local.settings, implementation, protocol))
                 .flatten()
         })
         .unwrap_or_default();
@@ -170,7 +176,7 @@ fn component(
             });
         }
         Some(Mapping::Run(argv)) => {
-            let port = spawn(local, predictor, node, &image, argv, processes)?;
+            let port = spawn(local, predictor, node, &image, argv, &[], processes)?;
             return Ok(Component::Http {
                 host: "127.0.0.1".to_string(),
                 port,
@@ -193,24 +199,35 @@ fn component(
             .map_err(|e| format!("predictor {} node {}: {e}", predictor.name, node.name));
     }
     if prepackaged {
-        let hint = if protocol == Protocol::V2 {
-            format!(
-                " (e.g. --component '{}=run:mlserver start DIR', with DIR holding the model and mlserver's runtime for it installed)",
-                node.name
-            )
-        } else {
-            String::new()
+        let protocol = match protocol {
+            Protocol::Seldon => "seldon",
+            Protocol::Tensorflow => "tensorflow",
+            Protocol::V2 => "v2",
         };
-        return Err(format!(
-            "predictor {}: node {:?} is the prepackaged server {implementation} (image {image:?}, modelUri {:?}); \
-             `sluice up` does not start prepackaged servers yet: serve the model yourself and pass \
-             --component {}=http://127.0.0.1:PORT, or --component {}=run:COMMAND to have sluice start it{hint}",
-            predictor.name,
-            node.name,
-            node.model_uri.as_deref().unwrap_or(""),
-            node.name,
-            node.name
-        ));
+        let at = |e: String| format!("predictor {} node {:?}: {e}", predictor.name, node.name);
+        let command = crate::servers::command(
+            &node.name,
+            implementation,
+            &node.parameters,
+            protocol,
+            local.models.get(&node.name).map(std::path::PathBuf::as_path),
+            local.tools,
+        )
+        .map_err(at)?;
+        crate::servers::check_imports(implementation, &command).map_err(at)?;
+        // Variables the user's container sets win, as Seldon merges them.
+        let own = container
+            .and_then(|c| c.env.as_ref())
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v)));
+        let env: Vec<(String, String)> = command.env.iter().cloned().chain(own).collect();
+        let port = spawn(local, predictor, node, &image, &command.argv, &env, processes)?;
+        return Ok(Component::Http {
+            host: "127.0.0.1".to_string(),
+            port,
+            image,
+        });
     }
     Err(format!(
         "predictor {}: container {:?} (image {:?}) has no local mapping; pass --component {}=http://127.0.0.1:PORT for a running process, or --component {}=run:COMMAND to have sluice start it",
@@ -218,13 +235,15 @@ fn component(
     ))
 }
 
-/// Start a mapped command with Seldon's environment; returns its http port.
+/// Start a command with Seldon's environment, then `extra` (which wins); returns its
+/// http port.
 fn spawn(
     local: &Local<'_>,
     predictor: &PredictorSpec,
     node: &PredictiveUnit,
     image: &str,
     argv: &[String],
+    extra: &[(String, String)],
     processes: &mut Vec<Process>,
 ) -> Result<u16, String> {
     let deployment = local.deployment;
@@ -257,9 +276,16 @@ fn spawn(
         ("MLSERVER_METRICS_PORT", &metrics),
         ("MLSERVER_MODEL_NAME", &node.name),
     ];
+    let mut env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    for (name, value) in extra {
+        match env.iter_mut().find(|(k, _)| k == name) {
+            Some(slot) => slot.1 = value.clone(),
+            None => env.push((name.clone(), value.clone())),
+        }
+    }
     let launch = Launch {
         argv: argv.to_vec(),
-        env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        env,
     };
     let name = format!("{deployment}/{}/{}", predictor.name, node.name);
     let process = local.supervisor.spawn(launch, &name).map_err(|e| {

@@ -19,9 +19,11 @@
 pub mod components;
 mod guard;
 pub mod health;
+pub mod models;
 mod plan;
 pub mod progress;
 mod run;
+pub mod servers;
 pub mod supervisor;
 
 pub use components::{Mapping, Mappings};

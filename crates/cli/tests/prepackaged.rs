@@ -1,0 +1,274 @@
+//! Prepackaged servers through the real `sluice up` binary, on a scikit-learn model
+//! trained here: `implementation: SKLEARN_SERVER` from a local folder under Seldon's own
+//! Python wrapper (seldon protocol, answers equal to `predict_proba`), from an S3 bucket
+//! served by moto on 127.0.0.1 (credentials from the node's `envSecretRefName` Secret), and
+//! over v2 with MLServer (answers equal to `predict`).
+//!
+//! `scripts/test` installs the packages (`.venv`: seldon-core, scikit-learn;
+//! `.venv-mlserver`: mlserver, mlserver-sklearn, moto[server]) and runs these with
+//! `--ignored`. `SLUICE_PYTHON` and `SLUICE_MLSERVER` name the interpreters' tools.
+
+mod support;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{Up, client, scratch, send};
+
+const INPUT: &str = "[[5.1,3.5,1.4,0.2]]";
+
+fn python() -> PathBuf {
+    let python = std::env::var_os("SLUICE_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| support::workspace().join(".venv/bin/python"));
+    assert!(
+        python.is_file(),
+        "{} is missing: run scripts/test",
+        python.display()
+    );
+    python
+}
+
+fn mlserver() -> PathBuf {
+    let mlserver = std::env::var_os("SLUICE_MLSERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| support::workspace().join(".venv-mlserver/bin/mlserver"));
+    assert!(
+        mlserver.is_file(),
+        "{} is missing: run scripts/test",
+        mlserver.display()
+    );
+    mlserver
+}
+
+fn bin_of(tool: &Path, name: &str) -> PathBuf {
+    tool.parent().expect("a venv's bin").join(name)
+}
+
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sluice-prepackaged-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    dir
+}
+
+/// Train a logistic regression on a tiny iris-like set with `python`, save it as
+/// `dir/model.joblib`; returns (`predict_proba`, `predict`) of [`INPUT`] as JSON.
+fn train(python: &Path, dir: &Path) -> (serde_json::Value, serde_json::Value) {
+    let script = format!(
+        r#"
+import json, sys, joblib
+from sklearn.linear_model import LogisticRegression
+X = [[5.1,3.5,1.4,0.2],[4.9,3.0,1.4,0.2],[4.7,3.2,1.3,0.2],[7.0,3.2,4.7,1.4],[6.4,3.2,4.5,1.5],
+     [6.9,3.1,4.9,1.5],[6.3,3.3,6.0,2.5],[5.8,2.7,5.1,1.9],[7.1,3.0,5.9,2.1]]
+y = [0,0,0,1,1,1,2,2,2]
+model = LogisticRegression(max_iter=1000).fit(X, y)
+joblib.dump(model, sys.argv[1] + "/model.joblib")
+print(json.dumps({{"proba": model.predict_proba({INPUT}).tolist(), "predict": model.predict({INPUT}).tolist()}}))
+"#
+    );
+    let out = Command::new(python)
+        .args(["-c", &script, dir.to_str().expect("utf-8")])
+        .output()
+        .expect("python runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    (answer["proba"].clone(), answer["predict"].clone())
+}
+
+fn sdep(model_uri: &str, protocol: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: machinelearning.seldon.io/v1
+kind: SeldonDeployment
+metadata: {{name: iris, namespace: seldon}}
+spec:
+  protocol: {protocol}
+  predictors:
+  - name: default
+    graph:
+      name: classifier
+      implementation: SKLEARN_SERVER
+      modelUri: {model_uri}
+{extra}"
+    )
+}
+
+async fn predict_seldon(up: &Up) -> serde_json::Value {
+    let body = format!(r#"{{"data":{{"ndarray":{INPUT}}}}}"#);
+    let (status, text) = send(
+        &client(),
+        "POST",
+        up.gateway,
+        "/seldon/seldon/iris/api/v1.0/predictions",
+        None,
+        &body,
+    )
+    .await;
+    assert_eq!(status, 200, "{text}\n{}", up.stderr());
+    serde_json::from_str(&text).expect("json")
+}
+
+#[tokio::test]
+#[ignore = "needs seldon-core and scikit-learn (scripts/test installs them)"]
+async fn sklearn_server_from_a_folder_answers_predict_proba_under_seldons_wrapper() {
+    let python = python();
+    let model = fresh_dir("local-model");
+    let (proba, _) = train(&python, &model);
+    let file = scratch(
+        "sklearn-local",
+        &sdep(&format!("file://{}", model.display()), "seldon", ""),
+    );
+    let up = Up::start(
+        &[&file],
+        &[
+            "--python",
+            python.to_str().expect("utf-8"),
+            "--ready-timeout",
+            "120",
+        ],
+    );
+    let answer = predict_seldon(&up).await;
+    assert_eq!(answer["data"]["ndarray"], proba, "{answer}");
+    assert_eq!(
+        answer["data"]["names"],
+        serde_json::json!(["t:0", "t:1", "t:2"]),
+        "{answer}"
+    );
+}
+
+/// moto's S3 server on a free loopback port, with `model.joblib` uploaded to
+/// `s3://models/iris/`; killed on drop.
+struct Moto(Child, u16);
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn moto_with_model(model: &Path) -> Moto {
+    let mlserver = mlserver();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let child = Command::new(bin_of(&mlserver, "moto_server"))
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("moto_server starts");
+    let moto = Moto(child, port);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "moto_server did not listen");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let upload = format!(
+        r#"
+import boto3, sys
+s3 = boto3.client("s3", endpoint_url="http://127.0.0.1:{port}", aws_access_key_id="testing",
+                  aws_secret_access_key="testing", region_name="us-east-1")
+s3.create_bucket(Bucket="models")
+s3.upload_file(sys.argv[1] + "/model.joblib", "models", "iris/model.joblib")
+"#
+    );
+    let out = Command::new(bin_of(&mlserver, "python"))
+        .args(["-c", &upload, model.to_str().expect("utf-8")])
+        .output()
+        .expect("python runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    moto
+}
+
+#[tokio::test]
+#[ignore = "needs seldon-core, scikit-learn and moto (scripts/test installs them)"]
+async fn sklearn_server_from_s3_with_the_secrets_credentials() {
+    let python = python();
+    let model = fresh_dir("s3-model");
+    let (proba, _) = train(&python, &model);
+    let moto = moto_with_model(&model);
+    let secret = format!(
+        "---
+apiVersion: v1
+kind: Secret
+metadata: {{name: seldon-rclone-secret, namespace: seldon}}
+type: Opaque
+stringData:
+  RCLONE_CONFIG_S3_TYPE: s3
+  RCLONE_CONFIG_S3_PROVIDER: Minio
+  RCLONE_CONFIG_S3_ACCESS_KEY_ID: testing
+  RCLONE_CONFIG_S3_SECRET_ACCESS_KEY: testing
+  RCLONE_CONFIG_S3_ENDPOINT: http://127.0.0.1:{}
+",
+        moto.1
+    );
+    let text = sdep(
+        "s3://models/iris",
+        "seldon",
+        "      envSecretRefName: seldon-rclone-secret\n",
+    ) + &secret;
+    let file = scratch("sklearn-s3", &text);
+    let cache = fresh_dir("cache");
+    let up = Up::start(
+        &[&file],
+        &[
+            "--python",
+            python.to_str().expect("utf-8"),
+            "--model-cache",
+            cache.to_str().expect("utf-8"),
+            "--ready-timeout",
+            "120",
+        ],
+    );
+    let answer = predict_seldon(&up).await;
+    assert_eq!(answer["data"]["ndarray"], proba, "{answer}");
+    // The model was copied into the cache, whole.
+    let copied: Vec<_> = std::fs::read_dir(&cache)
+        .expect("cache")
+        .flatten()
+        .map(|e| e.path().join("model.joblib"))
+        .collect();
+    assert_eq!(copied.len(), 1, "{copied:?}");
+    assert_eq!(
+        std::fs::read(&copied[0]).expect("copy"),
+        std::fs::read(model.join("model.joblib")).expect("original")
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs MLServer and mlserver-sklearn (scripts/test installs them)"]
+async fn sklearn_server_over_v2_runs_mlserver() {
+    let mlserver = mlserver();
+    let model = fresh_dir("v2-model");
+    // Trained by MLServer's own scikit-learn, so the pickle matches it.
+    let (_, predict) = train(&bin_of(&mlserver, "python"), &model);
+    let file = scratch("sklearn-v2", &sdep(&model.display().to_string(), "v2", ""));
+    let up = Up::start(
+        &[&file],
+        &[
+            "--mlserver",
+            mlserver.to_str().expect("utf-8"),
+            "--ready-timeout",
+            "120",
+        ],
+    );
+    let body = r#"{"inputs":[{"name":"input-0","shape":[1,4],"datatype":"FP64","data":[5.1,3.5,1.4,0.2]}]}"#;
+    let (status, text) = send(
+        &client(),
+        "POST",
+        up.gateway,
+        "/seldon/seldon/iris/v2/models/classifier/infer",
+        None,
+        body,
+    )
+    .await;
+    assert_eq!(status, 200, "{text}\n{}", up.stderr());
+    let answer: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(answer["model_name"], "classifier", "{answer}");
+    assert_eq!(answer["outputs"][0]["name"], "predict", "{answer}");
+    assert_eq!(answer["outputs"][0]["data"], predict, "{answer}");
+}
