@@ -465,7 +465,12 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 tools: sluice_local::servers::Tools {
                     python,
                     mlserver,
-                    classes: defaults.tools.classes.clone(),
+                    // Beside the models: where sluice may write.
+                    classes: model_cache
+                        .as_ref()
+                        .map_or(defaults.tools.classes.clone(), |cache| {
+                            cache.with_file_name("sluice-servers")
+                        }),
                 },
                 model_cache: model_cache.unwrap_or(defaults.model_cache.clone()),
                 ..defaults

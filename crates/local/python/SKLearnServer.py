@@ -12,6 +12,7 @@ import logging
 import os
 
 import joblib
+from sluice_metadata import read_metadata
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +45,3 @@ class SKLearnServer:
     def init_metadata(self):
         return read_metadata(self.model_uri)
 
-
-def read_metadata(model_uri):
-    path = os.path.join(model_uri or "", "metadata.yaml")
-    if not os.path.exists(path):
-        return {}
-    import yaml
-
-    with open(path) as f:
-        return yaml.safe_load(f) or {}

@@ -9,7 +9,7 @@ Written for sluice from the behaviour of Seldon's prepackaged server
 
 import os
 
-from SKLearnServer import read_metadata
+from sluice_metadata import read_metadata
 
 MODEL_FILES = ("model.bst", "model.json", "model.ubj")
 

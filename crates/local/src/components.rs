@@ -152,21 +152,7 @@ fn component(
         return Ok(Component::Builtin);
     }
     let prepackaged = sluice_translate::prepack::is_prepackaged(node);
-    let image = container
-        .and_then(|c| c.image.clone())
-        .filter(|i| !i.is_empty())
-        .or_else(|| {
-            // The server image the translation gives it, so it can be mapped by image too.
-            let protocol = match protocol {
-                Protocol::Seldon => "seldon",
-                Protocol::Tensorflow => "tensorflow",
-                Protocol::V2 => "v2",
-            };
-            prepackaged
-                .then(|| sluice_translate::prepack::server_image(local.settings, implementation, protocol))
-                .flatten()
-        })
-        .unwrap_or_default();
+    let image = image_of(local.settings, predictor, node, protocol);
     match local.mappings.find(&node.name, &image) {
         Some(Mapping::Url { host, port }) => {
             return Ok(Component::Http {
@@ -199,11 +185,7 @@ fn component(
             .map_err(|e| format!("predictor {} node {}: {e}", predictor.name, node.name));
     }
     if prepackaged {
-        let protocol = match protocol {
-            Protocol::Seldon => "seldon",
-            Protocol::Tensorflow => "tensorflow",
-            Protocol::V2 => "v2",
-        };
+        let protocol = protocol_name(protocol);
         let at = |e: String| format!("predictor {} node {:?}: {e}", predictor.name, node.name);
         let command = crate::servers::command(
             &node.name,
@@ -215,13 +197,20 @@ fn component(
         )
         .map_err(at)?;
         crate::servers::check_imports(implementation, &command).map_err(at)?;
-        // Variables the user's container sets win, as Seldon merges them.
+        // The user's container variables apply (MLSERVER_MODEL_EXTRA, ...), except those
+        // sluice sets for this machine: ports, the model's place, the server's parameters.
+        let owned_here = |name: &str| {
+            name.starts_with("PREDICTIVE_UNIT_")
+                || name.ends_with("_PORT")
+                || command.env.iter().any(|(k, _)| k == name)
+        };
         let own = container
             .and_then(|c| c.env.as_ref())
             .into_iter()
             .flatten()
+            .filter(|e| !owned_here(&e.name))
             .filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v)));
-        let env: Vec<(String, String)> = command.env.iter().cloned().chain(own).collect();
+        let env: Vec<(String, String)> = own.chain(command.env.iter().cloned()).collect();
         let port = spawn(local, predictor, node, &image, &command.argv, &env, processes)?;
         return Ok(Component::Http {
             host: "127.0.0.1".to_string(),
@@ -233,6 +222,38 @@ fn component(
         "predictor {}: container {:?} (image {:?}) has no local mapping; pass --component {}=http://127.0.0.1:PORT for a running process, or --component {}=run:COMMAND to have sluice start it",
         predictor.name, node.name, image, node.name, node.name
     ))
+}
+
+/// The image of a node's container, or for a prepackaged node without one the image the
+/// translation gives it, so it can be mapped by image too.
+pub fn image_of(
+    settings: &sluice_translate::Settings,
+    predictor: &PredictorSpec,
+    node: &PredictiveUnit,
+    protocol: Protocol,
+) -> String {
+    let container = sluice_translate::graph::container(predictor, &node.name);
+    container
+        .and_then(|c| c.image.clone())
+        .filter(|i| !i.is_empty())
+        .or_else(|| {
+            let implementation = node.implementation.as_deref().unwrap_or_default();
+            sluice_translate::prepack::is_prepackaged(node)
+                .then(|| {
+                    sluice_translate::prepack::server_image(settings, implementation, protocol_name(protocol))
+                })
+                .flatten()
+        })
+        .unwrap_or_default()
+}
+
+/// `spec.protocol` as Seldon names it.
+fn protocol_name(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Seldon => "seldon",
+        Protocol::Tensorflow => "tensorflow",
+        Protocol::V2 => "v2",
+    }
 }
 
 /// Start a command with Seldon's environment, then `extra` (which wins); returns its

@@ -93,7 +93,9 @@ pub enum FetchError {
         path: String,
     },
     /// The store refused or failed.
-    #[error("cannot fetch {uri}: {source}")]
+    #[error(
+        "cannot fetch {uri}: {source} (to run without the network, copy the model to a folder and use modelUri: file:///PATH)"
+    )]
     Store {
         /// The URI.
         uri: String,
@@ -155,6 +157,7 @@ pub async fn fetch(
             let (origin, path) = split_url(url);
             let store = object_store::http::HttpBuilder::new()
                 .with_url(origin)
+                .with_retry(retries())
                 .with_client_options(object_store::ClientOptions::new().with_allow_http(true))
                 .build()
                 .map_err(|source| store_error(uri, source))?;
@@ -166,20 +169,48 @@ pub async fn fetch(
         return Ok(target);
     }
     let partial = cache.join(format!("{}.partial-{}", cache_key(uri), std::process::id()));
-    let cache_error = |path: &Path| {
-        let path = path.display().to_string();
-        move |source| FetchError::Cache { path, source }
-    };
     let _ = tokio::fs::remove_dir_all(&partial).await;
     tokio::fs::create_dir_all(&partial)
         .await
         .map_err(cache_error(&partial))?;
 
-    let objects = objects(&store, &prefix, matches!(source, Source::Web(_)))
+    let result = copy(
+        &store,
+        &prefix,
+        matches!(source, Source::Web(_)),
+        uri,
+        &partial,
+        progress,
+    )
+    .await;
+    if let Err(e) = result {
+        let _ = tokio::fs::remove_dir_all(&partial).await;
+        return Err(e);
+    }
+    // Whole or not at all: a crash mid-way leaves a partial directory, never a model.
+    if let Err(e) = tokio::fs::rename(&partial, &target).await {
+        let _ = tokio::fs::remove_dir_all(&partial).await;
+        // Another sluice fetched the same model meanwhile: use its copy.
+        if !target.is_dir() {
+            return Err(cache_error(&target)(e));
+        }
+    }
+    Ok(target)
+}
+
+/// Copy every object of the source into `partial`.
+async fn copy(
+    store: &Arc<dyn ObjectStore>,
+    prefix: &str,
+    single_file: bool,
+    uri: &str,
+    partial: &Path,
+    progress: Progress<'_>,
+) -> Result<(), FetchError> {
+    let objects = objects(store, prefix, single_file)
         .await
         .map_err(|source| store_error(uri, source))?;
     if objects.is_empty() {
-        let _ = tokio::fs::remove_dir_all(&partial).await;
         return Err(FetchError::Empty(uri.to_string()));
     }
     let total: u64 = objects.iter().map(|(_, size, _)| size).sum();
@@ -206,11 +237,7 @@ pub async fn fetch(
         }
         out.flush().await.map_err(cache_error(&file))?;
     }
-    // Whole or not at all: a crash mid-way leaves a partial directory, never a model.
-    tokio::fs::rename(&partial, &target)
-        .await
-        .map_err(cache_error(&target))?;
-    Ok(target)
+    Ok(())
 }
 
 /// Every object under `prefix` with its size and its path relative to the prefix; a prefix
@@ -235,8 +262,23 @@ async fn objects(
             .prefix_match(&location)
             .map(|parts| parts.map(|p| p.as_ref().to_string()).collect())
             .unwrap_or_else(|| name(&meta.location));
-        out.push((meta.location, meta.size, relative));
+        // Folder markers ("dir/", empty objects a console creates) are not files.
+        let is_file = relative.components().count() > 0
+            && relative
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)))
+            && !meta.location.as_ref().ends_with('/');
+        if is_file {
+            out.push((meta.location, meta.size, relative));
+        }
     }
+    // A folder marker whose trailing `/` the store dropped names a parent of other objects.
+    let parents: Vec<PathBuf> = out.iter().map(|(_, _, relative)| relative.clone()).collect();
+    out.retain(|(_, _, relative)| {
+        !parents
+            .iter()
+            .any(|other| other != relative && other.starts_with(relative))
+    });
     if out.is_empty() && !prefix.is_empty() {
         // `s3://bucket/dir/model.joblib`: the URI is the object itself.
         if let Ok(meta) = store.head(&location).await {
@@ -244,6 +286,12 @@ async fn objects(
         }
     }
     Ok(out)
+}
+
+/// The error of writing `path` in the cache.
+fn cache_error(path: &Path) -> impl FnOnce(std::io::Error) -> FetchError {
+    let path = path.display().to_string();
+    move |source| FetchError::Cache { path, source }
 }
 
 fn store_error(uri: &str, source: object_store::Error) -> FetchError {
@@ -307,6 +355,7 @@ impl<'a> Settings<'a> {
 fn s3(bucket: &str, settings: &Settings<'_>) -> Result<Arc<dyn ObjectStore>, object_store::Error> {
     let mut builder = object_store::aws::AmazonS3Builder::new()
         .with_bucket_name(bucket)
+        .with_retry(retries())
         .with_region(
             settings
                 .get(&["RCLONE_CONFIG_S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"])
@@ -328,6 +377,9 @@ fn s3(bucket: &str, settings: &Settings<'_>) -> Result<Arc<dyn ObjectStore>, obj
             .with_allow_http(endpoint.starts_with("http://"))
             .with_endpoint(endpoint);
     }
+    if let Some(token) = settings.get(&["RCLONE_CONFIG_S3_SESSION_TOKEN", "AWS_SESSION_TOKEN"]) {
+        builder = builder.with_token(token);
+    }
     let key = settings.get(&["RCLONE_CONFIG_S3_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"]);
     let secret = settings.get(&["RCLONE_CONFIG_S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"]);
     builder = match (key, secret) {
@@ -337,8 +389,20 @@ fn s3(bucket: &str, settings: &Settings<'_>) -> Result<Arc<dyn ObjectStore>, obj
     Ok(Arc::new(builder.build()?))
 }
 
+/// A few quick retries: start-up waits on the fetch, and an unreachable store should say
+/// so in seconds, not after object_store's default three minutes.
+fn retries() -> object_store::RetryConfig {
+    object_store::RetryConfig {
+        max_retries: 2,
+        retry_timeout: std::time::Duration::from_secs(20),
+        ..object_store::RetryConfig::default()
+    }
+}
+
 fn gcs(bucket: &str) -> Result<Arc<dyn ObjectStore>, object_store::Error> {
-    let builder = object_store::gcp::GoogleCloudStorageBuilder::from_env().with_bucket_name(bucket);
+    let builder = object_store::gcp::GoogleCloudStorageBuilder::from_env()
+        .with_bucket_name(bucket)
+        .with_retry(retries());
     let signed = [
         "GOOGLE_SERVICE_ACCOUNT",
         "GOOGLE_SERVICE_ACCOUNT_PATH",
@@ -391,6 +455,48 @@ mod tests {
             let err = Source::parse(bad).expect_err(bad);
             assert!(err.contains(words), "{bad}: {err}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_prefix_is_copied_whole_without_folder_markers() {
+        use object_store::PutPayload;
+        let memory: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        for (key, body) in [
+            ("iris/", ""),
+            ("iris/model.joblib", "weights"),
+            ("iris/sub/", ""),
+            ("iris/sub/metadata.yaml", "name: iris"),
+            ("other/model.joblib", "not this one"),
+        ] {
+            memory
+                .put(&StorePath::from(key), PutPayload::from(body.as_bytes().to_vec()))
+                .await
+                .expect("put");
+        }
+        let dir = std::env::temp_dir().join(format!("sluice-models-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let seen = std::sync::Mutex::new(Vec::new());
+        let progress = |done: u64, total: u64| seen.lock().expect("lock").push((done, total));
+        copy(&memory, "iris", false, "s3://b/iris", &dir, &progress)
+            .await
+            .expect("copied");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("model.joblib")).expect("file"),
+            "weights"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("sub/metadata.yaml")).expect("file"),
+            "name: iris"
+        );
+        assert!(!dir.join("other").exists());
+        assert_eq!(seen.lock().expect("lock").last(), Some(&(17, 17)));
+        // Nothing under a prefix is an error, not an empty model.
+        let err = copy(&memory, "missing", false, "s3://b/missing", &dir, &progress)
+            .await
+            .expect_err("empty");
+        assert!(err.to_string().contains("no objects under it"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -117,13 +117,13 @@ pub fn orchestrator_checks(sdep: &SeldonDeployment) -> Vec<Diagnostic> {
             .index(i)
             .key("graph");
         for (node, path) in sluice_translate::graph::walk_with_paths(&predictor.graph, graph) {
-            // Prepackaged nodes are refused with their own message until mapped.
+            // Prepackaged nodes' models are fetched by `sluice up` itself.
             let prepackaged = sluice_translate::prepack::is_prepackaged(node);
             if node.model_uri.as_deref().is_some_and(|u| !u.is_empty()) && !prepackaged {
                 warnings.push((
                     path.key("modelUri"),
-                    "`sluice up` does not download modelUri yet (the cluster's model initializer does): the component \
-                     you map with --component must load the model itself"
+                    "`sluice up` fetches modelUri for prepackaged servers only (in a cluster the model initializer \
+                     downloads it into this container): the component you map with --component loads its model itself"
                         .to_string(),
                 ));
             }

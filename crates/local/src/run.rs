@@ -477,19 +477,20 @@ impl Local {
         let mut out = BTreeMap::new();
         for node in predictor.graph.walk() {
             let uri = node.model_uri.as_deref().unwrap_or("");
-            let image = sluice_translate::graph::container(predictor, &node.name)
-                .and_then(|c| c.image.clone())
-                .unwrap_or_default();
+            let protocol = Protocol::from_spec(sdep.spec.protocol.as_deref()).unwrap_or_default();
+            let image = components::image_of(&self.options.settings, predictor, node, protocol);
             if uri.is_empty()
                 || !sluice_translate::prepack::is_prepackaged(node)
                 || self.options.mappings.find(&node.name, &image).is_some()
             {
                 continue;
             }
+            // Only object stores read credentials.
+            let remote = uri.starts_with("s3://") || uri.starts_with("gs://");
             let secret = node
                 .env_secret_ref_name
                 .as_deref()
-                .filter(|n| !n.is_empty())
+                .filter(|n| remote && !n.is_empty())
                 .map(|name| {
                     secret_data(secrets, names::namespace(sdep), name).ok_or_else(|| {
                         format!(

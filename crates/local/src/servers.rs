@@ -59,6 +59,7 @@ const SELDON_SERVERS: &[(&str, &str, &[&str], &str)] = &[
 
 /// sluice's server classes, written to `Tools::classes` before a server starts.
 const CLASSES: &[(&str, &str)] = &[
+    ("sluice_metadata.py", include_str!("../python/sluice_metadata.py")),
     ("SKLearnServer.py", include_str!("../python/SKLearnServer.py")),
     ("XGBoostServer.py", include_str!("../python/XGBoostServer.py")),
 ];
@@ -194,7 +195,7 @@ pub fn command(
             "MODEL".to_string(),
         ],
         env: vec![
-            ("PYTHONPATH".to_string(), tools.classes.display().to_string()),
+            ("PYTHONPATH".to_string(), python_path(&tools.classes)),
             (
                 "PREDICTIVE_UNIT_PARAMETERS".to_string(),
                 serde_json::to_string(&parameters).unwrap_or_default(),
@@ -204,6 +205,14 @@ pub fn command(
         python,
         install: format!("pip install 'seldon-core==1.18.*' 'setuptools<70' {packages}"),
     })
+}
+
+/// sluice's classes first, then what the environment already had.
+fn python_path(classes: &Path) -> String {
+    match std::env::var("PYTHONPATH") {
+        Ok(existing) if !existing.is_empty() => format!("{}:{existing}", classes.display()),
+        _ => classes.display().to_string(),
+    }
 }
 
 /// Write sluice's server classes (and an empty folder for servers without a model) to
@@ -220,7 +229,20 @@ pub fn write_classes(tools: &Tools) -> std::io::Result<()> {
 }
 
 /// Check that `command.python` imports what the server needs; the error says what to install.
+/// A check that passed is not run again by this process (it takes a second or two, on the
+/// task that starts the deployment).
 pub fn check_imports(implementation: &str, command: &Command) -> Result<(), String> {
+    static PASSED: std::sync::Mutex<Vec<(PathBuf, Vec<&'static str>)>> = std::sync::Mutex::new(Vec::new());
+    let key = (command.python.clone(), command.imports.clone());
+    if PASSED.lock().unwrap_or_else(|p| p.into_inner()).contains(&key) {
+        return Ok(());
+    }
+    check_imports_now(implementation, command)?;
+    PASSED.lock().unwrap_or_else(|p| p.into_inner()).push(key);
+    Ok(())
+}
+
+fn check_imports_now(implementation: &str, command: &Command) -> Result<(), String> {
     let script = command
         .imports
         .iter()
