@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use clap::{Args, ValueEnum};
-use sluice_translate::servers::{PredictorServers, StorageInitializer};
+use sluice_translate::servers::{ExplainerImages, PredictorServers, StorageInitializer};
 use sluice_translate::{Settings, TlsMode};
 
 /// Gateway (or service) port → local port: `80=8080,443=8443`.
@@ -145,6 +145,12 @@ pub(crate) struct SettingsArgs {
     /// The model initializer's image (the init container that downloads `modelUri`).
     #[arg(long, env = "RELATED_IMAGE_STORAGE_INITIALIZER", value_name = "IMAGE")]
     storage_initializer_image: Option<String>,
+    /// The explainer image for the seldon and tensorflow protocols (when `containerSpec` has none).
+    #[arg(long, env = "RELATED_IMAGE_EXPLAINER", value_name = "IMAGE")]
+    explainer_image: Option<String>,
+    /// The explainer image for protocol v2 (MLServer with the alibi-explain runtime).
+    #[arg(long, env = "RELATED_IMAGE_EXPLAINER_V2", value_name = "IMAGE")]
+    explainer_image_v2: Option<String>,
     /// The Secret given to model initializers of nodes without `envSecretRefName`.
     #[arg(
         long,
@@ -220,6 +226,18 @@ impl SettingsArgs {
                     .unwrap_or(defaults.storage_initializer.image.clone()),
                 default_env_secret_ref_name: self.default_env_secret_ref_name.clone(),
                 ..defaults.storage_initializer.clone()
+            },
+            explainer: ExplainerImages {
+                image: self
+                    .explainer_image
+                    .clone()
+                    .filter(|i| !i.is_empty())
+                    .unwrap_or(defaults.explainer.image.clone()),
+                image_v2: self
+                    .explainer_image_v2
+                    .clone()
+                    .filter(|i| !i.is_empty())
+                    .unwrap_or(defaults.explainer.image_v2.clone()),
             },
             ..defaults
         };

@@ -272,3 +272,69 @@ async fn sklearn_server_over_v2_runs_mlserver() {
     assert_eq!(answer["outputs"][0]["name"], "predict", "{answer}");
     assert_eq!(answer["outputs"][0]["data"], predict, "{answer}");
 }
+
+#[tokio::test]
+#[ignore = "needs seldon-core and scikit-learn (scripts/test installs them)"]
+async fn a_canary_between_two_model_versions_splits_75_25() {
+    let python = python();
+    let (main, canary) = (fresh_dir("main-model"), fresh_dir("canary-model"));
+    train(&python, &main);
+    train(&python, &canary);
+    // The canary is another version: the same data, its classes in the other order.
+    let relabel = "import joblib, sys; m = joblib.load(sys.argv[1] + '/model.joblib'); m.classes_ = m.classes_[::-1]; joblib.dump(m, sys.argv[1] + '/model.joblib')";
+    let out = Command::new(&python)
+        .args(["-c", relabel, canary.to_str().expect("utf-8")])
+        .output()
+        .expect("python runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // `predict` answers the class label, which tells the versions apart.
+    let text = format!(
+        "apiVersion: machinelearning.seldon.io/v1
+kind: SeldonDeployment
+metadata: {{name: iris, namespace: seldon}}
+spec:
+  predictors:
+  - name: main
+    traffic: 75
+    graph:
+      name: classifier
+      implementation: SKLEARN_SERVER
+      modelUri: file://{}
+      parameters: [{{name: method, value: predict, type: STRING}}]
+  - name: canary
+    traffic: 25
+    graph:
+      name: classifier
+      implementation: SKLEARN_SERVER
+      modelUri: file://{}
+      parameters: [{{name: method, value: predict, type: STRING}}]
+",
+        main.display(),
+        canary.display()
+    );
+    let file = scratch("sklearn-canary", &text);
+    let up = Up::start(
+        &[&file],
+        &[
+            "--python",
+            python.to_str().expect("utf-8"),
+            "--ready-timeout",
+            "120",
+        ],
+    );
+    let (mut to_main, mut to_canary) = (0, 0);
+    for _ in 0..200 {
+        let answer = predict_seldon(&up).await;
+        // Class 0 by the main model; the canary's reversed labels say 2.
+        match answer["data"]["ndarray"][0].as_i64() {
+            Some(0) => to_main += 1,
+            Some(2) => to_canary += 1,
+            _ => panic!("neither model's answer: {answer}"),
+        }
+    }
+    // 200 requests at 25 %: 50 expected, 4 standard deviations either side.
+    assert!(
+        (25..=75).contains(&to_canary),
+        "main {to_main}, canary {to_canary}"
+    );
+}

@@ -548,8 +548,31 @@ impl Local {
         let object = ObjectRef::of("SeldonDeployment", &sdep.metadata);
         let fail =
             |path: FieldPath, message: String| Diagnostic::error(path, message).in_object(object.clone());
-        let desired =
+        let mut desired =
             desired(sdep, &self.options.settings).map_err(|e| fail(FieldPath::root(), e.to_string()))?;
+        // Explainers do not run here (a warning says so): their routes are not served.
+        let explainers: Vec<String> = sdep
+            .spec
+            .predictors
+            .iter()
+            .filter(|p| sluice_translate::explainers::of(p).is_some())
+            .map(|p| names::explainer(sdep, p))
+            .collect();
+        desired.virtual_services.retain(|vs| {
+            !explainers
+                .iter()
+                .any(|e| vs.metadata.name.as_deref() == Some(names::truncated(format!("{e}-http")).as_str()))
+        });
+        let not_explainer = |name: Option<&str>| !explainers.iter().any(|e| name == Some(e.as_str()));
+        desired
+            .destination_rules
+            .retain(|o| not_explainer(o.metadata.name.as_deref()));
+        desired
+            .services
+            .retain(|o| not_explainer(o.metadata.name.as_deref()));
+        desired
+            .deployments
+            .retain(|o| not_explainer(o.metadata.name.as_deref()));
         let mut replicas = Vec::new();
         let mut processes = Vec::new();
         let mut guards = Vec::new();

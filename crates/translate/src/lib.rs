@@ -17,6 +17,7 @@
 pub mod annotations;
 mod deployments;
 pub mod dns;
+pub mod explainers;
 #[cfg(any(test, feature = "testing"))]
 pub mod fixture;
 pub mod graph;
@@ -111,6 +112,14 @@ pub fn desired(sdep: &SeldonDeployment, settings: &Settings) -> Result<Desired, 
         out.virtual_services
             .push(istio::virtual_service(sdep, &plan, &options));
         out.destination_rules = istio::destination_rules(sdep, &plan);
+    }
+    for i in 0..sdep.spec.predictors.len() {
+        if let Some(explainer) = explainers::objects(sdep, &plan, i, &options) {
+            out.deployments.push(explainer.deployment);
+            out.services.push(explainer.service);
+            out.virtual_services.extend(explainer.virtual_service);
+            out.destination_rules.extend(explainer.destination_rule);
+        }
     }
     Ok(out)
 }

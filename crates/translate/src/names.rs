@@ -31,6 +31,28 @@ pub fn hashed(candidate: String) -> String {
     }
 }
 
+/// `name` cut to 63 bytes (at a character boundary) without one trailing `-`: how Seldon
+/// shortens the model initializer's names and the explainer's VirtualService, instead of
+/// hashing.
+pub fn truncated(mut name: String) -> String {
+    if name.len() > MAX_NAME {
+        let mut end = MAX_NAME;
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        name.truncate(end);
+        if name.ends_with('-') {
+            name.pop();
+        }
+    }
+    name
+}
+
+/// The explainer's Deployment and Service: `<sdep>-<predictor>-explainer`, hashed if long.
+pub fn explainer(sdep: &SeldonDeployment, predictor: &PredictorSpec) -> String {
+    hashed(format!("{}-{}-explainer", sdep_name(sdep), predictor.name))
+}
+
 /// `metadata.name`, or `""`.
 pub fn sdep_name(sdep: &SeldonDeployment) -> &str {
     sdep.metadata.name.as_deref().unwrap_or("")

@@ -142,6 +142,16 @@ pub fn with_server_containers<'a>(
     Cow::Owned(out)
 }
 
+/// What the model initializer copies, and with what (a node's or an explainer's fields).
+pub(crate) struct ModelSource<'a> {
+    /// `modelUri`; nothing is added when empty.
+    pub uri: &'a str,
+    /// `envSecretRefName`.
+    pub env_secret_ref_name: Option<&'a str>,
+    /// `storageInitializerImage`.
+    pub storage_initializer_image: Option<&'a str>,
+}
+
 /// What [`inject`] needs to know about the node and its SeldonDeployment.
 pub(crate) struct Node<'a> {
     pub sdep: &'a SeldonDeployment,
@@ -157,7 +167,7 @@ pub(crate) fn inject(node: &Node<'_>, pod: &mut PodSpec, index: usize) {
     let model_uri = unit.model_uri.as_deref().unwrap_or("");
     if !is_prepackaged(unit) {
         if !model_uri.is_empty() {
-            add_storage_initializer(node, pod, index);
+            add_storage_initializer(node.settings, &node.source(), pod, index);
         }
         return;
     }
@@ -181,25 +191,33 @@ pub(crate) fn inject(node: &Node<'_>, pod: &mut PodSpec, index: usize) {
                 ]);
             }
             add_tcp_probes(container);
-            add_storage_initializer(node, pod, index);
+            add_storage_initializer(node.settings, &node.source(), pod, index);
         }
         "TENSORFLOW_SERVER" => tensorflow_proxy(node, pod, index),
         "TRITON_SERVER" => triton(node, pod, index),
         _ if is_v2(protocol) => {
             mlserver(node, &mut pod.containers[index]);
-            add_storage_initializer(node, pod, index);
+            add_storage_initializer(node.settings, &node.source(), pod, index);
         }
         _ => {
             let mut parameters = unit.parameters.clone();
             parameters.push(string_parameter("model_uri", MODEL_DIR));
             set_parameters(&mut pod.containers[index], &parameters);
             add_tcp_probes(&mut pod.containers[index]);
-            add_storage_initializer(node, pod, index);
+            add_storage_initializer(node.settings, &node.source(), pod, index);
         }
     }
 }
 
 impl Node<'_> {
+    fn source(&self) -> ModelSource<'_> {
+        ModelSource {
+            uri: self.unit.model_uri.as_deref().unwrap_or(""),
+            env_secret_ref_name: self.unit.env_secret_ref_name.as_deref(),
+            storage_initializer_image: self.unit.storage_initializer_image.as_deref(),
+        }
+    }
+
     fn image(&self, implementation: &str, protocol: &str) -> String {
         // Validation refuses the combinations without an image.
         self.settings
@@ -388,7 +406,7 @@ fn tensorflow_proxy(node: &Node<'_>, pod: &mut PodSpec, index: usize) {
                 .collect(),
         );
     }
-    add_storage_initializer(node, pod, serving);
+    add_storage_initializer(node.settings, &node.source(), pod, serving);
 }
 
 /// TRITON_SERVER: Triton's own command line; with `seldon.io/no-storage-initializer` it
@@ -431,21 +449,18 @@ fn triton(node: &Node<'_>, pod: &mut PodSpec, index: usize) {
     add_tcp_probes(container);
     if no_initializer {
         if container.env_from.is_none() {
-            container.env_from = secret_ref(node);
+            container.env_from = secret_ref(node.settings, node.unit.env_secret_ref_name.as_deref());
         }
     } else {
-        add_storage_initializer(node, pod, index);
+        add_storage_initializer(node.settings, &node.source(), pod, index);
     }
 }
 
 /// `envFrom` of the node's Secret (`envSecretRefName`, else the installation's default).
-fn secret_ref(node: &Node<'_>) -> Option<Vec<EnvFromSource>> {
-    let name = node
-        .unit
-        .env_secret_ref_name
-        .as_deref()
+fn secret_ref(settings: &Settings, name: Option<&str>) -> Option<Vec<EnvFromSource>> {
+    let name = name
         .filter(|n| !n.is_empty())
-        .unwrap_or(&node.settings.storage_initializer.default_env_secret_ref_name);
+        .unwrap_or(&settings.storage_initializer.default_env_secret_ref_name);
     (!name.is_empty()).then(|| {
         vec![EnvFromSource {
             secret_ref: Some(SecretEnvSource {
@@ -459,26 +474,12 @@ fn secret_ref(node: &Node<'_>) -> Option<Vec<EnvFromSource>> {
 
 /// `<container>-model-initializer`, cut to 63 characters without a trailing `-`.
 pub fn initializer_name(container: &str) -> String {
-    cut(format!("{container}-model-initializer"))
+    crate::names::truncated(format!("{container}-model-initializer"))
 }
 
 /// `<container>-provision-location`, cut to 63 characters without a trailing `-`.
 pub fn volume_name(container: &str) -> String {
-    cut(format!("{container}-provision-location"))
-}
-
-fn cut(mut name: String) -> String {
-    if name.len() > 63 {
-        let mut end = 63;
-        while !name.is_char_boundary(end) {
-            end -= 1;
-        }
-        name.truncate(end);
-        if name.ends_with('-') {
-            name.pop();
-        }
-    }
-    name
+    crate::names::truncated(format!("{container}-provision-location"))
 }
 
 /// The volumes a node's model initializer adds to its pod, by name (for validation); none
@@ -518,8 +519,13 @@ pub fn generated_volumes(sdep: &SeldonDeployment, unit: &PredictiveUnit, pod: &P
 
 /// The init container that copies `modelUri` to `/mnt/models`, its volume, and the
 /// read-only mount in `pod.containers[index]`.
-fn add_storage_initializer(node: &Node<'_>, pod: &mut PodSpec, index: usize) {
-    let uri = node.unit.model_uri.as_deref().unwrap_or("");
+pub(crate) fn add_storage_initializer(
+    settings: &Settings,
+    source: &ModelSource<'_>,
+    pod: &mut PodSpec,
+    index: usize,
+) {
+    let uri = source.uri;
     if uri.is_empty() {
         return;
     }
@@ -572,11 +578,9 @@ fn add_storage_initializer(node: &Node<'_>, pod: &mut PodSpec, index: usize) {
         ..Volume::default()
     });
 
-    let storage = &node.settings.storage_initializer;
-    let image = node
-        .unit
+    let storage = &settings.storage_initializer;
+    let image = source
         .storage_initializer_image
-        .as_deref()
         .filter(|i| !i.is_empty())
         .unwrap_or(&storage.image);
     let mut init_mounts = Vec::new();
@@ -590,14 +594,14 @@ fn add_storage_initializer(node: &Node<'_>, pod: &mut PodSpec, index: usize) {
             ("memory".to_string(), Quantity(memory.to_string())),
         ])
     };
-    let source = pvc.map(|(_, path)| path).unwrap_or_else(|| uri.to_string());
+    let from = pvc.map(|(_, path)| path).unwrap_or_else(|| uri.to_string());
     pod.init_containers.get_or_insert_with(Vec::new).push(Container {
         name: init_name,
         image: Some(image.to_string()),
         image_pull_policy: Some("IfNotPresent".to_string()),
-        args: Some(vec![source, MODEL_DIR.to_string()]),
+        args: Some(vec![from, MODEL_DIR.to_string()]),
         volume_mounts: Some(init_mounts),
-        env_from: secret_ref(node),
+        env_from: secret_ref(settings, source.env_secret_ref_name),
         resources: Some(ResourceRequirements {
             limits: Some(amounts(&storage.cpu_limit, &storage.memory_limit)),
             requests: Some(amounts(&storage.cpu_request, &storage.memory_request)),

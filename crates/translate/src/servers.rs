@@ -158,6 +158,24 @@ impl Default for StorageInitializer {
     }
 }
 
+/// The explainer images (`explainer` of `seldon-config`), used when `containerSpec` has none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExplainerImages {
+    /// Seldon's alibi explainer server, for the seldon and tensorflow protocols.
+    pub image: String,
+    /// MLServer with the alibi-explain runtime, for v2.
+    pub image_v2: String,
+}
+
+impl Default for ExplainerImages {
+    fn default() -> Self {
+        ExplainerImages {
+            image: "seldonio/alibiexplainer:1.18.2".to_string(),
+            image_v2: "seldonio/mlserver:1.3.5-alibi-explain".to_string(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

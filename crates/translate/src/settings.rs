@@ -3,7 +3,7 @@
 //! Nothing here reads the environment: the binary maps flags and Seldon's
 //! environment variables (`ISTIO_ENABLED`, `ISTIO_GATEWAY`, ...) onto [`Settings`].
 
-use crate::servers::{PredictorServers, StorageInitializer};
+use crate::servers::{ExplainerImages, PredictorServers, StorageInitializer};
 use std::fmt;
 use std::str::FromStr;
 
@@ -103,6 +103,8 @@ pub struct Settings {
     pub predictor_servers: PredictorServers,
     /// The init container that downloads `modelUri` (`seldon-config` `storageInitializer`).
     pub storage_initializer: StorageInitializer,
+    /// The explainers' images (`seldon-config` `explainer`).
+    pub explainer: ExplainerImages,
 }
 
 impl Default for Settings {
@@ -123,6 +125,7 @@ impl Default for Settings {
             cluster_domain: "cluster.local".to_string(),
             predictor_servers: PredictorServers::default(),
             storage_initializer: StorageInitializer::default(),
+            explainer: ExplainerImages::default(),
         }
     }
 }

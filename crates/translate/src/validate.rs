@@ -321,8 +321,8 @@ fn check_predictor(
             ));
         }
     }
-    if predictor.explainer.is_some() {
-        out.push(Diagnostic::error(path.key("explainer"), "explainers are not supported by sluice yet; remove the explainer or serve it as its own predictor"));
+    if let Some(explainer) = &predictor.explainer {
+        check_explainer(sdep, explainer, &path.key("explainer"), out);
     }
     if predictor.ssl.is_some() {
         out.push(Diagnostic::error(path.key("ssl"), "TLS between the orchestrator and components is not supported by sluice yet; use the mesh's mutual TLS (ISTIO_TLS_MODE)"));
@@ -461,6 +461,53 @@ fn check_node(
                 .with_value(&parameter.kind),
             );
         }
+    }
+}
+
+/// What Seldon's explainer servers accept (spec `seldon-prepackaged.md` §4, §7.3).
+fn check_explainer(
+    sdep: &SeldonDeployment,
+    explainer: &sluice_api::seldon::Explainer,
+    path: &FieldPath,
+    out: &mut Vec<Diagnostic>,
+) {
+    let kind = explainer.kind.as_deref().unwrap_or("");
+    if kind.is_empty() {
+        out.push(Diagnostic::warning(path.key("type"), "an explainer without a type is not created, as in Seldon; set one of: AnchorTabular, AnchorImages, AnchorText, KernelShap, IntegratedGradients, ALE, TreeShap"));
+        return;
+    }
+    let known: Vec<&str> = crate::explainers::TYPES.iter().map(|(t, _)| *t).collect();
+    let v2 = matches!(sdep.spec.protocol.as_deref(), Some("v2" | "kfserving"));
+    if !known.contains(&kind) {
+        out.push(
+            Diagnostic::error(
+                path.key("type"),
+                format!(
+                    "not an explainer type Seldon's servers run; use one of: {}",
+                    known.join(", ")
+                ),
+            )
+            .with_value(kind),
+        );
+    } else if !v2 && matches!(kind, "Counterfactuals" | "Contrastive") {
+        out.push(
+            Diagnostic::error(path.key("type"), "Seldon's alibi explainer server (seldon and tensorflow protocols) has no such command and exits at start; use protocol v2 (MLServer's alibi-explain runtime)")
+                .with_value(kind),
+        );
+    }
+    if sdep.spec.protocol.as_deref() == Some("tensorflow") && sdep.spec.transport.as_deref() == Some("grpc") {
+        out.push(Diagnostic::error(path.clone(), "Seldon's explainer server cannot call a tensorflow predictor over gRPC (it accepts tensorflow.http, seldon.http and seldon.grpc); use REST"));
+    }
+    if let Some(init) = explainer.init_parameters.as_deref().filter(|p| !p.is_empty())
+        && serde_json::from_str::<serde_json::Value>(init).is_err()
+    {
+        out.push(
+            Diagnostic::error(
+                path.key("initParameters"),
+                "not JSON: it is spliced into MLSERVER_MODEL_EXTRA as is",
+            )
+            .with_value(init),
+        );
     }
 }
 

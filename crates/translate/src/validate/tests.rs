@@ -663,12 +663,38 @@ fn parameters_types_and_unsupported_features() {
         "spec.predictors[0].graph.parameters[0].type",
         "INT, FLOAT, DOUBLE, STRING, BOOL, JSON",
     );
+}
+
+#[test]
+fn explainers_are_the_types_seldons_servers_run() {
+    use sluice_api::seldon::Explainer;
+    let with = |kind: &str, protocol: &str| {
+        let kind = kind.to_string();
+        sdep("x").protocol(protocol).predictor("p", None).edit(move |p| {
+            p.explainer = Some(Explainer {
+                kind: Some(kind),
+                ..Explainer::default()
+            })
+        })
+    };
+    assert_clean(with("AnchorTabular", "seldon"));
+    assert_clean(with("Counterfactuals", "v2"));
     assert_error(
-        sdep("x")
-            .predictor("p", None)
-            .edit(|p| p.explainer = Some(Default::default())),
-        "spec.predictors[0].explainer",
-        "not supported by sluice yet",
+        with("Counterfactuals", "seldon"),
+        "spec.predictors[0].explainer.type",
+        "has no such command",
+    );
+    assert_error(
+        with("Anchors", "v2"),
+        "spec.predictors[0].explainer.type",
+        "use one of: AnchorTabular",
+    );
+    // No type: not created, as in Seldon, and said.
+    let d = diagnostics(with("", "seldon"));
+    assert!(
+        d.iter()
+            .any(|d| !d.is_error() && d.path.to_string() == "spec.predictors[0].explainer.type"),
+        "{d:#?}"
     );
 }
 
