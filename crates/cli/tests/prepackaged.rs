@@ -2,9 +2,10 @@
 //! trained here: `implementation: SKLEARN_SERVER` from a local folder under Seldon's own
 //! Python wrapper (seldon protocol, answers equal to `predict_proba`), from an S3 bucket
 //! served by moto on 127.0.0.1 (credentials from the node's `envSecretRefName` Secret), and
-//! over v2 with MLServer (answers equal to `predict`).
+//! over v2 with MLServer (answers equal to `predict`); a canary between two model versions;
+//! `XGBOOST_SERVER` on a booster trained here (answers equal to its `predict`).
 //!
-//! `scripts/test` installs the packages (`.venv`: seldon-core, scikit-learn;
+//! `scripts/test` installs the packages (`.venv`: seldon-core, scikit-learn, xgboost-cpu;
 //! `.venv-mlserver`: mlserver, mlserver-sklearn, moto[server]) and runs these with
 //! `--ignored`. `SLUICE_PYTHON` and `SLUICE_MLSERVER` name the interpreters' tools.
 
@@ -336,5 +337,48 @@ spec:
     assert!(
         (25..=75).contains(&to_canary),
         "main {to_main}, canary {to_canary}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs seldon-core and xgboost (scripts/test installs them)"]
+async fn xgboost_server_answers_the_boosters_predictions() {
+    let python = python();
+    let model = fresh_dir("xgboost-model");
+    let script = format!(
+        r#"
+import json, sys, numpy, xgboost
+X = numpy.array([[5.1,3.5,1.4,0.2],[4.9,3.0,1.4,0.2],[7.0,3.2,4.7,1.4],[6.4,3.2,4.5,1.5],[6.3,3.3,6.0,2.5],[5.8,2.7,5.1,1.9]])
+booster = xgboost.train({{"objective": "multi:softprob", "num_class": 3, "max_depth": 2, "seed": 1}},
+                        xgboost.DMatrix(X, label=[0,0,1,1,2,2]), 5)
+booster.save_model(sys.argv[1] + "/model.json")
+print(json.dumps(booster.predict(xgboost.DMatrix(numpy.array({INPUT}))).tolist()))
+"#
+    );
+    let out = Command::new(&python)
+        .args(["-c", &script, model.to_str().expect("utf-8")])
+        .output()
+        .expect("python runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let expected: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let text = sdep(&format!("file://{}", model.display()), "seldon", "")
+        .replace("SKLEARN_SERVER", "XGBOOST_SERVER");
+    let file = scratch("xgboost", &text);
+    let up = Up::start(
+        &[&file],
+        &[
+            "--python",
+            python.to_str().expect("utf-8"),
+            "--ready-timeout",
+            "120",
+        ],
+    );
+    let answer = predict_seldon(&up).await;
+    // float32 widened to the same float64 in both: equal as JSON numbers.
+    assert_eq!(answer["data"]["ndarray"], expected, "{answer}");
+    assert_eq!(
+        answer["data"]["names"],
+        serde_json::json!(["t:0", "t:1", "t:2"]),
+        "{answer}"
     );
 }
