@@ -91,6 +91,21 @@ where
     n
 }
 
+/// Change a SeldonDeployment as `kubectl edit` does: read, change, replace; read again
+/// when the operator's status update got in between (409 Conflict).
+async fn edit(api: &Api<SeldonDeployment>, name: &str, change: impl Fn(&mut SeldonDeployment)) {
+    for _ in 0..10 {
+        let mut s = api.get(name).await.expect("sdep");
+        change(&mut s);
+        match api.replace(name, &PostParams::default(), &s).await {
+            Ok(_) => return,
+            Err(kube::Error::Api(status)) if status.code == 409 => continue,
+            Err(e) => panic!("replace {name}: {e}"),
+        }
+    }
+    panic!("replace {name}: still conflicting after 10 attempts");
+}
+
 async fn virtual_service(client: &Client, ns: &str) -> Option<DynamicObject> {
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &istio("VirtualService"));
     api.list(&ListParams::default())
@@ -252,12 +267,11 @@ async fn a_traffic_change_updates_only_the_virtual_service() {
     };
     let before = versions(client.clone(), ns.clone()).await;
     let api: Api<SeldonDeployment> = Api::namespaced(client.clone(), &ns);
-    let mut s = api.get("example").await.expect("sdep");
-    s.spec.predictors[0].traffic = Some(50);
-    s.spec.predictors[1].traffic = Some(50);
-    api.replace("example", &PostParams::default(), &s)
-        .await
-        .expect("traffic changed");
+    edit(&api, "example", |s| {
+        s.spec.predictors[0].traffic = Some(50);
+        s.spec.predictors[1].traffic = Some(50);
+    })
+    .await;
     let vs = eventually(WAIT, || async {
         let vs = virtual_service(&client, &ns).await?;
         (weights(&vs) == BTreeMap::from([("canary".into(), 50), ("main".into(), 50)])).then_some(vs)
@@ -290,11 +304,11 @@ async fn a_canary_takes_traffic_only_once_ready_and_a_removed_predictor_leaves_n
     .await;
     // Start with the main predictor only.
     let api: Api<SeldonDeployment> = Api::namespaced(client.clone(), &ns);
-    let mut s = api.get("grow").await.expect("sdep");
-    let canary = s.spec.predictors.pop().expect("canary");
-    api.replace("grow", &PostParams::default(), &s)
-        .await
-        .expect("one predictor");
+    let canary = api.get("grow").await.expect("sdep").spec.predictors[1].clone();
+    edit(&api, "grow", |s| {
+        s.spec.predictors.truncate(1);
+    })
+    .await;
     eventually(WAIT, || async {
         (mark_available(&client, &ns).await >= 1).then_some(())
     })
@@ -308,14 +322,13 @@ async fn a_canary_takes_traffic_only_once_ready_and_a_removed_predictor_leaves_n
     .expect("routes to main");
 
     // Add the canary: its Deployment appears, but the route waits for it.
-    let mut s = api.get("grow").await.expect("sdep");
-    s.spec.predictors[0].traffic = Some(75);
     let mut canary = canary;
     canary.traffic = Some(25);
-    s.spec.predictors.push(canary);
-    api.replace("grow", &PostParams::default(), &s)
-        .await
-        .expect("canary added");
+    edit(&api, "grow", |s| {
+        s.spec.predictors[0].traffic = Some(75);
+        s.spec.predictors.push(canary.clone());
+    })
+    .await;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
     eventually(WAIT, || async {
         (names(&deployments).await.len() == 2).then_some(())
@@ -339,12 +352,11 @@ async fn a_canary_takes_traffic_only_once_ready_and_a_removed_predictor_leaves_n
     .expect("the canary takes its share once ready");
 
     // Remove it again: its Deployment, Services and DestinationRule go (B8, B9).
-    let mut s = api.get("grow").await.expect("sdep");
-    s.spec.predictors.pop();
-    s.spec.predictors[0].traffic = None;
-    api.replace("grow", &PostParams::default(), &s)
-        .await
-        .expect("canary removed");
+    edit(&api, "grow", |s| {
+        s.spec.predictors.pop();
+        s.spec.predictors[0].traffic = None;
+    })
+    .await;
     let rules: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &istio("DestinationRule"));
     let services: Api<Service> = Api::namespaced(client.clone(), &ns);
     eventually(WAIT, || async {
