@@ -22,6 +22,7 @@ pub mod duration;
 pub mod ids;
 pub mod istio;
 pub mod load;
+pub mod proto;
 pub mod seldon;
 
 pub use diagnostic::{Diagnostic, Location, ObjectRef, Severity};

@@ -104,6 +104,7 @@ pub(crate) struct EngineArgs {
     pub(crate) namespace: String,
     pub(crate) predictor: String,
     pub(crate) http_port: u16,
+    pub(crate) grpc_port: u16,
     pub(crate) prometheus_path: String,
     pub(crate) protocol: sluice_engine::graph::Protocol,
     pub(crate) engine_predictor: Option<String>,
@@ -127,22 +128,29 @@ pub(crate) fn engine(args: EngineArgs) -> Result<ExitCode> {
             predictor,
             components,
             rest_timeout: None,
+            grpc_timeout: None,
             prometheus_path: args.prometheus_path,
             protocol: args.protocol,
             cors,
             shared_metrics: None,
             max_body: args.max_request_body,
+            max_grpc_message: args.max_request_body,
         });
-        let port = args.http_port;
-        let listener = tokio::net::TcpListener::bind(("0.0.0.0", port))
-            .await
-            .with_context(|| format!("cannot listen on port {port}"))?;
-        tracing::info!(port, "engine listening");
+        // Both ports serve both REST and gRPC (told apart by content type), as one server.
         let (stop, rx) = tokio::sync::watch::channel(false);
-        let serving = tokio::spawn(engine.serve(listener, rx));
+        let mut serving = Vec::new();
+        for (port, what) in [(args.http_port, "REST"), (args.grpc_port, "gRPC")] {
+            let listener = tokio::net::TcpListener::bind(("0.0.0.0", port))
+                .await
+                .with_context(|| format!("cannot listen for {what} on port {port}"))?;
+            tracing::info!(port, "engine listening for {what}");
+            serving.push(tokio::spawn(engine.clone().serve(listener, rx.clone())));
+        }
         shutdown_signal().await;
         let _ = stop.send(true);
-        let _ = serving.await;
+        for server in serving {
+            let _ = server.await;
+        }
         Ok(ExitCode::SUCCESS)
     })
 }

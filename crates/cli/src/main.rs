@@ -129,13 +129,13 @@ enum Command {
         /// REST port.
         #[arg(long = "http_port", default_value_t = 8000)]
         http_port: u16,
-        /// gRPC port (not served yet).
+        /// gRPC port (`seldon.protos.Seldon`; both ports serve both REST and gRPC).
         #[arg(long = "grpc_port", default_value_t = 5001)]
         grpc_port: u16,
         /// The routes served and the component calls.
         #[arg(long, value_enum, default_value_t = Protocol::Seldon)]
         protocol: Protocol,
-        /// How components are called (only rest is served yet).
+        /// Validated only, as in Seldon: each component is called as its endpoint type says.
         #[arg(long, value_enum, default_value_t = Transport::Rest)]
         transport: Transport,
         /// Metrics path.
@@ -482,7 +482,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             namespace,
             predictor,
             http_port,
-            grpc_port: _,
+            grpc_port,
             protocol,
             transport,
             prometheus_path,
@@ -494,9 +494,12 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             max_request_body,
         } => {
             init_logs();
-            if transport != Transport::Rest || server_type != ServerType::Rpc {
+            // Both transports are served whatever --transport says, as Seldon's executor
+            // does (it only validates the flag).
+            let _ = transport;
+            if server_type != ServerType::Rpc {
                 anyhow::bail!(
-                    "only --transport rest --server_type rpc are served yet (got {transport:?}, {server_type:?})"
+                    "only --server_type rpc is served yet (got {server_type:?}): Kafka is not supported"
                 );
             }
             local_commands::engine(local_commands::EngineArgs {
@@ -504,6 +507,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 namespace,
                 predictor,
                 http_port,
+                grpc_port,
                 prometheus_path,
                 protocol: protocol.into(),
                 engine_predictor,

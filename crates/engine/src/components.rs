@@ -36,6 +36,26 @@ pub enum Component {
         /// Container image, for metrics.
         image: String,
     },
+    /// A component serving Seldon's gRPC component services (`endpoint.type: GRPC`) at
+    /// `host:port`; `image` labels metrics.
+    Grpc {
+        /// Host or IP.
+        host: String,
+        /// Port.
+        port: u16,
+        /// Container image, for metrics.
+        image: String,
+    },
+}
+
+impl Component {
+    /// The address of a component reached over the network.
+    pub fn address(&self) -> Option<(&str, u16)> {
+        match self {
+            Component::Http { host, port, .. } | Component::Grpc { host, port, .. } => Some((host, *port)),
+            Component::Builtin | Component::Mock(_) => None,
+        }
+    }
 }
 
 /// The components of a graph plus the request's headers (forwarded to every call).
@@ -53,6 +73,12 @@ pub struct Components<'a> {
     /// The largest answer read from a component (the request limit: what a component
     /// answers is parsed and passed on like a request).
     pub(crate) max_body: u64,
+    /// The gRPC connections of `Grpc` components.
+    pub(crate) channels: &'a crate::grpc::client::Channels,
+    /// Deadline of each gRPC component call (`seldon.io/grpc-timeout`).
+    pub(crate) grpc_timeout: Option<Duration>,
+    /// The largest gRPC message sent or received.
+    pub(crate) max_grpc_message: usize,
 }
 
 /// A pooled HTTP/1.1 client for component calls.
@@ -84,7 +110,7 @@ impl Nodes for Components<'_> {
                     self.model.unwrap_or(&node.name),
                     &mock.image,
                     (Wire::of(method).label, method.path()),
-                    response.status,
+                    &response.status.to_string(),
                     started.elapsed(),
                 );
                 if response.status == 200 {
@@ -102,6 +128,30 @@ impl Nodes for Components<'_> {
             }
             Some(Component::Http { host, port, image }) => {
                 self.http(node, method, payload, host, *port, image).await
+            }
+            Some(Component::Grpc { host, port, image }) => {
+                let call = crate::grpc::client::Call {
+                    channels: self.channels,
+                    host,
+                    port: *port,
+                    headers: self.headers,
+                    timeout: self.grpc_timeout,
+                    max_message: self.max_grpc_message,
+                };
+                let started = Instant::now();
+                let result = call.make(method, &payload).await;
+                let code = match &result {
+                    Ok(_) => "OK",
+                    Err(e) => crate::grpc::code_name(crate::grpc::code_of(e.status)),
+                };
+                self.metrics.client(
+                    self.model.unwrap_or(&node.name),
+                    image,
+                    ("unary", crate::grpc::client::rpc_path(method)),
+                    code,
+                    started.elapsed(),
+                );
+                result
             }
         }
     }
@@ -225,8 +275,13 @@ impl Components<'_> {
         };
         let (status, content_type, body) = result?;
         let model = self.model.unwrap_or(&node.name);
-        self.metrics
-            .client(model, image, (label, &path), status, started.elapsed());
+        self.metrics.client(
+            model,
+            image,
+            (label, &path),
+            &status.to_string(),
+            started.elapsed(),
+        );
         if status == 200 {
             Ok(Payload { body, content_type })
         } else {

@@ -18,6 +18,7 @@
 mod body;
 pub mod components;
 pub mod graph;
+pub mod grpc;
 pub mod metrics;
 pub mod mock;
 pub mod pod;

@@ -327,7 +327,7 @@ impl Metrics {
     }
 
     /// Record a served request.
-    pub fn server(&self, service: &str, method: &str, code: u16, took: Duration) {
+    pub fn server(&self, service: &str, method: &str, code: &str, took: Duration) {
         let labels = (
             self.scope.clone(),
             ServerLabels {
@@ -347,7 +347,7 @@ impl Metrics {
     }
 
     /// Record a component call.
-    pub fn client(&self, node: &str, image: &str, call: (&str, &str), code: u16, took: Duration) {
+    pub fn client(&self, node: &str, image: &str, call: (&str, &str), code: &str, took: Duration) {
         let (method, path) = call;
         let mut parts = image.split(':');
         let (model_image, model_version) = match (parts.next(), parts.next(), parts.next()) {
@@ -420,13 +420,13 @@ mod tests {
     #[test]
     fn summaries_are_written_with_seldons_names_and_labels() {
         let m = Metrics::new("iris", "default", "");
-        m.server("predictions", "POST", 200, Duration::from_millis(3));
-        m.server("predictions", "POST", 200, Duration::from_millis(5));
+        m.server("predictions", "POST", "200", Duration::from_millis(3));
+        m.server("predictions", "POST", "200", Duration::from_millis(5));
         m.client(
             "classifier",
             "seldonio/mock_classifier:1.18.2",
             ("post", "/predict"),
-            200,
+            "200",
             Duration::from_millis(1),
         );
         let text = m.encode();
@@ -459,7 +459,7 @@ mod tests {
             "a\"b\\c\nd",
             "img",
             ("post", "/predict"),
-            200,
+            "200",
             Duration::from_millis(1),
         );
         assert!(
@@ -484,7 +484,7 @@ mod tests {
                 &format!("model-{i}"),
                 "img",
                 ("post", "/predict"),
-                200,
+                "200",
                 Duration::from_millis(1),
             );
         }
@@ -499,7 +499,7 @@ mod tests {
             "model-0",
             "img",
             ("post", "/predict"),
-            200,
+            "200",
             Duration::from_millis(1),
         );
         assert!(m.encode().contains(

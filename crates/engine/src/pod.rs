@@ -64,7 +64,8 @@ pub fn predictor(encoded: Option<&str>, name: &str) -> Result<PredictorSpec, Pod
 }
 
 /// Each node's component: built in, or its container at its endpoint (Seldon's defaults:
-/// `localhost`, the http port, else the service port, else 9000).
+/// `localhost`, the http port, else the service port, else 9000; for `endpoint.type: GRPC`
+/// the grpc port, else the service port, else 9500).
 pub fn components(predictor: &PredictorSpec) -> Result<BTreeMap<String, Component>, PodError> {
     predictor
         .graph
@@ -86,20 +87,26 @@ fn component(predictor: &PredictorSpec, node: &PredictiveUnit) -> Result<Compone
         .service_host
         .clone()
         .unwrap_or_else(|| "localhost".to_string());
-    let port = endpoint.http_port.or(endpoint.service_port).unwrap_or(9000);
+    let grpc = endpoint.kind.as_deref() == Some("GRPC");
+    let port = if grpc {
+        endpoint.grpc_port.or(endpoint.service_port).unwrap_or(9500)
+    } else {
+        endpoint.http_port.or(endpoint.service_port).unwrap_or(9000)
+    };
+    let port = u16::try_from(port)
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| PodError::BadPort {
+            node: node.name.clone(),
+            port,
+        })?;
     let image = sluice_translate::graph::container(predictor, &node.name)
         .and_then(|c| c.image.clone())
         .unwrap_or_default();
-    Ok(Component::Http {
-        host,
-        port: u16::try_from(port)
-            .ok()
-            .filter(|p| *p > 0)
-            .ok_or_else(|| PodError::BadPort {
-                node: node.name.clone(),
-                port,
-            })?,
-        image,
+    Ok(if grpc {
+        Component::Grpc { host, port, image }
+    } else {
+        Component::Http { host, port, image }
     })
 }
 

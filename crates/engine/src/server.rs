@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method as HttpMethod, Request, Response, StatusCode, header};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
@@ -37,8 +37,10 @@ pub struct Config {
     pub predictor: PredictorSpec,
     /// How each node is reached, by node name.
     pub components: BTreeMap<String, Component>,
-    /// Timeout of each component call (`seldon.io/rest-timeout`); `None` waits.
+    /// Timeout of each REST component call (`seldon.io/rest-timeout`); `None` waits.
     pub rest_timeout: Option<Duration>,
+    /// Deadline of each gRPC component call (`seldon.io/grpc-timeout`); `None` waits.
+    pub grpc_timeout: Option<Duration>,
     /// Metrics path (`--prometheus_path`).
     pub prometheus_path: String,
     /// The protocol of the routes served and of the component calls (`--protocol`).
@@ -51,7 +53,17 @@ pub struct Config {
     /// The largest request body read, in bytes ([`MAX_BODY`] by default): a larger one is
     /// answered `413` — before any of it is read when its `Content-Length` says so.
     pub max_body: u64,
+    /// The largest gRPC message received or sent, in bytes (`seldon.io/grpc-max-message-size`,
+    /// else the same as `max_body`): a larger one is answered `RESOURCE_EXHAUSTED`.
+    pub max_grpc_message: u64,
 }
+
+/// The body of the orchestrator's answers: whole REST bodies, or a gRPC message and its
+/// trailers.
+pub type Body = http_body_util::combinators::BoxBody<Bytes, BoxError>;
+
+/// The error type of [`Body`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The default largest request body: 32 MiB.
 pub const MAX_BODY: u64 = 32 << 20;
@@ -216,6 +228,7 @@ pub struct Engine {
     config: Config,
     metrics: Metrics,
     client: Client<HttpConnector, Full<Bytes>>,
+    channels: crate::grpc::client::Channels,
 }
 
 const CORS_HEADERS: &str =
@@ -244,6 +257,7 @@ impl Engine {
             config,
             metrics,
             client: client(),
+            channels: crate::grpc::client::Channels::default(),
         })
     }
 
@@ -255,7 +269,7 @@ impl Engine {
     /// Serve on `listener` until `stop` turns true, then drain.
     pub async fn serve(self: Arc<Self>, listener: TcpListener, stop: watch::Receiver<bool>) {
         self.serve_with(listener, stop, |engine, request, _peer| async move {
-            engine.handle(request).await
+            engine.answer(request).await
         })
         .await;
     }
@@ -270,7 +284,7 @@ impl Engine {
         handler: F,
     ) where
         F: Fn(Arc<Engine>, Request<Incoming>, std::net::SocketAddr) -> Fut + Clone + Send + Sync + 'static,
-        Fut: std::future::Future<Output = Response<Full<Bytes>>> + Send + 'static,
+        Fut: std::future::Future<Output = Response<Body>> + Send + 'static,
     {
         let builder = auto::Builder::new(TokioExecutor::new());
         let graceful = GracefulShutdown::new();
@@ -298,7 +312,35 @@ impl Engine {
         let _ = tokio::time::timeout(Duration::from_secs(30), graceful.shutdown()).await;
     }
 
-    /// Answer one request, from a socket or handed over in process (`sluice up`'s gateway).
+    /// Answer one request, REST or gRPC (by its content type), from a socket or handed over
+    /// in process (`sluice up`'s gateway).
+    pub async fn answer<B>(self: &Arc<Self>, request: Request<B>) -> Response<Body>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError> + std::fmt::Display + Send + 'static,
+    {
+        if crate::grpc::is_grpc(request.headers()) {
+            return crate::grpc::answer(self, request).await;
+        }
+        boxed(self.handle(request).await)
+    }
+
+    /// The predictor's protocol.
+    pub fn protocol(&self) -> Protocol {
+        self.config.protocol
+    }
+
+    /// The largest gRPC message, as tonic takes it.
+    pub(crate) fn max_grpc_message(&self) -> usize {
+        usize::try_from(self.config.max_grpc_message).unwrap_or(usize::MAX)
+    }
+
+    /// This orchestrator's metrics.
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Answer one REST request.
     pub async fn handle<B>(&self, request: Request<B>) -> Response<Full<Bytes>>
     where
         B: hyper::body::Body<Data = Bytes>,
@@ -389,7 +431,7 @@ impl Engine {
         self.metrics.server(
             route.service,
             method.as_str(),
-            response.status().as_u16(),
+            response.status().as_str(),
             started.elapsed(),
         );
         response
@@ -418,7 +460,7 @@ impl Engine {
     }
 
     /// Carry out a graph action for a request with these headers and body.
-    async fn run(
+    pub(crate) async fn run(
         &self,
         action: &Action,
         headers: &HeaderMap,
@@ -438,6 +480,9 @@ impl Engine {
             protocol: self.config.protocol,
             model,
             max_body: self.config.max_body,
+            channels: &self.channels,
+            grpc_timeout: self.config.grpc_timeout,
+            max_grpc_message: self.max_grpc_message(),
         };
         let root = &self.config.predictor.graph;
         match action {
@@ -499,7 +544,7 @@ impl Engine {
     /// Every HTTP component accepts a TCP connection (the executor's readiness check).
     pub async fn ready(&self) -> bool {
         for component in self.config.components.values() {
-            if let Component::Http { host, port, .. } = component {
+            if let Some((host, port)) = component.address() {
                 let target = format!("{host}:{port}");
                 let ok = matches!(
                     tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(&target))
@@ -516,16 +561,19 @@ impl Engine {
 
     /// The address a component listens on, for tests and `sluice up`.
     pub fn component_address(&self, node: &str) -> Option<SocketAddr> {
-        match self.config.components.get(node) {
-            Some(Component::Http { host, port, .. }) => format!("{host}:{port}").parse().ok(),
-            _ => None,
-        }
+        let (host, port) = self.config.components.get(node)?.address()?;
+        format!("{host}:{port}").parse().ok()
     }
 }
 
 /// Resolves once shutdown has been requested (also if it was before the call).
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
+}
+
+/// A whole REST answer as a [`Body`].
+pub fn boxed(response: Response<Full<Bytes>>) -> Response<Body> {
+    response.map(|body| body.map_err(|never| match never {}).boxed())
 }
 
 fn plain(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {

@@ -77,11 +77,13 @@ fn config(
         predictor,
         components,
         rest_timeout: None,
+        grpc_timeout: None,
         prometheus_path: "/prometheus".into(),
         protocol,
         cors,
         shared_metrics: None,
         max_body: sluice_engine::server::MAX_BODY,
+        max_grpc_message: sluice_engine::server::MAX_BODY,
     }
 }
 

@@ -43,12 +43,14 @@ pub fn is_mock_image(image: &str) -> bool {
 /// Where a mapped container runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Mapping {
-    /// Already running at `host:port`.
+    /// Already running at `host:port`, serving REST (`http://`) or gRPC (`grpc://`).
     Url {
         /// Host or IP.
         host: String,
         /// Port.
         port: u16,
+        /// Called over gRPC.
+        grpc: bool,
     },
     /// Started by sluice: program and arguments.
     Run(Vec<String>),
@@ -63,8 +65,7 @@ impl Mappings {
     pub fn parse(values: &[String]) -> Result<Self, String> {
         let mut out = BTreeMap::new();
         for v in values {
-            let usage =
-                "write NAME=http://HOST:PORT or NAME=run:COMMAND ARGS (NAME: a container name or an image)";
+            let usage = "write NAME=http://HOST:PORT, NAME=grpc://HOST:PORT or NAME=run:COMMAND ARGS (NAME: a container name or an image)";
             let (name, target) = v
                 .split_once('=')
                 .ok_or_else(|| format!("--component {v:?}: {usage}"))?;
@@ -78,9 +79,11 @@ impl Mappings {
                 }
                 Mapping::Run(argv)
             } else {
-                let rest = target
-                    .strip_prefix("http://")
-                    .ok_or_else(|| format!("--component {v:?}: {usage}"))?;
+                let (rest, grpc) = match (target.strip_prefix("http://"), target.strip_prefix("grpc://")) {
+                    (Some(rest), _) => (rest, false),
+                    (_, Some(rest)) => (rest, true),
+                    _ => return Err(format!("--component {v:?}: {usage}")),
+                };
                 let (host, port) = rest.trim_end_matches('/').rsplit_once(':').ok_or_else(|| {
                     format!("--component {v:?}: the URL needs a port, e.g. http://127.0.0.1:9000")
                 })?;
@@ -90,6 +93,7 @@ impl Mappings {
                 Mapping::Url {
                     host: host.to_string(),
                     port,
+                    grpc,
                 }
             };
             out.insert(name.to_string(), mapping);
@@ -137,6 +141,8 @@ pub struct Local<'a> {
     pub tools: &'a crate::servers::Tools,
     /// The models of the predictor's prepackaged nodes, fetched, by node name.
     pub models: &'a BTreeMap<String, std::path::PathBuf>,
+    /// `spec.transport`: with `grpc`, every component is called over gRPC.
+    pub transport: Option<&'a str>,
 }
 
 fn component(
@@ -153,21 +159,14 @@ fn component(
     }
     let prepackaged = sluice_translate::prepack::is_prepackaged(node);
     let image = image_of(local.settings, predictor, node, protocol);
+    let grpc = sluice_translate::graph::over_grpc(local.transport, node);
     match local.mappings.find(&node.name, &image) {
-        Some(Mapping::Url { host, port }) => {
-            return Ok(Component::Http {
-                host: host.clone(),
-                port: *port,
-                image,
-            });
+        Some(Mapping::Url { host, port, grpc }) => {
+            return Ok(reached(*grpc, host, *port, image));
         }
         Some(Mapping::Run(argv)) => {
-            let port = spawn(local, predictor, node, &image, argv, &[], processes)?;
-            return Ok(Component::Http {
-                host: "127.0.0.1".to_string(),
-                port,
-                image,
-            });
+            let ports = spawn(local, predictor, node, &image, argv, &[], processes)?;
+            return Ok(reached(grpc, "127.0.0.1", ports.of(grpc), image));
         }
         None => {}
     }
@@ -211,17 +210,36 @@ fn component(
             .filter(|e| !owned_here(&e.name))
             .filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v)));
         let env: Vec<(String, String)> = own.chain(command.env.iter().cloned()).collect();
-        let port = spawn(local, predictor, node, &image, &command.argv, &env, processes)?;
-        return Ok(Component::Http {
-            host: "127.0.0.1".to_string(),
-            port,
-            image,
-        });
+        let ports = spawn(local, predictor, node, &image, &command.argv, &env, processes)?;
+        return Ok(reached(grpc, "127.0.0.1", ports.of(grpc), image));
     }
     Err(format!(
         "predictor {}: container {:?} (image {:?}) has no local mapping; pass --component {}=http://127.0.0.1:PORT for a running process, or --component {}=run:COMMAND to have sluice start it",
         predictor.name, node.name, image, node.name, node.name
     ))
+}
+
+/// A component at `host:port`, over gRPC or REST.
+fn reached(grpc: bool, host: &str, port: u16, image: String) -> Component {
+    let host = host.to_string();
+    if grpc {
+        Component::Grpc { host, port, image }
+    } else {
+        Component::Http { host, port, image }
+    }
+}
+
+/// The ports a started component was given.
+#[derive(Clone, Copy, Debug)]
+struct Ports {
+    http: u16,
+    grpc: u16,
+}
+
+impl Ports {
+    fn of(self, grpc: bool) -> u16 {
+        if grpc { self.grpc } else { self.http }
+    }
 }
 
 /// The image of a node's container, or for a prepackaged node without one the image the
@@ -257,7 +275,7 @@ fn protocol_name(protocol: Protocol) -> &'static str {
 }
 
 /// Start a command with Seldon's environment, then `extra` (which wins); returns its
-/// http port.
+/// http and grpc ports.
 fn spawn(
     local: &Local<'_>,
     predictor: &PredictorSpec,
@@ -266,7 +284,7 @@ fn spawn(
     argv: &[String],
     extra: &[(String, String)],
     processes: &mut Vec<Process>,
-) -> Result<u16, String> {
+) -> Result<Ports, String> {
     let deployment = local.deployment;
     let free = || -> Result<u16, String> {
         std::net::TcpListener::bind("127.0.0.1:0")
@@ -274,8 +292,11 @@ fn spawn(
             .map(|a| a.port())
             .map_err(|e| format!("no free port: {e}"))
     };
-    let (port, grpc, metrics) = (free()?, free()?, free()?);
-    let http = port;
+    let ports = Ports {
+        http: free()?,
+        grpc: free()?,
+    };
+    let (http, grpc, metrics) = (ports.http, ports.grpc, free()?);
     let parameters = serde_json::to_string(&node.parameters).unwrap_or_else(|_| "[]".to_string());
     let labels = serde_json::to_string(&predictor.labels).unwrap_or_else(|_| "{}".to_string());
     let (http, grpc, metrics) = (http.to_string(), grpc.to_string(), metrics.to_string());
@@ -316,7 +337,7 @@ fn spawn(
         )
     })?;
     processes.push(process);
-    Ok(port)
+    Ok(ports)
 }
 
 #[cfg(test)]
@@ -343,6 +364,7 @@ mod tests {
         let m = Mappings::parse(&[
             "classifier=http://127.0.0.1:9000".into(),
             "my/model=http://localhost:9001/".into(),
+            "rpc=grpc://127.0.0.1:9500".into(),
             "runner=run:python3 -m http.server".into(),
             r#"quoted=run:sh -c 'echo "a b"; exit 3' x\ y"#.into(),
         ])
@@ -351,7 +373,16 @@ mod tests {
             m.find("classifier", "x:1"),
             Some(&Mapping::Url {
                 host: "127.0.0.1".into(),
-                port: 9000
+                port: 9000,
+                grpc: false,
+            })
+        );
+        assert_eq!(
+            m.find("rpc", ""),
+            Some(&Mapping::Url {
+                host: "127.0.0.1".into(),
+                port: 9500,
+                grpc: true,
             })
         );
         assert!(matches!(

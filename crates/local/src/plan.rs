@@ -155,14 +155,21 @@ pub fn orchestrator_checks(sdep: &SeldonDeployment) -> Vec<Diagnostic> {
 fn unsupported_locally(sdep: &SeldonDeployment) -> Vec<(FieldPath, String)> {
     let spec = FieldPath::root().key("spec");
     let mut out = Vec::new();
-    if let Some(t) = sdep.spec.transport.as_deref().filter(|t| *t != "rest") {
-        out.push((
-            spec.key("transport"),
-            format!(
-                "spec.transport {t:?}: `sluice up` serves REST only for now (`sluice render` accepts {t:?}); \
-                 remove the field or set it to \"rest\""
-            ),
-        ));
+    let v2 = matches!(sdep.spec.protocol.as_deref(), Some("v2" | "kfserving"));
+    for (i, predictor) in sdep.spec.predictors.iter().enumerate() {
+        let at = spec.key("predictors").index(i);
+        for (node, path) in sluice_translate::graph::walk_with_paths(&predictor.graph, at.key("graph")) {
+            if v2 && sluice_translate::graph::over_grpc(sdep.spec.transport.as_deref(), node) {
+                out.push((
+                    path,
+                    format!(
+                        "node {:?} is called over gRPC with protocol v2: `sluice up` calls v2 components over REST \
+                         only for now; remove spec.transport: grpc and the node's endpoint.type: GRPC",
+                        node.name
+                    ),
+                ));
+            }
+        }
     }
     out
 }

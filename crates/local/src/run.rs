@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::Request;
-use http_body_util::BodyExt;
 use sluice_api::document::FieldPath;
 use sluice_api::istio::{
     Gateway, GatewaySpec, NETWORKING_API_VERSION, Object, Port, Server, ServiceEntry, ServiceEntryLocation,
@@ -196,11 +195,10 @@ fn in_process(engine: &Arc<Engine>, guard: &SharedGuard, jwks: &sluice_gateway::
         Box::pin(async move {
             let (mut parts, body) = request.into_parts();
             // The gateway is the caller.
-            let response = match guard.load().check(&mut parts, GATEWAY_PEER, &jwks) {
-                Some(refused) => refused,
-                None => engine.handle(Request::from_parts(parts, body)).await,
-            };
-            response.map(|body| body.map_err(|never| match never {}).boxed())
+            match guard.load().check(&mut parts, GATEWAY_PEER, &jwks) {
+                Some(refused) => sluice_engine::server::boxed(refused),
+                None => engine.answer(Request::from_parts(parts, body)).await,
+            }
         })
     })
 }
@@ -593,6 +591,7 @@ impl Local {
                 settings: &self.options.settings,
                 tools: &self.options.tools,
                 models: &models,
+                transport: sdep.spec.transport.as_deref(),
             };
             // The plan checked the values.
             let env = sluice_translate::orchestrator_env(sdep, predictor);
@@ -644,7 +643,8 @@ impl Local {
                     namespace: names::namespace(sdep).to_string(),
                     predictor: defaulted,
                     components,
-                    rest_timeout: rest_timeout(sdep, predictor),
+                    rest_timeout: call_timeout(sdep, predictor, "seldon.io/rest-timeout"),
+                    grpc_timeout: call_timeout(sdep, predictor, "seldon.io/grpc-timeout"),
                     prometheus_path: self.options.settings.prometheus_path.clone(),
                     protocol,
                     cors: cors.clone(),
@@ -653,6 +653,8 @@ impl Local {
                         format!("{name}-{}-{replica}", predictor.name),
                     )),
                     max_body: sluice_translate::annotations::max_body_size(sdep)
+                        .unwrap_or(self.options.max_request_body),
+                    max_grpc_message: sluice_translate::annotations::grpc_max_message_size(sdep)
                         .unwrap_or(self.options.max_request_body),
                 });
                 let listener = TcpListener::bind("127.0.0.1:0")
@@ -671,8 +673,8 @@ impl Local {
                             async move {
                                 let (mut parts, body) = request.into_parts();
                                 match sidecar.load().check(&mut parts, peer, &keys) {
-                                    Some(refused) => refused,
-                                    None => engine.handle(Request::from_parts(parts, body)).await,
+                                    Some(refused) => sluice_engine::server::boxed(refused),
+                                    None => engine.answer(Request::from_parts(parts, body)).await,
                                 }
                             }
                         }),
@@ -1050,13 +1052,18 @@ fn example_request(protocol: Protocol) -> (&'static str, &'static str) {
     }
 }
 
-/// `seldon.io/rest-timeout` (milliseconds), as the executor reads it from its pod's
-/// annotations: the predictor's, then the SDep's `spec.annotations`. Validation checked it.
-fn rest_timeout(sdep: &SeldonDeployment, predictor: &sluice_api::seldon::PredictorSpec) -> Option<Duration> {
+/// `seldon.io/rest-timeout` or `seldon.io/grpc-timeout` (milliseconds), as the executor
+/// reads it from its pod's annotations: the predictor's, then the SDep's
+/// `spec.annotations`. Validation checked it.
+fn call_timeout(
+    sdep: &SeldonDeployment,
+    predictor: &sluice_api::seldon::PredictorSpec,
+    annotation: &str,
+) -> Option<Duration> {
     predictor
         .annotations
-        .get("seldon.io/rest-timeout")
-        .or_else(|| sdep.spec.annotations.get("seldon.io/rest-timeout"))
+        .get(annotation)
+        .or_else(|| sdep.spec.annotations.get(annotation))
         .and_then(|ms| ms.parse::<u64>().ok())
         .map(Duration::from_millis)
 }
@@ -1138,8 +1145,11 @@ fn service_entries(r: &Running) -> Vec<ServiceEntry> {
                 .iter()
                 .map(|rep| WorkloadEntry {
                     address: Some(rep.addr.ip().to_string()),
-                    // The engine serves REST only for now: the grpc port is not mapped.
-                    ports: BTreeMap::from([("http".to_string(), u32::from(rep.addr.port()))]),
+                    // The engine serves REST and gRPC on its one socket.
+                    ports: BTreeMap::from([
+                        ("http".to_string(), u32::from(rep.addr.port())),
+                        ("grpc".to_string(), u32::from(rep.addr.port())),
+                    ]),
                     labels: labels.clone(),
                     ..WorkloadEntry::default()
                 })

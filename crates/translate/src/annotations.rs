@@ -38,6 +38,9 @@ pub const ENGINE_SEPARATE_POD: &str = "seldon.io/engine-separate-pod";
 /// `seldon.io/grpc-max-message-size`, which limits gRPC messages the same way.
 pub const REST_MAX_BODY_SIZE: &str = "seldon.io/rest-max-body-size";
 
+/// The largest gRPC message, in bytes (Seldon's annotation).
+pub const GRPC_MAX_MESSAGE_SIZE: &str = "seldon.io/grpc-max-message-size";
+
 /// What Seldon retries on when `seldon.io/istio-retries` is set.
 pub const SELDON_RETRY_ON: &str = "gateway-error,connect-failure,refused-stream";
 
@@ -46,7 +49,7 @@ pub const SELDON_RETRY_ON: &str = "gateway-error,connect-failure,refused-stream"
 const OTHER_SELDON_ANNOTATIONS: &[&str] = &[
     "seldon.io/rest-timeout",
     "seldon.io/grpc-timeout",
-    "seldon.io/grpc-max-message-size",
+    GRPC_MAX_MESSAGE_SIZE,
     "seldon.io/grpc-read-timeout",
     "seldon.io/rest-read-timeout",
     "seldon.io/rest-connection-timeout",
@@ -126,6 +129,15 @@ pub fn lookup<'a>(sdep: &'a SeldonDeployment, key: &str) -> Option<Found<'a>> {
 /// reports the others).
 pub fn max_body_size(sdep: &SeldonDeployment) -> Option<u64> {
     lookup(sdep, REST_MAX_BODY_SIZE).and_then(|found| parse_size(found.value).ok())
+}
+
+/// `seldon.io/grpc-max-message-size`: the largest gRPC message the orchestrator takes or
+/// sends, when it is a positive 32-bit integer (Seldon's rule; validation reports others).
+pub fn grpc_max_message_size(sdep: &SeldonDeployment) -> Option<u64> {
+    lookup(sdep, GRPC_MAX_MESSAGE_SIZE)
+        .and_then(|found| found.value.parse::<i32>().ok())
+        .and_then(|n| u64::try_from(n).ok())
+        .filter(|n| *n > 0)
 }
 
 /// `1048576`, `512Ki`, `64Mi`, `1Gi`: a positive number of bytes.

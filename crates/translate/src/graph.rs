@@ -37,6 +37,17 @@ pub fn walk_with_paths(root: &PredictiveUnit, path: FieldPath) -> Vec<(&Predicti
     out
 }
 
+/// Does the orchestrator call `node` over gRPC: `spec.transport: grpc`, or the node's
+/// `endpoint.type: GRPC` (validation keeps the two from disagreeing).
+pub fn over_grpc(transport: Option<&str>, node: &PredictiveUnit) -> bool {
+    transport == Some("grpc")
+        || node
+            .endpoint
+            .as_ref()
+            .and_then(|e| e.kind.as_deref())
+            .is_some_and(|k| k == "GRPC")
+}
+
 /// The container implementing the node `name`, in any componentSpec of the predictor.
 pub fn container<'a>(predictor: &'a PredictorSpec, name: &str) -> Option<&'a Container> {
     predictor

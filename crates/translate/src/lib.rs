@@ -205,11 +205,6 @@ impl<'a> Plan<'a> {
 
     /// Does the orchestrator call `node` over gRPC?
     fn grpc_to(&self, node: &PredictiveUnit) -> bool {
-        self.grpc_transport
-            || node
-                .endpoint
-                .as_ref()
-                .and_then(|e| e.kind.as_deref())
-                .is_some_and(|k| k == "GRPC")
+        graph::over_grpc(self.grpc_transport.then_some("grpc"), node)
     }
 }

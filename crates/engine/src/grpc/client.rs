@@ -1,0 +1,193 @@
+//! Component calls over gRPC (`endpoint.type: GRPC`), as Seldon's executor makes them
+//! (spec `seldon-wire.md` §1.7): the graph step picks the component service and rpc, the
+//! JSON payload becomes the rpc's message, the request's headers go along as metadata, and
+//! the answer comes back as JSON for the graph.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use http::HeaderMap;
+use serde::Serialize;
+use sluice_api::proto::seldon::protos::{Feedback, SeldonMessage, SeldonMessageList};
+use tonic::transport::{Channel, Endpoint};
+
+use super::services::{
+    combiner_client::CombinerClient, model_client::ModelClient,
+    output_transformer_client::OutputTransformerClient, router_client::RouterClient,
+    transformer_client::TransformerClient,
+};
+use crate::graph::{Error, Method, Payload};
+
+/// One HTTP/2 connection per component address, opened on first use and shared by every
+/// call (tonic multiplexes them).
+#[derive(Debug, Default)]
+pub struct Channels(Mutex<HashMap<String, Channel>>);
+
+impl Channels {
+    fn get(&self, host: &str, port: u16) -> Result<Channel, Error> {
+        let target = format!("http://{host}:{port}");
+        let mut channels = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(channel) = channels.get(&target) {
+            return Ok(channel.clone());
+        }
+        let channel = Endpoint::from_shared(target.clone())
+            .map_err(|e| Error::internal(format!("{target} is not a gRPC address: {e}")))?
+            .tcp_nodelay(true)
+            .connect_lazy();
+        channels.insert(target, channel.clone());
+        Ok(channel)
+    }
+}
+
+/// One component call over gRPC.
+#[derive(Debug)]
+pub(crate) struct Call<'a> {
+    pub(crate) channels: &'a Channels,
+    pub(crate) host: &'a str,
+    pub(crate) port: u16,
+    /// Forwarded as metadata (the executor forwards every incoming key).
+    pub(crate) headers: &'a HeaderMap,
+    /// `seldon.io/grpc-timeout`, as the call's deadline.
+    pub(crate) timeout: Option<Duration>,
+    /// The largest message sent or received.
+    pub(crate) max_message: usize,
+}
+
+/// The full rpc path of a graph step on a component: the metrics' `service` label.
+pub fn rpc_path(method: Method) -> &'static str {
+    match method {
+        Method::Predict => "/seldon.protos.Model/Predict",
+        Method::TransformInput => "/seldon.protos.Transformer/TransformInput",
+        Method::TransformOutput => "/seldon.protos.OutputTransformer/TransformOutput",
+        Method::Route => "/seldon.protos.Router/Route",
+        Method::Aggregate => "/seldon.protos.Combiner/Aggregate",
+        Method::SendFeedback => "/seldon.protos.Model/SendFeedback",
+        Method::Metadata => "/seldon.protos.Model/Metadata",
+        Method::Status => "/seldon.protos.Model/Status",
+    }
+}
+
+impl Call<'_> {
+    /// Make the call for `method` with `payload` (JSON); the answer as JSON, or the
+    /// component's status as an error.
+    pub(crate) async fn make(&self, method: Method, payload: &Payload) -> Result<Payload, Error> {
+        let channel = self.channels.get(self.host, self.port)?;
+        let limit = self.max_message;
+        macro_rules! client {
+            ($client:ident) => {
+                $client::new(channel)
+                    .max_decoding_message_size(limit)
+                    .max_encoding_message_size(limit)
+            };
+        }
+        let body = match method {
+            Method::Predict => json(
+                client!(ModelClient)
+                    .predict(self.request(message(payload)?))
+                    .await,
+            )?,
+            Method::TransformInput => json(
+                client!(TransformerClient)
+                    .transform_input(self.request(message(payload)?))
+                    .await,
+            )?,
+            Method::TransformOutput => json(
+                client!(OutputTransformerClient)
+                    .transform_output(self.request(message(payload)?))
+                    .await,
+            )?,
+            Method::Route => json(client!(RouterClient).route(self.request(message(payload)?)).await)?,
+            Method::Aggregate => {
+                let list: SeldonMessageList = serde_json::from_slice::<Vec<SeldonMessage>>(&payload.body)
+                    .map(|seldon_messages| SeldonMessageList { seldon_messages })
+                    .map_err(|e| invalid("SeldonMessage list", &e))?;
+                json(client!(CombinerClient).aggregate(self.request(list)).await)?
+            }
+            Method::SendFeedback => {
+                let feedback: Feedback =
+                    serde_json::from_slice(&payload.body).map_err(|e| invalid("Feedback", &e))?;
+                json(client!(ModelClient).send_feedback(self.request(feedback)).await)?
+            }
+            Method::Metadata => json(
+                client!(ModelClient)
+                    .metadata(self.request(pbjson_types::Empty {}))
+                    .await,
+            )?,
+            // Seldon's gRPC client has no status call either.
+            Method::Status => return Err(Error::internal("Not implemented")),
+        };
+        Ok(Payload {
+            body,
+            content_type: "application/json".to_string(),
+        })
+    }
+
+    /// `message` with the request's headers as metadata (minus HTTP's own and gRPC's
+    /// reserved ones, which gRPC does not send as metadata) and the deadline.
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        let metadata = request.metadata_mut();
+        for (name, value) in self.headers {
+            let reserved = matches!(
+                name.as_str(),
+                "content-type" | "content-length" | "host" | "te" | "user-agent" | "connection"
+            ) || name.as_str().starts_with("grpc-");
+            if reserved {
+                continue;
+            }
+            if let Ok(key) = tonic::metadata::MetadataKey::from_bytes(name.as_str().as_bytes())
+                && let Ok(v) = tonic::metadata::MetadataValue::try_from(value.as_bytes())
+            {
+                metadata.append(key, v);
+            }
+        }
+        if let Some(t) = self.timeout {
+            request.set_timeout(t);
+        }
+        request
+    }
+}
+
+/// The payload as the rpc's request message.
+fn message(payload: &Payload) -> Result<SeldonMessage, Error> {
+    serde_json::from_slice(&payload.body).map_err(|e| invalid("SeldonMessage", &e))
+}
+
+fn invalid(what: &str, e: &serde_json::Error) -> Error {
+    Error {
+        status: 400,
+        info: format!("the message cannot be sent over gRPC: it is not a {what} ({e})"),
+        body: None,
+    }
+}
+
+/// A component's answer as JSON, or its status as an error.
+fn json<T: Serialize>(answer: Result<tonic::Response<T>, tonic::Status>) -> Result<Vec<u8>, Error> {
+    let message = answer.map_err(|status| Error {
+        status: http_status(status.code()),
+        info: status.message().to_string(),
+        body: None,
+    })?;
+    serde_json::to_vec(message.get_ref()).map_err(|e| Error::internal(e.to_string()))
+}
+
+/// The HTTP status with the meaning of a gRPC code (the inverse of
+/// [`code_of`](super::code_of)).
+pub fn http_status(code: tonic::Code) -> u16 {
+    use tonic::Code;
+    match code {
+        Code::Ok => 200,
+        Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition => 400,
+        Code::Unauthenticated => 401,
+        Code::PermissionDenied => 403,
+        Code::NotFound => 404,
+        Code::Aborted | Code::AlreadyExists => 409,
+        Code::ResourceExhausted => 429,
+        Code::Cancelled => 499,
+        Code::Unimplemented => 501,
+        Code::Unavailable => 503,
+        Code::DeadlineExceeded => 504,
+        Code::Unknown | Code::Internal | Code::DataLoss => 500,
+    }
+}
