@@ -8,6 +8,7 @@ mod input;
 mod local_commands;
 mod mesh_commands;
 mod operator_commands;
+mod predict;
 mod progress;
 mod token;
 
@@ -232,6 +233,52 @@ enum Command {
         /// Proxies in front of the gateway whose x-forwarded-proto is trusted (Istio's numTrustedProxies).
         #[arg(long, default_value_t = 0)]
         num_trusted_proxies: u32,
+    },
+    /// Send a prediction to a deployment through a gateway, over REST or gRPC.
+    #[command(
+        long_about = "Send a prediction to a SeldonDeployment through a gateway (sluice up's, or an Istio \
+        ingress), over REST or gRPC, and print the answer. With --requests N it sends N predictions, \
+        --concurrency at a time, and prints counts, the rate and latency percentiles instead.\n\n\
+        Examples:\n  sluice predict example -n seldon --data '[[1.0,2.0,5.0]]'\n  \
+        sluice predict example -n seldon --grpc\n  \
+        sluice predict example -n seldon --requests 10000 --concurrency 16"
+    )]
+    Predict {
+        /// The SeldonDeployment's name.
+        deployment: String,
+        /// Its namespace.
+        #[arg(short = 'n', long, default_value = "default")]
+        namespace: String,
+        /// The gateway, HOST:PORT.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        gateway: String,
+        /// Call seldon.protos.Seldon/Predict over gRPC (h2c) instead of REST.
+        #[arg(long)]
+        grpc: bool,
+        /// The deployment's protocol (spec.protocol).
+        #[arg(long, value_enum, default_value_t = predict::Api::Seldon)]
+        protocol: predict::Api,
+        /// Rows of features as JSON, sent as an ndarray (seldon) or one FP64 tensor (v2).
+        #[arg(long, value_name = "JSON", conflicts_with = "payload")]
+        data: Option<String>,
+        /// The whole request message as JSON, sent as it is.
+        #[arg(long, value_name = "JSON")]
+        payload: Option<String>,
+        /// The model named in the v2 path (/v2/models/<model>/infer).
+        #[arg(long)]
+        model: Option<String>,
+        /// The Host (or :authority) to send, for a route restricted to hosts.
+        #[arg(long)]
+        host: Option<String>,
+        /// How many predictions to send; above 1, a latency summary is printed.
+        #[arg(long, default_value_t = 1)]
+        requests: u32,
+        /// How many are in flight at once.
+        #[arg(long, default_value_t = 1)]
+        concurrency: u32,
+        /// Give up on one prediction after this many seconds.
+        #[arg(long, default_value_t = 30.0)]
+        timeout: f64,
     },
     /// Show where a request would be routed, and why, without sending it.
     #[command(
@@ -532,6 +579,39 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 ..sluice_gateway::Options::default()
             };
             mesh_commands::gateway(config, options)
+        }
+        Command::Predict {
+            deployment,
+            namespace,
+            gateway,
+            grpc,
+            protocol,
+            data,
+            payload,
+            model,
+            host,
+            requests,
+            concurrency,
+            timeout,
+        } => {
+            let timeout = std::time::Duration::try_from_secs_f64(timeout)
+                .ok()
+                .filter(|t| !t.is_zero())
+                .ok_or_else(|| anyhow::anyhow!("--timeout {timeout}: write a positive number of seconds"))?;
+            predict::predict(predict::PredictArgs {
+                deployment,
+                namespace,
+                gateway,
+                grpc,
+                api: protocol,
+                data,
+                payload,
+                model,
+                host,
+                requests,
+                concurrency,
+                timeout,
+            })
         }
         Command::Explain {
             config,

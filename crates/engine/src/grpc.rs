@@ -52,7 +52,7 @@ const SELDON_SERVICE: &str = "/seldon.protos.Seldon/";
 pub(crate) async fn answer<B>(engine: &Arc<Engine>, request: Request<B>) -> Response<Body>
 where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
+    B::Error: std::fmt::Display,
 {
     let path = request.uri().path();
     if !path.starts_with(SELDON_SERVICE) || engine.protocol() != graph::Protocol::Seldon {
@@ -66,11 +66,28 @@ where
         };
         return status_only(&tonic::Status::unimplemented(message));
     }
+    // A unary request is one message: read whole under the limit (plus its 5-byte frame
+    // prefix), so that a larger one is refused with grpc-go's code and a message naming
+    // the limit, before tonic decodes anything.
     let limit = engine.max_grpc_message();
+    let (parts, body) = request.into_parts();
+    let framed = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(5);
+    let body = match crate::body::read(body, None, framed).await {
+        Ok(body) => body,
+        Err(crate::body::ReadError::TooLarge) => {
+            return status_only(&tonic::Status::resource_exhausted(format!(
+                "the request message is larger than {limit} bytes (the limit: seldon.io/grpc-max-message-size, or --max-request-body)"
+            )));
+        }
+        Err(crate::body::ReadError::Failed(e)) => {
+            return status_only(&tonic::Status::cancelled(format!("reading the request: {e}")));
+        }
+    };
+    let request = Request::from_parts(parts, http_body_util::Full::new(Bytes::from(body)));
     let mut server = services::seldon_server::SeldonServer::new(Api {
         engine: engine.clone(),
     })
-    .max_decoding_message_size(limit)
+    .max_decoding_message_size(usize::MAX)
     .max_encoding_message_size(limit);
     let response = match server.call(request).await {
         Ok(response) => response,
@@ -224,12 +241,29 @@ impl Api {
             .run(action, headers, payload)
             .await
             .map_err(|e| status_of(&e))?;
-        serde_json::from_slice(&out.body).map_err(|e| {
+        let invalid = |e: serde_json::Error| {
             tonic::Status::internal(format!(
                 "the graph's answer is not a valid message of this rpc ({e}): {}",
                 String::from_utf8_lossy(&out.body)
             ))
-        })
+        };
+        let mut answer: serde_json::Value = serde_json::from_slice(&out.body).map_err(invalid)?;
+        if *action == Action::GraphMetadata {
+            graph_metadata_fields(&mut answer);
+        }
+        serde_json::from_value(answer).map_err(invalid)
+    }
+}
+
+/// REST's graph metadata names the graph's edges `graphinputs` and `graphoutputs` (Seldon's
+/// JSON); `SeldonGraphMetadata` names them `inputs` and `outputs`.
+fn graph_metadata_fields(answer: &mut serde_json::Value) {
+    if let Some(object) = answer.as_object_mut() {
+        for (rest, proto) in [("graphinputs", "inputs"), ("graphoutputs", "outputs")] {
+            if let Some(v) = object.remove(rest) {
+                object.insert(proto.to_string(), v);
+            }
+        }
     }
 }
 

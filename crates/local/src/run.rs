@@ -94,7 +94,8 @@ pub struct Summary {
     /// One row per predictor: deployment, predictor, traffic, replicas, and where its
     /// orchestrators listen (Seldon's port 8000 of the pod: `/prometheus`, the API).
     pub rows: Vec<[String; 5]>,
-    /// A ready-to-paste request per deployment.
+    /// Ready-to-paste requests per deployment: curl, and `sluice predict --grpc` for Seldon's
+    /// protocol.
     pub curls: Vec<String>,
     /// Warnings from the files and the configuration.
     pub warnings: Vec<Diagnostic>,
@@ -980,12 +981,23 @@ impl Local {
             } else {
                 (base.clone(), first_host)
             };
-            let host = host.map(|h| format!(" -H 'Host: {h}'")).unwrap_or_default();
             let protocol = Protocol::from_spec(r.sdep.spec.protocol.as_deref()).unwrap_or_default();
             let (path, body) = example_request(protocol);
+            let header = host
+                .as_ref()
+                .map(|h| format!(" -H 'Host: {h}'"))
+                .unwrap_or_default();
             summary.curls.push(format!(
-                "curl -X POST {base}/seldon/{ns}/{name}{path} -H 'Content-Type: application/json'{host} -d '{body}'"
+                "curl -X POST {base}/seldon/{ns}/{name}{path} -H 'Content-Type: application/json'{header} -d '{body}'"
             ));
+            // The same over gRPC (Seldon's protocol, plain h2c): what SeldonClient's
+            // transport="grpc" sends.
+            if let (Protocol::Seldon, Some(authority)) = (protocol, base.strip_prefix("http://")) {
+                let host = host.map(|h| format!(" --host {h}")).unwrap_or_default();
+                summary.curls.push(format!(
+                    "sluice predict {name} -n {ns} --grpc --gateway {authority}{host}"
+                ));
+            }
         }
         summary
     }

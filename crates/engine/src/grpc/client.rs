@@ -164,10 +164,20 @@ fn invalid(what: &str, e: &serde_json::Error) -> Error {
 
 /// A component's answer as JSON, or its status as an error.
 fn json<T: Serialize>(answer: Result<tonic::Response<T>, tonic::Status>) -> Result<Vec<u8>, Error> {
-    let message = answer.map_err(|status| Error {
-        status: http_status(status.code()),
-        info: status.message().to_string(),
-        body: None,
+    let message = answer.map_err(|status| {
+        // tonic reports its own deadline as CANCELLED "Timeout expired"; gRPC (and
+        // grpc-go, which Seldon's executor uses) calls it DEADLINE_EXCEEDED.
+        let expired = status.code() == tonic::Code::Cancelled
+            && status.message() == tonic::TimeoutExpired(()).to_string();
+        Error {
+            status: http_status(if expired {
+                tonic::Code::DeadlineExceeded
+            } else {
+                status.code()
+            }),
+            info: status.message().to_string(),
+            body: None,
+        }
     })?;
     serde_json::to_vec(message.get_ref()).map_err(|e| Error::internal(e.to_string()))
 }
