@@ -1,7 +1,8 @@
 //! `examples/secure` end to end through the real `sluice up` binary: TLS at the gateway
 //! with the example's Secret, a token from `sluice token`, the namespace's policies at each
 //! predictor's sidecar, and both of Seldon's ways to keep `/prometheus` scrapeable — the
-//! `GET /prometheus` rule, and `traffic.sidecar.istio.io/excludeInboundPorts`.
+//! `GET /prometheus` rule, and `traffic.sidecar.istio.io/excludeInboundPorts` — over REST
+//! and over gRPC (HTTP/2 by ALPN on the TLS port).
 
 mod support;
 
@@ -82,6 +83,85 @@ async fn predict_tls(addr: SocketAddr, ca: &Path, token: Option<&str>) -> (u16, 
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
+/// `seldon.protos.Seldon/Predict` over TLS with ALPN h2 (SNI seldon.example.com), framed by
+/// hand on hyper's HTTP/2 client: the HTTP status, `grpc-status` (from the headers of a
+/// trailers-only answer, else the trailers), `grpc-message`, and the answer's message.
+async fn predict_grpc_tls(
+    addr: SocketAddr,
+    ca: &Path,
+    token: Option<&str>,
+) -> (
+    u16,
+    String,
+    String,
+    Option<sluice_api::proto::seldon::protos::SeldonMessage>,
+) {
+    use prost::Message;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(ca).expect("ca.crt"))
+        .expect("root");
+    let mut config =
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let stream = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("seldon.example.com").expect("name"), tcp)
+        .await
+        .expect("TLS handshake");
+    assert_eq!(
+        stream.get_ref().1.alpn_protocol(),
+        Some(&b"h2"[..]),
+        "the gateway chose h2"
+    );
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .expect("h2");
+    tokio::spawn(conn);
+    let message: sluice_api::proto::seldon::protos::SeldonMessage =
+        serde_json::from_str(BODY).expect("the REST body is a SeldonMessage");
+    let encoded = message.encode_to_vec();
+    let mut framed = vec![0u8];
+    framed.extend_from_slice(&u32::try_from(encoded.len()).expect("len").to_be_bytes());
+    framed.extend_from_slice(&encoded);
+    let mut request = http::Request::builder()
+        .method("POST")
+        .uri("https://seldon.example.com/seldon.protos.Seldon/Predict")
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("seldon", "secure")
+        .header("namespace", "seldon");
+    if let Some(t) = token {
+        request = request.header("authorization", format!("Bearer {t}"));
+    }
+    let response = sender
+        .send_request(request.body(Full::new(Bytes::from(framed))).expect("request"))
+        .await
+        .expect("response");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let collected = response.into_body().collect().await.expect("body");
+    let trailers = collected.trailers().cloned().unwrap_or_default();
+    let data = collected.to_bytes();
+    let field = |name: &str| {
+        headers
+            .get(name)
+            .or_else(|| trailers.get(name))
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let answer = (data.len() > 5).then(|| {
+        sluice_api::proto::seldon::protos::SeldonMessage::decode(&data[5..]).expect("a SeldonMessage")
+    });
+    (status, field("grpc-status"), field("grpc-message"), answer)
+}
+
 /// The first orchestrator address in a table line of `seldon/secure`.
 fn orchestrator(lines: &str) -> Option<SocketAddr> {
     lines
@@ -124,6 +204,27 @@ async fn the_secure_example_with_both_prometheus_options() {
     let forged = String::from_utf8(forged).expect("ascii");
     let (code, body) = predict_tls(https, &ca, Some(&forged)).await;
     assert_eq!((code, body.as_str()), (401, "Jwt verification fails"));
+
+    // The same over gRPC on the same TLS port: the sidecar's refusals are gRPC statuses
+    // (HTTP 200, trailers-only), as Envoy sends them.
+    let (http, code, message, answer) = predict_grpc_tls(https, &ca, None).await;
+    assert_eq!(
+        (http, code.as_str(), message.as_str()),
+        (200, "7", "RBAC: access denied")
+    );
+    assert!(answer.is_none());
+    let (http, code, message, _) = predict_grpc_tls(https, &ca, Some(&forged)).await;
+    assert_eq!(
+        (http, code.as_str(), message.as_str()),
+        (200, "16", "Jwt verification fails")
+    );
+    let (http, code, message, answer) = predict_grpc_tls(https, &ca, Some(&token)).await;
+    assert_eq!((http, code.as_str()), (200, "0"), "{message}");
+    let answer = serde_json::to_string(&answer.expect("an answer")).expect("JSON");
+    assert!(
+        answer.contains("0.43782349911420193"),
+        "the mock's answer: {answer}"
+    );
     // Plain HTTP is redirected to https.
     let (code, headers, _) = exchange(
         &client(),

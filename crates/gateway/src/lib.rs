@@ -49,3 +49,9 @@ pub fn full(bytes: impl Into<bytes::Bytes>) -> Body {
         .map_err(|never| match never {})
         .boxed()
 }
+
+/// A local reply as the gateway sends it (Istio's text, or for a gRPC request a
+/// trailers-only gRPC status): for the sidecar filters `sluice up` runs in front of engines.
+pub fn local_reply(reply: &sluice_mesh::Reply, grpc: bool) -> http::Response<Body> {
+    reply::local(reply, grpc, false)
+}

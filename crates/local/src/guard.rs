@@ -10,10 +10,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use bytes::Bytes;
 use http::Response;
 use http::request::Parts;
-use http_body_util::Full;
 use k8s_openapi::api::apps::v1::Deployment;
 use sluice_api::SeldonDeployment;
 use sluice_api::seldon::PredictorSpec;
@@ -35,6 +33,8 @@ pub(crate) struct Guard {
     pub(crate) workload: Workload,
     /// The pod's port the orchestrator listens on (Seldon's 8000).
     pub(crate) port: u16,
+    /// The pod's port the orchestrator serves gRPC on (Seldon's 5001).
+    pub(crate) grpc_port: u16,
     /// The filters of the policies that select the pod.
     pub(crate) security: Security,
     /// Ports the sidecar does not intercept.
@@ -66,7 +66,7 @@ impl Guard {
         sdep: &SeldonDeployment,
         predictor: &PredictorSpec,
         deployments: &[Deployment],
-        port: u16,
+        (port, grpc_port): (u16, u16),
     ) -> (Guard, Vec<Diagnostic>) {
         let mut problems = Vec::new();
         let pod = engine_pod(sdep, predictor, deployments);
@@ -111,6 +111,7 @@ impl Guard {
             Guard {
                 workload,
                 port,
+                grpc_port,
                 security,
                 excluded,
             },
@@ -118,20 +119,23 @@ impl Guard {
         )
     }
 
-    /// Run the sidecar's filters for a request from `peer`: Istio's 401/403 when refused.
+    /// Run the sidecar's filters for a request from `peer`: Istio's 401/403 when refused
+    /// (as a gRPC status for a gRPC request, which reaches the pod's gRPC port).
     pub(crate) fn check(
         &self,
         parts: &mut Parts,
         peer: SocketAddr,
         jwks: &sluice_gateway::jwks::Jwks,
-    ) -> Option<Response<Full<Bytes>>> {
-        if self.security.is_empty() || self.excluded.contains(&self.port) {
+    ) -> Option<Response<sluice_gateway::Body>> {
+        let grpc = sluice_engine::grpc::is_grpc(&parts.headers);
+        let port = if grpc { self.grpc_port } else { self.port };
+        if self.security.is_empty() || self.excluded.contains(&port) {
             return None;
         }
         let connection = Connection {
             peer,
-            local: SocketAddr::from(([127, 0, 0, 1], self.port)),
-            port: self.port,
+            local: SocketAddr::from(([127, 0, 0, 1], port)),
+            port,
             scheme: Scheme::Http,
             sni: None,
             peer_principal: None,
@@ -142,18 +146,7 @@ impl Guard {
             .map_or(0, |d| d.as_secs());
         match self.security.check(parts, &connection, now, &|uri| jwks.get(uri)) {
             Ok(_) => None,
-            Err(reply) => {
-                let mut response = Response::new(Full::new(Bytes::from(reply.body)));
-                *response.status_mut() = reply.status;
-                response.headers_mut().insert(
-                    http::header::CONTENT_TYPE,
-                    http::HeaderValue::from_static("text/plain"),
-                );
-                for (name, value) in reply.headers {
-                    response.headers_mut().insert(name, value);
-                }
-                Some(response)
-            }
+            Err(reply) => Some(sluice_gateway::local_reply(&reply, grpc)),
         }
     }
 }

@@ -197,7 +197,7 @@ fn in_process(engine: &Arc<Engine>, guard: &SharedGuard, jwks: &sluice_gateway::
             let (mut parts, body) = request.into_parts();
             // The gateway is the caller.
             match guard.load().check(&mut parts, GATEWAY_PEER, &jwks) {
-                Some(refused) => sluice_engine::server::boxed(refused),
+                Some(refused) => refused,
                 None => engine.answer(Request::from_parts(parts, body)).await,
             }
         })
@@ -617,7 +617,7 @@ impl Local {
                 sdep,
                 predictor,
                 &desired.deployments,
-                self.engine_port(),
+                self.engine_ports(),
             );
             if let Some(problem) = problems.into_iter().next() {
                 replicas.iter().flatten().for_each(Replica::stop);
@@ -674,7 +674,7 @@ impl Local {
                             async move {
                                 let (mut parts, body) = request.into_parts();
                                 match sidecar.load().check(&mut parts, peer, &keys) {
-                                    Some(refused) => sluice_engine::server::boxed(refused),
+                                    Some(refused) => refused,
                                     None => engine.answer(Request::from_parts(parts, body)).await,
                                 }
                             }
@@ -752,8 +752,13 @@ impl Local {
     }
 
     /// The orchestrators' port in a pod (Seldon's 8000): the port sidecar policies see.
-    fn engine_port(&self) -> u16 {
-        u16::try_from(self.options.settings.engine_http_port).unwrap_or(8000)
+    /// The orchestrator's REST and gRPC ports in its pod (Seldon's 8000 and 5001).
+    fn engine_ports(&self) -> (u16, u16) {
+        let settings = &self.options.settings;
+        (
+            u16::try_from(settings.engine_http_port).unwrap_or(8000),
+            u16::try_from(settings.engine_grpc_port).unwrap_or(5001),
+        )
     }
 
     /// Every running predictor's sidecar policies for `plan`, and the problems: bad
@@ -774,7 +779,7 @@ impl Local {
                     &r.sdep,
                     predictor,
                     &r.desired.deployments,
-                    self.engine_port(),
+                    self.engine_ports(),
                 );
                 problems.extend(found.into_iter().map(|d| plan.loaded.locate(d)));
                 workloads.push(guard.workload.clone());
