@@ -1,10 +1,13 @@
 //! Compiles the protobuf messages under `proto/` (Seldon's `seldon.protos` and the
-//! TensorFlow tensor types it carries) with prost, and their proto3 JSON mapping with
-//! pbjson, using the `protoc` that `protoc-bin-vendored` ships (nothing to install).
+//! TensorFlow tensor types it carries, and the Open Inference Protocol's `inference`)
+//! with prost, and the proto3 JSON mapping of Seldon's with pbjson, using the `protoc` that `protoc-bin-vendored` ships (nothing to install).
 
 use std::path::PathBuf;
 
-const PROTOS: &[&str] = &["proto/seldon/protos/prediction.proto"];
+const PROTOS: &[&str] = &[
+    "proto/seldon/protos/prediction.proto",
+    "proto/inference/grpc_service.proto",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");

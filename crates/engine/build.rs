@@ -1,6 +1,7 @@
 //! Generates the tonic clients and servers of Seldon's gRPC services (`seldon.protos`:
 //! the external `Seldon` API and the component APIs `Model`, `Router`, `Transformer`,
-//! `OutputTransformer`, `Combiner`, `Generic`) over the messages `sluice-api` compiles
+//! `OutputTransformer`, `Combiner`, `Generic`) and of the Open Inference Protocol
+//! (`inference.GRPCInferenceService`) over the messages `sluice-api` compiles
 //! from the same `.proto` file, with the `protoc` that `protoc-bin-vendored` ships.
 
 use std::path::PathBuf;
@@ -17,9 +18,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .extern_path(".google.protobuf", "::pbjson_types")
         .extern_path(".seldon.protos", "::sluice_api::proto::seldon::protos")
         .extern_path(".tensorflow", "::sluice_api::proto::tensorflow")
+        .extern_path(".inference", "::sluice_api::proto::inference")
         .compile_with_config(
             config,
-            &[protos.join("seldon/protos/prediction.proto")],
+            &[
+                protos.join("seldon/protos/prediction.proto"),
+                protos.join("inference/grpc_service.proto"),
+            ],
             &[protos, protoc_bin_vendored::include_path()?],
         )?;
     Ok(())

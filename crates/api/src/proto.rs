@@ -24,6 +24,13 @@ pub mod tensorflow {
     include!(concat!(env!("OUT_DIR"), "/tensorflow.serde.rs"));
 }
 
+/// Package `inference`: the Open Inference Protocol (v2) over gRPC. Its REST JSON is not
+/// the proto3 mapping, so it has no serde form here (the engine converts).
+#[allow(missing_docs, clippy::all, unreachable_pub, missing_debug_implementations)]
+pub mod inference {
+    include!(concat!(env!("OUT_DIR"), "/inference.rs"));
+}
+
 /// The protobuf well-known types (`Value`, `ListValue`, `Struct`, `Any`, `Empty`) with
 /// their JSON mapping.
 pub use pbjson_types as well_known;

@@ -241,7 +241,8 @@ enum Command {
         --concurrency at a time, and prints counts, the rate and latency percentiles instead.\n\n\
         Examples:\n  sluice predict example -n seldon --data '[[1.0,2.0,5.0]]'\n  \
         sluice predict example -n seldon --grpc\n  \
-        sluice predict example -n seldon --requests 10000 --concurrency 16"
+        sluice predict example -n seldon --requests 10000 --concurrency 16\n\n\
+        Exit status: 0 when every prediction succeeded, 1 when one failed, 2 for bad arguments."
     )]
     Predict {
         /// The SeldonDeployment's name.

@@ -15,7 +15,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
+use sluice_api::proto::inference::ModelInferRequest;
 use sluice_api::proto::seldon::protos::SeldonMessage;
+use sluice_engine::grpc::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
 use sluice_engine::grpc::services::seldon_client::SeldonClient;
 
 /// The API a deployment speaks (`spec.protocol`).
@@ -23,7 +25,7 @@ use sluice_engine::grpc::services::seldon_client::SeldonClient;
 pub(crate) enum Api {
     /// Seldon's (`/api/v1.0/predictions`, `seldon.protos.Seldon/Predict`).
     Seldon,
-    /// The Open Inference Protocol (`/v2/models/<model>/infer`), REST only.
+    /// The Open Inference Protocol (`/v2/models/<model>/infer`, `ModelInfer`).
     V2,
 }
 
@@ -146,9 +148,44 @@ enum Caller {
     Grpc {
         client: SeldonClient<tonic::transport::Channel>,
         message: Box<SeldonMessage>,
-        deployment: String,
-        namespace: String,
+        metadata: Metadata,
     },
+    GrpcV2 {
+        client: GrpcInferenceServiceClient<tonic::transport::Channel>,
+        message: Box<ModelInferRequest>,
+        metadata: Metadata,
+    },
+}
+
+/// The `seldon` and `namespace` metadata the gateway's gRPC route matches on.
+#[derive(Debug, Clone)]
+struct Metadata {
+    deployment: String,
+    namespace: String,
+}
+
+impl Metadata {
+    fn request<T>(&self, message: T, timeout: Duration) -> Result<tonic::Request<T>, String> {
+        let mut request = tonic::Request::new(message);
+        request.set_timeout(timeout);
+        let metadata = request.metadata_mut();
+        for (key, value) in [("seldon", &self.deployment), ("namespace", &self.namespace)] {
+            let value = value
+                .parse()
+                .map_err(|_| format!("{value:?} cannot be gRPC metadata"))?;
+            metadata.insert(key, value);
+        }
+        Ok(request)
+    }
+}
+
+/// A gRPC status as one line.
+fn status_text(status: &tonic::Status) -> String {
+    let code = sluice_engine::grpc::code_name(status.code());
+    match status.message() {
+        "" => format!("gRPC status {code}"),
+        message => format!("gRPC status {code}: {message}"),
+    }
 }
 
 impl Caller {
@@ -188,26 +225,28 @@ impl Caller {
             Caller::Grpc {
                 client,
                 message,
-                deployment,
-                namespace,
+                metadata,
             } => {
-                let mut request = tonic::Request::new(SeldonMessage::clone(message));
-                request.set_timeout(timeout);
-                let metadata = request.metadata_mut();
-                for (key, value) in [("seldon", deployment), ("namespace", namespace)] {
-                    let value = value
-                        .parse()
-                        .map_err(|_| format!("{value:?} cannot be gRPC metadata"))?;
-                    metadata.insert(key, value);
-                }
-                let answer = client.clone().predict(request).await.map_err(|status| {
-                    let code = sluice_engine::grpc::code_name(status.code());
-                    match status.message() {
-                        "" => format!("gRPC status {code}"),
-                        message => format!("gRPC status {code}: {message}"),
-                    }
-                })?;
+                let request = metadata.request(SeldonMessage::clone(message), timeout)?;
+                let answer = client
+                    .clone()
+                    .predict(request)
+                    .await
+                    .map_err(|s| status_text(&s))?;
                 serde_json::to_string(answer.get_ref()).map_err(|e| e.to_string())
+            }
+            Caller::GrpcV2 {
+                client,
+                message,
+                metadata,
+            } => {
+                let request = metadata.request(ModelInferRequest::clone(message), timeout)?;
+                let answer = client
+                    .clone()
+                    .model_infer(request)
+                    .await
+                    .map_err(|s| status_text(&s))?;
+                sluice_engine::grpc::v2::response_json(answer.get_ref()).map(|json| json.to_string())
             }
         }
     }
@@ -251,13 +290,6 @@ fn caller(args: &PredictArgs, body: Value) -> Result<Caller> {
     let gateway = args.gateway.trim_end_matches('/');
     let authority = gateway.strip_prefix("http://").unwrap_or(gateway).to_string();
     if args.grpc {
-        if args.api == Api::V2 {
-            bail!(
-                "--grpc with --protocol v2: sluice serves the Open Inference Protocol over REST only for now"
-            );
-        }
-        let message: SeldonMessage =
-            serde_json::from_value(body).context("the payload is not a SeldonMessage")?;
         let mut endpoint = tonic::transport::Endpoint::from_shared(format!("http://{authority}"))
             .with_context(|| format!("--gateway {gateway:?} is not HOST:PORT"))?
             .tcp_nodelay(true);
@@ -267,11 +299,28 @@ fn caller(args: &PredictArgs, body: Value) -> Result<Caller> {
                 .with_context(|| format!("--host {h:?} is not a host name"))?;
             endpoint = endpoint.origin(uri);
         }
-        return Ok(Caller::Grpc {
-            client: SeldonClient::new(endpoint.connect_lazy()).max_decoding_message_size(usize::MAX),
-            message: Box::new(message),
+        let channel = endpoint.connect_lazy();
+        let metadata = Metadata {
             deployment: args.deployment.clone(),
             namespace: args.namespace.clone(),
+        };
+        return Ok(match args.api {
+            Api::Seldon => Caller::Grpc {
+                client: SeldonClient::new(channel).max_decoding_message_size(usize::MAX),
+                message: Box::new(
+                    serde_json::from_value(body).context("the payload is not a SeldonMessage")?,
+                ),
+                metadata,
+            },
+            Api::V2 => Caller::GrpcV2 {
+                client: GrpcInferenceServiceClient::new(channel).max_decoding_message_size(usize::MAX),
+                message: Box::new(
+                    sluice_engine::grpc::v2::request_proto(&body, args.model.as_deref().unwrap_or_default())
+                        .map_err(anyhow::Error::msg)
+                        .context("the payload is not a v2 inference request")?,
+                ),
+                metadata,
+            },
         });
     }
     let path = match (args.api, &args.model) {

@@ -758,3 +758,60 @@ fn up_says_which_prepackaged_servers_cannot_run_and_what_to_install() {
         stderr(&out)
     );
 }
+
+#[test]
+fn up_refuses_kafka_naming_the_field() {
+    let file = temp_file(
+        "kafka.yaml",
+        "apiVersion: machinelearning.seldon.io/v1\nkind: SeldonDeployment\nmetadata: {name: k, namespace: seldon}\nspec:\n  serverType: kafka\n  predictors:\n  - name: p\n    svcOrchSpec:\n      env:\n      - {name: KAFKA_BROKER, value: b:9092}\n      - {name: KAFKA_INPUT_TOPIC, value: in}\n      - {name: KAFKA_OUTPUT_TOPIC, value: out}\n    graph: {name: classifier, type: MODEL}\n    componentSpecs:\n    - spec:\n        containers:\n        - {name: classifier, image: 'seldonio/mock_classifier:1.18.2'}\n",
+    );
+    let out = sluice(&[
+        "up",
+        file.to_str().expect("utf-8 path"),
+        "--port-map",
+        "80=0",
+        "--admin",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("spec.serverType") && stderr(&out).contains("serves REST and gRPC only"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn predict_says_why_a_request_cannot_be_made() {
+    // Bad arguments exit 2; a prediction that fails exits 1.
+    let out = sluice(&["predict", "m", "--data", "3"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--data \"3\" is not a JSON array"),
+        "{}",
+        stderr(&out)
+    );
+    let out = sluice(&["predict", "m", "--requests", "0"]);
+    assert!(
+        stderr(&out).contains("--requests and --concurrency must be at least 1"),
+        "{}",
+        stderr(&out)
+    );
+    // Nothing listens on the gateway: the error names the address, over both transports.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let gateway = format!("127.0.0.1:{port}");
+    let out = sluice(&["predict", "m", "--gateway", &gateway, "--timeout", "5"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains(&gateway), "{}", stderr(&out));
+    let out = sluice(&["predict", "m", "--gateway", &gateway, "--grpc", "--timeout", "5"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("gRPC status UNAVAILABLE"),
+        "{}",
+        stderr(&out)
+    );
+}

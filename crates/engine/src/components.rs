@@ -137,6 +137,8 @@ impl Nodes for Components<'_> {
                     headers: self.headers,
                     timeout: self.grpc_timeout,
                     max_message: self.max_grpc_message,
+                    protocol: self.protocol,
+                    model: self.model.unwrap_or(&node.name),
                 };
                 let started = Instant::now();
                 let result = call.make(method, &payload).await;
@@ -147,7 +149,7 @@ impl Nodes for Components<'_> {
                 self.metrics.client(
                     self.model.unwrap_or(&node.name),
                     image,
-                    ("unary", crate::grpc::client::rpc_path(method)),
+                    ("unary", crate::grpc::client::rpc_path(self.protocol, method)),
                     code,
                     started.elapsed(),
                 );

@@ -1,15 +1,18 @@
-//! The orchestrator's gRPC API (spec `seldon-wire.md` §1.7–§1.8): `seldon.protos.Seldon`
-//! served by the same graph code as REST. A request's message is turned into its proto3
-//! JSON form, run exactly as a REST request would be ([`Engine::run`]), and the answer
-//! parsed back into the rpc's response message: one graph, two codecs.
+//! The orchestrator's gRPC API (spec `seldon-wire.md` §1.7–§1.8, §2): `seldon.protos.Seldon`
+//! for seldon-protocol predictors and `inference.GRPCInferenceService` for v2, served by
+//! the same graph code as REST. A request's message is turned into its REST JSON form
+//! (proto3's JSON mapping for Seldon's messages, [`v2`] for the Open Inference Protocol),
+//! run exactly as a REST request would be ([`Engine::run`]), and the answer turned back
+//! into the rpc's response message: one graph, two codecs.
 //!
 //! ```text
-//!  gRPC request ──tonic/prost──> SeldonMessage ──pbjson──> JSON ──> Engine::run (graph)
-//!  gRPC answer  <──tonic/prost── SeldonMessage <──pbjson── JSON <──┘
+//!  gRPC request ──tonic/prost──> message ──JSON codec──> JSON ──> Engine::run (graph)
+//!  gRPC answer  <──tonic/prost── message <──JSON codec── JSON <──┘
 //! ```
 //!
 //! Errors become gRPC statuses with the meaning of the REST status ([`code_of`]); metrics
-//! are Seldon's, labelled with the full method, `unary` and the code name.
+//! are Seldon's, labelled with the full method, `unary` and the code name. [`client`]
+//! makes the component calls of `endpoint.type: GRPC` nodes.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -27,13 +30,21 @@ use tonic::codegen::Service;
 
 use crate::graph::{self, Payload};
 use crate::server::{Action, Body, Engine};
+use sluice_api::proto::inference as v2p;
 
 pub mod client;
+pub mod v2;
 
 /// The generated tonic services of `seldon.protos`.
 #[allow(missing_docs, clippy::all, unreachable_pub, missing_debug_implementations)]
 pub mod services {
     include!(concat!(env!("OUT_DIR"), "/seldon.protos.rs"));
+}
+
+/// The generated tonic service of `inference` (the Open Inference Protocol).
+#[allow(missing_docs, clippy::all, unreachable_pub, missing_debug_implementations)]
+pub mod inference {
+    include!(concat!(env!("OUT_DIR"), "/inference.rs"));
 }
 
 /// The content type that marks a gRPC request (`application/grpc`, `application/grpc+proto`).
@@ -44,28 +55,34 @@ pub fn is_grpc(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.starts_with("application/grpc"))
 }
 
-/// The path prefix of the one service the orchestrator serves.
-const SELDON_SERVICE: &str = "/seldon.protos.Seldon/";
+/// The service a protocol's orchestrator serves over gRPC, by path prefix.
+fn service_of(protocol: graph::Protocol) -> Option<&'static str> {
+    match protocol {
+        graph::Protocol::Seldon => Some("/seldon.protos.Seldon/"),
+        graph::Protocol::V2 => Some("/inference.GRPCInferenceService/"),
+        graph::Protocol::Tensorflow => None,
+    }
+}
 
-/// Answer one gRPC request: `seldon.protos.Seldon` for the seldon protocol, an
-/// `UNIMPLEMENTED` status for anything else.
+/// Answer one gRPC request: `seldon.protos.Seldon` for the seldon protocol,
+/// `inference.GRPCInferenceService` for v2, an `UNIMPLEMENTED` status for anything else.
 pub(crate) async fn answer<B>(engine: &Arc<Engine>, request: Request<B>) -> Response<Body>
 where
     B: hyper::body::Body<Data = Bytes> + Send + 'static,
     B::Error: std::fmt::Display,
 {
     let path = request.uri().path();
-    if !path.starts_with(SELDON_SERVICE) || engine.protocol() != graph::Protocol::Seldon {
-        let message = match engine.protocol() {
-            graph::Protocol::Seldon => format!(
-                "unknown method {path}: the orchestrator serves seldon.protos.Seldon (Predict, SendFeedback, ModelMetadata, GraphMetadata)"
+    let protocol = engine.protocol();
+    let Some(service) = service_of(protocol).filter(|s| path.starts_with(s)) else {
+        let message = match service_of(protocol) {
+            Some(service) => format!(
+                "unknown method {path}: the orchestrator of a {protocol:?}-protocol predictor serves {}",
+                service.trim_matches('/')
             ),
-            other => format!(
-                "the {other:?} protocol is served over REST only for now: gRPC serves seldon.protos.Seldon for protocol: seldon"
-            ),
+            None => "the tensorflow protocol is served over REST only for now".to_string(),
         };
         return status_only(&tonic::Status::unimplemented(message));
-    }
+    };
     // A unary request is one message: read whole under the limit (plus its 5-byte frame
     // prefix), so that a larger one is refused with grpc-go's code and a message naming
     // the limit, before tonic decodes anything.
@@ -84,12 +101,23 @@ where
         }
     };
     let request = Request::from_parts(parts, http_body_util::Full::new(Bytes::from(body)));
-    let mut server = services::seldon_server::SeldonServer::new(Api {
+    let api = Api {
         engine: engine.clone(),
-    })
-    .max_decoding_message_size(usize::MAX)
-    .max_encoding_message_size(limit);
-    let response = match server.call(request).await {
+    };
+    let response = if service.starts_with("/seldon.protos.") {
+        services::seldon_server::SeldonServer::new(api)
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(limit)
+            .call(request)
+            .await
+    } else {
+        inference::grpc_inference_service_server::GrpcInferenceServiceServer::new(api)
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(limit)
+            .call(request)
+            .await
+    };
+    let response = match response {
         Ok(response) => response,
         Err(never) => match never {},
     };
@@ -130,40 +158,70 @@ fn status_only(status: &tonic::Status) -> Response<Body> {
     response
 }
 
-/// `seldon.protos.Seldon` over the engine.
+/// The orchestrator's gRPC services over the engine.
 struct Api {
     engine: Arc<Engine>,
 }
 
+type Answer<T> = Result<tonic::Response<T>, tonic::Status>;
+
+/// The message as JSON for the graph (proto3's JSON mapping).
+fn proto_json<T: Serialize>(message: &T) -> Result<Vec<u8>, tonic::Status> {
+    serde_json::to_vec(message)
+        .map_err(|e| tonic::Status::internal(format!("the request has no JSON form: {e}")))
+}
+
+/// The graph's JSON answer as the rpc's message (proto3's JSON mapping).
+fn from_json<O: DeserializeOwned>(body: &[u8]) -> Result<O, tonic::Status> {
+    serde_json::from_slice(body).map_err(|e| invalid_answer(&e.to_string(), body))
+}
+
+fn invalid_answer(e: &str, body: &[u8]) -> tonic::Status {
+    tonic::Status::internal(format!(
+        "the graph's answer is not a valid message of this rpc ({e}): {}",
+        String::from_utf8_lossy(body)
+    ))
+}
+
 #[tonic::async_trait]
 impl services::seldon_server::Seldon for Api {
-    async fn predict(
-        &self,
-        request: tonic::Request<SeldonMessage>,
-    ) -> Result<tonic::Response<SeldonMessage>, tonic::Status> {
+    async fn predict(&self, request: tonic::Request<SeldonMessage>) -> Answer<SeldonMessage> {
+        let body = proto_json(request.get_ref());
         self.call(
             "/seldon.protos.Seldon/Predict",
             Action::Predict { model: None },
             request,
+            body,
+            from_json,
         )
         .await
     }
 
-    async fn send_feedback(
-        &self,
-        request: tonic::Request<Feedback>,
-    ) -> Result<tonic::Response<SeldonMessage>, tonic::Status> {
-        self.call("/seldon.protos.Seldon/SendFeedback", Action::Feedback, request)
-            .await
+    async fn send_feedback(&self, request: tonic::Request<Feedback>) -> Answer<SeldonMessage> {
+        let body = proto_json(request.get_ref());
+        self.call(
+            "/seldon.protos.Seldon/SendFeedback",
+            Action::Feedback,
+            request,
+            body,
+            from_json,
+        )
+        .await
     }
 
     async fn model_metadata(
         &self,
         request: tonic::Request<SeldonModelMetadataRequest>,
-    ) -> Result<tonic::Response<SeldonModelMetadata>, tonic::Status> {
+    ) -> Answer<SeldonModelMetadata> {
         let action = Action::NodeMetadata(request.get_ref().name.clone());
         let mut response = self
-            .call("/seldon.protos.Seldon/ModelMetadata", action, request)
+            .call(
+                "/seldon.protos.Seldon/ModelMetadata",
+                action,
+                request,
+                Ok(Vec::new()),
+                from_json,
+            )
             .await?;
         // Seldon sends no puid header with metadata.
         response.metadata_mut().remove("seldon-puid");
@@ -173,12 +231,19 @@ impl services::seldon_server::Seldon for Api {
     async fn graph_metadata(
         &self,
         request: tonic::Request<pbjson_types::Empty>,
-    ) -> Result<tonic::Response<SeldonGraphMetadata>, tonic::Status> {
+    ) -> Answer<SeldonGraphMetadata> {
         let mut response = self
             .call(
                 "/seldon.protos.Seldon/GraphMetadata",
                 Action::GraphMetadata,
                 request,
+                Ok(Vec::new()),
+                |body| {
+                    let mut answer: serde_json::Value =
+                        serde_json::from_slice(body).map_err(|e| invalid_answer(&e.to_string(), body))?;
+                    graph_metadata_fields(&mut answer);
+                    serde_json::from_value(answer).map_err(|e| invalid_answer(&e.to_string(), body))
+                },
             )
             .await?;
         response.metadata_mut().remove("seldon-puid");
@@ -186,18 +251,106 @@ impl services::seldon_server::Seldon for Api {
     }
 }
 
+#[tonic::async_trait]
+impl inference::grpc_inference_service_server::GrpcInferenceService for Api {
+    async fn server_live(
+        &self,
+        _request: tonic::Request<v2p::ServerLiveRequest>,
+    ) -> Answer<v2p::ServerLiveResponse> {
+        Ok(tonic::Response::new(v2p::ServerLiveResponse { live: true }))
+    }
+
+    async fn server_ready(
+        &self,
+        _request: tonic::Request<v2p::ServerReadyRequest>,
+    ) -> Answer<v2p::ServerReadyResponse> {
+        let ready = self.engine.ready().await;
+        Ok(tonic::Response::new(v2p::ServerReadyResponse { ready }))
+    }
+
+    async fn server_metadata(
+        &self,
+        _request: tonic::Request<v2p::ServerMetadataRequest>,
+    ) -> Answer<v2p::ServerMetadataResponse> {
+        Ok(tonic::Response::new(v2p::ServerMetadataResponse {
+            name: "sluice-engine".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            extensions: Vec::new(),
+        }))
+    }
+
+    async fn model_ready(
+        &self,
+        request: tonic::Request<v2p::ModelReadyRequest>,
+    ) -> Answer<v2p::ModelReadyResponse> {
+        let action = Action::NodeStatus(request.get_ref().name.clone());
+        self.call(
+            "/inference.GRPCInferenceService/ModelReady",
+            action,
+            request,
+            Ok(Vec::new()),
+            |_| Ok(v2p::ModelReadyResponse { ready: true }),
+        )
+        .await
+    }
+
+    async fn model_metadata(
+        &self,
+        request: tonic::Request<v2p::ModelMetadataRequest>,
+    ) -> Answer<v2p::ModelMetadataResponse> {
+        let action = Action::NodeMetadata(request.get_ref().name.clone());
+        self.call(
+            "/inference.GRPCInferenceService/ModelMetadata",
+            action,
+            request,
+            Ok(Vec::new()),
+            |body| {
+                let json: serde_json::Value =
+                    serde_json::from_slice(body).map_err(|e| invalid_answer(&e.to_string(), body))?;
+                v2::metadata_proto(&json).map_err(|e| invalid_answer(&e, body))
+            },
+        )
+        .await
+    }
+
+    async fn model_infer(
+        &self,
+        request: tonic::Request<v2p::ModelInferRequest>,
+    ) -> Answer<v2p::ModelInferResponse> {
+        // A model name in the request names every node, as the URL's does over REST.
+        let model = Some(request.get_ref().model_name.clone()).filter(|m| !m.is_empty());
+        let body = v2::request_json(request.get_ref())
+            .map_err(tonic::Status::invalid_argument)
+            .and_then(|json| serde_json::to_vec(&json).map_err(|e| tonic::Status::internal(e.to_string())));
+        self.call(
+            "/inference.GRPCInferenceService/ModelInfer",
+            Action::Predict { model },
+            request,
+            body,
+            |body| {
+                let json: serde_json::Value =
+                    serde_json::from_slice(body).map_err(|e| invalid_answer(&e.to_string(), body))?;
+                v2::response_proto(&json).map_err(|e| invalid_answer(&e, body))
+            },
+        )
+        .await
+    }
+}
+
 impl Api {
-    /// Run `action` on the request's message as JSON, with its metadata as headers (and a
-    /// new `seldon-puid` when it has none), and parse the answer as `O`.
-    async fn call<I: Serialize, O: DeserializeOwned>(
+    /// Run `action` on `body` (the request's JSON form), with the request's metadata as
+    /// headers (and a new `seldon-puid` when it has none); `answer` turns the graph's
+    /// answer into the rpc's message. Measured as Seldon's executor measures gRPC.
+    async fn call<I, O>(
         &self,
         method: &str,
         action: Action,
         request: tonic::Request<I>,
-    ) -> Result<tonic::Response<O>, tonic::Status> {
+        body: Result<Vec<u8>, tonic::Status>,
+        answer: impl FnOnce(&[u8]) -> Result<O, tonic::Status>,
+    ) -> Answer<O> {
         let started = Instant::now();
-        let (metadata, _, message) = request.into_parts();
-        let mut headers = metadata.into_headers();
+        let mut headers = request.into_parts().0.into_headers();
         let puid = match headers.get("seldon-puid").and_then(|v| v.to_str().ok()) {
             Some(p) => p.to_string(),
             None => sluice_api::ids::uuid_v4(rand::rng().random()),
@@ -209,7 +362,19 @@ impl Api {
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        let result = self.run(&action, &headers, &message).await;
+        let result = match body {
+            Ok(body) => {
+                let payload = Payload {
+                    body,
+                    content_type: "application/json".to_string(),
+                };
+                match self.engine.run(&action, &headers, payload).await {
+                    Ok(out) => answer(&out.body),
+                    Err(e) => Err(status_of(&e)),
+                }
+            }
+            Err(status) => Err(status),
+        };
         let code = match &result {
             Ok(_) => tonic::Code::Ok,
             Err(status) => status.code(),
@@ -222,36 +387,6 @@ impl Api {
             response.metadata_mut().insert("seldon-puid", v);
         }
         Ok(response)
-    }
-
-    async fn run<I: Serialize, O: DeserializeOwned>(
-        &self,
-        action: &Action,
-        headers: &HeaderMap,
-        message: &I,
-    ) -> Result<O, tonic::Status> {
-        let body = serde_json::to_vec(message)
-            .map_err(|e| tonic::Status::internal(format!("the request has no JSON form: {e}")))?;
-        let payload = Payload {
-            body,
-            content_type: "application/json".to_string(),
-        };
-        let out = self
-            .engine
-            .run(action, headers, payload)
-            .await
-            .map_err(|e| status_of(&e))?;
-        let invalid = |e: serde_json::Error| {
-            tonic::Status::internal(format!(
-                "the graph's answer is not a valid message of this rpc ({e}): {}",
-                String::from_utf8_lossy(&out.body)
-            ))
-        };
-        let mut answer: serde_json::Value = serde_json::from_slice(&out.body).map_err(invalid)?;
-        if *action == Action::GraphMetadata {
-            graph_metadata_fields(&mut answer);
-        }
-        serde_json::from_value(answer).map_err(invalid)
     }
 }
 

@@ -153,23 +153,14 @@ pub fn orchestrator_checks(sdep: &SeldonDeployment) -> Vec<Diagnostic> {
 /// What a valid SeldonDeployment may say that the local orchestrator cannot serve yet.
 /// Refused rather than served differently: the operator's output would behave otherwise.
 fn unsupported_locally(sdep: &SeldonDeployment) -> Vec<(FieldPath, String)> {
-    let spec = FieldPath::root().key("spec");
     let mut out = Vec::new();
-    let v2 = matches!(sdep.spec.protocol.as_deref(), Some("v2" | "kfserving"));
-    for (i, predictor) in sdep.spec.predictors.iter().enumerate() {
-        let at = spec.key("predictors").index(i);
-        for (node, path) in sluice_translate::graph::walk_with_paths(&predictor.graph, at.key("graph")) {
-            if v2 && sluice_translate::graph::over_grpc(sdep.spec.transport.as_deref(), node) {
-                out.push((
-                    path,
-                    format!(
-                        "node {:?} is called over gRPC with protocol v2: `sluice up` calls v2 components over REST \
-                         only for now; remove spec.transport: grpc and the node's endpoint.type: GRPC",
-                        node.name
-                    ),
-                ));
-            }
-        }
+    if sdep.spec.server_type.as_deref() == Some("kafka") {
+        out.push((
+            FieldPath::root().key("spec").key("serverType"),
+            "serverType kafka: `sluice up` serves REST and gRPC only (`sluice render` accepts kafka); \
+             remove the field or set it to \"rpc\""
+                .to_string(),
+        ));
     }
     out
 }

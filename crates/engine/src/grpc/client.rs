@@ -1,5 +1,6 @@
 //! Component calls over gRPC (`endpoint.type: GRPC`), as Seldon's executor makes them
-//! (spec `seldon-wire.md` §1.7): the graph step picks the component service and rpc, the
+//! (spec `seldon-wire.md` §1.7, §2.2): the graph step picks the component service and rpc
+//! (Seldon's component services, or `ModelInfer`/`ModelReady`/`ModelMetadata` for v2), the
 //! JSON payload becomes the rpc's message, the request's headers go along as metadata, and
 //! the answer comes back as JSON for the graph.
 
@@ -17,7 +18,9 @@ use super::services::{
     output_transformer_client::OutputTransformerClient, router_client::RouterClient,
     transformer_client::TransformerClient,
 };
-use crate::graph::{Error, Method, Payload};
+use crate::graph::{Error, Method, Payload, Protocol};
+use crate::grpc::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
+use sluice_api::proto::inference as v2p;
 
 /// One HTTP/2 connection per component address, opened on first use and shared by every
 /// call (tonic multiplexes them).
@@ -52,10 +55,21 @@ pub(crate) struct Call<'a> {
     pub(crate) timeout: Option<Duration>,
     /// The largest message sent or received.
     pub(crate) max_message: usize,
+    /// The predictor's protocol: Seldon's component services, or v2's inference service.
+    pub(crate) protocol: Protocol,
+    /// The model the call names (v2's `model_name`): the node, or the request's override.
+    pub(crate) model: &'a str,
 }
 
 /// The full rpc path of a graph step on a component: the metrics' `service` label.
-pub fn rpc_path(method: Method) -> &'static str {
+pub fn rpc_path(protocol: Protocol, method: Method) -> &'static str {
+    if protocol == Protocol::V2 {
+        return match method {
+            Method::Status => "/inference.GRPCInferenceService/ModelReady",
+            Method::Metadata => "/inference.GRPCInferenceService/ModelMetadata",
+            _ => "/inference.GRPCInferenceService/ModelInfer",
+        };
+    }
     match method {
         Method::Predict => "/seldon.protos.Model/Predict",
         Method::TransformInput => "/seldon.protos.Transformer/TransformInput",
@@ -73,6 +87,9 @@ impl Call<'_> {
     /// component's status as an error.
     pub(crate) async fn make(&self, method: Method, payload: &Payload) -> Result<Payload, Error> {
         let channel = self.channels.get(self.host, self.port)?;
+        if self.protocol == Protocol::V2 {
+            return self.v2(channel, method, payload).await;
+        }
         let limit = self.max_message;
         macro_rules! client {
             ($client:ident) => {
@@ -123,6 +140,63 @@ impl Call<'_> {
         })
     }
 
+    /// An Open Inference Protocol call: the executor's v2 client makes only these three.
+    async fn v2(&self, channel: Channel, method: Method, payload: &Payload) -> Result<Payload, Error> {
+        let mut client = GrpcInferenceServiceClient::new(channel)
+            .max_decoding_message_size(self.max_message)
+            .max_encoding_message_size(self.max_message);
+        let model = self.model.to_string();
+        let body = match method {
+            Method::Predict | Method::TransformInput | Method::TransformOutput => {
+                let json: serde_json::Value =
+                    serde_json::from_slice(&payload.body).map_err(|e| invalid("v2 inference request", &e))?;
+                let request = super::v2::request_proto(&json, &model).map_err(|e| Error {
+                    status: 400,
+                    info: format!("the message cannot be sent over gRPC: {e}"),
+                    body: None,
+                })?;
+                let answer = client
+                    .model_infer(self.request(request))
+                    .await
+                    .map_err(status_error)?;
+                let json = super::v2::response_json(answer.get_ref()).map_err(Error::internal)?;
+                serde_json::to_vec(&json).map_err(|e| Error::internal(e.to_string()))?
+            }
+            Method::Status => {
+                let answer = client
+                    .model_ready(self.request(v2p::ModelReadyRequest {
+                        name: model,
+                        version: String::new(),
+                    }))
+                    .await
+                    .map_err(status_error)?;
+                serde_json::to_vec(&serde_json::json!({"ready": answer.get_ref().ready}))
+                    .map_err(|e| Error::internal(e.to_string()))?
+            }
+            Method::Metadata => {
+                let answer = client
+                    .model_metadata(self.request(v2p::ModelMetadataRequest {
+                        name: model,
+                        version: String::new(),
+                    }))
+                    .await
+                    .map_err(status_error)?;
+                serde_json::to_vec(&super::v2::metadata_json(answer.get_ref()))
+                    .map_err(|e| Error::internal(e.to_string()))?
+            }
+            Method::Route | Method::Aggregate | Method::SendFeedback => {
+                return Err(Error::internal(format!(
+                    "{} is not part of the Open Inference Protocol's gRPC service",
+                    method.path()
+                )));
+            }
+        };
+        Ok(Payload {
+            body,
+            content_type: "application/json".to_string(),
+        })
+    }
+
     /// `message` with the request's headers as metadata (minus HTTP's own and gRPC's
     /// reserved ones, which gRPC does not send as metadata) and the deadline.
     fn request<T>(&self, message: T) -> tonic::Request<T> {
@@ -164,22 +238,25 @@ fn invalid(what: &str, e: &serde_json::Error) -> Error {
 
 /// A component's answer as JSON, or its status as an error.
 fn json<T: Serialize>(answer: Result<tonic::Response<T>, tonic::Status>) -> Result<Vec<u8>, Error> {
-    let message = answer.map_err(|status| {
-        // tonic reports its own deadline as CANCELLED "Timeout expired"; gRPC (and
-        // grpc-go, which Seldon's executor uses) calls it DEADLINE_EXCEEDED.
-        let expired = status.code() == tonic::Code::Cancelled
-            && status.message() == tonic::TimeoutExpired(()).to_string();
-        Error {
-            status: http_status(if expired {
-                tonic::Code::DeadlineExceeded
-            } else {
-                status.code()
-            }),
-            info: status.message().to_string(),
-            body: None,
-        }
-    })?;
+    let message = answer.map_err(status_error)?;
     serde_json::to_vec(message.get_ref()).map_err(|e| Error::internal(e.to_string()))
+}
+
+/// A component's status as an engine error with the same meaning.
+fn status_error(status: tonic::Status) -> Error {
+    // tonic reports its own deadline as CANCELLED "Timeout expired"; gRPC (and grpc-go,
+    // which Seldon's executor uses) calls it DEADLINE_EXCEEDED.
+    let expired =
+        status.code() == tonic::Code::Cancelled && status.message() == tonic::TimeoutExpired(()).to_string();
+    Error {
+        status: http_status(if expired {
+            tonic::Code::DeadlineExceeded
+        } else {
+            status.code()
+        }),
+        info: status.message().to_string(),
+        body: None,
+    }
 }
 
 /// The HTTP status with the meaning of a gRPC code (the inverse of
