@@ -38,7 +38,7 @@ cases!(
     c22, c23, c24, c25, c26, c27, c28, c29, c30, c31, c32, c33, c34, c35, c36, c37, c38, c39, c40, c41, c42,
     c43, c44, c45, c46, c47, c48, c49, c50, c51, c52, c53, c54, c55, c56, c57, c58, c59, c60, c61, c62, c63,
     c64, c65, c66, c67, c68, c69, c70, c71, c72, c73, c74, c75, c76, c77, c78, c88, c89, c90, c91, c92, c100,
-    c102, c105, c109, c120,
+    c102, c105, c109, c120, g1, g2,
 );
 
 /// Run the cases named in `SLUICE_DIFF_CASES` (comma-separated file names, e.g.

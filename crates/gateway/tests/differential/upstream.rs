@@ -7,7 +7,10 @@
 //! - `x-echo-status: N` answers N; `x-echo-fail-first: K` answers `x-echo-fail-status`
 //!   (default 503) to the first K tries of this `x-diff-id` (across all servers);
 //! - `x-echo-sleep-ms: N` waits before answering;
-//! - `x-echo-grpc-status: N` sets the gRPC status trailer of a gRPC answer.
+//! - `x-echo-grpc-status: N` sets the gRPC status trailer of a gRPC answer;
+//! - `x-echo-fail-grpc-status: N` with `x-echo-fail-first: K` answers the first K gRPC tries
+//!   with status N (HTTP 200) trailers-only, or in trailers after a message with
+//!   `x-echo-fail-grpc-in: trailers` (Envoy retries only on the first form).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::convert::Infallible;
@@ -167,6 +170,8 @@ const STEERING: &[&str] = &[
     "x-echo-fail-status",
     "x-echo-sleep-ms",
     "x-echo-grpc-status",
+    "x-echo-fail-grpc-status",
+    "x-echo-fail-grpc-in",
 ];
 
 /// The request headers an upstream saw, without the test's own steering headers.
@@ -240,11 +245,27 @@ async fn answer(
     if let Some(ms) = number("x-echo-sleep-ms") {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
+    let failing = number("x-echo-fail-first").is_some_and(|k| try_number as u64 <= k);
+    let grpc_failure = header(&parts.headers, "x-echo-fail-grpc-status").filter(|_| failing);
     let mut status = number("x-echo-status").map_or(200, |s| s as u16);
-    if number("x-echo-fail-first").is_some_and(|k| try_number as u64 <= k) {
+    if failing && grpc_failure.is_none() {
         status = number("x-echo-fail-status").map_or(503, |s| s as u16);
     }
     let grpc = header(&parts.headers, "content-type").is_some_and(|c| c.starts_with("application/grpc"));
+    if let Some(code) =
+        grpc_failure.filter(|_| header(&parts.headers, "x-echo-fail-grpc-in") != Some("trailers"))
+    {
+        // Trailers-only: the status in the response headers, no body.
+        let response = Response::builder()
+            .status(200)
+            .header("server", "echo")
+            .header("x-echo-backend", name)
+            .header("content-type", "application/grpc")
+            .header("grpc-status", code)
+            .body(Frames(VecDeque::new()))
+            .expect("response");
+        return Ok(response);
+    }
     let mut frames = VecDeque::new();
     let mut response = Response::builder()
         .status(status)
@@ -256,7 +277,8 @@ async fn answer(
         // One empty message, then the status in trailers.
         frames.push_back(Frame::data(Bytes::from_static(&[0, 0, 0, 0, 0])));
         let mut trailers = HeaderMap::new();
-        let code = header(&parts.headers, "x-echo-grpc-status")
+        let code = grpc_failure
+            .or_else(|| header(&parts.headers, "x-echo-grpc-status"))
             .unwrap_or("0")
             .to_string();
         trailers.insert("grpc-status", HeaderValue::from_str(&code).expect("code"));
