@@ -56,9 +56,10 @@ enum Command {
         seldonio/mock_classifier and the built-in implementations run inside sluice. Any other container needs \
         --component NAME=TARGET (NAME: the container name or its image). TARGET is http://HOST:PORT for a process \
         already serving the predictor's protocol (Seldon's component API, or /v2/models/<node>/infer for \
-        spec.protocol v2), or run:COMMAND ARGS for a command sluice starts with Seldon's PREDICTIVE_UNIT_* and \
-        MLServer's MLSERVER_* environment (ports on free loopback ports, MLSERVER_MODEL_NAME the node's name) and \
-        stops on exit, e.g. --component classifier='run:seldon-core-microservice MyModel --service-type MODEL' or \
+        spec.protocol v2), grpc://HOST:PORT for one serving it over gRPC, or run:COMMAND ARGS for a command \
+        sluice starts with Seldon's PREDICTIVE_UNIT_* and MLServer's MLSERVER_* environment (ports on free \
+        loopback ports, MLSERVER_MODEL_NAME the node's name) and stops on exit; it is called over gRPC when its \
+        node says endpoint.type: GRPC or the deployment spec.transport: grpc. For example --component classifier='run:seldon-core-microservice MyModel --service-type MODEL' or \
         --component classifier='run:mlserver start models/'.\n\n\
         Prepackaged servers (implementation: SKLEARN_SERVER, XGBOOST_SERVER; MLFLOW_SERVER and HUGGINGFACE_SERVER \
         with protocol v2) start from PyPI packages on their modelUri (a local path, file://, s3://, gs:// or \
@@ -66,14 +67,17 @@ enum Command {
         MLServer (--mlserver) for v2. sluice says what to pip install when a package is missing.\n\n\
         A predictor takes traffic only once its components accept connections. The files are watched: edits are \
         applied like `kubectl apply`, without failing requests. The admin listener's /stats/prometheus carries \
-        the gateway's Istio metrics and every orchestrator's Seldon metrics. Ctrl-C drains and stops everything.\n\n\
-        Example:\n  sluice up examples/canary.yaml\n  curl -X POST http://127.0.0.1:8080/seldon/seldon/example/api/v1.0/predictions \\\n    -H 'Content-Type: application/json' -d '{\"data\":{\"ndarray\":[[1.0,2.0,5.0]]}}'"
+        the gateway's Istio metrics and every orchestrator's Seldon metrics. The gateway port serves gRPC too \
+        (h2c): Seldon's gRPC route reaches each orchestrator's seldon.protos.Seldon (or the v2 inference \
+        service). Ctrl-C drains and stops everything.\n\n\
+        Example:\n  sluice up examples/canary.yaml\n  curl -X POST http://127.0.0.1:8080/seldon/seldon/example/api/v1.0/predictions \\\n    -H 'Content-Type: application/json' -d '{\"data\":{\"ndarray\":[[1.0,2.0,5.0]]}}'\n  \
+        sluice predict example -n seldon --grpc"
     )]
     Up {
         /// SeldonDeployment files or directories (Istio resources beside them are served too).
         #[arg(required = true, value_name = "FILE|DIR")]
         files: Vec<PathBuf>,
-        /// Where a container runs: NAME=http://HOST:PORT or NAME=run:COMMAND ARGS; NAME a container name or image (repeatable).
+        /// Where a container runs: NAME=http://HOST:PORT, NAME=grpc://HOST:PORT or NAME=run:COMMAND ARGS; NAME a container name or image (repeatable).
         #[arg(long = "component", value_name = "NAME=URL")]
         components: Vec<String>,
         /// Local ports for Gateway server ports.

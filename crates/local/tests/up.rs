@@ -51,28 +51,30 @@ async fn components_without_a_mapping_are_named() {
 }
 
 #[test]
-fn grpc_transport_is_refused_with_its_field_and_v2_over_rest_loads() {
+fn kafka_is_refused_with_its_field_and_v2_over_grpc_loads() {
     let text = std::fs::read_to_string(examples().join("single-model.yaml"))
         .expect("example")
         .replacen(
-            "spec:\n  predictors:",
-            "spec:\n  protocol: v2\n  transport: grpc\n  predictors:",
+            "spec:\n  predictors:\n  - name: default\n",
+            "spec:\n  serverType: kafka\n  predictors:\n  - name: default\n    svcOrchSpec:\n      env:\n      - {name: KAFKA_BROKER, value: b:9092}\n      - {name: KAFKA_INPUT_TOPIC, value: in}\n      - {name: KAFKA_OUTPUT_TOPIC, value: out}\n",
             1,
         );
-    let file = scratch("protocol", &text);
+    let file = scratch("kafka", &text);
     let err = sluice_local::Plan::load(std::slice::from_ref(&file), &Settings::default())
-        .expect_err("gRPC is not served locally")
+        .expect_err("Kafka is not served locally")
         .to_string();
     assert!(
         err.lines()
-            .any(|l| l.starts_with(&format!("{}:10:", file.display()))
-                && l.contains("spec.transport \"grpc\": `sluice up` serves REST only")),
+            .any(|l| l.starts_with(&format!("{}:9:", file.display()))
+                && l.contains("serverType kafka: `sluice up` serves REST and gRPC only")),
         "{err}"
     );
-    assert!(!err.contains("spec.protocol"), "v2 is served: {err}");
-    // The same deployment over REST runs.
-    let file = scratch("protocol-ok", &text.replace("transport: grpc", "transport: rest"));
-    let plan = sluice_local::Plan::load(&[file], &Settings::default()).expect("v2 over REST");
+    // gRPC, in Seldon's protocol or v2, is served.
+    let text = std::fs::read_to_string(examples().join("single-model.yaml"))
+        .expect("example")
+        .replacen("spec:\n  predictors:", "spec:\n  protocol: v2\n  transport: grpc\n  predictors:", 1);
+    let file = scratch("v2-grpc", &text);
+    let plan = sluice_local::Plan::load(&[file], &Settings::default()).expect("v2 over gRPC");
     assert_eq!(plan.deployments.len(), 1);
 }
 
