@@ -417,3 +417,85 @@ async fn grpc_components_get_metadata_deadlines_and_pass_their_statuses_on() {
         "{series} in\n{text}"
     );
 }
+
+#[tokio::test]
+async fn a_v2_predictor_serves_the_inference_service() {
+    use sluice_api::proto::inference::{
+        ModelMetadataRequest, ModelReadyRequest, ServerLiveRequest, ServerReadyRequest,
+    };
+    use sluice_engine::grpc::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
+    let (addr, _engine, _stop) = serve(Config {
+        protocol: Protocol::V2,
+        ..config(
+            PredictiveUnit {
+                implementation: Some("SIMPLE_MODEL".into()),
+                ..unit("model", "MODEL")
+            },
+            BTreeMap::from([("model".into(), Component::Builtin)]),
+        )
+    })
+    .await;
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    let mut client = GrpcInferenceServiceClient::new(channel.clone());
+    assert!(
+        client
+            .server_live(ServerLiveRequest {})
+            .await
+            .expect("live")
+            .get_ref()
+            .live
+    );
+    assert!(
+        client
+            .server_ready(ServerReadyRequest {})
+            .await
+            .expect("ready")
+            .get_ref()
+            .ready
+    );
+    let ready = client
+        .model_ready(ModelReadyRequest {
+            name: "model".into(),
+            version: String::new(),
+        })
+        .await
+        .expect("model ready");
+    assert!(ready.get_ref().ready);
+    let metadata = client
+        .model_metadata(ModelMetadataRequest {
+            name: "model".into(),
+            version: String::new(),
+        })
+        .await
+        .expect("metadata");
+    assert_eq!(
+        metadata.get_ref().name,
+        "SIMPLE_MODEL",
+        "the built-in answers for itself"
+    );
+    let missing = client
+        .model_ready(ModelReadyRequest {
+            name: "nope".into(),
+            version: String::new(),
+        })
+        .await
+        .expect_err("no such node");
+    assert_eq!(
+        (missing.code(), missing.message()),
+        (tonic::Code::Unknown, "Failed to find model nope")
+    );
+    // Seldon's service is not what a v2 predictor serves.
+    let status = SeldonClient::new(channel)
+        .predict(tensor(vec![1], vec![1.0]))
+        .await
+        .expect_err("unimplemented");
+    assert_eq!(status.code(), tonic::Code::Unimplemented);
+    assert!(
+        status.message().contains("inference.GRPCInferenceService"),
+        "{status:?}"
+    );
+}

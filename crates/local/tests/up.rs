@@ -72,7 +72,11 @@ fn kafka_is_refused_with_its_field_and_v2_over_grpc_loads() {
     // gRPC, in Seldon's protocol or v2, is served.
     let text = std::fs::read_to_string(examples().join("single-model.yaml"))
         .expect("example")
-        .replacen("spec:\n  predictors:", "spec:\n  protocol: v2\n  transport: grpc\n  predictors:", 1);
+        .replacen(
+            "spec:\n  predictors:",
+            "spec:\n  protocol: v2\n  transport: grpc\n  predictors:",
+            1,
+        );
     let file = scratch("v2-grpc", &text);
     let plan = sluice_local::Plan::load(&[file], &Settings::default()).expect("v2 over gRPC");
     assert_eq!(plan.deployments.len(), 1);
