@@ -43,84 +43,8 @@ ENGINE_PREDICTOR=$(printf '%s' "$predictor" | base64 -w0) RUST_LOG=warn taskset 
 engine=$!; pids+=("$engine")
 wait_port "$engine_http"; wait_port "$engine_grpc"
 
-# sluice gateway: Seldon's VirtualService and the predictor Service as a ServiceEntry.
-mkdir "$dir/sluice"
-cat > "$dir/sluice/istio.yaml" <<EOF2
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {name: seldon-gateway, namespace: istio-system}
-spec:
-  selector: {istio: ingressgateway}
-  servers:
-  - port: {number: 80, name: http, protocol: HTTP}
-    hosts: ["*"]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {name: example-http, namespace: seldon}
-spec:
-  hosts: ["*"]
-  gateways: [istio-system/seldon-gateway]
-  http:
-  - match: [{uri: {prefix: /seldon/seldon/example/}}]
-    rewrite: {uri: /}
-    route: [{destination: {host: example-default.seldon.svc.cluster.local, port: {number: 8000}}}]
-  - match: [{uri: {regex: ".*tensorflow.*|.*seldon.protos.*|.*inference.*"}, headers: {seldon: {exact: example}, namespace: {exact: seldon}}}]
-    route: [{destination: {host: example-default.seldon.svc.cluster.local, port: {number: 5001}}}]
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: example-default, namespace: seldon}
-spec:
-  hosts: [example-default.seldon.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{number: 8000, name: http, protocol: HTTP}, {number: 5001, name: grpc, protocol: GRPC}]
-  endpoints: [{address: 127.0.0.1, ports: {http: $engine_http, grpc: $engine_grpc}}]
-EOF2
-
-# Envoy: what istiod generates for the same routes (HTTP/2 to the grpc port).
 envoy_port=$(free_port) envoy_admin=$(free_port)
-cat > "$dir/envoy.yaml" <<EOF2
-admin: {address: {socket_address: {address: 127.0.0.1, port_value: $envoy_admin}}}
-static_resources:
-  listeners:
-  - address: {socket_address: {address: 127.0.0.1, port_value: $envoy_port}}
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: gw
-          codec_type: AUTO
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}
-          route_config:
-            virtual_hosts:
-            - name: all
-              domains: ["*"]
-              routes:
-              - match: {prefix: /seldon/seldon/example/, case_sensitive: true}
-                route: {cluster: http, prefix_rewrite: /, timeout: 0s}
-              - match:
-                  safe_regex: {regex: ".*tensorflow.*|.*seldon.protos.*|.*inference.*"}
-                  headers:
-                  - {name: seldon, string_match: {exact: example}}
-                  - {name: namespace, string_match: {exact: seldon}}
-                route: {cluster: grpc, timeout: 0s}
-  clusters:
-  - name: http
-    connect_timeout: 10s
-    load_assignment: {cluster_name: http, endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: $engine_http}}}}]}]}
-  - name: grpc
-    connect_timeout: 10s
-    typed_extension_protocol_options:
-      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
-        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
-        explicit_http_config: {http2_protocol_options: {}}
-    load_assignment: {cluster_name: grpc, endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: $engine_grpc}}}}]}]}
-EOF2
+"$here/bench/grpc-config.sh" "$dir" "$engine_http" "$engine_grpc" "$envoy_port" "$envoy_admin"
 
 sluice_port=$(free_port) sluice_admin=$(free_port)
 start_proxy() { # name -> pid in $proxy, port in $proxy_port

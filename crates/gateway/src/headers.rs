@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use http::{HeaderMap, HeaderValue, header};
+use http::{HeaderMap, HeaderName, HeaderValue, header};
 use rand::{Rng, RngExt};
 use sluice_mesh::Scheme;
 
@@ -46,41 +46,53 @@ pub(crate) fn request_id(rng: &mut impl Rng) -> String {
     sluice_api::ids::uuid_v4(rng.random())
 }
 
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_ENVOY_EXTERNAL_ADDRESS: HeaderName = HeaderName::from_static("x-envoy-external-address");
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Remove every header named in `lists`. One pass over the request's few headers; a
+/// removal by name (which parses and hashes the name) only for those present — most
+/// requests carry none.
+fn remove_listed(headers: &mut HeaderMap, lists: &[&[&str]]) {
+    let listed = |name: &HeaderName| lists.iter().any(|list| list.contains(&name.as_str()));
+    let present: Vec<HeaderName> = headers.keys().filter(|n| listed(n)).cloned().collect();
+    for name in present {
+        headers.remove(name);
+    }
+}
+
 /// Prepare client headers for upstream: strip internal and hop-by-hop headers, set
 /// `x-forwarded-for`, `x-forwarded-proto`, `x-envoy-external-address` and a new `x-request-id`.
 pub(crate) fn upstream_request(headers: &mut HeaderMap, peer: SocketAddr, scheme: Scheme, request_id: &str) {
     let te_trailers = headers
         .get(header::TE)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
-    for name in INTERNAL.iter().chain(HOP_BY_HOP) {
-        headers.remove(*name);
-    }
+    remove_listed(headers, &[INTERNAL, HOP_BY_HOP]);
     if te_trailers {
         headers.insert(header::TE, HeaderValue::from_static("trailers"));
     }
     let ip = peer.ip().to_string();
-    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+    let xff = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
         Some(existing) => format!("{existing}, {ip}"),
         None => ip.clone(),
     };
     if let Ok(v) = HeaderValue::try_from(xff) {
-        headers.insert("x-forwarded-for", v);
+        headers.insert(X_FORWARDED_FOR, v);
     }
     // `scheme` is the connection's, or a trusted proxy's x-forwarded-proto.
-    headers.insert("x-forwarded-proto", HeaderValue::from_static(scheme.as_str()));
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(scheme.as_str()));
     if let Ok(v) = HeaderValue::try_from(ip) {
-        headers.insert("x-envoy-external-address", v);
+        headers.insert(X_ENVOY_EXTERNAL_ADDRESS, v);
     }
     if let Ok(v) = HeaderValue::try_from(request_id) {
-        headers.insert("x-request-id", v);
+        headers.insert(X_REQUEST_ID, v);
     }
 }
 
 /// Prepare upstream response headers for the client: hop-by-hop removed, `server` replaced.
 pub(crate) fn downstream_response(headers: &mut HeaderMap) {
-    for name in HOP_BY_HOP {
-        headers.remove(*name);
-    }
+    remove_listed(headers, &[HOP_BY_HOP]);
     headers.insert(header::SERVER, crate::reply::SERVER);
 }
 
