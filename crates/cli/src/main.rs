@@ -56,10 +56,11 @@ enum Command {
         seldonio/mock_classifier and the built-in implementations run inside sluice. Any other container needs \
         --component NAME=TARGET (NAME: the container name or its image). TARGET is http://HOST:PORT for a process \
         already serving the predictor's protocol (Seldon's component API, or /v2/models/<node>/infer for \
-        spec.protocol v2), grpc://HOST:PORT for one serving it over gRPC, or run:COMMAND ARGS for a command \
-        sluice starts with Seldon's PREDICTIVE_UNIT_* and MLServer's MLSERVER_* environment (ports on free \
-        loopback ports, MLSERVER_MODEL_NAME the node's name) and stops on exit; it is called over gRPC when its \
-        node says endpoint.type: GRPC or the deployment spec.transport: grpc. For example --component classifier='run:seldon-core-microservice MyModel --service-type MODEL' or \
+        spec.protocol v2), grpc://HOST:PORT for one serving it over gRPC (nodes with endpoint.type: GRPC, or \
+        all nodes with spec.transport: grpc, which must be mapped so), or run:COMMAND ARGS for a command sluice \
+        starts with Seldon's PREDICTIVE_UNIT_* and MLServer's MLSERVER_* environment (ports on free loopback \
+        ports, gRPC ports included; MLSERVER_MODEL_NAME the node's name), called over the node's transport, and \
+        stops on exit. For example --component classifier='run:seldon-core-microservice MyModel --service-type MODEL' or \
         --component classifier='run:mlserver start models/'.\n\n\
         Prepackaged servers (implementation: SKLEARN_SERVER, XGBOOST_SERVER; MLFLOW_SERVER and HUGGINGFACE_SERVER \
         with protocol v2) start from PyPI packages on their modelUri (a local path, file://, s3://, gs:// or \
@@ -257,7 +258,7 @@ enum Command {
         /// The gateway, HOST:PORT.
         #[arg(long, default_value = "127.0.0.1:8080")]
         gateway: String,
-        /// Call seldon.protos.Seldon/Predict over gRPC (h2c) instead of REST.
+        /// Call over gRPC (h2c) instead of REST: seldon.protos.Seldon/Predict, or ModelInfer with --protocol v2.
         #[arg(long)]
         grpc: bool,
         /// The deployment's protocol (spec.protocol).
@@ -269,7 +270,7 @@ enum Command {
         /// The whole request message as JSON, sent as it is.
         #[arg(long, value_name = "JSON")]
         payload: Option<String>,
-        /// The model named in the v2 path (/v2/models/<model>/infer).
+        /// v2: the model named in the path (/v2/models/<model>/infer) or in ModelInfer's model_name; the orchestrator then calls every node by this name.
         #[arg(long)]
         model: Option<String>,
         /// The Host (or :authority) to send, for a route restricted to hosts.

@@ -815,3 +815,28 @@ fn predict_says_why_a_request_cannot_be_made() {
         stderr(&out)
     );
 }
+
+#[test]
+fn up_refuses_a_mapping_whose_scheme_disagrees_with_the_nodes_transport() {
+    let file = temp_file(
+        "grpc-transport.yaml",
+        "apiVersion: machinelearning.seldon.io/v1\nkind: SeldonDeployment\nmetadata: {name: g, namespace: seldon}\nspec:\n  transport: grpc\n  predictors:\n  - name: p\n    graph: {name: model, type: MODEL}\n    componentSpecs:\n    - spec:\n        containers:\n        - {name: model, image: 'example/model:1'}\n",
+    );
+    let out = sluice(&[
+        "up",
+        file.to_str().expect("utf-8 path"),
+        "--port-map",
+        "80=0",
+        "--admin",
+        "127.0.0.1:0",
+        "--component",
+        "model=http://127.0.0.1:9",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("node \"model\" is called over gRPC")
+            && stderr(&out).contains("map it to grpc://HOST:PORT"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -291,3 +291,76 @@ fn sigterm_while_starting_leaves_no_component_process_behind() {
     assert!(!status.success(), "nothing was up: {status}");
     assert!(!running(), "the component process was left behind");
 }
+
+/// `sluice predict` (the binary under test) against a gateway: exit success and stdout.
+fn sluice_predict(gateway: std::net::SocketAddr, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("predict")
+        .args(args)
+        .args(["--gateway", &gateway.to_string(), "--timeout", "30"])
+        .output()
+        .expect("sluice predict runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn over_grpc_the_shadow_gets_every_call_and_the_message_limit_holds() {
+    // seldon.io/grpc-max-message-size on the SeldonDeployment bounds what its engines take.
+    let text = std::fs::read_to_string(example("shadow.yaml"))
+        .expect("example")
+        .replacen(
+            "spec:\n",
+            "spec:\n  annotations:\n    seldon.io/grpc-max-message-size: \"200\"\n",
+            1,
+        );
+    let file = scratch("shadow-grpc", &text);
+    let up = Up::start(&[&file], &[]);
+    let n = 40;
+    let (ok, stdout, stderr) = sluice_predict(
+        up.gateway,
+        &[
+            "shadowdep",
+            "-n",
+            "seldon",
+            "--grpc",
+            "--requests",
+            &n.to_string(),
+            "--concurrency",
+            "4",
+        ],
+    );
+    assert!(
+        ok && stdout.contains(&format!("succeeded: {n}, failed: 0")),
+        "{stdout}{stderr}"
+    );
+    // The gRPC route mirrors as the REST one does: fire-and-forget copies to the shadow.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut counts = served_by(up.admin).await;
+    while counts.get("shadow") != Some(&(n as u64)) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        counts = served_by(up.admin).await;
+    }
+    assert_eq!(
+        (counts.get("default"), counts.get("shadow")),
+        (Some(&(n as u64)), Some(&(n as u64))),
+        "{counts:?}"
+    );
+    // A message over the annotation's 200 bytes is refused before it is decoded.
+    let rows = format!("[[{}]]", vec!["1.0"; 100].join(","));
+    let (ok, _, stderr) = sluice_predict(
+        up.gateway,
+        &["shadowdep", "-n", "seldon", "--grpc", "--data", &rows],
+    );
+    assert!(!ok, "refused");
+    assert!(
+        stderr.contains("gRPC status RESOURCE_EXHAUSTED") && stderr.contains("larger than 200 bytes"),
+        "{stderr}"
+    );
+    // REST keeps its own limit.
+    let (ok, stdout, stderr) = sluice_predict(up.gateway, &["shadowdep", "-n", "seldon", "--data", &rows]);
+    assert!(ok, "{stdout}{stderr}");
+}

@@ -79,6 +79,9 @@ pub struct Components<'a> {
     pub(crate) grpc_timeout: Option<Duration>,
     /// The largest gRPC message sent or received.
     pub(crate) max_grpc_message: usize,
+    /// The caller's deadline (a gRPC caller's `grpc-timeout`): no component call lasts
+    /// beyond it.
+    pub(crate) deadline: Option<Instant>,
 }
 
 /// A pooled HTTP/1.1 client for component calls.
@@ -123,6 +126,7 @@ impl Nodes for Components<'_> {
                         status: response.status,
                         info: String::from_utf8_lossy(&response.body).into_owned(),
                         body: Some(response.body),
+                        grpc_code: None,
                     })
                 }
             }
@@ -135,7 +139,7 @@ impl Nodes for Components<'_> {
                     host,
                     port: *port,
                     headers: self.headers,
-                    timeout: self.grpc_timeout,
+                    timeout: self.within_deadline(self.grpc_timeout),
                     max_message: self.max_grpc_message,
                     protocol: self.protocol,
                     model: self.model.unwrap_or(&node.name),
@@ -212,6 +216,15 @@ fn builtin(node: &PredictiveUnit, method: Method, payload: Payload) -> Payload {
 }
 
 impl Components<'_> {
+    /// A call's timeout: `configured`, shortened to what is left of the caller's deadline.
+    fn within_deadline(&self, configured: Option<Duration>) -> Option<Duration> {
+        let left = self.deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        match (configured, left) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     async fn http(
         &self,
         node: &PredictiveUnit,
@@ -269,7 +282,7 @@ impl Components<'_> {
                 })?;
             Ok::<_, Error>((status, content_type, body))
         };
-        let result = match self.timeout {
+        let result = match self.within_deadline(self.timeout) {
             Some(t) => tokio::time::timeout(t, call)
                 .await
                 .unwrap_or_else(|_| Err(Error::internal(format!("{verb} \"{url}\": timeout after {t:?}")))),
@@ -291,6 +304,7 @@ impl Components<'_> {
                 status,
                 info: String::from_utf8_lossy(&body).into_owned(),
                 body: Some(body),
+                grpc_code: None,
             })
         }
     }

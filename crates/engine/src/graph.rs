@@ -153,6 +153,9 @@ pub struct Error {
     pub info: String,
     /// The component's own body, passed through as the response when present.
     pub body: Option<Vec<u8>>,
+    /// The gRPC status code a component answered with (its number), passed through to a
+    /// gRPC caller unchanged; `None` for errors of HTTP components and of the orchestrator.
+    pub grpc_code: Option<i32>,
 }
 
 impl Error {
@@ -162,6 +165,7 @@ impl Error {
             status: 500,
             info: info.into(),
             body: None,
+            grpc_code: None,
         }
     }
 
@@ -307,6 +311,7 @@ async fn route<N: Nodes>(nodes: &N, node: &PredictiveUnit, msg: &Payload) -> Res
                     e.status
                 ),
                 body: None,
+                grpc_code: e.grpc_code,
             })?;
         return parse_route(&answer.body);
     }

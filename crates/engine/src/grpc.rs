@@ -15,7 +15,7 @@
 //! makes the component calls of `endpoint.type: GRPC` nodes.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response};
@@ -52,7 +52,9 @@ pub fn is_grpc(headers: &HeaderMap) -> bool {
     headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/grpc"))
+        .and_then(|v| v.strip_prefix("application/grpc"))
+        // Not gRPC-Web (`application/grpc-web`), which needs a translating proxy.
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('+') || rest.starts_with(';'))
 }
 
 /// The service a protocol's orchestrator serves over gRPC, by path prefix.
@@ -100,7 +102,17 @@ where
             return status_only(&tonic::Status::cancelled(format!("reading the request: {e}")));
         }
     };
-    let request = Request::from_parts(parts, http_body_util::Full::new(Bytes::from(body)));
+    // The caller's deadline (tonic's server does not keep it): every component call ends
+    // by then, as Seldon's executor passes its context on.
+    let mut request = Request::from_parts(parts, http_body_util::Full::new(Bytes::from(body)));
+    let timeout = request
+        .headers()
+        .get("grpc-timeout")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_timeout);
+    if let Some(t) = timeout {
+        request.extensions_mut().insert(Deadline(Instant::now() + t));
+    }
     let api = Api {
         engine: engine.clone(),
     };
@@ -176,6 +188,15 @@ fn from_json<O: DeserializeOwned>(body: &[u8]) -> Result<O, tonic::Status> {
     serde_json::from_slice(body).map_err(|e| invalid_answer(&e.to_string(), body))
 }
 
+/// The graph's JSON answer turned into the rpc's message by `convert`.
+fn converted<O>(
+    body: &[u8],
+    convert: impl FnOnce(serde_json::Value) -> Result<O, String>,
+) -> Result<O, tonic::Status> {
+    let json = serde_json::from_slice(body).map_err(|e| invalid_answer(&e.to_string(), body))?;
+    convert(json).map_err(|e| invalid_answer(&e, body))
+}
+
 fn invalid_answer(e: &str, body: &[u8]) -> tonic::Status {
     tonic::Status::internal(format!(
         "the graph's answer is not a valid message of this rpc ({e}): {}",
@@ -239,10 +260,10 @@ impl services::seldon_server::Seldon for Api {
                 request,
                 Ok(Vec::new()),
                 |body| {
-                    let mut answer: serde_json::Value =
-                        serde_json::from_slice(body).map_err(|e| invalid_answer(&e.to_string(), body))?;
-                    graph_metadata_fields(&mut answer);
-                    serde_json::from_value(answer).map_err(|e| invalid_answer(&e.to_string(), body))
+                    converted(body, |mut json| {
+                        graph_metadata_fields(&mut json);
+                        serde_json::from_value(json).map_err(|e| e.to_string())
+                    })
                 },
             )
             .await?;
@@ -284,14 +305,22 @@ impl inference::grpc_inference_service_server::GrpcInferenceService for Api {
         request: tonic::Request<v2p::ModelReadyRequest>,
     ) -> Answer<v2p::ModelReadyResponse> {
         let action = Action::NodeStatus(request.get_ref().name.clone());
-        self.call(
-            "/inference.GRPCInferenceService/ModelReady",
-            action,
-            request,
-            Ok(Vec::new()),
-            |_| Ok(v2p::ModelReadyResponse { ready: true }),
-        )
-        .await
+        let answer = self
+            .call(
+                "/inference.GRPCInferenceService/ModelReady",
+                action,
+                request,
+                Ok(Vec::new()),
+                |_| Ok(v2p::ModelReadyResponse { ready: true }),
+            )
+            .await;
+        match answer {
+            // The model answered that it is not ready (REST: 503, gRPC: `ready: false`).
+            Err(status) if status.code() == tonic::Code::Unavailable => {
+                Ok(tonic::Response::new(v2p::ModelReadyResponse { ready: false }))
+            }
+            other => other,
+        }
     }
 
     async fn model_metadata(
@@ -304,11 +333,7 @@ impl inference::grpc_inference_service_server::GrpcInferenceService for Api {
             action,
             request,
             Ok(Vec::new()),
-            |body| {
-                let json: serde_json::Value =
-                    serde_json::from_slice(body).map_err(|e| invalid_answer(&e.to_string(), body))?;
-                v2::metadata_proto(&json).map_err(|e| invalid_answer(&e, body))
-            },
+            |body| converted(body, |json| v2::metadata_proto(&json)),
         )
         .await
     }
@@ -327,11 +352,7 @@ impl inference::grpc_inference_service_server::GrpcInferenceService for Api {
             Action::Predict { model },
             request,
             body,
-            |body| {
-                let json: serde_json::Value =
-                    serde_json::from_slice(body).map_err(|e| invalid_answer(&e.to_string(), body))?;
-                v2::response_proto(&json).map_err(|e| invalid_answer(&e, body))
-            },
+            |body| converted(body, |json| v2::response_proto(&json)),
         )
         .await
     }
@@ -350,7 +371,10 @@ impl Api {
         answer: impl FnOnce(&[u8]) -> Result<O, tonic::Status>,
     ) -> Answer<O> {
         let started = Instant::now();
-        let mut headers = request.into_parts().0.into_headers();
+        let deadline = request.extensions().get::<Deadline>().map(|d| d.0);
+        // gRPC's own headers (`grpc-timeout`, `grpc-accept-encoding`, ...) are not the
+        // caller's metadata: they do not go to the components.
+        let mut headers = client::forwarded(&request.into_parts().0.into_headers());
         let puid = match headers.get("seldon-puid").and_then(|v| v.to_str().ok()) {
             Some(p) => p.to_string(),
             None => sluice_api::ids::uuid_v4(rand::rng().random()),
@@ -368,7 +392,7 @@ impl Api {
                     body,
                     content_type: "application/json".to_string(),
                 };
-                match self.engine.run(&action, &headers, payload).await {
+                match self.engine.run(&action, &headers, payload, deadline).await {
                     Ok(out) => answer(&out.body),
                     Err(e) => Err(status_of(&e)),
                 }
@@ -382,11 +406,23 @@ impl Api {
         self.engine
             .metrics()
             .server(method, "unary", code_name(code), started.elapsed());
-        let mut response = tonic::Response::new(result?);
-        if let Ok(v) = tonic::metadata::MetadataValue::try_from(puid.as_str()) {
-            response.metadata_mut().insert("seldon-puid", v);
+        let puid = tonic::metadata::MetadataValue::try_from(puid.as_str()).ok();
+        match result {
+            Ok(message) => {
+                let mut response = tonic::Response::new(message);
+                if let Some(v) = puid {
+                    response.metadata_mut().insert("seldon-puid", v);
+                }
+                Ok(response)
+            }
+            // The puid goes with a failure too, as grpc-go sends headers set before it.
+            Err(mut status) => {
+                if let Some(v) = puid {
+                    status.metadata_mut().insert("seldon-puid", v);
+                }
+                Err(status)
+            }
         }
-        Ok(response)
     }
 }
 
@@ -402,15 +438,52 @@ fn graph_metadata_fields(answer: &mut serde_json::Value) {
     }
 }
 
+/// When a gRPC call must be over, from its `grpc-timeout`.
+#[derive(Clone, Copy, Debug)]
+struct Deadline(Instant);
+
+/// A `grpc-timeout` value: up to 8 digits and a unit (`H`, `M`, `S`, `m`, `u`, `n`).
+pub fn parse_timeout(value: &str) -> Option<Duration> {
+    let digits = value.get(..value.len().checked_sub(1)?)?;
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match value.as_bytes()[value.len() - 1] {
+        b'H' => Duration::from_secs(n * 3600),
+        b'M' => Duration::from_secs(n * 60),
+        b'S' => Duration::from_secs(n),
+        b'm' => Duration::from_millis(n),
+        b'u' => Duration::from_micros(n),
+        b'n' => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
 /// The gRPC status of an engine error: the code with the REST status's meaning, and the
 /// error's text (or the component's own answer) as the message.
 pub fn status_of(e: &graph::Error) -> tonic::Status {
-    let message = match &e.body {
+    let mut message = match &e.body {
         Some(body) => String::from_utf8_lossy(body).into_owned(),
         None => e.info.clone(),
     };
-    tonic::Status::new(code_of(e.status), message)
+    // gRPC's C core (Python's grpcio) refuses trailers over 8 KiB: keep the status readable.
+    if message.len() > MAX_MESSAGE {
+        let mut end = MAX_MESSAGE;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push_str("... (truncated)");
+    }
+    let code = e
+        .grpc_code
+        .map_or_else(|| code_of(e.status), tonic::Code::from_i32);
+    tonic::Status::new(code, message)
 }
+
+/// The longest `grpc-message` sent, in bytes.
+const MAX_MESSAGE: usize = 4096;
 
 /// The gRPC code with the meaning of an HTTP status. Seldon's executor sends `UNKNOWN` for
 /// the errors it makes itself, which a 500 keeps.
@@ -453,5 +526,54 @@ pub fn code_name(code: tonic::Code) -> &'static str {
         Code::Unavailable => "UNAVAILABLE",
         Code::DataLoss => "DATA_LOSS",
         Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeouts_parse_as_the_protocol_writes_them() {
+        assert_eq!(parse_timeout("1S"), Some(Duration::from_secs(1)));
+        assert_eq!(parse_timeout("500m"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_timeout("2H"), Some(Duration::from_secs(7200)));
+        assert_eq!(parse_timeout("99999999n"), Some(Duration::from_nanos(99_999_999)));
+        for bad in ["", "S", "1", "123456789S", "1s", "-1S", "1.5S", "é"] {
+            assert_eq!(parse_timeout(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn only_grpc_content_types_are_grpc() {
+        let with = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(v));
+            is_grpc(&h)
+        };
+        assert!(with("application/grpc") && with("application/grpc+proto") && with("application/grpc;x=1"));
+        assert!(!with("application/grpc-web") && !with("application/json"));
+    }
+
+    #[test]
+    fn long_messages_are_cut_on_a_character_boundary() {
+        let e = graph::Error {
+            status: 500,
+            info: "é".repeat(5000),
+            body: None,
+            grpc_code: Some(13),
+        };
+        let status = status_of(&e);
+        assert_eq!(
+            status.code(),
+            tonic::Code::Internal,
+            "a component's code passes through"
+        );
+        assert!(
+            status.message().len() <= MAX_MESSAGE + 20,
+            "{}",
+            status.message().len()
+        );
+        assert!(status.message().ends_with("... (truncated)"));
     }
 }

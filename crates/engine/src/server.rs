@@ -393,7 +393,12 @@ impl Engine {
                 .unwrap_or("")
                 .to_string();
             match self
-                .run(&route.action, &parts.headers, Payload { body, content_type })
+                .run(
+                    &route.action,
+                    &parts.headers,
+                    Payload { body, content_type },
+                    None,
+                )
                 .await
             {
                 Ok(out) => {
@@ -454,6 +459,7 @@ impl Engine {
                         "the request body is larger than {limit} bytes (the limit: seldon.io/rest-max-body-size, or --max-request-body)"
                     ),
                     body: None,
+                    grpc_code: None,
                 },
                 crate::body::ReadError::Failed(e) => graph::Error::internal(format!("reading the request: {e}")),
             })
@@ -465,6 +471,7 @@ impl Engine {
         action: &Action,
         headers: &HeaderMap,
         input: Payload,
+        deadline: Option<Instant>,
     ) -> Result<Payload, graph::Error> {
         let model = match action {
             Action::Predict { model } => model.as_deref(),
@@ -483,6 +490,7 @@ impl Engine {
             channels: &self.channels,
             grpc_timeout: self.config.grpc_timeout,
             max_grpc_message: self.max_grpc_message(),
+            deadline,
         };
         let root = &self.config.predictor.graph;
         match action {

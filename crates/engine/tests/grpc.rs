@@ -262,7 +262,7 @@ async fn messages_over_4_mib_pass_and_the_limit_is_a_resource_exhausted_status()
 }
 
 /// A `Model` component over gRPC: doubles the values; `strData: "bad"` is an
-/// INVALID_ARGUMENT; `strData: "slow"` answers after 2 s; the `seldon` metadata it got
+/// INVALID_ARGUMENT, `"internal"` an INTERNAL; `strData: "slow"` answers after 2 s; the `seldon` metadata it got
 /// comes back in `meta.tags`.
 #[derive(Debug)]
 struct Doubler;
@@ -283,6 +283,9 @@ impl Model for Doubler {
         match &message.data_oneof {
             Some(seldon_message::DataOneof::StrData(s)) if s == "bad" => {
                 return Err(tonic::Status::invalid_argument("bad input"));
+            }
+            Some(seldon_message::DataOneof::StrData(s)) if s == "internal" => {
+                return Err(tonic::Status::internal("boom"));
             }
             Some(seldon_message::DataOneof::StrData(s)) if s == "slow" => {
                 tokio::time::sleep(Duration::from_secs(2)).await;
@@ -398,6 +401,17 @@ async fn grpc_components_get_metadata_deadlines_and_pass_their_statuses_on() {
     let (status, body) = post(addr, r#"{"strData":"bad"}"#).await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("bad input"), "{body}");
+    // Codes without an HTTP twin of their own pass through unchanged too.
+    let internal = SeldonMessage {
+        data_oneof: Some(seldon_message::DataOneof::StrData("internal".into())),
+        ..SeldonMessage::default()
+    };
+    let status = client.predict(internal).await.expect_err("internal");
+    assert_eq!((status.code(), status.message()), (tonic::Code::Internal, "boom"));
+    assert!(
+        status.metadata().get("seldon-puid").is_some(),
+        "the puid goes with failures too"
+    );
 
     // seldon.io/grpc-timeout is the call's deadline.
     let slow = SeldonMessage {
@@ -498,4 +512,252 @@ async fn a_v2_predictor_serves_the_inference_service() {
         status.message().contains("inference.GRPCInferenceService"),
         "{status:?}"
     );
+}
+
+/// An Open Inference Protocol model over gRPC: doubles FP64 inputs into output `doubled`;
+/// ready only under the name `model`, and not when the call carries `x-not-ready`.
+#[derive(Debug)]
+struct V2Doubler;
+
+#[tonic::async_trait]
+impl sluice_engine::grpc::inference::grpc_inference_service_server::GrpcInferenceService for V2Doubler {
+    async fn server_live(
+        &self,
+        _r: tonic::Request<sluice_api::proto::inference::ServerLiveRequest>,
+    ) -> Result<tonic::Response<sluice_api::proto::inference::ServerLiveResponse>, tonic::Status> {
+        Ok(tonic::Response::new(
+            sluice_api::proto::inference::ServerLiveResponse { live: true },
+        ))
+    }
+    async fn server_ready(
+        &self,
+        _r: tonic::Request<sluice_api::proto::inference::ServerReadyRequest>,
+    ) -> Result<tonic::Response<sluice_api::proto::inference::ServerReadyResponse>, tonic::Status> {
+        Ok(tonic::Response::new(
+            sluice_api::proto::inference::ServerReadyResponse { ready: true },
+        ))
+    }
+    async fn model_ready(
+        &self,
+        r: tonic::Request<sluice_api::proto::inference::ModelReadyRequest>,
+    ) -> Result<tonic::Response<sluice_api::proto::inference::ModelReadyResponse>, tonic::Status> {
+        let ready = r.get_ref().name == "model" && r.metadata().get("x-not-ready").is_none();
+        Ok(tonic::Response::new(
+            sluice_api::proto::inference::ModelReadyResponse { ready },
+        ))
+    }
+    async fn server_metadata(
+        &self,
+        _r: tonic::Request<sluice_api::proto::inference::ServerMetadataRequest>,
+    ) -> Result<tonic::Response<sluice_api::proto::inference::ServerMetadataResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("no"))
+    }
+    async fn model_metadata(
+        &self,
+        _r: tonic::Request<sluice_api::proto::inference::ModelMetadataRequest>,
+    ) -> Result<tonic::Response<sluice_api::proto::inference::ModelMetadataResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("no"))
+    }
+    async fn model_infer(
+        &self,
+        r: tonic::Request<sluice_api::proto::inference::ModelInferRequest>,
+    ) -> Result<tonic::Response<sluice_api::proto::inference::ModelInferResponse>, tonic::Status> {
+        use sluice_api::proto::inference::{InferTensorContents, ModelInferResponse, model_infer_response};
+        let request = r.into_inner();
+        let input = request
+            .inputs
+            .first()
+            .ok_or_else(|| tonic::Status::invalid_argument("no input"))?;
+        let values: Vec<f64> = input
+            .contents
+            .as_ref()
+            .map(|c| c.fp64_contents.iter().map(|v| v * 2.0).collect())
+            .unwrap_or_default();
+        Ok(tonic::Response::new(ModelInferResponse {
+            model_name: request.model_name.clone(),
+            outputs: vec![model_infer_response::InferOutputTensor {
+                name: "doubled".into(),
+                datatype: "FP64".into(),
+                shape: input.shape.clone(),
+                contents: Some(InferTensorContents {
+                    fp64_contents: values,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }))
+    }
+}
+
+#[tokio::test]
+async fn a_v2_component_over_grpc_from_rest_and_grpc_callers() {
+    use sluice_api::proto::inference::{
+        InferTensorContents, ModelInferRequest, ModelReadyRequest, model_infer_request,
+    };
+    use sluice_engine::grpc::inference::grpc_inference_service_client::GrpcInferenceServiceClient;
+    use sluice_engine::grpc::inference::grpc_inference_service_server::GrpcInferenceServiceServer;
+    use tonic::codegen::Service;
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let component = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let service = hyper::service::service_fn(|request: http::Request<hyper::body::Incoming>| {
+                let mut server = GrpcInferenceServiceServer::new(V2Doubler);
+                async move { server.call(request).await }
+            });
+            tokio::spawn(
+                hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service),
+            );
+        }
+    });
+    let (addr, _engine, _stop) = serve(Config {
+        protocol: Protocol::V2,
+        ..config(
+            unit("model", "MODEL"),
+            BTreeMap::from([(
+                "model".into(),
+                Component::Grpc {
+                    host: "127.0.0.1".into(),
+                    port: component.port(),
+                    image: "example/v2:1".into(),
+                },
+            )]),
+        )
+    })
+    .await;
+
+    // REST in: /v2/models/infer becomes ModelInfer on the component.
+    use http_body_util::BodyExt;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let body = r#"{"inputs":[{"name":"x","datatype":"FP64","shape":[1,2],"data":[1.5,2.0]}]}"#;
+    let request = http::Request::post(format!("http://{addr}/v2/models/infer"))
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+        .expect("request");
+    let response = client.request(request).await.expect("response");
+    assert_eq!(response.status(), 200);
+    let answer: serde_json::Value =
+        serde_json::from_slice(&response.into_body().collect().await.expect("body").to_bytes())
+            .expect("JSON");
+    assert_eq!(
+        answer["outputs"][0]["data"],
+        serde_json::json!([3.0, 4.0]),
+        "{answer}"
+    );
+    assert_eq!(
+        answer["model_name"], "model",
+        "the node's name is the model_name sent"
+    );
+
+    // gRPC in.
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connect");
+    let mut v2 = GrpcInferenceServiceClient::new(channel);
+    let answer = v2
+        .model_infer(ModelInferRequest {
+            inputs: vec![model_infer_request::InferInputTensor {
+                name: "x".into(),
+                datatype: "FP64".into(),
+                shape: vec![1, 1],
+                contents: Some(InferTensorContents {
+                    fp64_contents: vec![21.0],
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .await
+        .expect("infer");
+    let contents = answer.get_ref().outputs[0].contents.clone().expect("contents");
+    assert_eq!(contents.fp64_contents, vec![42.0]);
+
+    // Readiness is the component's: ready under its name, not ready under another
+    // (`ready: false` over gRPC, 503 over REST).
+    let ready = |name: &str| ModelReadyRequest {
+        name: name.into(),
+        version: String::new(),
+    };
+    assert!(
+        v2.model_ready(ready("model"))
+            .await
+            .expect("ready")
+            .get_ref()
+            .ready
+    );
+    let mut not_ready = tonic::Request::new(ready("model"));
+    not_ready
+        .metadata_mut()
+        .insert("x-not-ready", "1".parse().expect("value"));
+    assert!(
+        !v2.model_ready(not_ready)
+            .await
+            .expect("an answer")
+            .get_ref()
+            .ready
+    );
+    for (header, status) in [(None, 200), (Some("1"), 503)] {
+        let mut request = http::Request::get(format!("http://{addr}/v2/models/model/ready"));
+        if let Some(v) = header {
+            request = request.header("x-not-ready", v);
+        }
+        let request = request
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .expect("request");
+        assert_eq!(client.request(request).await.expect("response").status(), status);
+    }
+}
+
+#[tokio::test]
+async fn the_callers_grpc_timeout_bounds_the_component_calls() {
+    let component = doubler().await;
+    let (addr, engine, _stop) = serve(config(
+        unit("doubler", "MODEL"),
+        BTreeMap::from([(
+            "doubler".into(),
+            Component::Grpc {
+                host: "127.0.0.1".into(),
+                port: component.port(),
+                image: "example/doubler:1.0".into(),
+            },
+        )]),
+    ))
+    .await;
+    // No seldon.io/grpc-timeout: only the caller's deadline (300 ms) ends the slow call.
+    let mut request = tonic::Request::new(SeldonMessage {
+        data_oneof: Some(seldon_message::DataOneof::StrData("slow".into())),
+        ..SeldonMessage::default()
+    });
+    request.set_timeout(Duration::from_millis(300));
+    let _ = seldon(addr)
+        .await
+        .predict(request)
+        .await
+        .expect_err("over the deadline");
+    // The engine's call to the component is recorded when it ends: cut by the deadline
+    // (DEADLINE_EXCEEDED), or answered after the component's 2 s (OK) had the deadline
+    // not reached it.
+    let call = |text: &str| {
+        text.lines()
+            .find(|l| {
+                l.starts_with("seldon_api_executor_client_requests_seconds_count")
+                    && l.contains(r#"service="/seldon.protos.Model/Predict""#)
+            })
+            .map(str::to_string)
+    };
+    let waited = std::time::Instant::now();
+    while call(&engine.metrics_text()).is_none() && waited.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let line = call(&engine.metrics_text()).expect("the component call was recorded");
+    assert!(line.contains(r#"code="DEADLINE_EXCEEDED""#), "{line}");
 }

@@ -161,8 +161,28 @@ fn component(
     let image = image_of(local.settings, predictor, node, protocol);
     let grpc = sluice_translate::graph::over_grpc(local.transport, node);
     match local.mappings.find(&node.name, &image) {
-        Some(Mapping::Url { host, port, grpc }) => {
-            return Ok(reached(*grpc, host, *port, image));
+        Some(Mapping::Url {
+            host,
+            port,
+            grpc: mapped_grpc,
+        }) => {
+            if *mapped_grpc != grpc {
+                let (said, scheme) = if grpc {
+                    (
+                        "is called over gRPC (endpoint.type GRPC, or spec.transport grpc)",
+                        "grpc",
+                    )
+                } else {
+                    ("is called over REST", "http")
+                };
+                return Err(format!(
+                    "predictor {}: node {:?} {said}, but --component maps it to {}://{host}:{port}; map it to {scheme}://HOST:PORT, or change the node's endpoint.type",
+                    predictor.name,
+                    node.name,
+                    if *mapped_grpc { "grpc" } else { "http" }
+                ));
+            }
+            return Ok(reached(grpc, host, *port, image));
         }
         Some(Mapping::Run(argv)) => {
             let ports = spawn(local, predictor, node, &image, argv, &[], processes)?;

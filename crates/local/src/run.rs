@@ -655,8 +655,13 @@ impl Local {
                     )),
                     max_body: sluice_translate::annotations::max_body_size(sdep)
                         .unwrap_or(self.options.max_request_body),
-                    max_grpc_message: sluice_translate::annotations::grpc_max_message_size(sdep)
-                        .unwrap_or(self.options.max_request_body),
+                    max_grpc_message: predictor_annotation(
+                        sdep,
+                        predictor,
+                        sluice_translate::annotations::GRPC_MAX_MESSAGE_SIZE,
+                    )
+                    .and_then(sluice_translate::annotations::parse_grpc_max_message_size)
+                    .unwrap_or(self.options.max_request_body),
                 });
                 let listener = TcpListener::bind("127.0.0.1:0")
                     .await
@@ -751,8 +756,8 @@ impl Local {
         })
     }
 
-    /// The orchestrators' port in a pod (Seldon's 8000): the port sidecar policies see.
-    /// The orchestrator's REST and gRPC ports in its pod (Seldon's 8000 and 5001).
+    /// The orchestrator's REST and gRPC ports in its pod (Seldon's 8000 and 5001): the ports
+    /// sidecar policies see.
     fn engine_ports(&self) -> (u16, u16) {
         let settings = &self.options.settings;
         (
@@ -1077,12 +1082,23 @@ fn call_timeout(
     predictor: &sluice_api::seldon::PredictorSpec,
     annotation: &str,
 ) -> Option<Duration> {
+    predictor_annotation(sdep, predictor, annotation)
+        .and_then(|ms| ms.parse::<u64>().ok())
+        .map(Duration::from_millis)
+}
+
+/// An annotation as the orchestrator's pod carries it: the predictor's, else the SDep's
+/// `spec.annotations` (`metadata.annotations` are not copied to pods).
+fn predictor_annotation<'a>(
+    sdep: &'a SeldonDeployment,
+    predictor: &'a sluice_api::seldon::PredictorSpec,
+    annotation: &str,
+) -> Option<&'a str> {
     predictor
         .annotations
         .get(annotation)
         .or_else(|| sdep.spec.annotations.get(annotation))
-        .and_then(|ms| ms.parse::<u64>().ok())
-        .map(Duration::from_millis)
+        .map(String::as_str)
 }
 
 /// What makes a SeldonDeployment different for `apply`.

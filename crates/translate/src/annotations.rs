@@ -131,11 +131,12 @@ pub fn max_body_size(sdep: &SeldonDeployment) -> Option<u64> {
     lookup(sdep, REST_MAX_BODY_SIZE).and_then(|found| parse_size(found.value).ok())
 }
 
-/// `seldon.io/grpc-max-message-size`: the largest gRPC message the orchestrator takes or
-/// sends, when it is a positive 32-bit integer (Seldon's rule; validation reports others).
-pub fn grpc_max_message_size(sdep: &SeldonDeployment) -> Option<u64> {
-    lookup(sdep, GRPC_MAX_MESSAGE_SIZE)
-        .and_then(|found| found.value.parse::<i32>().ok())
+/// A `seldon.io/grpc-max-message-size` value: the largest gRPC message the orchestrator
+/// takes or sends, when it is a positive 32-bit integer (Seldon's rule).
+pub fn parse_grpc_max_message_size(value: &str) -> Option<u64> {
+    value
+        .parse::<i32>()
+        .ok()
         .and_then(|n| u64::try_from(n).ok())
         .filter(|n| *n > 0)
 }

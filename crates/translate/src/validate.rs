@@ -228,7 +228,8 @@ fn check_annotation_keys(sdep: &SeldonDeployment, out: &mut Vec<Diagnostic>) {
     }
 }
 
-/// The executor's timeouts are whole milliseconds.
+/// The executor's timeouts are whole milliseconds; its gRPC message limit is a positive
+/// 32-bit number of bytes (Seldon silently ignores any other value).
 fn check_millis(
     out: &mut Vec<Diagnostic>,
     annotations: &std::collections::BTreeMap<String, String>,
@@ -243,6 +244,18 @@ fn check_millis(
                     .with_value(value),
             );
         }
+    }
+    let key = annotations::GRPC_MAX_MESSAGE_SIZE;
+    if let Some(value) = annotations.get(key)
+        && annotations::parse_grpc_max_message_size(value).is_none()
+    {
+        out.push(
+            Diagnostic::error(
+                at.key(key),
+                "a number of bytes from 1 to 2147483647, without a unit, e.g. \"8388608\"",
+            )
+            .with_value(value),
+        );
     }
 }
 

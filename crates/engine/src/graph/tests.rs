@@ -30,6 +30,7 @@ impl Nodes for Fake {
                 status: *status,
                 info: "failed".into(),
                 body: Some(b"{\"error\":1}".to_vec()),
+                grpc_code: None,
             });
         }
         if method == Method::Metadata {

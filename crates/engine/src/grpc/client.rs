@@ -154,6 +154,7 @@ impl Call<'_> {
                     status: 400,
                     info: format!("the message cannot be sent over gRPC: {e}"),
                     body: None,
+                    grpc_code: None,
                 })?;
                 let answer = client
                     .model_infer(self.request(request))
@@ -165,12 +166,21 @@ impl Call<'_> {
             Method::Status => {
                 let answer = client
                     .model_ready(self.request(v2p::ModelReadyRequest {
-                        name: model,
+                        name: model.clone(),
                         version: String::new(),
                     }))
                     .await
                     .map_err(status_error)?;
-                serde_json::to_vec(&serde_json::json!({"ready": answer.get_ref().ready}))
+                // Not ready is an error, as REST's `/v2/models/<m>/ready` answers it (not a 200).
+                if !answer.get_ref().ready {
+                    return Err(Error {
+                        status: 503,
+                        info: format!("model {model} is not ready"),
+                        body: None,
+                        grpc_code: None,
+                    });
+                }
+                serde_json::to_vec(&serde_json::json!({"ready": true}))
                     .map_err(|e| Error::internal(e.to_string()))?
             }
             Method::Metadata => {
@@ -201,26 +211,29 @@ impl Call<'_> {
     /// reserved ones, which gRPC does not send as metadata) and the deadline.
     fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
-        let metadata = request.metadata_mut();
-        for (name, value) in self.headers {
-            let reserved = matches!(
-                name.as_str(),
-                "content-type" | "content-length" | "host" | "te" | "user-agent" | "connection"
-            ) || name.as_str().starts_with("grpc-");
-            if reserved {
-                continue;
-            }
-            if let Ok(key) = tonic::metadata::MetadataKey::from_bytes(name.as_str().as_bytes())
-                && let Ok(v) = tonic::metadata::MetadataValue::try_from(value.as_bytes())
-            {
-                metadata.append(key, v);
-            }
-        }
+        // Every key goes along, binary (`-bin`) ones included, as the executor forwards them.
+        *request.metadata_mut() = tonic::metadata::MetadataMap::from_headers(forwarded(self.headers));
         if let Some(t) = self.timeout {
             request.set_timeout(t);
         }
         request
     }
+}
+
+/// The request's headers a component call carries: all but HTTP's own and gRPC's
+/// reserved ones (which gRPC never sends as metadata).
+pub(crate) fn forwarded(headers: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let reserved = matches!(
+            name.as_str(),
+            "content-type" | "content-length" | "host" | "te" | "user-agent" | "connection"
+        ) || name.as_str().starts_with("grpc-");
+        if !reserved {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    out
 }
 
 /// The payload as the rpc's request message.
@@ -233,6 +246,7 @@ fn invalid(what: &str, e: &serde_json::Error) -> Error {
         status: 400,
         info: format!("the message cannot be sent over gRPC: it is not a {what} ({e})"),
         body: None,
+        grpc_code: None,
     }
 }
 
@@ -248,14 +262,18 @@ fn status_error(status: tonic::Status) -> Error {
     // which Seldon's executor uses) calls it DEADLINE_EXCEEDED.
     let expired =
         status.code() == tonic::Code::Cancelled && status.message() == tonic::TimeoutExpired(()).to_string();
+    let code = if expired {
+        tonic::Code::DeadlineExceeded
+    } else {
+        status.code()
+    };
     Error {
-        status: http_status(if expired {
-            tonic::Code::DeadlineExceeded
-        } else {
-            status.code()
-        }),
+        status: http_status(code),
         info: status.message().to_string(),
         body: None,
+        // The code itself reaches a gRPC caller unchanged (the HTTP status is its meaning
+        // for REST callers).
+        grpc_code: Some(code as i32),
     }
 }
 

@@ -35,6 +35,7 @@ pub fn request_json(request: &ModelInferRequest) -> Result<Value, String> {
     if !request.parameters.is_empty() {
         out.insert("parameters".into(), parameters_json(&request.parameters));
     }
+    raw_count(request.raw_input_contents.len(), request.inputs.len(), "inputs")?;
     let inputs = request
         .inputs
         .iter()
@@ -130,6 +131,11 @@ pub fn response_json(response: &ModelInferResponse) -> Result<Value, String> {
     if !response.parameters.is_empty() {
         out.insert("parameters".into(), parameters_json(&response.parameters));
     }
+    raw_count(
+        response.raw_output_contents.len(),
+        response.outputs.len(),
+        "outputs",
+    )?;
     let outputs = response
         .outputs
         .iter()
@@ -243,6 +249,17 @@ pub fn metadata_json(metadata: &ModelMetadataResponse) -> Value {
     })
 }
 
+/// Raw contents, when used, come one entry per tensor.
+fn raw_count(raw: usize, tensors: usize, what: &str) -> Result<(), String> {
+    if raw == 0 || raw == tensors {
+        Ok(())
+    } else {
+        Err(format!(
+            "{raw} raw contents for {tensors} {what}: raw contents come one per tensor"
+        ))
+    }
+}
+
 fn str_field(value: &Value, key: &str) -> Result<String, String> {
     value
         .get(key)
@@ -278,11 +295,21 @@ fn tensors(object: &Map<String, Value>, key: &str) -> Result<Vec<Tensor>, String
         .map(|t| {
             let name = str_field(t, "name")?;
             let datatype = str_field(t, "datatype")?;
+            let shape = shape(t.get("shape"))?;
             let mut flat = Vec::new();
-            flatten(t.get("data").unwrap_or(&Value::Null), &mut flat);
+            let empty = Value::Array(Vec::new());
+            flatten(t.get("data").unwrap_or(&empty), &mut flat)
+                .map_err(|e| format!("tensor {name:?}: {e}"))?;
+            let expected: i64 = shape.iter().product();
+            if i64::try_from(flat.len()).ok() != Some(expected) {
+                return Err(format!(
+                    "tensor {name:?}: {} elements for shape {shape:?} ({expected} expected)",
+                    flat.len()
+                ));
+            }
             let contents = contents(&datatype, &flat).map_err(|e| format!("tensor {name:?}: {e}"))?;
             Ok(Tensor {
-                shape: shape(t.get("shape"))?,
+                shape,
                 parameters: parameters_proto(t.get("parameters"))?,
                 contents: Some(contents),
                 name,
@@ -292,11 +319,14 @@ fn tensors(object: &Map<String, Value>, key: &str) -> Result<Vec<Tensor>, String
         .collect()
 }
 
-fn flatten<'a>(value: &'a Value, out: &mut Vec<&'a Value>) {
+fn flatten<'a>(value: &'a Value, out: &mut Vec<&'a Value>) -> Result<(), String> {
     match value {
-        Value::Array(items) => items.iter().for_each(|v| flatten(v, out)),
-        Value::Null => {}
-        other => out.push(other),
+        Value::Array(items) => items.iter().try_for_each(|v| flatten(v, out)),
+        Value::Null => Err("null is not a tensor element".to_string()),
+        other => {
+            out.push(other);
+            Ok(())
+        }
     }
 }
 
@@ -374,11 +404,10 @@ fn contents(datatype: &str, flat: &[&Value]) -> Result<InferTensorContents, Stri
 /// from its contents list.
 fn tensor_json(tensor: &Tensor, raw: Option<&[u8]>) -> Result<Value, String> {
     let data = match raw {
-        Some(bytes) => {
-            raw_elements(&tensor.datatype, bytes).map_err(|e| format!("tensor {:?}: {e}", tensor.name))?
-        }
+        Some(bytes) => raw_elements(&tensor.datatype, bytes),
         None => contents_elements(tensor.contents.as_ref().cloned().unwrap_or_default()),
-    };
+    }
+    .map_err(|e| format!("tensor {:?}: {e}", tensor.name))?;
     let mut m = Map::new();
     m.insert("name".into(), Value::String(tensor.name.clone()));
     m.insert("datatype".into(), Value::String(tensor.datatype.clone()));
@@ -391,22 +420,37 @@ fn tensor_json(tensor: &Tensor, raw: Option<&[u8]>) -> Result<Value, String> {
 }
 
 /// The elements of whichever contents list is set (one is, for one datatype).
-fn contents_elements(c: InferTensorContents) -> Vec<Value> {
-    let float = |f: f64| Number::from_f64(f).map_or(Value::Null, Value::Number);
+fn contents_elements(c: InferTensorContents) -> Result<Vec<Value>, String> {
     let lists: [Vec<Value>; 8] = [
         c.bool_contents.into_iter().map(Value::from).collect(),
         c.int_contents.into_iter().map(Value::from).collect(),
         c.int64_contents.into_iter().map(Value::from).collect(),
         c.uint_contents.into_iter().map(Value::from).collect(),
         c.uint64_contents.into_iter().map(Value::from).collect(),
-        c.fp32_contents.into_iter().map(|f| float(f64::from(f))).collect(),
-        c.fp64_contents.into_iter().map(float).collect(),
-        c.bytes_contents
+        c.fp32_contents
             .into_iter()
-            .map(|b| Value::String(String::from_utf8_lossy(&b).into_owned()))
-            .collect(),
+            .map(|f| float(f64::from(f)))
+            .collect::<Result<_, _>>()?,
+        c.fp64_contents.into_iter().map(float).collect::<Result<_, _>>()?,
+        c.bytes_contents.into_iter().map(text).collect::<Result<_, _>>()?,
     ];
-    lists.into_iter().find(|l| !l.is_empty()).unwrap_or_default()
+    Ok(lists.into_iter().find(|l| !l.is_empty()).unwrap_or_default())
+}
+
+/// A float element as JSON: JSON has no NaN or infinity, so those are refused rather than
+/// turned into something else.
+fn float(f: f64) -> Result<Value, String> {
+    Number::from_f64(f)
+        .map(Value::Number)
+        .ok_or_else(|| format!("element {f} has no JSON form (JSON has no NaN or infinity)"))
+}
+
+/// A BYTES element as JSON text; bytes that are not UTF-8 are refused (REST carries BYTES
+/// elements as strings).
+fn text(bytes: Vec<u8>) -> Result<Value, String> {
+    String::from_utf8(bytes)
+        .map(Value::String)
+        .map_err(|_| "a BYTES element is not UTF-8 text, which REST's JSON cannot carry".to_string())
 }
 
 /// Raw little-endian elements of `datatype` (BYTES: each a 4-byte length, then its bytes).
@@ -427,7 +471,6 @@ fn raw_elements(datatype: &str, bytes: &[u8]) -> Result<Vec<Value>, String> {
             })
             .collect())
     }
-    let float = |f: f64| Number::from_f64(f).map_or(Value::Null, Value::Number);
     Ok(match datatype {
         "BOOL" => bytes.iter().map(|b| Value::Bool(*b != 0)).collect(),
         "INT8" => bytes
@@ -462,11 +505,11 @@ fn raw_elements(datatype: &str, bytes: &[u8]) -> Result<Vec<Value>, String> {
         "FP32" => chunks::<4>(bytes, datatype)?
             .into_iter()
             .map(|c| float(f64::from(f32::from_le_bytes(c))))
-            .collect(),
+            .collect::<Result<_, _>>()?,
         "FP64" => chunks::<8>(bytes, datatype)?
             .into_iter()
             .map(|c| float(f64::from_le_bytes(c)))
-            .collect(),
+            .collect::<Result<_, _>>()?,
         "BYTES" => {
             let mut out = Vec::new();
             let mut rest = bytes;
@@ -477,7 +520,7 @@ fn raw_elements(datatype: &str, bytes: &[u8]) -> Result<Vec<Value>, String> {
                 let len = usize::try_from(u32::from_le_bytes([len[0], len[1], len[2], len[3]]))
                     .unwrap_or(usize::MAX);
                 let (element, tail) = tail.split_at_checked(len).ok_or("a BYTES element is cut short")?;
-                out.push(Value::String(String::from_utf8_lossy(element).into_owned()));
+                out.push(text(element.to_vec())?);
                 rest = tail;
             }
             out
@@ -598,7 +641,7 @@ mod tests {
         assert_eq!(json["inputs"][0]["data"], json!([1.5, -2.0]));
         assert_eq!(json["inputs"][1]["data"], json!(["ab", "c"]));
         let short = ModelInferRequest {
-            raw_input_contents: vec![vec![1, 2, 3]],
+            raw_input_contents: vec![vec![1, 2, 3], [&1u32.to_le_bytes()[..], b"c"].concat()],
             ..request
         };
         let e = request_json(&short).expect_err("3 bytes of FP32");
@@ -630,6 +673,60 @@ mod tests {
         let back = response_json(&proto).expect("json");
         assert_eq!(back["outputs"][0]["data"], json!([2]));
         assert_eq!(back["model_version"], "v1");
+    }
+
+    #[test]
+    fn what_json_cannot_carry_is_refused_not_changed() {
+        let output = |datatype: &str, contents: InferTensorContents| ModelInferResponse {
+            outputs: vec![model_infer_response::InferOutputTensor {
+                name: "y".into(),
+                datatype: datatype.into(),
+                shape: vec![2],
+                contents: Some(contents),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let nan = output(
+            "FP32",
+            InferTensorContents {
+                fp32_contents: vec![1.0, f32::NAN],
+                ..Default::default()
+            },
+        );
+        let e = response_json(&nan).expect_err("NaN");
+        assert!(e.starts_with("tensor \"y\": element NaN has no JSON form"), "{e}");
+        let binary = output(
+            "BYTES",
+            InferTensorContents {
+                bytes_contents: vec![vec![0xff, 0xfe], b"ok".to_vec()],
+                ..Default::default()
+            },
+        );
+        assert!(
+            response_json(&binary)
+                .expect_err("not UTF-8")
+                .contains("not UTF-8")
+        );
+        let e = request_proto(
+            &json!({"inputs": [{"name": "x", "datatype": "FP64", "shape": [2], "data": [1.0, null]}]}),
+            "m",
+        )
+        .expect_err("null");
+        assert_eq!(e, "tensor \"x\": null is not a tensor element");
+        let e = request_proto(
+            &json!({"inputs": [{"name": "x", "datatype": "FP64", "shape": [2, 2], "data": [1.0, 2.0]}]}),
+            "m",
+        )
+        .expect_err("too few");
+        assert_eq!(e, "tensor \"x\": 2 elements for shape [2, 2] (4 expected)");
+        let extra_raw = ModelInferRequest {
+            raw_input_contents: vec![vec![], vec![]],
+            inputs: vec![model_infer_request::InferInputTensor::default()],
+            ..Default::default()
+        };
+        let e = request_json(&extra_raw).expect_err("2 for 1");
+        assert!(e.contains("2 raw contents for 1 inputs"), "{e}");
     }
 
     #[test]

@@ -741,3 +741,21 @@ fn executor_timeouts_are_whole_milliseconds() {
         "whole milliseconds",
     );
 }
+
+#[test]
+fn the_grpc_message_limit_is_a_positive_32_bit_number_of_bytes() {
+    assert_clean(
+        sdep("x")
+            .predictor("p", None)
+            .annotation("seldon.io/grpc-max-message-size", "8388608"),
+    );
+    for bad in ["4Mi", "0", "2147483648"] {
+        assert_error(
+            sdep("x")
+                .predictor("p", None)
+                .predictor_annotation("seldon.io/grpc-max-message-size", bad),
+            r#"spec.predictors[0].annotations["seldon.io/grpc-max-message-size"]"#,
+            "a number of bytes from 1 to 2147483647",
+        );
+    }
+}
