@@ -382,3 +382,97 @@ print(json.dumps(booster.predict(xgboost.DMatrix(numpy.array({INPUT}))).tolist()
         "{answer}"
     );
 }
+
+#[tokio::test]
+#[ignore = "needs seldon-core, scikit-learn and alibi (scripts/test installs them)"]
+async fn an_anchor_explainer_explains_the_servers_prediction() {
+    // The model and an AnchorTabular explainer over it, fitted and saved here with alibi, as
+    // Seldon's documentation has users do before deploying `explainer.modelUri`.
+    let python = python();
+    let model = fresh_dir("explained-model");
+    let saved = fresh_dir("explainer").join("anchors");
+    let (proba, _) = train(&python, &model);
+    let fit = r#"
+import sys, joblib, numpy as np
+from alibi.explainers import AnchorTabular
+model = joblib.load(sys.argv[1] + "/model.joblib")
+X = np.array([[5.1,3.5,1.4,0.2],[4.9,3.0,1.4,0.2],[7.0,3.2,4.7,1.4],[6.4,3.2,4.5,1.5],[6.3,3.3,6.0,2.5],[7.1,3.0,5.9,2.1]])
+AnchorTabular(model.predict, ["sepal length", "sepal width", "petal length", "petal width"], seed=1).fit(X).save(sys.argv[2])
+"#;
+    let out = Command::new(&python)
+        .args([
+            "-c",
+            fit,
+            model.to_str().expect("utf-8"),
+            saved.to_str().expect("utf-8"),
+        ])
+        .output()
+        .expect("python runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = sdep(
+        &format!("file://{}", model.display()),
+        "seldon",
+        &format!(
+            "    explainer:\n      type: AnchorTabular\n      modelUri: file://{}\n",
+            saved.display()
+        ),
+    );
+    let file = scratch("sklearn-explained", &text);
+    let up = Up::start(
+        &[&file],
+        &[
+            "--python",
+            python.to_str().expect("utf-8"),
+            "--ready-timeout",
+            "120",
+        ],
+    );
+    let body = format!(r#"{{"data":{{"ndarray":{INPUT}}}}}"#);
+    let (status, text) = send(
+        &client(),
+        "POST",
+        up.gateway,
+        "/seldon/seldon/iris-explainer/default/api/v1.0/explain",
+        None,
+        &body,
+    )
+    .await;
+    assert_eq!(status, 200, "{text}\n{}", up.stderr());
+    let explanation: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(explanation["meta"]["name"], "AnchorTabular", "{text}");
+    let anchor = explanation["data"]["anchor"].as_array().expect("an anchor");
+    assert!(
+        anchor.iter().all(|a| a
+            .as_str()
+            .is_some_and(|a| a.contains("petal") || a.contains("sepal"))),
+        "{text}"
+    );
+    // The instance explained is the one sent, and the prediction explained is the server's:
+    // the class its predict_proba ranks first.
+    let row = proba[0].as_array().expect("probabilities");
+    let best = (0..row.len())
+        .max_by(|a, b| row[*a].as_f64().partial_cmp(&row[*b].as_f64()).expect("numbers"))
+        .expect("classes");
+    assert_eq!(
+        explanation["data"]["raw"]["prediction"],
+        serde_json::json!([best]),
+        "{text}"
+    );
+    assert_eq!(
+        explanation["data"]["raw"]["instance"],
+        serde_json::json!([5.1, 3.5, 1.4, 0.2]),
+        "{text}"
+    );
+    // A request the explainer cannot read is the caller's error, in Seldon's status form.
+    let (status, text) = send(
+        &client(),
+        "POST",
+        up.gateway,
+        "/seldon/seldon/iris-explainer/default/api/v1.0/explain",
+        None,
+        "not json",
+    )
+    .await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("\"status\": \"FAILURE\""), "{text}");
+}

@@ -364,3 +364,122 @@ async fn over_grpc_the_shadow_gets_every_call_and_the_message_limit_holds() {
     let (ok, stdout, stderr) = sluice_predict(up.gateway, &["shadowdep", "-n", "seldon", "--data", &rows]);
     assert!(ok, "{stdout}{stderr}");
 }
+
+/// The single-model example with `explainer` (YAML lines under the predictor) added.
+fn with_explainer(explainer: &str) -> String {
+    std::fs::read_to_string(example("single-model.yaml"))
+        .expect("example")
+        .replace(
+            "  - name: default\n",
+            &format!("  - name: default\n    explainer:\n{explainer}"),
+        )
+}
+
+const EXPLAIN: &str = "/seldon/seldon/iris-explainer/default/api/v1.0/explain";
+
+#[tokio::test]
+async fn an_explainer_sluice_cannot_run_is_a_warning_and_its_route_is_absent() {
+    // With no alibi (no such interpreter), and with no saved explainer to load: each is named
+    // with what to do, and the predictor serves regardless.
+    let model = std::env::temp_dir().join(format!("sluice-up-explainer-{}", std::process::id()));
+    std::fs::create_dir_all(&model).expect("dir");
+    let cases = [
+        (
+            format!(
+                "      type: AnchorTabular\n      modelUri: file://{}\n",
+                model.display()
+            ),
+            "pip install 'alibi==0.9.*'",
+        ),
+        (
+            "      type: AnchorTabular\n".to_string(),
+            "this one has no modelUri",
+        ),
+    ];
+    for (explainer, why) in cases {
+        let file = scratch("explainer-absent", &with_explainer(&explainer));
+        let up = Up::start(&[&file], &["--python", "/nonexistent/python3"]);
+        let stderr = up.stderr();
+        assert!(
+            stderr.contains("/seldon/seldon/iris-explainer/default/ is not served locally")
+                && stderr.contains(why)
+                && stderr.contains("spec.predictors[0].explainer"),
+            "{stderr}"
+        );
+        let c = client();
+        let (status, body) = predict(&c, up.gateway, "/seldon/seldon/iris/api/v1.0/predictions", None).await;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = predict(&c, up.gateway, EXPLAIN, None).await;
+        assert_eq!(status, 404, "no route for an explainer not served: {body}");
+    }
+}
+
+/// An HTTP/1.1 server on loopback answering every request with its method and path as JSON.
+async fn echo_path_server() -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 4096];
+                // The head, then as much of the body as Content-Length says.
+                let head_end = loop {
+                    let Ok(n) = stream.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                    if let Some(at) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break at + 4;
+                    }
+                };
+                let head = String::from_utf8_lossy(&seen[..head_end]).to_ascii_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                while seen.len() < head_end + length {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let request_line = String::from_utf8_lossy(&seen[..head_end]);
+                let mut parts = request_line.split(' ');
+                let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                let body = serde_json::json!({ "method": method, "path": path }).to_string();
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn an_explainer_mapped_with_component_gets_seldons_explain_path() {
+    let explainer = echo_path_server().await;
+    let file = scratch(
+        "explainer-mapped",
+        &with_explainer("      type: AnchorTabular\n      modelUri: gs://bucket/explainer\n"),
+    );
+    let mapping = format!("iris-default-explainer=http://{explainer}");
+    let up = Up::start(&[&file], &["--component", &mapping]);
+    // The start-up summary prints the call to paste.
+    let summary = up.lines.join("\n");
+    assert!(summary.contains(EXPLAIN), "{summary}");
+    let (status, body) = predict(&client(), up.gateway, EXPLAIN, None).await;
+    assert_eq!(status, 200, "{body}\n{}", up.stderr());
+    let seen: serde_json::Value = serde_json::from_str(&body).expect("json");
+    // Istio's rewrite of the explainer's prefix to `/`, as the VirtualService says.
+    assert_eq!(seen["path"], "/api/v1.0/explain", "{seen}");
+    assert_eq!(seen["method"], "POST", "{seen}");
+}

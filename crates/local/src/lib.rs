@@ -17,6 +17,7 @@
 //! gateway (`sluice-gateway`), and at each predictor's inbound (`guard`), as its sidecar.
 
 pub mod components;
+pub mod explainers;
 mod guard;
 pub mod health;
 pub mod models;

@@ -111,15 +111,6 @@ pub fn orchestrator_checks(sdep: &SeldonDeployment) -> Vec<Diagnostic> {
     let object = ObjectRef::of("SeldonDeployment", &sdep.metadata);
     let (errors, mut warnings) = orchestrator_env(sdep);
     for (i, predictor) in sdep.spec.predictors.iter().enumerate() {
-        if sluice_translate::explainers::of(predictor).is_some() {
-            warnings.push((
-                FieldPath::root().key("spec").key("predictors").index(i).key("explainer"),
-                format!(
-                    "`sluice up` does not run explainers yet: {} is not served locally (the cluster gets the explainer's Deployment, Service and routes)",
-                    sluice_translate::explainers::url_prefix(sdep, predictor)
-                ),
-            ));
-        }
         let graph = FieldPath::root()
             .key("spec")
             .key("predictors")

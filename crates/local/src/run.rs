@@ -31,6 +31,7 @@ use crate::guard::{Guard, SharedGuard};
 use crate::health;
 use crate::plan::{Plan, PlanError};
 use crate::progress::{Progress, Reporter};
+use crate::supervisor;
 
 /// How `sluice up` runs.
 #[derive(Clone, Debug)]
@@ -239,6 +240,21 @@ struct Running {
     guards: Vec<SharedGuard>,
     /// Component processes sluice started; held so that dropping this stops them.
     processes: Vec<crate::supervisor::Process>,
+    /// Per predictor, where its explainer answers, when it has one served here.
+    explainers: Vec<Option<SocketAddr>>,
+    /// What was found while starting it (an explainer not served here and why).
+    warnings: Vec<Diagnostic>,
+}
+
+/// Where a predictor's explainer answers locally, or why it does not.
+enum LocalExplainer {
+    /// Started by sluice (`process`), or mapped with `--component`, at `addr`.
+    Serving {
+        addr: SocketAddr,
+        process: Option<crate::supervisor::Process>,
+    },
+    /// Not served here; the predictor is. The message says why and what to do.
+    NotServed(String),
 }
 
 type Key = (String, String);
@@ -429,7 +445,20 @@ impl Local {
                 stopping.join_all().await;
             });
         }
-        let summary = self.summary(&next, plan.warnings.into_iter().chain(warnings).collect());
+        // What each deployment found while starting (an explainer not served here), located
+        // in its file.
+        let started_warnings = next
+            .values()
+            .flat_map(|r| r.warnings.iter().cloned())
+            .map(|d| plan.loaded.locate(d));
+        let summary = self.summary(
+            &next,
+            plan.warnings
+                .into_iter()
+                .chain(warnings)
+                .chain(started_warnings)
+                .collect(),
+        );
         *state = next;
         Ok(summary)
     }
@@ -484,38 +513,17 @@ impl Local {
             {
                 continue;
             }
-            // Only object stores read credentials.
-            let remote = uri.starts_with("s3://") || uri.starts_with("gs://");
-            let secret = node
-                .env_secret_ref_name
-                .as_deref()
-                .filter(|n| remote && !n.is_empty())
-                .map(|name| {
-                    secret_data(secrets, names::namespace(sdep), name).ok_or_else(|| {
-                        format!(
-                            "node {:?}: envSecretRefName {name:?}: no Secret of that name in namespace {} in the files",
-                            node.name,
-                            names::namespace(sdep)
-                        )
-                    })
-                })
-                .transpose()?;
-            let reported = std::sync::atomic::AtomicU64::new(u64::MAX);
-            let progress = |done: u64, total: u64| {
-                // Every 4 MiB and at the end, not every chunk.
-                let step = done / (4 << 20);
-                if done == total || reported.swap(step, std::sync::atomic::Ordering::Relaxed) != step {
-                    self.options.progress.report(Progress::Fetching {
-                        deployment: deployment.to_string(),
-                        uri: uri.to_string(),
-                        done,
-                        total,
-                    });
-                }
-            };
-            let dir = crate::models::fetch(uri, secret.as_ref(), &self.options.model_cache, &progress)
-                .await
-                .map_err(|e| format!("node {:?}: {e}", node.name))?;
+            let owner = format!("node {:?}", node.name);
+            let dir = self
+                .fetch_model(
+                    sdep,
+                    uri,
+                    node.env_secret_ref_name.as_deref(),
+                    &owner,
+                    deployment,
+                    secrets,
+                )
+                .await?;
             out.insert(node.name.clone(), dir);
         }
         if !out.is_empty()
@@ -535,6 +543,176 @@ impl Local {
         Ok(out)
     }
 
+    /// Fetch `uri` into the model cache for `owner` (a node or the explainer), with the
+    /// credentials of Secret `secret_name` for object stores; progress is reported as bytes
+    /// arrive.
+    async fn fetch_model(
+        &self,
+        sdep: &SeldonDeployment,
+        uri: &str,
+        secret_name: Option<&str>,
+        owner: &str,
+        deployment: &str,
+        secrets: &[k8s_openapi::api::core::v1::Secret],
+    ) -> Result<PathBuf, String> {
+        // Only object stores read credentials.
+        let remote = uri.starts_with("s3://") || uri.starts_with("gs://");
+        let secret = secret_name
+            .filter(|n| remote && !n.is_empty())
+            .map(|name| {
+                secret_data(secrets, names::namespace(sdep), name).ok_or_else(|| {
+                    format!(
+                        "{owner}: envSecretRefName {name:?}: no Secret of that name in namespace {} in the files",
+                        names::namespace(sdep)
+                    )
+                })
+            })
+            .transpose()?;
+        let reported = std::sync::atomic::AtomicU64::new(u64::MAX);
+        let progress = |done: u64, total: u64| {
+            // Every 4 MiB and at the end, not every chunk.
+            let step = done / (4 << 20);
+            if done == total || reported.swap(step, std::sync::atomic::Ordering::Relaxed) != step {
+                self.options.progress.report(Progress::Fetching {
+                    deployment: deployment.to_string(),
+                    uri: uri.to_string(),
+                    done,
+                    total,
+                });
+            }
+        };
+        crate::models::fetch(uri, secret.as_ref(), &self.options.model_cache, &progress)
+            .await
+            .map_err(|e| format!("{owner}: {e}"))
+    }
+
+    /// Start (or find, when mapped) the explainer of `predictor`, which calls its engine at
+    /// `engine`. A runtime that is not installed, or an explainer sluice cannot run, is
+    /// `NotServed`; a model that cannot be fetched or a process that cannot start, an error.
+    #[allow(clippy::too_many_arguments)]
+    async fn start_explainer(
+        &self,
+        sdep: &SeldonDeployment,
+        predictor: &sluice_api::seldon::PredictorSpec,
+        explainer: &sluice_api::seldon::Explainer,
+        desired: &Desired,
+        engine: SocketAddr,
+        deployment: &str,
+        secrets: &[k8s_openapi::api::core::v1::Secret],
+    ) -> Result<LocalExplainer, String> {
+        let name = names::explainer(sdep, predictor);
+        let url = sluice_translate::explainers::url_prefix(sdep, predictor);
+        let container = desired
+            .deployments
+            .iter()
+            .find(|d| d.metadata.name.as_deref() == Some(name.as_str()))
+            .and_then(|d| d.spec.as_ref()?.template.spec.as_ref()?.containers.first())
+            .ok_or_else(|| format!("explainer {name}: the translation gave it no container"))?;
+        let image = container.image.clone().unwrap_or_default();
+        match self.options.mappings.find(&container.name, &image) {
+            Some(crate::Mapping::Url {
+                host,
+                port,
+                grpc: false,
+            }) => {
+                let addr = tokio::net::lookup_host((host.as_str(), *port))
+                    .await
+                    .ok()
+                    .and_then(|mut addrs| addrs.next())
+                    .ok_or_else(|| {
+                        format!(
+                            "explainer {name}: --component maps it to {host}:{port}, which does not resolve"
+                        )
+                    })?;
+                return Ok(LocalExplainer::Serving { addr, process: None });
+            }
+            Some(_) => {
+                return Err(format!(
+                    "explainer {name}: an explainer is reached over REST; map it with --component {}=http://HOST:PORT",
+                    container.name
+                ));
+            }
+            None => {}
+        }
+        let not_served = |why: String| {
+            Ok(LocalExplainer::NotServed(format!(
+                "{url} is not served locally: {why}"
+            )))
+        };
+        if !crate::explainers::is_seldons_image(&self.options.settings, &image) {
+            return not_served(format!(
+                "the explainer runs image {image}, which sluice does not know how to run; serve it yourself and pass \
+                 --component {}=http://127.0.0.1:PORT",
+                container.name
+            ));
+        }
+        let protocol = match sdep.spec.protocol.as_deref() {
+            Some("v2" | "kfserving") => "v2",
+            Some("tensorflow") => "tensorflow",
+            _ => "seldon",
+        };
+        let model_uri = explainer.model_uri.as_deref().filter(|u| !u.is_empty());
+        if protocol != "v2" && model_uri.is_none() {
+            return not_served(
+                "sluice runs explainers saved with alibi's explainer.save(DIR), and this one has no modelUri; set \
+                 explainer.modelUri to that folder"
+                    .to_string(),
+            );
+        }
+        let free = || -> Result<u16, String> {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .map_err(|e| format!("no free port: {e}"))
+        };
+        let ports = [free()?, free()?, free()?];
+        let tools = &self.options.tools;
+        let place = |model| crate::explainers::Place { engine, ports, model };
+        // The runtime first: a missing one leaves the predictor served, with a warning.
+        let probe = crate::explainers::command(container, protocol, &place(None), tools);
+        let checked =
+            tokio::task::spawn_blocking(move || crate::servers::check_imports("the explainer", &probe))
+                .await
+                .map_err(|e| e.to_string())?;
+        if let Err(why) = checked {
+            return not_served(why);
+        }
+        let model = match model_uri {
+            Some(uri) => Some(
+                self.fetch_model(
+                    sdep,
+                    uri,
+                    explainer.env_secret_ref_name.as_deref(),
+                    "explainer",
+                    deployment,
+                    secrets,
+                )
+                .await?,
+            ),
+            None => None,
+        };
+        crate::servers::write_classes(tools).map_err(|e| {
+            format!(
+                "cannot write sluice's server classes to {}: {e}",
+                tools.classes.display()
+            )
+        })?;
+        let command = crate::explainers::command(container, protocol, &place(model.as_deref()), tools);
+        let launch = crate::supervisor::Launch {
+            argv: command.argv,
+            env: command.env,
+        };
+        let process = self
+            .options
+            .supervisor
+            .spawn(launch, &format!("{deployment}/{}/explainer", predictor.name))
+            .map_err(|e| format!("explainer {name}: cannot start it: {e}"))?;
+        Ok(LocalExplainer::Serving {
+            addr: SocketAddr::from(([127, 0, 0, 1], ports[0])),
+            process: Some(process),
+        })
+    }
+
     async fn start_engines(
         &self,
         sdep: &SeldonDeployment,
@@ -549,29 +727,6 @@ impl Local {
             |path: FieldPath, message: String| Diagnostic::error(path, message).in_object(object.clone());
         let mut desired =
             desired(sdep, &self.options.settings).map_err(|e| fail(FieldPath::root(), e.to_string()))?;
-        // Explainers do not run here (a warning says so): their routes are not served.
-        let explainers: Vec<String> = sdep
-            .spec
-            .predictors
-            .iter()
-            .filter(|p| sluice_translate::explainers::of(p).is_some())
-            .map(|p| names::explainer(sdep, p))
-            .collect();
-        desired.virtual_services.retain(|vs| {
-            !explainers
-                .iter()
-                .any(|e| vs.metadata.name.as_deref() == Some(names::truncated(format!("{e}-http")).as_str()))
-        });
-        let not_explainer = |name: Option<&str>| !explainers.iter().any(|e| name == Some(e.as_str()));
-        desired
-            .destination_rules
-            .retain(|o| not_explainer(o.metadata.name.as_deref()));
-        desired
-            .services
-            .retain(|o| not_explainer(o.metadata.name.as_deref()));
-        desired
-            .deployments
-            .retain(|o| not_explainer(o.metadata.name.as_deref()));
         let mut replicas = Vec::new();
         let mut processes = Vec::new();
         let mut guards = Vec::new();
@@ -742,6 +897,84 @@ impl Local {
                 }
             }
         }
+        // Explainers start once the engines answer: alibi calls the predictor while it loads.
+        // One not served here is a warning, and its objects go (its route would only answer 503).
+        let mut explainers = Vec::new();
+        let mut explainer_states = Vec::new();
+        let mut warnings = Vec::new();
+        let mut not_served = Vec::new();
+        for (index, (predictor, group)) in sdep.spec.predictors.iter().zip(&replicas).enumerate() {
+            let at = FieldPath::root()
+                .key("spec")
+                .key("predictors")
+                .index(index)
+                .key("explainer");
+            let served = match (sluice_translate::explainers::of(predictor), group.first()) {
+                (Some(explainer), Some(engine)) => {
+                    match self
+                        .start_explainer(
+                            sdep,
+                            predictor,
+                            explainer,
+                            &desired,
+                            engine.addr,
+                            deployment,
+                            &policies.secrets,
+                        )
+                        .await
+                    {
+                        Ok(LocalExplainer::Serving { addr, process }) => {
+                            explainer_states.push(process.as_ref().map(supervisor::Process::state));
+                            processes.extend(process);
+                            Some(addr)
+                        }
+                        Ok(LocalExplainer::NotServed(why)) => {
+                            warnings.push(Diagnostic::warning(at, why).in_object(object.clone()));
+                            not_served.push(names::explainer(sdep, predictor));
+                            None
+                        }
+                        Err(e) => {
+                            replicas.iter().flatten().for_each(Replica::stop);
+                            return Err(fail(at, e));
+                        }
+                    }
+                }
+                _ => None,
+            };
+            explainers.push(served);
+        }
+        desired.virtual_services.retain(|vs| {
+            !not_served
+                .iter()
+                .any(|e| vs.metadata.name.as_deref() == Some(names::truncated(format!("{e}-http")).as_str()))
+        });
+        let served = |name: Option<&str>| !not_served.iter().any(|e| name == Some(e.as_str()));
+        desired
+            .destination_rules
+            .retain(|o| served(o.metadata.name.as_deref()));
+        desired.services.retain(|o| served(o.metadata.name.as_deref()));
+        desired.deployments.retain(|o| served(o.metadata.name.as_deref()));
+        let deadline = Instant::now() + self.options.ready_timeout;
+        let served = sdep.spec.predictors.iter().zip(&explainers).enumerate();
+        for ((index, (predictor, addr)), state) in
+            served.filter(|(_, (_, a))| a.is_some()).zip(explainer_states)
+        {
+            let Some(addr) = addr else { continue };
+            if let Err(why) = accepting(*addr, deadline, state).await {
+                replicas.iter().flatten().for_each(Replica::stop);
+                return Err(fail(
+                    FieldPath::root()
+                        .key("spec")
+                        .key("predictors")
+                        .index(index)
+                        .key("explainer"),
+                    format!(
+                        "the explainer of predictor {} does not accept connections on {addr}: {why} (its output above says why)",
+                        predictor.name
+                    ),
+                ));
+            }
+        }
         // Ready now; from here on a component that fails takes its replica out.
         for (watched, replica) in watches.into_iter().zip(replicas.iter().flatten()) {
             tokio::spawn(health::monitor(watched, replica.stop.subscribe()));
@@ -753,6 +986,8 @@ impl Local {
             replicas,
             guards,
             processes,
+            explainers,
+            warnings,
         })
     }
 
@@ -1003,9 +1238,28 @@ impl Local {
             // The same over gRPC (Seldon's protocol, plain h2c): what SeldonClient's
             // transport="grpc" sends.
             if let (Protocol::Seldon, Some(authority)) = (protocol, base.strip_prefix("http://")) {
-                let host = host.map(|h| format!(" --host {h}")).unwrap_or_default();
+                let host = host.as_ref().map(|h| format!(" --host {h}")).unwrap_or_default();
                 summary.curls.push(format!(
                     "sluice predict {name} -n {ns} --grpc --gateway {authority}{host}"
+                ));
+            }
+            // Each explainer served here, at the URL Seldon gives it.
+            for (p, _) in r
+                .sdep
+                .spec
+                .predictors
+                .iter()
+                .zip(&r.explainers)
+                .filter(|(_, a)| a.is_some())
+            {
+                let prefix = sluice_translate::explainers::url_prefix(&r.sdep, p);
+                let path = match protocol {
+                    Protocol::V2 => format!("v2/models/{}/infer", names::explainer(&r.sdep, p)),
+                    Protocol::Tensorflow => format!("v1/models/{}:explain", p.graph.name),
+                    Protocol::Seldon => "api/v1.0/explain".to_string(),
+                };
+                summary.curls.push(format!(
+                    "curl -X POST {base}{prefix}{path} -H 'Content-Type: application/json'{header} -d '{body}'"
                 ));
             }
         }
@@ -1136,73 +1390,112 @@ fn default_gateway(reference: &str) -> Gateway {
     gateway
 }
 
+/// Wait until `addr` accepts TCP connections (the explainer's readiness probe is a TCP
+/// probe too), until `deadline`. With the process that should listen there (`state`), its
+/// exit ends the wait: it would only fail again.
+async fn accepting(
+    addr: SocketAddr,
+    deadline: Instant,
+    state: Option<watch::Receiver<supervisor::State>>,
+) -> Result<(), String> {
+    let started = Instant::now();
+    loop {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return Ok(());
+        }
+        match state.as_ref().map(|s| s.borrow().clone()) {
+            Some(supervisor::State::Restarting { how, .. }) => return Err(format!("it {how}")),
+            Some(supervisor::State::Running { restarts }) if restarts > 0 => {
+                return Err(format!("it exited and was restarted {restarts} time(s)"));
+            }
+            _ => {}
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("still not after {:?}", started.elapsed()));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// One ServiceEntry per predictor: its Service's host and ports, with the running
-/// replicas as endpoints labelled like their pods (so DestinationRule subsets select them).
+/// replicas as endpoints labelled like their pods (so DestinationRule subsets select them);
+/// and one per explainer served here, with its process as the endpoint.
 fn service_entries(r: &Running) -> Vec<ServiceEntry> {
     let namespace = names::namespace(&r.sdep);
-    r.sdep
-        .spec
-        .predictors
-        .iter()
-        .zip(&r.replicas)
-        .filter_map(|(predictor, replicas)| {
-            let key = names::predictor_key(&r.sdep, predictor);
-            let service = r
-                .desired
-                .services
-                .iter()
-                .find(|s| s.metadata.name.as_deref() == Some(key.as_str()))?;
-            let ports: Vec<ServicePort> = service
-                .spec
-                .as_ref()?
-                .ports
-                .iter()
-                .flatten()
-                .map(|p| ServicePort {
-                    number: u32::try_from(p.port).unwrap_or(0),
-                    name: p.name.clone().unwrap_or_default(),
-                    protocol: Some(
-                        if p.name.as_deref() == Some("grpc") {
-                            "GRPC"
-                        } else {
-                            "HTTP"
-                        }
-                        .to_string(),
-                    ),
-                    target_port: None,
-                })
-                .collect();
-            let mut labels = predictor.labels.clone();
-            labels.insert("version".to_string(), istio::version(predictor));
-            let endpoints = replicas
-                .iter()
-                .map(|rep| WorkloadEntry {
-                    address: Some(rep.addr.ip().to_string()),
-                    // The engine serves REST and gRPC on its one socket.
-                    ports: BTreeMap::from([
-                        ("http".to_string(), u32::from(rep.addr.port())),
-                        ("grpc".to_string(), u32::from(rep.addr.port())),
-                    ]),
+    let entry = |name: String, endpoints: Vec<(SocketAddr, bool)>, labels: &BTreeMap<String, String>| {
+        let service = r
+            .desired
+            .services
+            .iter()
+            .find(|s| s.metadata.name.as_deref() == Some(name.as_str()))?;
+        let ports: Vec<ServicePort> = service
+            .spec
+            .as_ref()?
+            .ports
+            .iter()
+            .flatten()
+            .map(|p| ServicePort {
+                number: u32::try_from(p.port).unwrap_or(0),
+                name: p.name.clone().unwrap_or_default(),
+                protocol: Some(
+                    if p.name.as_deref() == Some("grpc") {
+                        "GRPC"
+                    } else {
+                        "HTTP"
+                    }
+                    .to_string(),
+                ),
+                target_port: None,
+            })
+            .collect();
+        let endpoints = endpoints
+            .into_iter()
+            .map(|(addr, grpc)| {
+                let mut ports = BTreeMap::from([("http".to_string(), u32::from(addr.port()))]);
+                if grpc {
+                    ports.insert("grpc".to_string(), u32::from(addr.port()));
+                }
+                WorkloadEntry {
+                    address: Some(addr.ip().to_string()),
+                    ports,
                     labels: labels.clone(),
                     ..WorkloadEntry::default()
-                })
-                .collect();
-            let mut se = Object {
-                api_version: NETWORKING_API_VERSION.to_string(),
-                kind: "ServiceEntry".to_string(),
-                spec: ServiceEntrySpec {
-                    hosts: vec![names::fqdn(&key, namespace, "cluster.local")],
-                    ports,
-                    location: Some(ServiceEntryLocation::MeshInternal),
-                    resolution: Some(ServiceEntryResolution::Static),
-                    endpoints,
-                    ..ServiceEntrySpec::default()
-                },
-                ..Object::default()
-            };
-            se.metadata.name = Some(key);
-            se.metadata.namespace = Some(namespace.to_string());
-            Some(se)
-        })
-        .collect()
+                }
+            })
+            .collect();
+        let mut se = Object {
+            api_version: NETWORKING_API_VERSION.to_string(),
+            kind: "ServiceEntry".to_string(),
+            spec: ServiceEntrySpec {
+                hosts: vec![names::fqdn(&name, namespace, "cluster.local")],
+                ports,
+                location: Some(ServiceEntryLocation::MeshInternal),
+                resolution: Some(ServiceEntryResolution::Static),
+                endpoints,
+                ..ServiceEntrySpec::default()
+            },
+            ..Object::default()
+        };
+        se.metadata.name = Some(name);
+        se.metadata.namespace = Some(namespace.to_string());
+        Some(se)
+    };
+    let mut entries = Vec::new();
+    for ((predictor, replicas), explainer) in
+        r.sdep.spec.predictors.iter().zip(&r.replicas).zip(&r.explainers)
+    {
+        let mut labels = predictor.labels.clone();
+        labels.insert("version".to_string(), istio::version(predictor));
+        // The engine serves REST and gRPC on its one socket.
+        let engines = replicas.iter().map(|rep| (rep.addr, true)).collect();
+        entries.extend(entry(names::predictor_key(&r.sdep, predictor), engines, &labels));
+        if let Some(addr) = explainer {
+            entries.extend(entry(
+                names::explainer(&r.sdep, predictor),
+                vec![(*addr, false)],
+                &labels,
+            ));
+        }
+    }
+    entries
 }

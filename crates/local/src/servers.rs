@@ -62,6 +62,10 @@ const CLASSES: &[(&str, &str)] = &[
     ("sluice_metadata.py", include_str!("../python/sluice_metadata.py")),
     ("SKLearnServer.py", include_str!("../python/SKLearnServer.py")),
     ("XGBoostServer.py", include_str!("../python/XGBoostServer.py")),
+    (
+        "sluice_alibi_explainer.py",
+        include_str!("../python/sluice_alibi_explainer.py"),
+    ),
 ];
 
 /// The runtime packages of MLServer: (implementation, module).
@@ -208,7 +212,7 @@ pub fn command(
 }
 
 /// sluice's classes first, then what the environment already had.
-fn python_path(classes: &Path) -> String {
+pub(crate) fn python_path(classes: &Path) -> String {
     match std::env::var("PYTHONPATH") {
         Ok(existing) if !existing.is_empty() => format!("{}:{existing}", classes.display()),
         _ => classes.display().to_string(),
