@@ -101,11 +101,13 @@ enum Command {
         #[arg(long, default_value = "32Mi", value_name = "SIZE", value_parser = args::size)]
         max_request_body: u64,
         /// The Python that runs Seldon-protocol prepackaged servers (SKLEARN_SERVER, XGBOOST_SERVER): its
-        /// environment needs seldon-core and the model's library; `python3` on the PATH by default.
+        /// environment needs seldon-core and the model's library, and alibi for explainers; `python3` on the
+        /// PATH by default.
         #[arg(long, env = "SLUICE_PYTHON", value_name = "PATH")]
         python: Option<PathBuf>,
-        /// MLServer's command, for prepackaged servers with protocol v2 (its environment needs the runtime,
-        /// e.g. mlserver-sklearn); `mlserver` on the PATH by default.
+        /// MLServer's command, for prepackaged servers and explainers with protocol v2 (its environment
+        /// needs the runtime, e.g. mlserver-sklearn, mlserver-alibi-explain); `mlserver` on the PATH by
+        /// default.
         #[arg(long, env = "SLUICE_MLSERVER", value_name = "PATH")]
         mlserver: Option<PathBuf>,
         /// Where models fetched from s3://, gs:// and https:// are kept (default ~/.cache/sluice/models).
