@@ -27,6 +27,7 @@ pub mod diagnostic;
 mod explain;
 pub mod grpc;
 pub mod host;
+mod index;
 pub mod matcher;
 pub mod path;
 pub mod policy;

@@ -1,5 +1,6 @@
 //! Compiled `HTTPMatchRequest`s: what a route requires of a request.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use http::{HeaderMap, HeaderName};
@@ -210,27 +211,38 @@ impl<'a> RequestView<'a> {
     /// A header's value; several values are joined with `,` (Envoy's header matching).
     /// Pseudo-headers `:method`, `:authority`, `:scheme`, `:path` are answered too.
     pub fn header(&self, key: &HeaderKey) -> Option<String> {
-        let name = match key {
-            HeaderKey::Method => return Some(self.method.to_string()),
-            HeaderKey::Authority => return Some(self.authority.to_string()),
-            HeaderKey::Scheme => return Some(self.scheme.to_string()),
-            HeaderKey::Path => {
-                return Some(match self.query {
-                    Some(q) => format!("{}?{q}", self.path),
-                    None => self.path.to_string(),
-                });
-            }
-            HeaderKey::Name(name) => name,
-            HeaderKey::Claim(_) => return self.values(key).into_iter().next(),
+        self.value(key).map(Cow::into_owned)
+    }
+
+    /// [`Self::header`], borrowed from the request where it can be (one value, UTF-8).
+    pub fn value(&self, key: &HeaderKey) -> Option<Cow<'a, str>> {
+        match key {
+            HeaderKey::Method => Some(Cow::Borrowed(self.method)),
+            HeaderKey::Authority => Some(Cow::Borrowed(self.authority)),
+            HeaderKey::Scheme => Some(Cow::Borrowed(self.scheme.as_str())),
+            HeaderKey::Path => Some(match self.query {
+                Some(q) => Cow::Owned(format!("{}?{q}", self.path)),
+                None => Cow::Borrowed(self.path),
+            }),
+            HeaderKey::Name(name) => self.header_value(name),
+            HeaderKey::Claim(_) => self.values(key).into_iter().next().map(Cow::Owned),
+        }
+    }
+
+    /// A regular header's values joined with `,`, borrowed when there is one UTF-8 value.
+    pub fn header_value(&self, name: &HeaderName) -> Option<Cow<'a, str>> {
+        let headers: &'a HeaderMap = self.headers;
+        let mut values = headers.get_all(name).iter();
+        let first = values.next()?;
+        let Some(second) = values.next() else {
+            return Some(String::from_utf8_lossy(first.as_bytes()));
         };
-        let mut values = self.headers.get_all(name).iter().peekable();
-        values.peek()?;
-        Some(
-            values
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        let all = [first, second].into_iter().chain(values);
+        Some(Cow::Owned(
+            all.map(|v| String::from_utf8_lossy(v.as_bytes()))
                 .collect::<Vec<_>>()
                 .join(","),
-        )
+        ))
     }
 
     /// The values a condition on `key` is tested against: the header's (joined), or each
@@ -362,24 +374,22 @@ impl RequestMatch {
         {
             return false;
         }
-        let header_ok = self
-            .headers
-            .iter()
-            .all(|(name, m)| req.values(name).iter().any(|v| m.matches(v)));
+        let header_ok = |(key, m): &(HeaderKey, Match)| match key {
+            HeaderKey::Claim(_) => req.values(key).iter().any(|v| m.matches(v)),
+            _ => req.value(key).is_some_and(|v| m.matches(&v)),
+        };
         // A missing header counts as "" for value matchers and as absent for presence.
-        let without_ok = self
-            .without_headers
-            .iter()
-            .all(|(name, m)| match (req.header(name), m) {
-                (None, Match::Present) => true,
-                (None, m) => !m.matches(""),
-                (Some(v), m) => !m.matches(&v),
-            });
-        let query_ok = self
-            .query_params
-            .iter()
-            .all(|(name, m)| req.query_param(name).is_some_and(|v| m.matches(v)));
-        header_ok && without_ok && query_ok
+        let without_ok = |(key, m): &(HeaderKey, Match)| match (req.value(key), m) {
+            (None, Match::Present) => true,
+            (None, m) => !m.matches(""),
+            (Some(v), m) => !m.matches(&v),
+        };
+        self.headers.iter().all(header_ok)
+            && self.without_headers.iter().all(without_ok)
+            && self
+                .query_params
+                .iter()
+                .all(|(name, m)| req.query_param(name).is_some_and(|v| m.matches(v)))
     }
 
     /// Why the request does not match (the first failing condition), or `None` if it does.

@@ -75,16 +75,13 @@ impl RouteTable {
             if routes.is_empty() {
                 routes.push(std::sync::Arc::new(direct_route(&service, port, &mut registry)));
             }
-            let (catch_all, specific): (Vec<_>, Vec<_>) =
-                routes.into_iter().partition(|r| r.matcher.is_catch_all());
-            let routes: Vec<_> = specific.into_iter().chain(catch_all).collect();
+            let indexed = VirtualHost::new(String::new(), crate::table::catch_alls_last(routes), false);
             let listener = listeners.entry(port).or_default();
             listener.servers = vec!["mesh (sidecar outbound)".to_string()];
             for domain in aliases(&service, &namespace, &proxy.cluster_domain) {
                 listener.virtual_hosts.push(VirtualHost {
                     domain,
-                    routes: routes.clone(),
-                    require_tls: false,
+                    ..indexed.clone()
                 });
             }
         }

@@ -15,6 +15,7 @@ use crate::config::{Config, Proxy};
 use crate::decide;
 use crate::diagnostic::{self, Diagnostic, ObjectRef};
 use crate::host;
+use crate::index::RouteIndex;
 use crate::matcher::RequestView;
 use crate::path;
 use crate::route::{Decision, Reply, Route, Scheme};
@@ -30,6 +31,30 @@ pub struct VirtualHost {
     pub routes: Vec<Arc<Route>>,
     /// `httpsRedirect`: plain-HTTP requests get 301 to https.
     pub require_tls: bool,
+    /// `routes` indexed by what they match, built with them.
+    pub(crate) index: RouteIndex,
+}
+
+impl VirtualHost {
+    /// The virtual host of `domain` with `routes` in match order.
+    pub fn new(domain: String, routes: Vec<Arc<Route>>, require_tls: bool) -> Self {
+        let index = RouteIndex::build(routes.iter().map(|r| &r.matcher));
+        VirtualHost {
+            domain,
+            routes,
+            require_tls,
+            index,
+        }
+    }
+
+    /// The first route `request` matches, in Istio's order, found without testing the
+    /// routes that cannot match it (see [`crate::index`]).
+    pub fn first_match(&self, request: &RequestView<'_>) -> Option<&Arc<Route>> {
+        let matches = |i: usize| self.routes.get(i).is_some_and(|r| r.matcher.matches(request));
+        self.index
+            .first(request, matches)
+            .and_then(|i| self.routes.get(i))
+    }
 }
 
 /// The virtual hosts of one listener port.
@@ -295,7 +320,7 @@ impl RouteTable {
             return Decision::reply(r);
         }
         let view = RequestView::new(parts, &target, &authority, scheme);
-        let Some(route) = vh.routes.iter().find(|r| r.matcher.matches(&view)) else {
+        let Some(route) = vh.first_match(&view) else {
             return reply(StatusCode::NOT_FOUND);
         };
         decide::decide(route, &view, port, &target, rng)
@@ -533,14 +558,16 @@ fn virtual_hosts(
             }
         }
     }
-    let mut virtual_hosts: Vec<VirtualHost> = vhosts.into_values().collect();
-    for vh in &mut virtual_hosts {
-        // Catch-alls go last, keeping their order (Istio's SortVHostRoutes).
-        let (catch_all, specific): (Vec<_>, Vec<_>) =
-            vh.routes.drain(..).partition(|r| r.matcher.is_catch_all());
-        vh.routes = specific.into_iter().chain(catch_all).collect();
-    }
-    virtual_hosts
+    vhosts
+        .into_values()
+        .map(|vh| VirtualHost::new(vh.domain, catch_alls_last(vh.routes), vh.require_tls))
+        .collect()
+}
+
+/// `routes` with the catch-alls moved last, keeping their order (Istio's SortVHostRoutes).
+pub(crate) fn catch_alls_last(routes: Vec<Arc<Route>>) -> Vec<Arc<Route>> {
+    let (catch_all, specific): (Vec<_>, Vec<_>) = routes.into_iter().partition(|r| r.matcher.is_catch_all());
+    specific.into_iter().chain(catch_all).collect()
 }
 
 fn gateway_id(gw: &Gateway) -> String {
@@ -562,11 +589,9 @@ fn server_host_parts(value: &str, gateway_namespace: &str) -> (Option<String>, S
 }
 
 fn vhost<'a>(vhosts: &'a mut BTreeMap<String, VirtualHost>, domain: &str) -> &'a mut VirtualHost {
-    vhosts.entry(domain.to_string()).or_insert_with(|| VirtualHost {
-        domain: domain.to_string(),
-        routes: Vec::new(),
-        require_tls: false,
-    })
+    vhosts
+        .entry(domain.to_string())
+        .or_insert_with(|| VirtualHost::new(domain.to_string(), Vec::new(), false))
 }
 
 type Bound<'a> = (usize, &'a VirtualService, Vec<String>, Vec<String>);
