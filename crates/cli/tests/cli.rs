@@ -90,6 +90,37 @@ fn validate_accepts_every_example() {
 }
 
 #[test]
+fn a_file_with_nothing_sluice_reads_is_a_warning() {
+    // Only comments, and only a kind sluice does not read: each file named at its first line.
+    let comments = temp_file("only-comments.yaml", "# a SeldonDeployment goes here\n");
+    let config_map = temp_file(
+        "config-map.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {a: b}\n",
+    );
+    let out = sluice(&[
+        "validate",
+        "-f",
+        comments.to_str().expect("utf-8 path"),
+        "-f",
+        config_map.to_str().expect("utf-8 path"),
+        "-f",
+        "examples/canary.yaml",
+    ]);
+    let text = stdout(&out);
+    for file in [&comments, &config_map] {
+        assert!(
+            text.contains(&format!(
+                "{}:1:1: warning: no SeldonDeployment or Istio object in this file; it adds nothing",
+                file.display()
+            )),
+            "{text}{}",
+            stderr(&out)
+        );
+    }
+    assert!(!text.contains("canary.yaml:1:1: warning"), "{text}");
+}
+
+#[test]
 fn validate_reports_every_problem_with_its_position() {
     let file = temp_file("bad.yaml", BAD);
     let out = sluice(&["validate", "-f", file.to_str().expect("utf-8 path")]);

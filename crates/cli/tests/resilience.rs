@@ -265,13 +265,14 @@ async fn raw(gateway: SocketAddr, head: String, body_len: usize) -> String {
         .to_string()
 }
 
-fn rss_kib(pid: u32) -> u64 {
+/// The peak resident memory of process `pid` so far (`VmHWM`), in KiB.
+fn peak_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .expect("VmRSS")
+        .expect("VmHWM")
 }
 
 #[tokio::test]
@@ -303,8 +304,9 @@ async fn bodies_and_headers_over_the_limits_are_refused_without_being_held() {
         let line = answer.await.expect("request");
         assert!(line.starts_with("HTTP/1.1 413"), "{line}");
     }
-    let rss = rss_kib(up.pid());
-    assert!(rss < 150 * 1024, "RSS {rss} KiB after four 100 MiB requests");
+    // The peak, not what is left: no moment held the bodies.
+    let rss = peak_rss_kib(up.pid());
+    assert!(rss < 150 * 1024, "peak RSS {rss} KiB with four 100 MiB requests");
     let c = client();
     let (status, body) = send(&c, "POST", gateway, &path("big"), None, BODY).await;
     assert_eq!(status, 200, "{body}");
@@ -342,4 +344,97 @@ async fn bodies_and_headers_over_the_limits_are_refused_without_being_held() {
     )
     .await;
     assert!(line.starts_with("HTTP/1.1 431"), "{line}");
+}
+
+/// [`COMPONENT`] with a readiness endpoint: `GET /ready` answers 503 while a file
+/// `not-ready` lies beside the script, 200 otherwise.
+const PROBED_COMPONENT: &str = r#"
+import json, os
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+flag = os.path.join(os.path.dirname(os.path.abspath(__file__)), "not-ready")
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def answer(self, status, out):
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    def do_GET(self):
+        self.answer(503 if os.path.exists(flag) else 200, b"{}")
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.answer(200, json.dumps({"data": {"names": ["pid"], "ndarray": [[os.getpid()]]}}).encode())
+
+ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
+"#;
+
+#[tokio::test]
+async fn an_http_component_failing_its_readiness_probe_leaves_and_rejoins_the_gateway() {
+    let file = scratch(
+        "probed",
+        "apiVersion: machinelearning.seldon.io/v1\nkind: SeldonDeployment\nmetadata: {name: probed, namespace: seldon}\nspec:\n  predictors:\n  - name: default\n    graph: {name: model, type: MODEL}\n    componentSpecs:\n    - spec:\n        containers:\n        - name: model\n          image: my/model:1\n          readinessProbe: {httpGet: {path: /ready, port: http}, periodSeconds: 1, failureThreshold: 1}\n",
+    );
+    let script = file.with_file_name("probed.py");
+    std::fs::write(&script, PROBED_COMPONENT).expect("component");
+    let flag = file.with_file_name("not-ready");
+    let _ = std::fs::remove_file(&flag);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    // Started here, not by sluice: an http:// component is probed, never restarted.
+    let mut server = std::process::Command::new("python3")
+        .arg(&script)
+        .env("PORT", port.to_string())
+        .spawn()
+        .expect("python3 runs");
+    eventually("the component listens", Duration::from_secs(10), || async move {
+        TcpStream::connect(("127.0.0.1", port)).await.is_ok()
+    })
+    .await;
+    let mapping = format!("model=http://127.0.0.1:{port}");
+    let up = Up::start(&[&file], &["--component", &mapping]);
+    let c = client();
+    let (status, body) = predict(&c, up.gateway, &path("probed"), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(answered_by(&body), Some(server.id()));
+
+    // Listening still, but not ready: out of the gateway with Envoy's answer, and the
+    // readiness endpoint says which probe failed.
+    std::fs::write(&flag, "").expect("flag");
+    eventually("the replica leaves", Duration::from_secs(10), || {
+        let c = c.clone();
+        let gateway = up.gateway;
+        async move {
+            let (status, body) = predict(&c, gateway, &path("probed"), None).await;
+            status == 503 && body == "no healthy upstream"
+        }
+    })
+    .await;
+    let (ready, why) = readiness(up.admin).await;
+    assert_eq!(ready, 503, "{why}");
+    assert!(
+        why.contains("component model's readiness probe: GET /ready answered 503"),
+        "{why}"
+    );
+
+    std::fs::remove_file(&flag).expect("flag");
+    eventually("the replica is back", Duration::from_secs(10), || {
+        let c = c.clone();
+        let gateway = up.gateway;
+        async move { predict(&c, gateway, &path("probed"), None).await.0 == 200 }
+    })
+    .await;
+    assert_eq!(readiness(up.admin).await.0, 200);
+    let _ = server.kill();
+    let _ = server.wait();
 }

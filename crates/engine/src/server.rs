@@ -567,6 +567,35 @@ impl Engine {
         true
     }
 
+    /// The kubelet's `httpGet` readiness probe of REST component `node`: `GET path`
+    /// answered with a status from 200 to 399 within `timeout`; `Err` says what it got
+    /// instead. `None` when `node` is not a component reached over REST.
+    pub async fn probe_http(&self, node: &str, path: &str, timeout: Duration) -> Option<Result<(), String>> {
+        let Some(Component::Http { host, port, .. }) = self.config.components.get(node) else {
+            return None;
+        };
+        let path = if path.starts_with('/') {
+            path.to_string()
+        } else {
+            format!("/{path}")
+        };
+        let request = match Request::get(format!("http://{host}:{port}{path}"))
+            .header(header::USER_AGENT, "kube-probe/sluice")
+            .body(Full::new(Bytes::new()))
+        {
+            Ok(request) => request,
+            Err(e) => return Some(Err(format!("GET {path} cannot be sent: {e}"))),
+        };
+        Some(
+            match tokio::time::timeout(timeout, self.client.request(request)).await {
+                Err(_) => Err(format!("GET {path} was not answered within {timeout:?}")),
+                Ok(Err(e)) => Err(format!("GET {path} failed: {e}")),
+                Ok(Ok(response)) if (200..400).contains(&response.status().as_u16()) => Ok(()),
+                Ok(Ok(response)) => Err(format!("GET {path} answered {}", response.status())),
+            },
+        )
+    }
+
     /// The address a component listens on, for tests and `sluice up`.
     pub fn component_address(&self, node: &str) -> Option<SocketAddr> {
         let (host, port) = self.config.components.get(node)?.address()?;

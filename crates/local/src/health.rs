@@ -1,7 +1,8 @@
 //! Each replica's readiness, as the kubelet's readiness probe and the endpoints
 //! controller keep it in a cluster: a replica whose component process is down (exited,
-//! waiting for its restart) or whose components do not accept connections (a failed TCP
-//! probe, Seldon's probe on model containers) is taken out of the gateways' load balancing
+//! waiting for its restart), whose components do not accept connections (a failed TCP
+//! probe, Seldon's probe on model containers) or fail their container's
+//! `readinessProbe.httpGet`, is taken out of the gateways' load balancing
 //! — requests go to the other replicas, or get Envoy's `503 no healthy upstream` — and is
 //! put back once it is ready again. Every change is logged; `/healthz/ready` lists the
 //! replicas that are down and why.
@@ -74,6 +75,44 @@ impl Probe {
     }
 }
 
+/// A component's `readinessProbe.httpGet`, probed as the kubelet does (on top of the TCP
+/// probe every component gets, Seldon's default).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpProbe {
+    /// The graph node (its container's name).
+    pub node: String,
+    /// The path to GET.
+    pub path: String,
+    /// `timeoutSeconds` (Kubernetes' default 1 s).
+    pub timeout: Duration,
+}
+
+impl HttpProbe {
+    /// The `httpGet` readiness probes of `predictor`'s graph containers.
+    pub fn of(predictor: &PredictorSpec) -> Vec<HttpProbe> {
+        predictor
+            .graph
+            .walk()
+            .into_iter()
+            .filter_map(|node| {
+                let container = sluice_translate::graph::container(predictor, &node.name)?;
+                let probe = container.readiness_probe.as_ref()?;
+                let get = probe.http_get.as_ref()?;
+                let timeout = probe
+                    .timeout_seconds
+                    .and_then(|s| u64::try_from(s).ok())
+                    .filter(|s| *s > 0)
+                    .map_or(Duration::from_secs(1), Duration::from_secs);
+                Some(HttpProbe {
+                    node: node.name.clone(),
+                    path: get.path.clone().unwrap_or_else(|| "/".to_string()),
+                    timeout,
+                })
+            })
+            .collect()
+    }
+}
+
 /// Without a readinessProbe: every second, out after one failure.
 const LOCAL: Probe = Probe {
     period: Duration::from_secs(1),
@@ -124,6 +163,8 @@ pub struct Watched {
     pub health: Vec<EndpointHealth>,
     /// How it is probed.
     pub probe: Probe,
+    /// The components' `httpGet` readiness probes.
+    pub http_probes: Vec<HttpProbe>,
     /// Set while the replica is ready.
     pub ready: Arc<AtomicBool>,
 }
@@ -144,15 +185,16 @@ pub async fn monitor(watched: Watched, mut stop: watch::Receiver<bool>) {
     loop {
         let mut why = processes_down(&watched.processes);
         if why.is_none() {
-            if watched.engine.ready().await {
-                failures = 0;
-            } else {
-                failures += 1;
-                why = if failures >= watched.probe.failure_threshold {
-                    Some("a component does not accept connections".to_string())
-                } else {
-                    down.clone()
-                };
+            match probe(&watched.engine, &watched.http_probes).await {
+                Ok(()) => failures = 0,
+                Err(failed) => {
+                    failures += 1;
+                    why = if failures >= watched.probe.failure_threshold {
+                        Some(failed)
+                    } else {
+                        down.clone()
+                    };
+                }
             }
         }
         if why != down {
@@ -189,6 +231,20 @@ pub async fn monitor(watched: Watched, mut stop: watch::Receiver<bool>) {
     for h in &watched.health {
         h.up(watched.addr);
     }
+}
+
+/// One probe of a replica: every component accepts connections, and each `httpGet`
+/// readiness probe is answered 200–399.
+pub(crate) async fn probe(engine: &Engine, http_probes: &[HttpProbe]) -> Result<(), String> {
+    if !engine.ready().await {
+        return Err("a component does not accept connections".to_string());
+    }
+    for p in http_probes {
+        if let Some(Err(e)) = engine.probe_http(&p.node, &p.path, p.timeout).await {
+            return Err(format!("component {}'s readiness probe: {e}", p.node));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -858,6 +858,7 @@ impl Local {
                         .map(sluice_gateway::Gateway::endpoint_health)
                         .collect(),
                     probe,
+                    http_probes: health::HttpProbe::of(predictor),
                     ready: ready.clone(),
                 });
                 group.push(Replica {
@@ -872,9 +873,11 @@ impl Local {
         }
         let deadline = Instant::now() + self.options.ready_timeout;
         for (index, (predictor, group)) in sdep.spec.predictors.iter().zip(&replicas).enumerate() {
+            // Ready as the kubelet would say: connections accepted, httpGet probes passed.
+            let http_probes = health::HttpProbe::of(predictor);
             for replica in group {
                 let mut waited = 0u32;
-                while !replica.engine.ready().await {
+                while let Err(why) = health::probe(&replica.engine, &http_probes).await {
                     waited += 1;
                     if waited.is_multiple_of(20) {
                         self.options.progress.report(Progress::Waiting {
@@ -888,7 +891,7 @@ impl Local {
                         return Err(fail(
                             FieldPath::root().key("spec").key("predictors").index(index),
                             format!(
-                                "predictor {} is not ready after {:?}: a component does not accept connections (check --component)",
+                                "predictor {} is not ready after {:?}: {why} (check --component)",
                                 predictor.name, self.options.ready_timeout
                             ),
                         ));
