@@ -71,9 +71,24 @@ pub struct TypeError {
     pub message: String,
 }
 
+/// The YAML reader's limits. serde-saphyr's defaults (1,024 documents, 250,000 nodes,
+/// a million events) guard against hostile input but refuse a gateway's real configuration
+/// long before it is large: 1,000 SeldonDeployments rendered into one file are 2,000
+/// documents. The counts are raised to what the 256 MiB input cap allows; the guards against
+/// alias bombs and deep nesting stay as they are.
+fn options() -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_documents = 1_000_000;
+    budget.max_nodes = 100_000_000;
+    budget.max_events = 200_000_000;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options
+}
+
 /// Parse every non-empty document of a YAML text.
 pub fn parse(text: &str) -> Result<Vec<Document>, ParseError> {
-    let values: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|err| ParseError {
+    let values: Vec<Value> = serde_saphyr::from_multiple_with_options(text, options()).map_err(|err| ParseError {
         position: error_position(&err),
         message: first_line(&err.to_string()),
     })?;

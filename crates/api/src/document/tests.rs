@@ -192,3 +192,16 @@ fn parse_reads_what_display_prints() {
             .key("seldon.io/istio-host")
     );
 }
+
+#[test]
+fn a_large_configuration_is_read_whole() {
+    // 5,000 SeldonDeployments' Istio objects in one file: 10,000 documents and about half a
+    // million nodes, over serde-saphyr's default budgets (1,024 documents, 250,000 nodes).
+    let one = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: NAME-http, namespace: seldon}\nspec:\n  hosts: [\"*\"]\n  gateways: [istio-system/seldon-gateway]\n  http:\n  - match: [{uri: {prefix: /seldon/seldon/NAME/}}]\n    rewrite: {uri: /}\n    route: [{destination: {host: NAME-default.seldon.svc.cluster.local, port: {number: 8000}}}]\n  - match: [{uri: {regex: \".*seldon.protos.*\"}, headers: {seldon: {exact: NAME}, namespace: {exact: seldon}}}]\n    route: [{destination: {host: NAME-default.seldon.svc.cluster.local, port: {number: 5001}}}]\n---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: NAME-default, namespace: seldon}\nspec:\n  host: NAME-default.seldon.svc.cluster.local\n  subsets: [{name: default, labels: {version: default}}]\n---\n";
+    let text: String = (0..5_000)
+        .map(|i| one.replace("NAME", &format!("model-{i}")))
+        .collect();
+    let docs = parse(&text).expect("read whole");
+    assert_eq!(docs.len(), 10_000);
+    assert_eq!(docs[9_998].name(), "model-4999-http");
+}
