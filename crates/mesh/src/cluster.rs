@@ -2,7 +2,7 @@
 //! registry (`ServiceEntry`) and its `DestinationRule` — endpoints, protocol and
 //! connection policy. Istio calls each one `outbound|<port>|<subset>|<host>`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -178,6 +178,10 @@ pub struct Registry {
     root_namespace: String,
     services: BTreeMap<String, Service>,
     rules: Vec<Rule>,
+    /// `rules` by (namespace, host) for exact hosts, and by namespace for wildcard hosts
+    /// (`*`, `*.x`): the rule for a destination is found without reading every rule.
+    exact_rules: HashMap<(String, String), Vec<usize>>,
+    wildcard_rules: HashMap<String, Vec<usize>>,
     cache: BTreeMap<ClusterKey, Result<Arc<Cluster>, Missing>>,
 }
 
@@ -275,12 +279,24 @@ impl Registry {
                     spec: dr.spec.clone(),
                 })
             })
-            .collect();
+            .collect::<Vec<Rule>>();
+        let mut exact_rules: HashMap<(String, String), Vec<usize>> = HashMap::new();
+        let mut wildcard_rules: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, rule) in rules.iter().enumerate() {
+            if rule.host.starts_with('*') {
+                wildcard_rules.entry(rule.namespace.clone()).or_default().push(i);
+            } else {
+                let key = (rule.namespace.clone(), rule.host.clone());
+                exact_rules.entry(key).or_default().push(i);
+            }
+        }
         Registry {
             proxy_namespace: proxy.namespace.clone(),
             root_namespace: proxy.root_namespace.clone(),
             services,
             rules,
+            exact_rules,
+            wildcard_rules,
             cache: BTreeMap::new(),
         }
     }
@@ -400,9 +416,17 @@ impl Registry {
     /// service's, then the root namespace; the most specific host wins within one.
     fn rule_for(&self, host: &str, service_namespace: &str) -> Option<&Rule> {
         for ns in [&self.proxy_namespace, service_namespace, &self.root_namespace] {
-            let best = self
-                .rules
-                .iter()
+            let exact = self
+                .exact_rules
+                .get(&(ns.to_string(), host.to_string()))
+                .map_or(&[][..], Vec::as_slice);
+            let wildcard = self.wildcard_rules.get(ns).map_or(&[][..], Vec::as_slice);
+            // In the rules' order, as a scan of all of them would meet them (ties go to the last).
+            let mut candidates: Vec<usize> = exact.iter().chain(wildcard).copied().collect();
+            candidates.sort_unstable();
+            let best = candidates
+                .into_iter()
+                .filter_map(|i| self.rules.get(i))
                 .filter(|r| r.namespace == *ns && host::covers(&r.host, host))
                 .filter(|r| visible(&r.export_to, &r.namespace, &self.proxy_namespace))
                 .max_by_key(|r| (r.host == host, r.host.len()));
