@@ -17,7 +17,9 @@ fn compile_or_report(
     config: &[PathBuf],
     refusal: &str,
 ) -> Result<(RouteTable, Vec<Diagnostic>), ExitCode> {
-    match compile_files(proxy, config) {
+    let compiled = compile_files(proxy, config);
+    sluice_gateway::memory::release_free_memory();
+    match compiled {
         Ok((table, warnings)) => {
             for w in &warnings {
                 eprintln!("{w}");

@@ -871,3 +871,42 @@ fn up_refuses_a_mapping_whose_scheme_disagrees_with_the_nodes_transport() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_large_configuration_leaves_the_gateway_with_the_memory_its_table_needs() {
+    // 3,000 deployments' routes: loading them takes far more than the table keeps, and what
+    // the load freed goes back to the system (the peak is not the resident size for good).
+    let one = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: NAME-http, namespace: seldon}\nspec:\n  hosts: [\"*\"]\n  gateways: [istio-system/seldon-gateway]\n  http:\n  - match: [{uri: {prefix: /seldon/seldon/NAME/}}]\n    rewrite: {uri: /}\n    route: [{destination: {host: NAME.seldon.svc.cluster.local, port: {number: 8000}}}]\n---\napiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: NAME, namespace: seldon}\nspec:\n  hosts: [NAME.seldon.svc.cluster.local]\n  resolution: STATIC\n  ports: [{number: 8000, name: http, protocol: HTTP}]\n  endpoints: [{address: 127.0.0.1}]\n---\n";
+    let gateway = "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: seldon-gateway, namespace: istio-system}\nspec:\n  selector: {istio: ingressgateway}\n  servers:\n  - port: {number: 80, name: http, protocol: HTTP}\n    hosts: [\"*\"]\n---\n";
+    let text: String = std::iter::once(gateway.to_string())
+        .chain((0..3000).map(|i| one.replace("NAME", &format!("model-{i}"))))
+        .collect();
+    let file = temp_file("large-istio.yaml", &text);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["gateway", "--config", file.to_str().expect("utf-8 path")])
+        .args(["--port-map", "80=0", "--admin", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sluice gateway starts");
+    // Its start-up lines, until it listens (it exits on a refused configuration).
+    let err = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut lines = std::io::BufRead::lines(err).map_while(Result::ok);
+    let listening = lines.find(|l| l.starts_with("gateway port 80: listening"));
+    assert!(listening.is_some(), "sluice gateway did not start");
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).expect("status");
+    let kib = |field: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .expect("a /proc field")
+    };
+    let (resident, peak) = (kib("VmRSS:"), kib("VmHWM:"));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        resident * 2 < peak,
+        "resident {resident} KiB after loading, peak {peak} KiB: the load's memory was kept"
+    );
+}

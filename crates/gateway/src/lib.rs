@@ -23,6 +23,7 @@ pub mod flags;
 mod forward;
 mod headers;
 pub mod jwks;
+pub mod memory;
 pub mod metrics;
 mod mirror;
 mod proxy;

@@ -288,6 +288,7 @@ impl Gateway {
                     }
                 }
                 let (g, p) = (gateway.clone(), paths.clone());
+                let started = std::time::Instant::now();
                 let reloaded = tokio::task::spawn_blocking(move || g.reload(&p))
                     .await
                     .unwrap_or_else(|e| {
@@ -304,7 +305,9 @@ impl Gateway {
                         match gateway.swap(table, notes).await {
                             Ok(()) => {
                                 watch.also(crate::tls::credential_files(&gateway.table())).await;
-                                tracing::info!("configuration reloaded");
+                                crate::memory::release_free_memory();
+                                let elapsed_ms = started.elapsed().as_millis();
+                                tracing::info!(elapsed_ms, "configuration reloaded");
                             }
                             Err(e) => {
                                 tracing::error!(error = %e, "configuration rejected: cannot listen on a new port; the previous one keeps serving")

@@ -316,6 +316,7 @@ impl Local {
             engine_metrics,
         });
         let summary = local.apply(plan).await?;
+        sluice_gateway::memory::release_free_memory();
         Ok((local, summary))
     }
 
@@ -339,7 +340,9 @@ impl Local {
     /// On any error nothing changes.
     pub async fn reload(&self) -> Result<Summary, PlanError> {
         let plan = load_plan(&self.options).await?;
-        self.apply(plan).await
+        let applied = self.apply(plan).await;
+        sluice_gateway::memory::release_free_memory();
+        applied
     }
 
     async fn apply(&self, plan: Plan) -> Result<Summary, PlanError> {

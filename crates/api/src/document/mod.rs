@@ -88,10 +88,11 @@ fn options() -> serde_saphyr::Options {
 
 /// Parse every non-empty document of a YAML text.
 pub fn parse(text: &str) -> Result<Vec<Document>, ParseError> {
-    let values: Vec<Value> = serde_saphyr::from_multiple_with_options(text, options()).map_err(|err| ParseError {
-        position: error_position(&err),
-        message: first_line(&err.to_string()),
-    })?;
+    let values: Vec<Value> =
+        serde_saphyr::from_multiple_with_options(text, options()).map_err(|err| ParseError {
+            position: error_position(&err),
+            message: first_line(&err.to_string()),
+        })?;
     let indexes = positions::index(text).map_err(|err| ParseError {
         position: Some(Position {
             line: err.marker().line(),
