@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The gateway configurations of bench/grpc.sh and bench/instructions.sh: Seldon's two routes
+# The gateway configurations of bench/grpc.sh and bench/counts.sh: Seldon's two routes
 # for deployment `example` in namespace `seldon` (REST: the prefix rewritten to /; gRPC: the
 # path regex plus the `seldon` and `namespace` headers, over HTTP/2) to one orchestrator.
 #   bench/grpc-config.sh DIR ENGINE_HTTP_PORT ENGINE_GRPC_PORT ENVOY_PORT ENVOY_ADMIN_PORT

