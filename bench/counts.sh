@@ -73,13 +73,14 @@ measure() { # requests -> the run's raw output file
   case $proxy_name in
     sluice) RUST_LOG=warn "${run[@]}" "$sluice" gateway --config "$dir/sluice" --port-map "80=$port" \
               --admin "127.0.0.1:$admin" >"$dir/gw.log" 2>&1 & ;;
-    envoy) "${run[@]}" "$envoy" -c "$dir/envoy.yaml" --concurrency 1 --log-level warn >"$dir/gw.log" 2>&1 & ;;
+    envoy) "${run[@]}" "$envoy" -c "$dir/envoy.yaml" --concurrency 1 --disable-hot-restart --log-level warn >"$dir/gw.log" 2>&1 & ;;
   esac
   local gw=$!
   wait_port "$port"
   "$sluice" predict example -n seldon --gateway "127.0.0.1:$port" ${flag[@]+"${flag[@]}"} \
     --requests "$n" --concurrency "$concurrency" --timeout 120 >/dev/null
-  kill -TERM "$gw"; wait "$gw" 2>/dev/null || true
+  # strace runs the gateway as its child: stop the gateway, and strace ends with it.
+  pkill -TERM -P "$gw" 2>/dev/null || kill -TERM "$gw"; wait "$gw" 2>/dev/null || true
   echo "$out"
 }
 a=$(measure "$n1") b=$(measure "$n2")
