@@ -289,14 +289,19 @@ impl Gateway {
                 }
                 let (g, p) = (gateway.clone(), paths.clone());
                 let started = std::time::Instant::now();
-                let reloaded = tokio::task::spawn_blocking(move || g.reload(&p))
-                    .await
-                    .unwrap_or_else(|e| {
-                        Err(vec![Diagnostic::error(
-                            sluice_api::document::FieldPath::root(),
-                            format!("reload failed: {e}"),
-                        )])
-                    });
+                let reloaded = tokio::task::spawn_blocking(move || {
+                    let reloaded = g.reload(&p);
+                    // Off the request threads: trimming walks every arena.
+                    crate::memory::release_free_memory();
+                    reloaded
+                })
+                .await
+                .unwrap_or_else(|e| {
+                    Err(vec![Diagnostic::error(
+                        sluice_api::document::FieldPath::root(),
+                        format!("reload failed: {e}"),
+                    )])
+                });
                 match reloaded {
                     Ok((table, notes)) => {
                         for n in &notes {
@@ -305,7 +310,6 @@ impl Gateway {
                         match gateway.swap(table, notes).await {
                             Ok(()) => {
                                 watch.also(crate::tls::credential_files(&gateway.table())).await;
-                                crate::memory::release_free_memory();
                                 let elapsed_ms = started.elapsed().as_millis();
                                 tracing::info!(elapsed_ms, "configuration reloaded");
                             }

@@ -28,6 +28,8 @@ import numpy as np
 TYPES = ["AnchorTabular", "AnchorImages", "AnchorText", "KernelShap", "IntegratedGradients", "TreeShap", "ALE"]
 # Anchors explain one instance (the first); the others the whole batch.
 SINGLE = {"AnchorTabular", "AnchorImages", "AnchorText"}
+# Seldon's `AnchorImages` is alibi's `AnchorImage`.
+CLASSES = {"AnchorImages": "AnchorImage"}
 TF_ROUTE = re.compile(r"^/v1/models/[a-zA-Z0-9_-]*:explain$")
 
 
@@ -40,7 +42,9 @@ def parse(argv):
     parser = argparse.ArgumentParser(prog="sluice_alibi_explainer")
     parser.add_argument("--model_name", default="explainer")
     parser.add_argument("--predictor_host", required=True)
-    parser.add_argument("--protocol", default="seldon.grpc", choices=["tensorflow.http", "seldon.http", "seldon.grpc"])
+    parser.add_argument(
+        "--protocol", default="seldon.grpc", choices=["tensorflow.http", "tensorflow.grpc", "seldon.http", "seldon.grpc"]
+    )
     parser.add_argument("--http_port", type=int, default=8080)
     parser.add_argument("--grpc_port", type=int)
     parser.add_argument("--storage_uri", default=os.environ.get("STORAGE_URI"))
@@ -70,13 +74,13 @@ def typed(value):
 
 def predictor(args):
     """The model as the explainer calls it, through the predictor's engine."""
-    if args.protocol == "tensorflow.http":
+    # The .grpc protocols too: locally the engine serves REST and gRPC on one port, with the same answers.
+    if args.protocol.startswith("tensorflow."):
         url = f"http://{args.predictor_host}/v1/models/{args.model_name}:predict"
         # --tf_data_type: the element type the model takes (Seldon sets float32 for AnchorImages).
         cast = (lambda x: x.astype(args.tf_data_type)) if args.tf_data_type else (lambda x: x)
         wrap, unwrap = (lambda x: {"instances": cast(x).tolist()}), (lambda r: r["predictions"])
     else:
-        # seldon.grpc too: locally the engine serves REST and gRPC on one port, with the same answers.
         url = f"http://{args.predictor_host}/api/v0.1/predictions"
         wrap, unwrap = (lambda x: {"data": {"ndarray": x.tolist()}}), seldon_data
 
@@ -167,7 +171,8 @@ def main():
     args, options = parse(sys.argv[1:])
     explainer = load(args, predictor(args))
     saved = type(explainer).__name__
-    if saved != args.type:
+    # Seldon's type names, where alibi's class is named otherwise.
+    if saved != CLASSES.get(args.type, args.type):
         fail(f"{args.storage_uri} holds a saved {saved}, but the explainer's type is {args.type}: make them agree")
     accepted = inspect.signature(explainer.explain).parameters
     takes_any = any(p.kind == inspect.Parameter.VAR_KEYWORD for p in accepted.values())

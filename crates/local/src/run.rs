@@ -316,7 +316,7 @@ impl Local {
             engine_metrics,
         });
         let summary = local.apply(plan).await?;
-        sluice_gateway::memory::release_free_memory();
+        release_free_memory().await;
         Ok((local, summary))
     }
 
@@ -341,7 +341,7 @@ impl Local {
     pub async fn reload(&self) -> Result<Summary, PlanError> {
         let plan = load_plan(&self.options).await?;
         let applied = self.apply(plan).await;
-        sluice_gateway::memory::release_free_memory();
+        release_free_memory().await;
         applied
     }
 
@@ -668,11 +668,15 @@ impl Local {
                 .map(|a| a.port())
                 .map_err(|e| format!("no free port: {e}"))
         };
-        let ports = [free()?, free()?, free()?];
         let tools = &self.options.tools;
-        let place = |model| crate::explainers::Place { engine, ports, model };
-        // The runtime first: a missing one leaves the predictor served, with a warning.
-        let probe = crate::explainers::command(container, protocol, &place(None), tools);
+        // The runtime first: a missing one leaves the predictor served, with a warning. (Its
+        // ports do not matter for the check; the real ones are taken just before the start.)
+        let probe_place = crate::explainers::Place {
+            engine,
+            ports: [0; 3],
+            model: None,
+        };
+        let probe = crate::explainers::command(container, protocol, &probe_place, tools);
         let checked =
             tokio::task::spawn_blocking(move || crate::servers::check_imports("the explainer", &probe))
                 .await
@@ -700,7 +704,13 @@ impl Local {
                 tools.classes.display()
             )
         })?;
-        let command = crate::explainers::command(container, protocol, &place(model.as_deref()), tools);
+        // Free ports taken now, after the fetch, so nothing else takes them first.
+        let place = crate::explainers::Place {
+            engine,
+            ports: [free()?, free()?, free()?],
+            model: model.as_deref(),
+        };
+        let command = crate::explainers::command(container, protocol, &place, tools);
         let launch = crate::supervisor::Launch {
             argv: command.argv,
             env: command.env,
@@ -711,7 +721,7 @@ impl Local {
             .spawn(launch, &format!("{deployment}/{}/explainer", predictor.name))
             .map_err(|e| format!("explainer {name}: cannot start it: {e}"))?;
         Ok(LocalExplainer::Serving {
-            addr: SocketAddr::from(([127, 0, 0, 1], ports[0])),
+            addr: SocketAddr::from(([127, 0, 0, 1], place.ports[0])),
             process: Some(process),
         })
     }
@@ -1394,6 +1404,11 @@ fn default_gateway(reference: &str) -> Gateway {
     gateway.metadata.name = Some(name.to_string());
     gateway.metadata.namespace = Some(namespace.to_string());
     gateway
+}
+
+/// Return what a load freed to the system, off the async workers (trimming walks every arena).
+async fn release_free_memory() {
+    let _ = tokio::task::spawn_blocking(sluice_gateway::memory::release_free_memory).await;
 }
 
 /// Wait until `addr` accepts TCP connections (the explainer's readiness probe is a TCP

@@ -71,16 +71,20 @@ pub struct TypeError {
     pub message: String,
 }
 
+/// The largest YAML text sluice reads.
+pub const MAX_TEXT_BYTES: usize = 256 << 20;
+
 /// The YAML reader's limits. serde-saphyr's defaults (1,024 documents, 250,000 nodes,
-/// a million events) guard against hostile input but refuse a gateway's real configuration
-/// long before it is large: 1,000 SeldonDeployments rendered into one file are 2,000
-/// documents. The counts are raised to what the 256 MiB input cap allows; the guards against
-/// alias bombs and deep nesting stay as they are.
+/// a million events, 64 MiB of scalars) guard against hostile input but refuse a gateway's
+/// real configuration long before it is large: 1,000 SeldonDeployments rendered into one
+/// file are 2,000 documents. The counts are raised to what [`MAX_TEXT_BYTES`] (checked in
+/// [`parse`]) can hold; the guards against alias bombs and deep nesting stay as they are.
 fn options() -> serde_saphyr::Options {
     let mut budget = serde_saphyr::Budget::default();
     budget.max_documents = 1_000_000;
     budget.max_nodes = 100_000_000;
     budget.max_events = 200_000_000;
+    budget.max_total_scalar_bytes = MAX_TEXT_BYTES;
     let mut options = serde_saphyr::Options::default();
     options.budget = Some(budget);
     options
@@ -88,6 +92,16 @@ fn options() -> serde_saphyr::Options {
 
 /// Parse every non-empty document of a YAML text.
 pub fn parse(text: &str) -> Result<Vec<Document>, ParseError> {
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(ParseError {
+            position: None,
+            message: format!(
+                "the text is {} MiB; sluice reads at most {} MiB per file (split it into several files)",
+                text.len() >> 20,
+                MAX_TEXT_BYTES >> 20
+            ),
+        });
+    }
     let values: Vec<Value> =
         serde_saphyr::from_multiple_with_options(text, options()).map_err(|err| ParseError {
             position: error_position(&err),
