@@ -2,6 +2,7 @@
 //! headers, the body (buffered up to a limit, so it can be retried and mirrored), the
 //! tries with their timeouts and back-off, and the response as the client gets it.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::future::Future as _;
 use std::pin::Pin;
@@ -9,7 +10,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version, header};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, Version, header};
 use http_body_util::BodyExt;
 use hyper::body::{Frame, Incoming, SizeHint};
 use rand::RngExt;
@@ -61,31 +62,45 @@ pub(crate) async fn forward(
             .insert("x-envoy-overloaded", HeaderValue::from_static("true"));
         return o;
     };
+    let Some(uri) = upstream_uri(&f, &parts.uri) else {
+        return ex.fail(&f, StatusCode::BAD_REQUEST, "", ResponseFlag::None);
+    };
     let request_headers = upstream_headers(ex, &f, &parts);
     let Ok(body) = read_body(body).await else {
         return ex.fail(&f, StatusCode::BAD_REQUEST, "", ResponseFlag::None);
     };
-    if let (RequestBody::Buffered(bytes), false) = (&body, f.mirrors.is_empty()) {
+    let mirrored = f.mirrors().next().is_some();
+    if let (RequestBody::Buffered(bytes), true) = (&body, mirrored) {
         mirror::send(
             mirror::Copy {
                 method: parts.method.clone(),
-                path_and_query: f.path_and_query.clone(),
+                uri: uri.clone(),
                 headers: request_headers.clone(),
                 body: bytes.clone(),
-                timeout: f.timeout,
+                timeout: f.timeout(),
                 local: ex.downstream.local,
             },
-            f.mirrors.clone(),
+            f.mirrors().cloned().collect(),
             &ex.shared.clients,
             &ex.shared.balancer,
             &ex.shared.mirror_limit,
         );
     }
-    if matches!(body, RequestBody::Streaming(_)) && !f.mirrors.is_empty() {
+    if matches!(body, RequestBody::Streaming(_)) && mirrored {
         tracing::debug!("request body over {BUFFER_LIMIT} bytes: not mirrored and not retried");
     }
     let tries = Tries::new(ex, &f, &parts, &body);
-    tries.run(ex, &f, &parts.method, request_headers, body).await
+    tries.run(ex, &f, &parts.method, uri, request_headers, body).await
+}
+
+/// The upstream request target (origin-form): the request's own, shared rather than
+/// copied, unless the route rewrote it or normalizing changed it.
+fn upstream_uri(f: &Forward, request: &Uri) -> Option<Uri> {
+    let own = request.path_and_query();
+    match f.path_and_query(own.map_or("/", |p| p.as_str())) {
+        Cow::Borrowed(_) => Some(own.cloned().map_or_else(|| Uri::from_static("/"), Uri::from)),
+        Cow::Owned(rewritten) => Uri::try_from(rewritten).ok(),
+    }
 }
 
 /// Request headers as the upstream sees them (spec §8): the client's, cleaned, with the
@@ -105,12 +120,12 @@ fn upstream_headers(ex: &Exchange<'_>, f: &Forward, parts: &http::request::Parts
     if let Some(xfcc) = ex.downstream.tls.as_ref().and_then(|t| t.xfcc.clone()) {
         headers.insert(http::HeaderName::from_static("x-forwarded-client-cert"), xfcc);
     }
-    for ops in &f.request_headers {
+    for ops in f.request_headers() {
         ops.apply(&mut headers);
     }
-    match (&f.authority, &original_authority) {
+    match (f.authority(), &original_authority) {
         (Some(rewritten), original) => {
-            if f.original_host
+            if f.original_host()
                 && let Some(original) = original
             {
                 headers.insert("x-envoy-original-host", original.clone());
@@ -122,8 +137,9 @@ fn upstream_headers(ex: &Exchange<'_>, f: &Forward, parts: &http::request::Parts
         }
         (None, None) => {}
     }
-    if let Some(original) = &f.original_path
-        && let Ok(v) = HeaderValue::try_from(original.as_str())
+    let own = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    if let Some(original) = f.original_path(own)
+        && let Ok(v) = HeaderValue::try_from(&*original)
     {
         headers.insert("x-envoy-original-path", v);
     }
@@ -249,18 +265,18 @@ impl Tries {
         } else {
             None
         };
-        let timeout = match (f.timeout, grpc_timeout) {
+        let timeout = match (f.timeout(), grpc_timeout) {
             (Some(route), Some(client)) => Some(route.min(client)),
             (route, client) => route.or(client),
         };
         Tries {
             max: match body {
-                RequestBody::Buffered(_) => f.retry.attempts + 1,
+                RequestBody::Buffered(_) => f.retry().attempts + 1,
                 RequestBody::Streaming(_) => 1,
             },
             use_h2,
             grpc: ex.grpc,
-            per_try: f.retry.per_try_timeout,
+            per_try: f.retry().per_try_timeout,
             timeout,
             deadline: timeout.map(|t| Instant::now() + t),
         }
@@ -271,14 +287,15 @@ impl Tries {
         ex: &Exchange<'_>,
         f: &Forward,
         method: &Method,
-        request_headers: HeaderMap,
+        uri: Uri,
+        mut request_headers: HeaderMap,
         body: RequestBody,
     ) -> Outcome {
         let (replayable, mut streaming) = match body {
             RequestBody::Buffered(b) => (Some(b), None),
             RequestBody::Streaming(s) => (None, Some(s)),
         };
-        let mut tried: Vec<String> = Vec::new();
+        let mut tried: Vec<&str> = Vec::new();
         let mut last = Failure::Connect("remote connection failure");
         for attempt in 1..=self.max {
             let body = match (&replayable, streaming.take()) {
@@ -287,7 +304,13 @@ impl Tries {
                 (None, None) => full(Bytes::new()),
             };
             let empty = replayable.as_ref().is_some_and(Bytes::is_empty);
-            let Some(request) = self.request(f, method, &request_headers, attempt, body, empty) else {
+            // The last try takes the headers; earlier ones a copy, kept for a retry.
+            let headers = if attempt == self.max {
+                std::mem::take(&mut request_headers)
+            } else {
+                request_headers.clone()
+            };
+            let Some(request) = self.request(method, &uri, headers, attempt, body, empty) else {
                 return ex.fail(f, StatusCode::BAD_REQUEST, "", ResponseFlag::None);
             };
             match self.once(ex, f, attempt, request, &mut tried).await {
@@ -300,7 +323,7 @@ impl Tries {
                 }
                 Tried::Again(failure) => {
                     last = failure;
-                    backoff(attempt, f.retry.backoff, self.deadline).await;
+                    backoff(attempt, f.retry().backoff, self.deadline).await;
                 }
                 Tried::Done(failure) => return self.failed(ex, f, failure, attempt),
             }
@@ -311,9 +334,9 @@ impl Tries {
     /// The upstream request of try number `attempt`.
     fn request(
         &self,
-        f: &Forward,
         method: &Method,
-        headers: &HeaderMap,
+        uri: &Uri,
+        headers: HeaderMap,
         attempt: u32,
         body: Body,
         empty: bool,
@@ -324,7 +347,7 @@ impl Tries {
             Version::HTTP_11
         });
         if let Some(h) = builder.headers_mut() {
-            *h = headers.clone();
+            *h = headers;
             h.insert("x-envoy-attempt-count", HeaderValue::from(attempt));
             // Envoy states the try's timeout, and passes it on as a gRPC call's deadline.
             if let Some(expected) = self.per_try.or(self.timeout) {
@@ -347,7 +370,7 @@ impl Tries {
             }
         }
         // The endpoint is chosen per try; the path is fixed.
-        builder = builder.uri(f.path_and_query.as_str());
+        builder = builder.uri(uri.clone());
         builder.body(body).ok()
     }
 
@@ -361,32 +384,31 @@ impl Tries {
     }
 
     /// Send one try to an endpoint of `f`'s cluster.
-    async fn once(
+    async fn once<'f>(
         &self,
         ex: &Exchange<'_>,
-        f: &Forward,
+        f: &'f Forward,
         attempt: u32,
         request: Request<Body>,
-        tried: &mut Vec<String>,
+        tried: &mut Vec<&'f str>,
     ) -> Tried {
         let more = attempt < self.max;
         let balancer = &ex.shared.balancer;
-        let Some(pick) = balancer.pick(&f.cluster, if f.retry.previous_hosts { tried } else { &[] }) else {
+        let Some(pick) = balancer.pick(&f.cluster, if f.retry().previous_hosts { tried } else { &[] }) else {
             return Tried::Done(Failure::NoHealthy);
         };
         let endpoint = pick.endpoint.authority();
         let limit = self.try_limit();
         let started = Instant::now();
-        tried.push(endpoint.clone());
-        let sent = ex.shared.clients.request(self.use_h2, &endpoint, request);
+        let sent = ex.shared.clients.request(self.use_h2, endpoint, request);
         let result = match limit {
             Some(l) => tokio::time::timeout(l, sent).await.map_err(|_| ()),
             None => Ok(sent.await),
         };
-        let retry_on = &f.retry.retry_on;
-        match result {
+        let retry_on = &f.retry().retry_on;
+        let tried_here = match result {
             Err(()) => {
-                balancer.report(&f.cluster, &pick.endpoint, Try::Failure);
+                balancer.report(&f.cluster, pick.endpoint, Try::Failure);
                 let route_expired = self.deadline.is_some_and(|d| Instant::now() >= d);
                 if !route_expired && more && retry_on.per_try_timeout() {
                     Tried::Again(Failure::Timeout)
@@ -395,7 +417,7 @@ impl Tries {
                 }
             }
             Ok(Err(e)) => {
-                balancer.report(&f.cluster, &pick.endpoint, Try::Failure);
+                balancer.report(&f.cluster, pick.endpoint, Try::Failure);
                 let (failure, retry) = if e.is_connect() {
                     (Failure::Connect(e.reset_reason()), retry_on.connect_failure())
                 } else if matches!(&e, SendError::Request(inner) if refused_stream(inner.as_ref())) {
@@ -411,7 +433,7 @@ impl Tries {
             }
             Ok(Ok(response)) => {
                 let status = response.status().as_u16();
-                balancer.report(&f.cluster, &pick.endpoint, Try::Status(status));
+                balancer.report(&f.cluster, pick.endpoint, Try::Status(status));
                 let grpc_status = response
                     .headers()
                     .get("grpc-status")
@@ -419,11 +441,16 @@ impl Tries {
                 if more && retry_on.response(status, grpc_status) {
                     // Read the answer off the connection in the background, as Envoy resets it.
                     drop(response);
-                    return Tried::Again(Failure::Reset("remote reset"));
+                    Tried::Again(Failure::Reset("remote reset"))
+                } else {
+                    Tried::Answered(response, started.elapsed())
                 }
-                Tried::Answered(response, started.elapsed())
             }
+        };
+        if matches!(tried_here, Tried::Again(_)) {
+            tried.push(endpoint);
         }
+        tried_here
     }
 
     /// The local reply after the last try failed.
@@ -482,7 +509,7 @@ fn downstream(
         "x-envoy-upstream-service-time",
         HeaderValue::from(service_time.as_millis() as u64),
     );
-    for ops in &f.response_headers {
+    for ops in f.response_headers() {
         ops.apply(&mut parts.headers);
     }
     for (name, value) in &f.extra_response_headers {

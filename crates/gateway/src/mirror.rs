@@ -19,7 +19,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// What a mirror needs: the request after route processing, with its body.
 pub(crate) struct Copy {
     pub(crate) method: Method,
-    pub(crate) path_and_query: String,
+    pub(crate) uri: http::Uri,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
     pub(crate) timeout: Option<Duration>,
@@ -60,15 +60,12 @@ pub(crate) fn send(
             tracing::debug!(cluster = %cluster.name, "mirror dropped: too many in flight");
             continue;
         };
-        let Some(pick) = balancer.pick(&cluster, &[]) else {
-            continue;
-        };
         let h2 = cluster.protocol == UpstreamProtocol::Http2;
         let clients = clients.clone();
-        let endpoint = pick.endpoint.authority();
+        let balancer = balancer.clone();
         let mut builder = Request::builder()
             .method(copy.method.clone())
-            .uri(copy.path_and_query.as_str());
+            .uri(copy.uri.clone());
         if let Some(h) = builder.headers_mut() {
             *h = headers.clone();
         }
@@ -78,9 +75,11 @@ pub(crate) fn send(
         let timeout = copy.timeout.unwrap_or(DEFAULT_TIMEOUT);
         tokio::spawn(async move {
             let _permit = permit;
-            let _pick = pick;
+            let Some(pick) = balancer.pick(&cluster, &[]) else {
+                return;
+            };
             // The response is read and dropped; errors are ignored, as Istio does.
-            let sent = clients.request(h2, &endpoint, request);
+            let sent = clients.request(h2, pick.endpoint.authority(), request);
             if let Ok(Ok(response)) = tokio::time::timeout(timeout, sent).await {
                 use http_body_util::BodyExt;
                 let _ = tokio::time::timeout(timeout, response.into_body().collect()).await;

@@ -145,7 +145,7 @@ pub(crate) async fn handle(
             };
             exchange.local(&r, flag, None)
         }
-        Action::Forward(f) => forward::forward(&exchange, *f, parts, body).await,
+        Action::Forward(f) => forward::forward(&exchange, f, parts, body).await,
     };
     let flag = match (decision.delay, outcome.flag) {
         (Some(_), ResponseFlag::None) => ResponseFlag::DelayInjected,

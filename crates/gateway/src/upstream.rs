@@ -260,13 +260,16 @@ impl Clients {
             None
         };
         let authority = host.as_ref().and_then(|h| h.to_str().ok()).unwrap_or(endpoint);
-        let uri = format!(
-            "http://{authority}{}",
-            request.uri().path_and_query().map_or("/", |p| p.as_str())
-        );
-        *request.uri_mut() = uri
-            .parse()
-            .map_err(|e: http::uri::InvalidUri| SendError::Connect(e.into()))?;
+        // The absolute URI the client needs, from parts: the path is shared, not re-parsed.
+        let mut uri = std::mem::take(request.uri_mut()).into_parts();
+        uri.scheme = Some(http::uri::Scheme::HTTP);
+        uri.authority =
+            Some(http::uri::Authority::try_from(authority).map_err(|e| SendError::Connect(e.into()))?);
+        if uri.path_and_query.is_none() {
+            uri.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+        }
+        *request.uri_mut() = http::Uri::from_parts(uri)
+            .map_err(|e: http::uri::InvalidUriParts| SendError::Connect(e.into()))?;
         *request.version_mut() = if h2 {
             http::Version::HTTP_2
         } else {
@@ -298,14 +301,40 @@ impl Clients {
     }
 }
 
-/// Per-cluster state: round-robin position, active requests per endpoint, requests in flight.
+/// Per-cluster state: round-robin position, active requests per endpoint, requests in
+/// flight. Read without locks on every request; only outlier detection takes a lock.
 #[derive(Debug, Default)]
 pub(crate) struct ClusterState {
     next: AtomicUsize,
-    active: Mutex<HashMap<String, usize>>,
+    /// Active requests per endpoint, by `host:port` (an entry is added the first time an
+    /// endpoint is picked; the counters themselves are atomics).
+    active: ArcSwap<HashMap<String, Arc<AtomicUsize>>>,
     in_flight: AtomicU32,
     /// Passive health per endpoint (outlier detection), by `host:port`.
     health: Mutex<HashMap<String, Health>>,
+}
+
+impl ClusterState {
+    /// The active-request counter of `endpoint`.
+    fn active(&self, endpoint: &str) -> Arc<AtomicUsize> {
+        if let Some(counter) = self.active.load().get(endpoint) {
+            return counter.clone();
+        }
+        self.active.rcu(|map| {
+            let mut map = HashMap::clone(map);
+            map.entry(endpoint.to_string()).or_default();
+            map
+        });
+        self.active.load().get(endpoint).cloned().unwrap_or_default()
+    }
+
+    /// Requests active on `endpoint` now.
+    fn load(&self, endpoint: &str) -> usize {
+        self.active
+            .load()
+            .get(endpoint)
+            .map_or(0, |n| n.load(Ordering::Relaxed))
+    }
 }
 
 /// An endpoint's recent failures and ejection.
@@ -326,10 +355,11 @@ pub(crate) enum Outcome {
     Failure,
 }
 
-/// All clusters' state, by cluster name.
+/// All clusters' state, by cluster name: looked up without a lock, added to (copied and
+/// swapped) the first time a cluster is used.
 #[derive(Debug, Default)]
 pub(crate) struct Balancer {
-    clusters: Mutex<HashMap<String, Arc<ClusterState>>>,
+    clusters: ArcSwap<HashMap<String, Arc<ClusterState>>>,
     /// Endpoints not ready, skipped whatever the cluster's outlier detection says.
     pub(crate) down: EndpointHealth,
 }
@@ -344,30 +374,35 @@ impl Drop for InFlight {
 }
 
 /// An endpoint chosen for one try; its active count is released on drop.
-pub(crate) struct Pick {
-    pub(crate) endpoint: Endpoint,
+pub(crate) struct Pick<'a> {
+    pub(crate) endpoint: &'a Endpoint,
     /// `None` when the cluster has one endpoint (no load to track).
-    state: Option<Arc<ClusterState>>,
+    active: Option<Arc<AtomicUsize>>,
 }
 
-impl Drop for Pick {
+impl Drop for Pick<'_> {
     fn drop(&mut self) {
-        if let Some(state) = &self.state
-            && let Ok(mut active) = state.active.lock()
-            && let Some(n) = active.get_mut(&self.endpoint.authority())
-        {
-            *n = n.saturating_sub(1);
+        if let Some(active) = &self.active {
+            active.fetch_sub(1, Ordering::Relaxed);
         }
     }
 }
 
 impl Balancer {
     fn state(&self, cluster: &Cluster) -> Arc<ClusterState> {
-        let mut map = self.clusters.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(state) = map.get(&cluster.name) {
+        if let Some(state) = self.clusters.load().get(&cluster.name) {
             return state.clone();
         }
-        map.entry(cluster.name.clone()).or_default().clone()
+        self.clusters.rcu(|map| {
+            let mut map = HashMap::clone(map);
+            map.entry(cluster.name.clone()).or_default();
+            map
+        });
+        self.clusters
+            .load()
+            .get(&cluster.name)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Count a request against the cluster's `http2MaxRequests`; `None` means overflow.
@@ -381,72 +416,63 @@ impl Balancer {
         }
     }
 
-    /// Choose an endpoint, avoiding `tried` when another is available.
-    pub(crate) fn pick(&self, cluster: &Cluster, tried: &[String]) -> Option<Pick> {
+    /// Choose an endpoint, avoiding `tried` when another is available. Allocates nothing
+    /// once the cluster and its endpoints have been seen.
+    pub(crate) fn pick<'a>(&self, cluster: &'a Cluster, tried: &[&str]) -> Option<Pick<'a>> {
         // Endpoints not ready and ejected ones are out (panic threshold 0: none left is
         // "no healthy upstream").
         let down = self.down.0.load();
-        let ready = |e: &&Endpoint| down.is_empty() || !down.contains_key(&e.authority());
-        let healthy: Vec<&Endpoint> = if cluster.outlier.is_some() {
-            let state = self.state(cluster);
-            let health = state.health.lock().unwrap_or_else(|p| p.into_inner());
-            let now = Instant::now();
-            cluster
-                .endpoints
-                .iter()
-                .filter(ready)
-                .filter(|e| {
-                    health
-                        .get(&e.authority())
+        let state = (cluster.outlier.is_some() || cluster.endpoints.len() > 1).then(|| self.state(cluster));
+        let health = match (&cluster.outlier, &state) {
+            (Some(_), Some(state)) => Some(state.health.lock().unwrap_or_else(|p| p.into_inner())),
+            _ => None,
+        };
+        let now = Instant::now();
+        let usable = |e: &Endpoint| {
+            (down.is_empty() || !down.contains_key(e.authority()))
+                && health.as_ref().is_none_or(|h| {
+                    h.get(e.authority())
                         .and_then(|h| h.ejected_until)
                         .is_none_or(|t| t <= now)
                 })
-                .collect()
-        } else {
-            cluster.endpoints.iter().filter(ready).collect()
         };
-        drop(down);
-        if healthy.len() == 1 && cluster.endpoints.len() == 1 {
+        if let [only] = cluster.endpoints.as_slice() {
             // One endpoint: nothing to balance, no load to track.
-            return Some(Pick {
-                endpoint: healthy[0].clone(),
-                state: None,
+            return usable(only).then_some(Pick {
+                endpoint: only,
+                active: None,
             });
         }
-        let candidates: Vec<&Endpoint> = if tried.is_empty() {
-            healthy
+        let fresh = |e: &Endpoint| usable(e) && !tried.contains(&e.authority());
+        let mut count = cluster.endpoints.iter().filter(|e| fresh(e)).count();
+        let candidate: &dyn Fn(&Endpoint) -> bool = if count > 0 {
+            &fresh
         } else {
-            let fresh: Vec<&Endpoint> = healthy
-                .iter()
-                .copied()
-                .filter(|e| !tried.contains(&e.authority()))
-                .collect();
-            if fresh.is_empty() { healthy } else { fresh }
+            count = cluster.endpoints.iter().filter(|e| usable(e)).count();
+            &usable
         };
-        if candidates.is_empty() {
+        if count == 0 {
             return None;
         }
-        let state = self.state(cluster);
+        let nth = |n: usize| cluster.endpoints.iter().filter(|e| candidate(e)).nth(n);
+        let state = state.as_ref()?;
         let mut rng = rand::rng();
-        let mut active = state.active.lock().unwrap_or_else(|p| p.into_inner());
         let chosen = match cluster.load_balancer {
-            LoadBalancer::RoundRobin => {
-                candidates[state.next.fetch_add(1, Ordering::Relaxed) % candidates.len()]
-            }
-            LoadBalancer::Random => candidates[rng.random_range(0..candidates.len())],
+            LoadBalancer::RoundRobin => nth(state.next.fetch_add(1, Ordering::Relaxed) % count),
+            LoadBalancer::Random => nth(rng.random_range(0..count)),
             LoadBalancer::LeastRequest => {
                 // Envoy's default: the less loaded of two random choices.
-                let a = candidates[rng.random_range(0..candidates.len())];
-                let b = candidates[rng.random_range(0..candidates.len())];
-                let load = |e: &Endpoint| active.get(&e.authority()).copied().unwrap_or(0);
-                if load(b) < load(a) { b } else { a }
+                let a = nth(rng.random_range(0..count))?;
+                let b = nth(rng.random_range(0..count))?;
+                let load = |e: &Endpoint| state.load(e.authority());
+                Some(if load(b) < load(a) { b } else { a })
             }
-        };
-        *active.entry(chosen.authority()).or_insert(0) += 1;
-        drop(active);
+        }?;
+        let active = state.active(chosen.authority());
+        active.fetch_add(1, Ordering::Relaxed);
         Some(Pick {
-            endpoint: chosen.clone(),
-            state: Some(state),
+            endpoint: chosen,
+            active: Some(active),
         })
     }
 
@@ -461,7 +487,10 @@ impl Balancer {
             .values()
             .filter(|h| h.ejected_until.is_some_and(|t| t > now))
             .count();
-        let h = health.entry(endpoint.authority()).or_default();
+        let h = match health.get_mut(endpoint.authority()) {
+            Some(h) => h,
+            None => health.entry(endpoint.authority().to_string()).or_default(),
+        };
         let (is_5xx, is_gateway) = match outcome {
             Outcome::Status(s) => (s >= 500, matches!(s, 502..=504)),
             Outcome::Failure => (true, true),
@@ -481,3 +510,6 @@ impl Balancer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

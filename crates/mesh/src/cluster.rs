@@ -47,16 +47,29 @@ pub struct Endpoint {
     pub port: u16,
     /// Labels (subsets select on them).
     pub labels: BTreeMap<String, String>,
+    /// `address:port`, made once: the key of the endpoint's connections and state.
+    authority: String,
 }
 
 impl Endpoint {
-    /// `address:port`, bracketing IPv6 addresses.
-    pub fn authority(&self) -> String {
-        if self.address.contains(':') {
-            format!("[{}]:{}", self.address, self.port)
+    /// The endpoint at `address` (an IP address or DNS name) and `port`.
+    pub fn new(address: String, port: u16, labels: BTreeMap<String, String>) -> Self {
+        let authority = if address.contains(':') {
+            format!("[{address}]:{port}")
         } else {
-            format!("{}:{}", self.address, self.port)
+            format!("{address}:{port}")
+        };
+        Endpoint {
+            address,
+            port,
+            labels,
+            authority,
         }
+    }
+
+    /// `address:port`, bracketing IPv6 addresses.
+    pub fn authority(&self) -> &str {
+        &self.authority
     }
 }
 
@@ -367,11 +380,11 @@ impl Registry {
             .iter()
             .filter(|e| labels.iter().all(|(k, v)| e.labels.get(k) == Some(v)))
             .filter_map(|e| {
-                Some(Endpoint {
-                    address: e.address.clone()?,
-                    port: endpoint_port(e),
-                    labels: e.labels.clone(),
-                })
+                Some(Endpoint::new(
+                    e.address.clone()?,
+                    endpoint_port(e),
+                    e.labels.clone(),
+                ))
             })
             .collect();
         if endpoints.is_empty()
@@ -383,11 +396,11 @@ impl Registry {
             && service.endpoints.is_empty()
         {
             // DNS resolution without endpoints: the host itself is the address.
-            endpoints.push(Endpoint {
-                address: host.to_string(),
-                port: target_port.and_then(|p| u16::try_from(p).ok()).unwrap_or(port),
-                labels: BTreeMap::new(),
-            });
+            endpoints.push(Endpoint::new(
+                host.to_string(),
+                target_port.and_then(|p| u16::try_from(p).ok()).unwrap_or(port),
+                BTreeMap::new(),
+            ));
         }
         let pool_http = policy.connection_pool.as_ref().and_then(|p| p.http.as_ref());
         let upstream = if pool_http.and_then(|h| h.use_client_protocol) == Some(true) {

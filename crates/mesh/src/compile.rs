@@ -17,7 +17,8 @@ use crate::host;
 use crate::matcher::{HeaderKey, RequestMatch};
 use crate::policy::{Cors, Fault, HeaderOps, RetryPolicy, duration};
 use crate::route::{
-    Destination, ForwardAction, Origin, Redirect, RedirectPort, Rewrite, Route, RouteAction, Scheme,
+    Destination, ForwardAction, MAX_MIRRORS, Origin, Redirect, RedirectPort, Rewrite, Route, RouteAction,
+    Scheme,
 };
 
 /// Where routes are being built: the gateway server they serve.
@@ -83,12 +84,12 @@ pub(crate) fn routes(
             stop = matcher.is_catch_all();
             let action = specialise(&shared.action, &matcher);
             out.push(Arc::new(Route {
-                origin: Origin {
+                origin: Arc::new(Origin {
                     resource: resource.clone(),
                     http_index: i,
                     match_index: j,
                     name: http.name.clone(),
-                },
+                }),
                 matcher,
                 action,
                 fault: shared.fault.clone(),
@@ -283,6 +284,7 @@ impl RouteCx<'_, '_> {
                 timeout,
                 retry,
                 mirrors,
+                response_headers: response_headers.clone(),
             }))
         };
         (self.errors() == before).then_some(Shared {
@@ -461,8 +463,14 @@ impl RouteCx<'_, '_> {
                 })
                 .collect(),
         };
+        if list.len() > MAX_MIRRORS {
+            self.err(
+                ".mirrors",
+                format!("{} mirrors; a route may have at most {MAX_MIRRORS}", list.len()),
+            );
+        }
         let mut mirrors = Vec::new();
-        for (m, pct, field) in list {
+        for (m, pct, field) in list.into_iter().take(MAX_MIRRORS) {
             if !(0.0..=100.0).contains(&pct) {
                 self.err(&field, "a mirror percentage is between 0 and 100");
             }

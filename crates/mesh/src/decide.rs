@@ -3,6 +3,8 @@
 //! or a forward to one weighted destination with its rewrites, header operations,
 //! timeout, retries and mirrors.
 
+use std::sync::Arc;
+
 use http::header::{self, HeaderName};
 use http::{HeaderValue, StatusCode};
 use rand::{Rng, RngExt};
@@ -11,7 +13,8 @@ use crate::matcher::{HeaderKey, RequestView};
 use crate::path::Target;
 use crate::policy::{Abort, Cors};
 use crate::route::{
-    Action, Decision, Destination, Forward, ForwardAction, Redirect, RedirectPort, Reply, Route, RouteAction,
+    Action, Decision, Destination, Forward, ForwardAction, MAX_MIRRORS, Redirect, RedirectPort, Reply, Route,
+    RouteAction,
 };
 
 impl Decision {
@@ -35,7 +38,7 @@ pub(crate) fn decide(
     route: &Route,
     view: &RequestView<'_>,
     port: u16,
-    target: &Target,
+    target: &Target<'_>,
     rng: &mut impl Rng,
 ) -> Decision {
     let mut decision = Decision {
@@ -85,7 +88,7 @@ pub(crate) fn decide(
             Action::Reply(reply)
         }
         RouteAction::Forward(f) => match pick(&f.destinations, rng) {
-            Some(d) => forward(route, f, d, target, cors_headers, rng),
+            Some(d) => forward(f, d, target, cors_headers, rng),
             None => Action::Reply(Reply::new(StatusCode::SERVICE_UNAVAILABLE, "")),
         },
     };
@@ -167,11 +170,11 @@ fn cors_check(cors: &Cors, view: &RequestView<'_>) -> CorsOutcome {
     CorsOutcome::Headers(headers)
 }
 
-/// One destination, with probability proportional to its weight.
-fn pick<'a>(destinations: &'a [Destination], rng: &mut impl Rng) -> Option<&'a Destination> {
+/// One destination (its index), with probability proportional to its weight.
+fn pick(destinations: &[Destination], rng: &mut impl Rng) -> Option<usize> {
     let total: u64 = destinations.iter().map(|d| u64::from(d.weight)).sum();
     let mut left = if total > 0 { rng.random_range(0..total) } else { 0 };
-    destinations.iter().find(|d| {
+    destinations.iter().position(|d| {
         let weight = u64::from(d.weight);
         if left < weight {
             true
@@ -182,63 +185,35 @@ fn pick<'a>(destinations: &'a [Destination], rng: &mut impl Rng) -> Option<&'a D
     })
 }
 
-/// Forward to destination `d` of route `f`.
+/// Forward to destination number `destination` of route `f`.
 fn forward(
-    route: &Route,
-    f: &ForwardAction,
-    d: &Destination,
-    target: &Target,
+    f: &Arc<ForwardAction>,
+    destination: usize,
+    target: &Target<'_>,
     cors_headers: Vec<(HeaderName, HeaderValue)>,
     rng: &mut impl Rng,
 ) -> Action {
-    let Ok(cluster) = d.cluster.clone() else {
+    let Ok(cluster) = &f.destinations[destination].cluster else {
         return Action::Reply(Reply::new(StatusCode::SERVICE_UNAVAILABLE, ""));
     };
-    let path = f
-        .rewrite
-        .as_ref()
-        .map_or_else(|| target.path.clone(), |rw| rw.apply(&target.path));
-    let path_and_query = match &target.query {
-        Some(q) => format!("{path}?{q}"),
-        None => path,
-    };
-    // With one destination its header ops run after the route's; with several, before.
-    let (request_headers, response_headers) = if f.destinations.len() == 1 {
-        (
-            vec![f.request_headers.clone(), d.request_headers.clone()],
-            vec![route.response_headers.clone(), d.response_headers.clone()],
-        )
-    } else {
-        (
-            vec![d.request_headers.clone(), f.request_headers.clone()],
-            vec![d.response_headers.clone(), route.response_headers.clone()],
-        )
-    };
-    let mirrors = f
-        .mirrors
-        .iter()
-        .filter(|(_, pct)| fires(rng, *pct))
-        .map(|(c, _)| c.clone())
-        .collect();
-    Action::Forward(Box::new(Forward {
-        cluster,
-        path_and_query,
-        original_path: f.rewrite.is_some().then(|| target.path_and_query()),
-        authority: f.authority.clone().or_else(|| d.authority.clone()),
-        // istiod writes a single destination's rewrite on the route too; only a weighted
-        // cluster's own rewrite leaves the original host unsent.
-        original_host: f.authority.is_some() || (d.authority.is_some() && f.destinations.len() == 1),
-        request_headers,
-        response_headers,
+    let mut mirrored = 0;
+    for (i, (_, pct)) in f.mirrors.iter().enumerate().take(MAX_MIRRORS) {
+        if fires(rng, *pct) {
+            mirrored |= 1 << i;
+        }
+    }
+    Action::Forward(Forward {
+        cluster: cluster.clone(),
+        action: f.clone(),
+        destination,
+        normalized: (!target.is_unchanged()).then(|| target.path.to_string()),
         extra_response_headers: cors_headers,
-        timeout: f.timeout,
-        retry: f.retry.clone(),
-        mirrors,
-    }))
+        mirrored,
+    })
 }
 
 /// Envoy's redirect URL (spec §4.5.2).
-fn redirect_location(r: &Redirect, view: &RequestView<'_>, port: u16, target: &Target) -> String {
+fn redirect_location(r: &Redirect, view: &RequestView<'_>, port: u16, target: &Target<'_>) -> String {
     let scheme = r.scheme.unwrap_or(view.scheme);
     let mut host = match &r.authority {
         Some(a) => a.clone(),

@@ -34,7 +34,7 @@ impl RouteTable {
         let virtual_hosts = if listener.tls.is_empty() {
             &listener.virtual_hosts
         } else {
-            let sni = crate::table::strip_port(&authority);
+            let sni = crate::table::strip_port(authority);
             match listener.chain_for(Some(sni)) {
                 Some(i) => {
                     let chain = &listener.tls[i];
@@ -70,7 +70,7 @@ impl RouteTable {
             return out;
         };
         let domains: Vec<&str> = virtual_hosts.iter().map(|v| v.domain.as_str()).collect();
-        let Some(vh) = select_virtual_host(virtual_hosts, &authority) else {
+        let Some(vh) = select_virtual_host(virtual_hosts, authority) else {
             let _ = writeln!(
                 out,
                 "Host {authority:?} matches no virtual host (hosts: {}).\n→ 404",
@@ -94,7 +94,7 @@ impl RouteTable {
             );
             return out;
         }
-        let view = RequestView::new(parts, &target, &authority, scheme);
+        let view = RequestView::new(parts, &target, authority, scheme);
         for (i, route) in vh.routes.iter().enumerate() {
             match route.matcher.mismatch(&view) {
                 Some(why) => {
@@ -227,7 +227,7 @@ fn explain_security(
     decision.allowed()
 }
 
-fn describe_route(out: &mut String, route: &crate::route::Route, target: &path::Target) {
+fn describe_route(out: &mut String, route: &crate::route::Route, target: &path::Target<'_>) {
     if let Some(fault) = &route.fault {
         if let Some((d, pct)) = fault.delay {
             let _ = writeln!(out, "Fault: delay {d:?} for {pct}% of requests");
@@ -254,7 +254,7 @@ fn describe_route(out: &mut String, route: &crate::route::Route, target: &path::
                 };
                 match &d.cluster {
                     Ok(c) => {
-                        let endpoints: Vec<String> = c.endpoints.iter().map(|e| e.authority()).collect();
+                        let endpoints: Vec<&str> = c.endpoints.iter().map(|e| e.authority()).collect();
                         let _ = writeln!(
                             out,
                             "    {share:.1}%  {}  cluster {}  {:?}  endpoints: {}",

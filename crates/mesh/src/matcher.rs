@@ -212,14 +212,14 @@ impl<'a> RequestView<'a> {
     /// `authority` over `scheme`.
     pub fn new(
         parts: &'a http::request::Parts,
-        target: &'a Target,
+        target: &'a Target<'_>,
         authority: &'a str,
         scheme: Scheme,
     ) -> Self {
         RequestView {
             method: parts.method.as_str(),
             path: &target.path,
-            query: target.query.as_deref(),
+            query: target.query,
             authority,
             scheme,
             headers: &parts.headers,

@@ -1,21 +1,29 @@
 //! Request path normalization as Istio's default (`BASE`) does it, before routing.
 
+use std::borrow::Cow;
+
 /// A request target split and normalized: the path used for routing and forwarding, and
 /// the query string (without `?`). The fragment is dropped.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Target {
-    /// Normalized path, always starting with `/`.
-    pub path: String,
+pub struct Target<'a> {
+    /// Normalized path, always starting with `/`: borrowed from the request when
+    /// normalizing left it as it was (the common case, which allocates nothing).
+    pub path: Cow<'a, str>,
     /// Query string without the `?`, if any.
-    pub query: Option<String>,
+    pub query: Option<&'a str>,
 }
 
-impl Target {
+impl Target<'_> {
+    /// Normalizing left the path as the request wrote it.
+    pub fn is_unchanged(&self) -> bool {
+        matches!(self.path, Cow::Borrowed(_))
+    }
+
     /// `path?query`.
     pub fn path_and_query(&self) -> String {
         match &self.query {
             Some(q) => format!("{}?{q}", self.path),
-            None => self.path.clone(),
+            None => self.path.to_string(),
         }
     }
 }
@@ -28,12 +36,18 @@ pub struct InvalidPath;
 /// Normalize a request target: drop `#fragment`, decode percent-encoded unreserved
 /// characters (not `%2F`/`%5C`), turn `\` into `/`, remove `.` and `..` segments. `//` is
 /// kept (no slash merging).
-pub fn normalize(target: &str) -> Result<Target, InvalidPath> {
+pub fn normalize(target: &str) -> Result<Target<'_>, InvalidPath> {
     let target = target.split('#').next().unwrap_or("");
     let (path, query) = match target.split_once('?') {
-        Some((p, q)) => (p, Some(q.to_string())),
+        Some((p, q)) => (p, Some(q)),
         None => (target, None),
     };
+    if is_normal(path) {
+        return Ok(Target {
+            path: Cow::Borrowed(path),
+            query,
+        });
+    }
     let decoded = decode_unreserved(path)?.replace('\\', "/");
     let mut out: Vec<&str> = Vec::new();
     let segments: Vec<&str> = decoded.split('/').collect();
@@ -55,9 +69,17 @@ pub fn normalize(target: &str) -> Result<Target, InvalidPath> {
         }
     }
     Ok(Target {
-        path: format!("/{}", out.join("/")),
+        path: Cow::Owned(format!("/{}", out.join("/"))),
         query,
     })
+}
+
+/// A path that normalizing leaves as it is: absolute, with no escape, no `\\`, and no
+/// `.` or `..` segment.
+fn is_normal(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.contains(['%', '\\'])
+        && !path.split('/').any(|segment| segment == "." || segment == "..")
 }
 
 fn decode_unreserved(path: &str) -> Result<String, InvalidPath> {
@@ -128,7 +150,7 @@ mod tests {
     use super::*;
 
     fn path(t: &str) -> String {
-        normalize(t).expect("valid").path
+        normalize(t).expect("valid").path.into_owned()
     }
 
     #[test]
@@ -164,8 +186,34 @@ mod tests {
     fn query_kept_fragment_dropped_nul_rejected() {
         let t = normalize("/foo?key=value#hash").expect("valid");
         assert_eq!(t.path, "/foo");
-        assert_eq!(t.query.as_deref(), Some("key=value"));
+        assert_eq!(t.query, Some("key=value"));
         assert_eq!(t.path_and_query(), "/foo?key=value");
         assert_eq!(normalize("/a%00b"), Err(InvalidPath));
+    }
+
+    #[test]
+    fn a_path_already_normal_is_borrowed_and_others_are_not() {
+        for normal in [
+            "/",
+            "/seldon/ns/m/api/v1.0/predictions",
+            "/a//b",
+            "/a/.b/..c/",
+            "/é",
+        ] {
+            let t = normalize(normal).expect("valid");
+            assert!(t.is_unchanged(), "{normal}");
+            assert_eq!(t.path, normal);
+        }
+        for changed in ["/a/./b", "/a/..", "/%41", "/a\\b", "*", ""] {
+            assert!(!normalize(changed).expect("valid").is_unchanged(), "{changed}");
+        }
+        // The borrowed path is exactly what the full normalization makes of it.
+        for normal in ["/a//b", "/a/.b/..c/", "/é/x"] {
+            let t = normalize(normal).expect("valid");
+            assert_eq!(
+                normalize(&format!("{normal}/x/..")).expect("valid").path,
+                format!("{}/", t.path)
+            );
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! Compiled routes and the decision taken for one request.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,8 +40,8 @@ impl std::fmt::Display for Origin {
 /// One Envoy route: a match block of an `HTTPRoute` and what to do on a match.
 #[derive(Clone, Debug)]
 pub struct Route {
-    /// Where it came from.
-    pub origin: Origin,
+    /// Where it came from (shared with each decision it makes).
+    pub origin: Arc<Origin>,
     /// What the request must look like.
     pub matcher: RequestMatch,
     /// What to do.
@@ -135,9 +136,20 @@ pub struct ForwardAction {
     pub timeout: Option<Duration>,
     /// Retry policy.
     pub retry: RetryPolicy,
-    /// Mirror clusters and the percentage of requests each receives.
+    /// Mirror clusters and the percentage of requests each receives (at most
+    /// [`MAX_MIRRORS`], so a decision records the ones that fire in a bit set).
     pub mirrors: Vec<(Arc<Cluster>, f64)>,
+    /// Route-level response header operations (the route's, kept here for forwards).
+    pub response_headers: HeaderOps,
 }
+
+/// A request target without its `#fragment`.
+fn without_fragment(target: &str) -> &str {
+    target.split('#').next().unwrap_or("")
+}
+
+/// The most mirrors a route may have.
+pub const MAX_MIRRORS: usize = 64;
 
 /// Which port a redirect names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -216,7 +228,7 @@ pub struct Redirect {
 #[derive(Clone, Debug)]
 pub struct Decision {
     /// The route taken, if any.
-    pub route: Option<Origin>,
+    pub route: Option<Arc<Origin>>,
     /// Injected delay before acting.
     pub delay: Option<Duration>,
     /// What to do.
@@ -229,7 +241,7 @@ pub enum Action {
     /// A response made by the gateway.
     Reply(Reply),
     /// Forward upstream.
-    Forward(Box<Forward>),
+    Forward(Forward),
 }
 
 /// A response made by the gateway itself (Istio's "local reply").
@@ -263,30 +275,128 @@ impl Reply {
     }
 }
 
-/// A request to forward: cluster, rewritten target, and the policies in force.
+/// A request to forward: the chosen destination of a route, the upstream target, and
+/// the route's policies — shared with the route, not copied, so deciding allocates nothing
+/// unless the path is rewritten or CORS adds headers.
 #[derive(Clone, Debug)]
 pub struct Forward {
     /// The chosen cluster (its endpoints may be empty: 503 `no healthy upstream`).
     pub cluster: Arc<Cluster>,
-    /// Upstream path and query.
-    pub path_and_query: String,
-    /// The original path and query when rewritten (`x-envoy-original-path`).
-    pub original_path: Option<String>,
-    /// Upstream authority when rewritten.
-    pub authority: Option<HeaderValue>,
-    /// The authority was rewritten by the route itself (not one destination): Envoy then
-    /// sends the original in `x-envoy-original-host`.
-    pub original_host: bool,
-    /// Request header operations, in order.
-    pub request_headers: Vec<HeaderOps>,
-    /// Response header operations, in order.
-    pub response_headers: Vec<HeaderOps>,
+    /// The route's forwarding policies.
+    pub action: Arc<ForwardAction>,
+    /// Which of `action.destinations` was chosen.
+    pub destination: usize,
+    /// The normalized path, when normalizing changed the request's (rare); `None`: the
+    /// request's own path is the normalized one.
+    pub normalized: Option<String>,
     /// Extra response headers (CORS).
     pub extra_response_headers: Vec<(HeaderName, HeaderValue)>,
+    /// Bit `i` set: `action.mirrors[i]` receives a copy of this request.
+    pub mirrored: u64,
+}
+
+impl Forward {
+    /// The chosen destination.
+    pub fn destination(&self) -> &Destination {
+        &self.action.destinations[self.destination]
+    }
+
+    /// The upstream path and query of a request whose own were `request`: normalized,
+    /// then rewritten by the route. Borrowed when neither changed anything.
+    pub fn path_and_query<'a>(&self, request: &'a str) -> Cow<'a, str> {
+        let (path, query) = self.split(request);
+        let path = match &self.action.rewrite {
+            Some(rewrite) => Cow::Owned(rewrite.apply(&path)),
+            None if self.normalized.is_none() => return Cow::Borrowed(without_fragment(request)),
+            None => path,
+        };
+        match query {
+            Some(q) => Cow::Owned(format!("{path}?{q}")),
+            None => path,
+        }
+    }
+
+    /// The normalized path and query before a rewrite, for `x-envoy-original-path`;
+    /// `None` when the route does not rewrite the path.
+    pub fn original_path<'a>(&self, request: &'a str) -> Option<Cow<'a, str>> {
+        self.action.rewrite.as_ref()?;
+        Some(match (self.split(request), &self.normalized) {
+            ((path, Some(q)), Some(_)) => Cow::Owned(format!("{path}?{q}")),
+            ((path, None), Some(_)) => path,
+            (_, None) => Cow::Borrowed(without_fragment(request)),
+        })
+    }
+
+    /// The normalized path and the query of the request's `path?query`.
+    fn split<'a>(&self, request: &'a str) -> (Cow<'a, str>, Option<&'a str>) {
+        let request = without_fragment(request);
+        let (path, query) = match request.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (request, None),
+        };
+        match &self.normalized {
+            Some(normalized) => (Cow::Owned(normalized.clone()), query),
+            None => (Cow::Borrowed(path), query),
+        }
+    }
+
+    /// Upstream authority when rewritten (by the route, else by the destination).
+    pub fn authority(&self) -> Option<&HeaderValue> {
+        self.action
+            .authority
+            .as_ref()
+            .or(self.destination().authority.as_ref())
+    }
+
+    /// The authority was rewritten by the route itself (not one destination): Envoy then
+    /// sends the original in `x-envoy-original-host`. istiod writes a single destination's
+    /// rewrite on the route too; only a weighted cluster's own rewrite leaves it unsent.
+    pub fn original_host(&self) -> bool {
+        self.action.authority.is_some()
+            || (self.destination().authority.is_some() && self.action.destinations.len() == 1)
+    }
+
+    /// Request header operations, in order: with one destination its operations run
+    /// after the route's; with several, before.
+    pub fn request_headers(&self) -> [&HeaderOps; 2] {
+        let (route, destination) = (&self.action.request_headers, &self.destination().request_headers);
+        if self.action.destinations.len() == 1 {
+            [route, destination]
+        } else {
+            [destination, route]
+        }
+    }
+
+    /// Response header operations, in the same order as [`Self::request_headers`].
+    pub fn response_headers(&self) -> [&HeaderOps; 2] {
+        let (route, destination) = (
+            &self.action.response_headers,
+            &self.destination().response_headers,
+        );
+        if self.action.destinations.len() == 1 {
+            [route, destination]
+        } else {
+            [destination, route]
+        }
+    }
+
     /// Route timeout.
-    pub timeout: Option<Duration>,
+    pub fn timeout(&self) -> Option<Duration> {
+        self.action.timeout
+    }
+
     /// Retry policy.
-    pub retry: RetryPolicy,
+    pub fn retry(&self) -> &RetryPolicy {
+        &self.action.retry
+    }
+
     /// Clusters that receive a copy of this request.
-    pub mirrors: Vec<Arc<Cluster>>,
+    pub fn mirrors(&self) -> impl Iterator<Item = &Arc<Cluster>> {
+        self.action
+            .mirrors
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.mirrored & (1 << i) != 0)
+            .map(|(_, (cluster, _))| cluster)
+    }
 }

@@ -92,12 +92,12 @@ impl RouteTable {
 /// A route to the service itself, as a sidecar sends traffic no VirtualService claims.
 fn direct_route(service: &str, port: u16, registry: &mut Registry) -> Route {
     Route {
-        origin: Origin {
+        origin: std::sync::Arc::new(Origin {
             resource: format!("service {service}:{port}"),
             http_index: 0,
             match_index: None,
             name: None,
-        },
+        }),
         matcher: RequestMatch::any(),
         action: RouteAction::Forward(std::sync::Arc::new(ForwardAction {
             destinations: vec![Destination {
@@ -114,6 +114,7 @@ fn direct_route(service: &str, port: u16, registry: &mut Registry) -> Route {
             timeout: None,
             retry: RetryPolicy::default(),
             mirrors: Vec::new(),
+            response_headers: HeaderOps::default(),
         })),
         fault: None,
         cors: None,

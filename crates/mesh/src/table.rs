@@ -308,7 +308,7 @@ impl RouteTable {
             return reply(StatusCode::BAD_REQUEST);
         };
         let authority = authority(parts);
-        let Some(vh) = select_virtual_host(virtual_hosts, &authority) else {
+        let Some(vh) = select_virtual_host(virtual_hosts, authority) else {
             return reply(StatusCode::NOT_FOUND);
         };
         if vh.require_tls && scheme != Scheme::Https {
@@ -319,7 +319,7 @@ impl RouteTable {
             }
             return Decision::reply(r);
         }
-        let view = RequestView::new(parts, &target, &authority, scheme);
+        let view = RequestView::new(parts, &target, authority, scheme);
         let Some(route) = vh.first_match(&view) else {
             return reply(StatusCode::NOT_FOUND);
         };
@@ -670,31 +670,36 @@ fn ordered_virtual_services<'a>(
 }
 
 /// The request authority: `:authority` (HTTP/2) or `Host`.
-pub(crate) fn authority(parts: &Parts) -> String {
+pub(crate) fn authority(parts: &Parts) -> &str {
     parts
         .uri
         .authority()
-        .map(|a| a.as_str().to_string())
+        .map(|a| a.as_str())
         .or_else(|| {
             parts
                 .headers
                 .get(http::header::HOST)
                 .and_then(|h| h.to_str().ok())
-                .map(str::to_string)
         })
         .unwrap_or_default()
 }
 
 /// Envoy's virtual host search: exact domain, then the longest `*.suffix`, then `*`;
-/// the port is ignored and the comparison is case-insensitive.
+/// the port is ignored and the comparison is case-insensitive (domains are lower-case).
 pub fn select_virtual_host<'a>(vhosts: &'a [VirtualHost], authority: &str) -> Option<&'a VirtualHost> {
-    let host = strip_port(authority).to_ascii_lowercase();
-    if let Some(exact) = vhosts.iter().find(|v| v.domain == host) {
+    let host = strip_port(authority);
+    if let Some(exact) = vhosts.iter().find(|v| v.domain.eq_ignore_ascii_case(host)) {
         return Some(exact);
     }
+    let under = |domain: &str| {
+        domain.strip_prefix('*').is_some_and(|suffix| {
+            host.len() > suffix.len()
+                && host.as_bytes()[host.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
+        })
+    };
     vhosts
         .iter()
-        .filter(|v| v.domain.starts_with("*.") && host::covers(&v.domain, &host))
+        .filter(|v| v.domain.starts_with("*.") && under(&v.domain))
         .max_by_key(|v| v.domain.len())
         .or_else(|| vhosts.iter().find(|v| v.domain == "*"))
 }

@@ -122,7 +122,7 @@ fn route(table: &RouteTable, path: &str, headers: &[(&str, &str)], seed: u64) ->
     {
         Action::Forward(f) => (
             f.cluster.name.clone(),
-            f.mirrors.iter().map(|m| m.name.clone()).collect(),
+            f.mirrors().map(|m| m.name.clone()).collect(),
         ),
         Action::Reply(r) => (r.status.as_str().to_string(), Vec::new()),
     }
@@ -179,4 +179,109 @@ fn a_canary_with_a_shadow_routes_as_its_seldon_deployment_says() {
         route(&table, "/seldon/seldon/other/api/v1.0/predictions", &[], 1).0,
         "404"
     );
+}
+
+/// Heap allocations made by this thread, counted by the test binary's allocator.
+mod counting {
+    #![allow(unsafe_code)]
+
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local! {
+        static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+    }
+
+    /// The system allocator, counting the allocations of each thread.
+    pub(crate) struct Counting;
+
+    fn count() {
+        // `try_with`: a thread being torn down still allocates; it is not counted.
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+    }
+
+    // SAFETY: every call is passed to the system allocator unchanged.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            count();
+            // SAFETY: the caller's contract is `System`'s.
+            unsafe { System.alloc(layout) }
+        }
+
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            count();
+            // SAFETY: as above.
+            unsafe { System.alloc_zeroed(layout) }
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            count();
+            // SAFETY: as above.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: as above.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+
+    /// Allocations this thread made while `f` ran.
+    pub(crate) fn during<T>(f: impl FnOnce() -> T) -> (T, u64) {
+        let before = ALLOCATIONS.with(Cell::get);
+        let out = f();
+        (out, ALLOCATIONS.with(Cell::get) - before)
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: counting::Counting = counting::Counting;
+
+#[test]
+fn routing_a_seldon_request_allocates_nothing() {
+    // Issue 14: the route decision (match, split, mirror, rewrite, policies) reuses what
+    // the table compiled and borrows the rest from the request.
+    let sdep = sdep("example")
+        .namespace("seldon")
+        .predictor("main", Some(75))
+        .predictor("canary", Some(25))
+        .predictor("shadow", None)
+        .shadow()
+        .build();
+    let table = table(&sdep);
+    let request = |uri: &str, headers: &[(&str, &str)]| {
+        let mut b = http::Request::builder()
+            .method("POST")
+            .uri(uri)
+            .header("host", "Gateway.Example.com:80")
+            .header("content-type", "application/json");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).expect("request").into_parts().0
+    };
+    let requests = [
+        request("/seldon/seldon/example/api/v1.0/predictions", &[]),
+        request("/seldon/seldon/example/api/v1.0/predictions?x=1", &[]),
+        request(
+            "/seldon.protos.Seldon/Predict",
+            &[("seldon", "example"), ("namespace", "seldon")],
+        ),
+    ];
+    let mut rng = StdRng::seed_from_u64(7);
+    for parts in &requests {
+        // The first use of a regex makes its scratch space, once per thread.
+        table.route(80, Scheme::Http, parts, &mut rng);
+        let mut forwarded = 0;
+        let ((), allocations) = counting::during(|| {
+            for _ in 0..100 {
+                let decision = table.route(80, Scheme::Http, parts, &mut rng);
+                if let Action::Forward(f) = &decision.action {
+                    forwarded += usize::from(!f.cluster.endpoints.is_empty());
+                }
+            }
+        });
+        assert_eq!(forwarded, 100, "{} is forwarded", parts.uri);
+        assert_eq!(allocations, 0, "allocations routing {} 100 times", parts.uri);
+    }
 }

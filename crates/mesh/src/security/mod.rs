@@ -244,12 +244,12 @@ impl Security {
     /// The RBAC decision alone.
     pub fn authorize(&self, parts: &Parts, connection: &Connection, identity: Option<&Identity>) -> Decision {
         let target = path::normalize(parts.uri.path_and_query().map_or("/", |p| p.as_str()));
-        let path = target.as_ref().map_or("", |t| t.path.as_str());
+        let path = target.as_ref().map_or("", |t| &*t.path);
         let host = crate::table::authority(parts);
         let facts = Facts {
             method: parts.method.as_str(),
             path,
-            host: &host,
+            host,
             headers: &parts.headers,
             port: connection.port,
             peer: connection.peer.ip(),
