@@ -144,8 +144,8 @@ layered_runtime:
   - name: istio
     static_layer:
       envoy.reloadable_features.http_reject_path_with_fragment: false
-admin:
-  address: {{socket_address: {{address: 127.0.0.1, port_value: 0}}}}
+# No admin interface: one on a TCP port could take the listener port another case reserved
+# (and a request for that case would reach this Envoy's admin page).
 "#,
         routes = indent(&side.routes.replace("${RETRY}", DEFAULT_RETRY), 12),
         filters = side.filters.as_deref().map(|f| indent(f, 10)).unwrap_or_default(),
