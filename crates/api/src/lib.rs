@@ -7,7 +7,7 @@
 //! ```text
 //!  files' texts ──> load::load ──> Loaded { resources (typed, with their documents), diagnostics }
 //!                     │
-//!                     └─ document::parse ──> Document { value, positions }
+//!                     └─ document::parse ──> Document { value, positions (indexed when first asked) }
 //!                                              └─> Document::typed::<T>() ──> Typed<T> { value, ignored fields }
 //!
 //!  any later problem: Diagnostic { object, path } ──> Loaded::locate ──> file:line:col

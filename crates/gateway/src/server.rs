@@ -344,9 +344,16 @@ pub fn compile_files(
     proxy: &Proxy,
     paths: &[PathBuf],
 ) -> Result<(RouteTable, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let started = std::time::Instant::now();
     let loaded = config::load(paths)?;
     let (istio, skipped) = config::istio(&loaded);
+    let read_ms = started.elapsed().as_millis();
     let (table, compiled) = RouteTable::compile(proxy, &istio);
+    tracing::debug!(
+        read_ms,
+        compile_ms = started.elapsed().as_millis() - read_ms,
+        "configuration read and compiled"
+    );
     let mut problems: Vec<Diagnostic> = loaded.diagnostics.clone();
     problems.extend(skipped);
     problems.extend(compiled.into_iter().map(|d| loaded.locate(d)));

@@ -1,7 +1,9 @@
 //! Multi-document YAML in, typed objects with field paths and source positions out.
 //!
 //! `parse` reads every document of a YAML text into a [`Document`]: the raw JSON value
-//! plus an index from [`FieldPath`] to the line and column where that field is written.
+//! plus an index from [`FieldPath`] to the line and column where that field is written,
+//! built the first time a position is asked for (a configuration without problems never
+//! needs one, and indexing costs about as much as parsing).
 //! [`Document::typed`] deserializes the value into a sluice type and collects every
 //! field the type does not know (the fields Kubernetes would prune), so callers can
 //! report them instead of dropping them silently.
@@ -9,8 +11,8 @@
 mod path;
 mod positions;
 
-use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -37,9 +39,43 @@ impl fmt::Display for Position {
 pub struct Document {
     /// The document as a JSON value.
     pub value: Value,
-    /// Where the document starts.
-    pub start: Position,
-    positions: BTreeMap<FieldPath, Position>,
+    /// Which non-empty document of its text this is, from 0.
+    number: usize,
+    /// The positions of every document of the text, shared by them.
+    positions: Arc<Positions>,
+}
+
+/// Where each document of one text starts and each of its fields is written: indexed from
+/// the text the first time a position is asked for.
+struct Positions {
+    text: Arc<str>,
+    documents: usize,
+    index: OnceLock<Vec<positions::Index>>,
+}
+
+impl Positions {
+    /// The index of document `number`. Both readers skip the same empty documents; were
+    /// they ever to disagree (a parser bug), positions fall back to the text's start.
+    fn of(&self, number: usize) -> Option<&positions::Index> {
+        self.index
+            .get_or_init(|| {
+                positions::index(&self.text)
+                    .ok()
+                    .filter(|index| index.len() == self.documents)
+                    .unwrap_or_default()
+            })
+            .get(number)
+    }
+}
+
+impl fmt::Debug for Positions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Positions")
+            .field("bytes", &self.text.len())
+            .field("documents", &self.documents)
+            .field("indexed", &self.index.get().is_some())
+            .finish()
+    }
 }
 
 /// The YAML text is not well formed.
@@ -107,33 +143,20 @@ pub fn parse(text: &str) -> Result<Vec<Document>, ParseError> {
             position: error_position(&err),
             message: first_line(&err.to_string()),
         })?;
-    let indexes = positions::index(text).map_err(|err| ParseError {
-        position: Some(Position {
-            line: err.marker().line(),
-            column: err.marker().col() + 1,
-        }),
-        message: err.info().to_string(),
-    })?;
-    if values.len() != indexes.len() {
-        // Both readers skip empty documents; a mismatch would be a parser disagreement.
-        return Err(ParseError {
-            position: None,
-            message: format!(
-                "found {} documents but indexed {}; please report this file as a sluice bug",
-                values.len(),
-                indexes.len()
-            ),
-        });
-    }
+    let positions = Arc::new(Positions {
+        text: Arc::from(text),
+        documents: values.len(),
+        index: OnceLock::new(),
+    });
     Ok(values
         .into_iter()
-        .zip(indexes)
-        .map(|(mut value, (start, positions))| {
+        .enumerate()
+        .map(|(number, mut value)| {
             prune_nulls(&mut value);
             Document {
                 value,
-                start,
-                positions,
+                number,
+                positions: positions.clone(),
             }
         })
         .collect())
@@ -172,15 +195,25 @@ impl Document {
             .unwrap_or("")
     }
 
+    /// Where the document starts.
+    pub fn start(&self) -> Position {
+        self.positions
+            .of(self.number)
+            .map_or(Position { line: 1, column: 1 }, |(start, _)| *start)
+    }
+
     /// Where `path` is written; for a field that is absent, where its closest present parent is.
     pub fn position(&self, path: &FieldPath) -> Position {
+        let Some((start, fields)) = self.positions.of(self.number) else {
+            return Position { line: 1, column: 1 };
+        };
         let mut path = path.clone();
         loop {
-            if let Some(found) = self.positions.get(&path) {
+            if let Some(found) = fields.get(&path) {
                 return *found;
             }
             if !path.pop() {
-                return self.start;
+                return *start;
             }
         }
     }

@@ -32,7 +32,7 @@ fn parses_every_non_empty_document_with_kind_and_name() {
     assert_eq!(docs[0].kind(), "SeldonDeployment");
     assert_eq!(docs[0].name(), "iris");
     assert_eq!(docs[1].kind(), "Service");
-    assert_eq!(docs[1].start, Position { line: 19, column: 1 });
+    assert_eq!(docs[1].start(), Position { line: 19, column: 1 });
 }
 
 #[test]
@@ -204,4 +204,20 @@ fn a_large_configuration_is_read_whole() {
     let docs = parse(&text).expect("read whole");
     assert_eq!(docs.len(), 10_000);
     assert_eq!(docs[9_998].name(), "model-4999-http");
+}
+
+#[test]
+fn positions_are_indexed_once_and_only_when_asked_for() {
+    // Indexing costs about as much as parsing: a load without problems never pays it.
+    let docs = parse(TWO_DOCS).expect("valid yaml");
+    assert!(docs[0].positions.index.get().is_none(), "nothing indexed yet");
+    assert_eq!(docs[1].start(), Position { line: 19, column: 1 });
+    assert!(
+        Arc::ptr_eq(&docs[0].positions, &docs[1].positions),
+        "one index per text"
+    );
+    assert!(
+        docs[0].positions.index.get().is_some(),
+        "indexed for every document at once"
+    );
 }
