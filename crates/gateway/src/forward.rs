@@ -295,6 +295,16 @@ impl Tries {
             RequestBody::Buffered(b) => (Some(b), None),
             RequestBody::Streaming(s) => (None, Some(s)),
         };
+        // An HTTP/2 upstream gets the host as `:authority`: a host that is no authority
+        // fails every try alike, so it is the request's fault (400), not a connect failure
+        // to retry and to count against the endpoint.
+        if self.use_h2
+            && request_headers
+                .get(header::HOST)
+                .is_some_and(|h| http::uri::Authority::try_from(h.as_bytes()).is_err())
+        {
+            return ex.fail(f, StatusCode::BAD_REQUEST, "", ResponseFlag::None);
+        }
         let mut tried: Vec<&str> = Vec::new();
         let mut last = Failure::Connect("remote connection failure");
         for attempt in 1..=self.max {

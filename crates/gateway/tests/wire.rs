@@ -341,6 +341,26 @@ async fn c84_c85_protocols_follow_the_destination_port() {
 }
 
 #[tokio::test]
+async fn a_host_that_is_no_authority_is_refused_before_an_http2_upstream() {
+    // HTTP/2 sends the host as `:authority`; one that cannot be one is the request's fault:
+    // 400, not three connect failures counted against a healthy endpoint.
+    let g = Arc::new(Echo::default());
+    let ga = echo("g", g.clone()).await;
+    let gw = start(&format!(
+        "{}{}{}",
+        gateway_yaml(),
+        service("g", "grpc", &[(ga, "v1")]),
+        vs("[{match: [{uri: {prefix: /bad}}], rewrite: {authority: \"a b\"}, route: [{destination: {host: g.default.svc.cluster.local}}]}, {route: [{destination: {host: g.default.svc.cluster.local}}]}]")
+    ))
+    .await;
+    let got = send(&http1(), gw.addr, "GET", "/bad", &[]).await;
+    assert_eq!(got.status, 400);
+    assert_eq!(g.hits.load(Ordering::SeqCst), 0, "the upstream never saw it");
+    let got = send(&http1(), gw.addr, "GET", "/good", &[]).await;
+    assert_eq!(got.status, 200, "the endpoint was not ejected or blamed");
+}
+
+#[tokio::test]
 async fn hot_reload_under_load_loses_no_request() {
     let (one, two) = (Arc::new(Echo::default()), Arc::new(Echo::default()));
     let (o, t) = (echo("one", one.clone()).await, echo("two", two.clone()).await);

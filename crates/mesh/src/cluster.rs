@@ -42,9 +42,9 @@ pub enum LoadBalancer {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
     /// IP address or DNS name.
-    pub address: String,
+    address: String,
     /// Port.
-    pub port: u16,
+    port: u16,
     /// Labels (subsets select on them).
     pub labels: BTreeMap<String, String>,
     /// `address:port`, made once: the key of the endpoint's connections and state.
@@ -70,6 +70,16 @@ impl Endpoint {
     /// `address:port`, bracketing IPv6 addresses.
     pub fn authority(&self) -> &str {
         &self.authority
+    }
+
+    /// The IP address or DNS name.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 }
 

@@ -277,7 +277,8 @@ impl Reply {
 
 /// A request to forward: the chosen destination of a route, the upstream target, and
 /// the route's policies — shared with the route, not copied, so deciding allocates nothing
-/// unless the path is rewritten or CORS adds headers.
+/// unless normalizing changed the path or CORS adds headers (a rewritten path is made by
+/// [`Forward::path_and_query`], when the request is sent).
 #[derive(Clone, Debug)]
 pub struct Forward {
     /// The chosen cluster (its endpoints may be empty: 503 `no healthy upstream`).
@@ -302,7 +303,8 @@ impl Forward {
     }
 
     /// The upstream path and query of a request whose own were `request`: normalized,
-    /// then rewritten by the route. Borrowed when neither changed anything.
+    /// then rewritten by the route. Borrowed when neither changed anything. `request` must be
+    /// the path and query the decision was made for (the request's `:path`, `/` if none).
     pub fn path_and_query<'a>(&self, request: &'a str) -> Cow<'a, str> {
         let (path, query) = self.split(request);
         let path = match &self.action.rewrite {
@@ -395,6 +397,7 @@ impl Forward {
         self.action
             .mirrors
             .iter()
+            .take(MAX_MIRRORS)
             .enumerate()
             .filter(|(i, _)| self.mirrored & (1 << i) != 0)
             .map(|(_, (cluster, _))| cluster)

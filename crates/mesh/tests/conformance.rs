@@ -515,7 +515,7 @@ fn c38_subsets_select_endpoints_and_missing_subsets_are_503() {
         .cluster
         .endpoints
         .iter()
-        .map(|e| e.address.as_str())
+        .map(|e| e.address())
         .collect();
     assert_eq!(endpoints, ["127.0.0.11"]);
     assert_eq!(
