@@ -8,15 +8,23 @@
 //! line and column by [`Loaded::locate`].
 //!
 //! ```text
-//!  [Source { name, text }] ──> load ──> Loaded { resources: [Resource { object, file, document, typed }],
+//!  [Source { name, text }] ──> load ──> Loaded { resources: [Resource { object, file, anchor, typed }],
 //!                                                diagnostics }
 //!  Diagnostic { object, path } ──> Loaded::locate ──> Diagnostic { location: file:line:col }
 //! ```
+//!
+//! A [`Cache`] makes loading the same files again cost what changed in them: each text is
+//! read document by document ([`document::split`]), and a document whose text is unchanged
+//! since the last load is not parsed again (`sluice gateway` reloads this way).
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::diagnostic::{Diagnostic, Location, ObjectRef};
-use crate::document::{self, Document, FieldPath};
+use crate::document::{self, Anchor, Document, FieldPath};
 use crate::istio::{self, Kind};
 use crate::seldon::{self, SeldonDeployment};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 /// A text to load and the name problems give it (the path as given, or `<stdin>`).
 #[derive(Clone, Debug)]
@@ -27,25 +35,25 @@ pub struct Source {
     pub text: String,
 }
 
-/// A typed object of a kind sluice reads.
+/// A typed object of a kind sluice reads (shared: a reload reuses the unchanged ones).
 #[derive(Clone, Debug)]
 pub enum Typed {
     /// `machinelearning.seldon.io` `SeldonDeployment` (any served version).
-    SeldonDeployment(Box<SeldonDeployment>),
+    SeldonDeployment(Arc<SeldonDeployment>),
     /// A Kubernetes `v1` `Secret`: a gateway server's certificate (`credentialName`).
-    Secret(Box<k8s_openapi::api::core::v1::Secret>),
+    Secret(Arc<k8s_openapi::api::core::v1::Secret>),
     /// `networking.istio.io` `Gateway`.
-    Gateway(Box<istio::Gateway>),
+    Gateway(Arc<istio::Gateway>),
     /// `networking.istio.io` `VirtualService`.
-    VirtualService(Box<istio::VirtualService>),
+    VirtualService(Arc<istio::VirtualService>),
     /// `networking.istio.io` `DestinationRule`.
-    DestinationRule(Box<istio::DestinationRule>),
+    DestinationRule(Arc<istio::DestinationRule>),
     /// `networking.istio.io` `ServiceEntry`.
-    ServiceEntry(Box<istio::ServiceEntry>),
+    ServiceEntry(Arc<istio::ServiceEntry>),
     /// `security.istio.io` `RequestAuthentication`.
-    RequestAuthentication(Box<istio::RequestAuthentication>),
+    RequestAuthentication(Arc<istio::RequestAuthentication>),
     /// `security.istio.io` `AuthorizationPolicy`.
-    AuthorizationPolicy(Box<istio::AuthorizationPolicy>),
+    AuthorizationPolicy(Arc<istio::AuthorizationPolicy>),
 }
 
 /// One object read from a file.
@@ -54,9 +62,9 @@ pub struct Resource {
     /// Its kind, namespace (as written) and name.
     pub object: ObjectRef,
     /// The file it came from.
-    pub file: String,
-    /// The document, with the positions of its fields.
-    pub document: Document,
+    pub file: Arc<str>,
+    /// Where its document is in the file, to place its fields.
+    pub anchor: Anchor,
     /// The object, typed.
     pub typed: Typed,
 }
@@ -64,7 +72,7 @@ pub struct Resource {
 impl Resource {
     /// Place `diagnostic`, about this resource, at the position of its field.
     pub fn locate(&self, diagnostic: Diagnostic) -> Diagnostic {
-        place(&self.file, &self.document, &self.object, diagnostic)
+        place(&self.file, &self.anchor, &self.object, diagnostic)
     }
 }
 
@@ -86,7 +94,7 @@ impl Loaded {
     pub fn files_without_objects(&self) -> Vec<crate::Diagnostic> {
         self.files
             .iter()
-            .filter(|file| !self.resources.iter().any(|r| &r.file == *file))
+            .filter(|file| !self.resources.iter().any(|r| &*r.file == file.as_str()))
             .filter(|file| {
                 !self
                     .diagnostics
@@ -108,16 +116,48 @@ impl Loaded {
     }
 }
 
+/// Documents already read, by their text: [`load_cached`] parses only the documents whose
+/// text it has not seen in the previous load. It keeps what the last load read (the texts
+/// and their typed objects, not the parsed values).
+#[derive(Debug, Default)]
+pub struct Cache {
+    parts: Parts,
+}
+
+/// Documents by their text. Hashing every text is most of a reload's reading: foldhash
+/// does it several times faster than the standard library's SipHash (the files are the
+/// operator's, not an adversary's).
+type Parts = HashMap<Arc<str>, Arc<[Read]>, foldhash::fast::RandomState>;
+
+/// One document read: its object, typed, with its own problems (placed when loaded).
+#[derive(Clone, Debug)]
+struct Read {
+    object: ObjectRef,
+    anchor: Anchor,
+    typed: Option<Typed>,
+    problems: Vec<Diagnostic>,
+    /// An Istio object without a creation time: it is given its place in the reading order.
+    ordered: bool,
+}
+
 /// Read every document of every source. Objects without `metadata.creationTimestamp`
 /// count as created in the order they are read (Istio orders VirtualServices by creation
 /// time).
 pub fn load(sources: &[Source]) -> Loaded {
+    load_cached(sources, &mut Cache::default())
+}
+
+/// [`load`], reusing the documents of `cache` whose text is unchanged; `cache` then holds
+/// this load's documents.
+pub fn load_cached(sources: &[Source], cache: &mut Cache) -> Loaded {
     let mut loaded = Loaded::default();
     let mut order = 0i64;
+    let mut next = Parts::default();
     for source in sources {
         loaded.files.push(source.name.clone());
-        let documents = match document::parse(&source.text) {
-            Ok(documents) => documents,
+        let file: Arc<str> = Arc::from(source.name.as_str());
+        let parts = match read_text(&source.text, order, cache, &mut next) {
+            Ok(parts) => parts,
             Err(e) => {
                 let at = e.position.unwrap_or_default();
                 loaded.diagnostics.push(
@@ -132,14 +172,108 @@ pub fn load(sources: &[Source]) -> Loaded {
                 continue;
             }
         };
-        for document in documents {
-            read_document(&source.name, document, &mut order, &mut loaded);
+        for part in parts {
+            let mut restamped: Option<Vec<Read>> = None;
+            for (i, read) in part.reads.iter().enumerate() {
+                if let Some(stamped) = take(&file, read, part.lines_before, &mut order, &mut loaded) {
+                    restamped.get_or_insert_with(|| part.reads.to_vec())[i].typed = Some(stamped);
+                }
+            }
+            // Objects that moved in the reading order keep their new creation time for the
+            // next load, so that they are copied once, not on every load (`take` copies a
+            // restamped object: `part.reads` holds it too). Two identical parts share one
+            // entry; were their objects stamped differently, one is copied on each load.
+            if let (Some(reads), Some(key)) = (restamped, part.key)
+                && let Some(kept) = next.get_mut(&key)
+            {
+                *kept = reads.into();
+            }
         }
     }
+    cache.parts = next;
     loaded
 }
 
-fn read_document(file: &str, document: Document, order: &mut i64, loaded: &mut Loaded) {
+/// A part of a text and its documents read.
+struct Part {
+    lines_before: usize,
+    /// Its text, when it is remembered for the next load.
+    key: Option<Arc<str>>,
+    reads: Arc<[Read]>,
+}
+
+/// The documents of `text`, part by part: from `cache` where a part's text was read before,
+/// parsed otherwise; either way kept in `next`. Objects parsed here already have their
+/// creation time in the reading order after `order` objects (so they are not copied for it).
+fn read_text(
+    text: &str,
+    mut order: i64,
+    cache: &mut Cache,
+    next: &mut Parts,
+) -> Result<Vec<Part>, document::ParseError> {
+    let start = order;
+    let whole = move |text: &str| -> Result<Vec<Part>, document::ParseError> {
+        let reads = read_all(document::parse(text)?, start);
+        Ok(vec![Part {
+            lines_before: 0,
+            key: None,
+            reads,
+        }])
+    };
+    if text.len() > document::MAX_TEXT_BYTES {
+        return whole(text);
+    }
+    let Some(parts) = document::split(text) else {
+        return whole(text);
+    };
+    let mut out = Vec::with_capacity(parts.len());
+    for (lines_before, part) in parts {
+        let (key, reads) = if let Some((key, reads)) = next.get_key_value(part) {
+            (key.clone(), reads.clone())
+        } else if let Some((key, reads)) = cache.parts.remove_entry(part) {
+            next.insert(key.clone(), reads.clone());
+            (key, reads)
+        } else {
+            let key: Arc<str> = Arc::from(part);
+            match document::parse_shared(&key) {
+                Ok(documents) => {
+                    let reads = read_all(documents, order);
+                    next.insert(key.clone(), reads.clone());
+                    (key, reads)
+                }
+                // Read whole, the text says what is wrong where, as it does without parts.
+                Err(_) => return whole(text),
+            }
+        };
+        order += reads.iter().filter(|r| r.ordered).count() as i64;
+        out.push(Part {
+            lines_before,
+            key: Some(key),
+            reads,
+        });
+    }
+    Ok(out)
+}
+
+/// The documents read, the objects without a creation time given theirs after `order`.
+fn read_all(documents: Vec<Document>, order: i64) -> Arc<[Read]> {
+    let mut next = order;
+    documents
+        .into_iter()
+        .map(|document| {
+            let mut read = read_document(document);
+            if read.ordered
+                && let Some(typed) = read.typed.as_mut()
+            {
+                next += 1;
+                typed.set_creation_time(read_order(next));
+            }
+            read
+        })
+        .collect()
+}
+
+fn read_document(document: Document) -> Read {
     let object = ObjectRef::new(
         document.kind(),
         document
@@ -149,23 +283,52 @@ fn read_document(file: &str, document: Document, order: &mut i64, loaded: &mut L
         document.name(),
     );
     let mut problems = Vec::new();
-    let typed = typed(&document, order, &mut problems);
-    loaded
-        .diagnostics
-        .extend(problems.into_iter().map(|p| place(file, &document, &object, p)));
-    if let Some(typed) = typed {
-        loaded.resources.push(Resource {
-            object,
-            file: file.to_string(),
-            document,
-            typed,
-        });
+    let typed = typed(&document, &mut problems);
+    let ordered = typed.as_ref().is_some_and(Typed::lacks_creation_time);
+    Read {
+        object,
+        anchor: document.anchor().clone(),
+        typed,
+        problems,
+        ordered,
     }
 }
 
-/// `diagnostic` about `object`, placed at its field in `document` of `file`.
-fn place(file: &str, document: &Document, object: &ObjectRef, diagnostic: Diagnostic) -> Diagnostic {
-    let at = document.position(&diagnostic.path);
+/// Add `read`, from `lines_before` lines into `file`, to `loaded`; the object, when it had to
+/// be copied to take its creation time in this reading order.
+fn take(
+    file: &Arc<str>,
+    read: &Read,
+    lines_before: usize,
+    order: &mut i64,
+    loaded: &mut Loaded,
+) -> Option<Typed> {
+    let anchor = read.anchor.with_lines_before(lines_before);
+    loaded.diagnostics.extend(
+        read.problems
+            .iter()
+            .map(|p| place(file, &anchor, &read.object, p.clone())),
+    );
+    let mut typed = read.typed.clone()?;
+    let mut restamped = None;
+    if read.ordered {
+        *order += 1;
+        if typed.set_creation_time(read_order(*order)) {
+            restamped = Some(typed.clone());
+        }
+    }
+    loaded.resources.push(Resource {
+        object: read.object.clone(),
+        file: file.clone(),
+        anchor,
+        typed,
+    });
+    restamped
+}
+
+/// `diagnostic` about `object`, placed at its field in the document at `anchor` of `file`.
+fn place(file: &str, anchor: &Anchor, object: &ObjectRef, diagnostic: Diagnostic) -> Diagnostic {
+    let at = anchor.position(&diagnostic.path);
     let mut located = diagnostic.at(Location {
         file: file.to_string(),
         line: at.line,
@@ -177,8 +340,50 @@ fn place(file: &str, document: &Document, object: &ObjectRef, diagnostic: Diagno
     located
 }
 
+impl Typed {
+    /// An Istio object without `metadata.creationTimestamp`.
+    fn lacks_creation_time(&self) -> bool {
+        self.istio_metadata()
+            .is_some_and(|m| m.creation_timestamp.is_none())
+    }
+
+    /// Set an Istio object's creation time, copying it if it is shared; whether it changed.
+    fn set_creation_time(&mut self, time: Time) -> bool {
+        macro_rules! set {
+            ($object:expr) => {{
+                let changed = $object.metadata.creation_timestamp.as_ref() != Some(&time);
+                if changed {
+                    Arc::make_mut($object).metadata.creation_timestamp = Some(time);
+                }
+                changed
+            }};
+        }
+        match self {
+            Typed::Gateway(o) => set!(o),
+            Typed::VirtualService(o) => set!(o),
+            Typed::DestinationRule(o) => set!(o),
+            Typed::ServiceEntry(o) => set!(o),
+            Typed::RequestAuthentication(o) => set!(o),
+            Typed::AuthorizationPolicy(o) => set!(o),
+            Typed::SeldonDeployment(_) | Typed::Secret(_) => false,
+        }
+    }
+
+    fn istio_metadata(&self) -> Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta> {
+        match self {
+            Typed::Gateway(o) => Some(&o.metadata),
+            Typed::VirtualService(o) => Some(&o.metadata),
+            Typed::DestinationRule(o) => Some(&o.metadata),
+            Typed::ServiceEntry(o) => Some(&o.metadata),
+            Typed::RequestAuthentication(o) => Some(&o.metadata),
+            Typed::AuthorizationPolicy(o) => Some(&o.metadata),
+            Typed::SeldonDeployment(_) | Typed::Secret(_) => None,
+        }
+    }
+}
+
 /// The typed object, or `None` (with the reason in `problems`).
-fn typed(document: &Document, order: &mut i64, problems: &mut Vec<Diagnostic>) -> Option<Typed> {
+fn typed(document: &Document, problems: &mut Vec<Diagnostic>) -> Option<Typed> {
     let (api_version, kind) = (document.api_version(), document.kind());
     if kind == "SeldonDeployment" && api_version.starts_with(&format!("{}/", seldon::GROUP)) {
         if !seldon::is_api_version(api_version) {
@@ -202,7 +407,7 @@ fn typed(document: &Document, order: &mut i64, problems: &mut Vec<Diagnostic>) -
             problems,
             "not a field of the SeldonDeployment schema: Kubernetes prunes it and sluice ignores it (check the spelling)",
         )?;
-        return Some(Typed::SeldonDeployment(Box::new(sdep)));
+        return Some(Typed::SeldonDeployment(Arc::new(sdep)));
     }
     if kind == "Secret" && api_version == "v1" {
         let secret: k8s_openapi::api::core::v1::Secret = fields(
@@ -210,7 +415,7 @@ fn typed(document: &Document, order: &mut i64, problems: &mut Vec<Diagnostic>) -
             problems,
             "not a field of a Kubernetes Secret; it is ignored (check the spelling)",
         )?;
-        return Some(Typed::Secret(Box::new(secret)));
+        return Some(Typed::Secret(Arc::new(secret)));
     }
     const ISTIO_FIELD: &str =
         "not a field sluice reads for this Istio kind; it is ignored (check the spelling)";
@@ -226,12 +431,8 @@ fn typed(document: &Document, order: &mut i64, problems: &mut Vec<Diagnostic>) -
     };
     macro_rules! istio {
         ($variant:ident) => {{
-            let mut value: istio::$variant = fields(document, problems, ISTIO_FIELD)?;
-            if value.metadata.creation_timestamp.is_none() {
-                *order += 1;
-                value.metadata.creation_timestamp = Some(read_order(*order));
-            }
-            Typed::$variant(Box::new(value))
+            let value: istio::$variant = fields(document, problems, ISTIO_FIELD)?;
+            Typed::$variant(Arc::new(value))
         }};
     }
     Some(match kind {
@@ -268,11 +469,9 @@ fn fields<T: serde::de::DeserializeOwned>(
 }
 
 /// A creation time `seconds` after the epoch, standing for read order.
-fn read_order(seconds: i64) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Time {
+fn read_order(seconds: i64) -> Time {
     use k8s_openapi::jiff::Timestamp;
-    k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-        Timestamp::from_second(seconds).unwrap_or(Timestamp::UNIX_EPOCH),
-    )
+    Time(Timestamp::from_second(seconds).unwrap_or(Timestamp::UNIX_EPOCH))
 }
 
 impl Loaded {
@@ -363,5 +562,111 @@ mod tests {
             })
             .collect();
         assert_eq!(created, [1, 2]);
+    }
+
+    /// What a load says, to compare loads: problems as printed, and each object with its
+    /// file, creation time and start.
+    fn summary(loaded: &Loaded) -> (Vec<String>, Vec<String>) {
+        let resources = loaded
+            .resources
+            .iter()
+            .map(|r| {
+                let created = r
+                    .typed
+                    .istio_metadata()
+                    .and_then(|m| m.creation_timestamp.clone());
+                format!("{} {} {:?} {}", r.file, r.object, created, r.anchor.start())
+            })
+            .collect();
+        (
+            loaded.diagnostics.iter().map(ToString::to_string).collect(),
+            resources,
+        )
+    }
+
+    fn virtual_service(name: &str) -> String {
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: {name}}}\nspec:\n  hosts: [a]\n  http:\n  - route: [{{destination: {{host: a}}}}]\n    bogus: 1\n"
+        )
+    }
+
+    fn typed_vs(resource: &Resource) -> &Arc<istio::VirtualService> {
+        match &resource.typed {
+            Typed::VirtualService(vs) => vs,
+            other => panic!("not a VirtualService: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_cached_load_reads_what_a_fresh_one_reads_and_parses_only_changed_documents() {
+        let docs = |names: &[&str]| -> String {
+            names
+                .iter()
+                .map(|n| format!("---\n{}", virtual_service(n)))
+                .collect()
+        };
+        let mut cache = Cache::default();
+        let first = [source("a.yaml", &docs(&["a", "b", "c"]))];
+        let one = load_cached(&first, &mut cache);
+        assert_eq!(summary(&one), summary(&load(&first)));
+        assert_eq!(one.resources.len(), 3);
+        assert_eq!(
+            one.diagnostics.len(),
+            3,
+            "each document's unknown field: {:?}",
+            one.diagnostics
+        );
+
+        // `b` gains a line: `a` and `c` are the objects already read, `c`'s problem moves down.
+        let edited =
+            docs(&["a", "b", "c"]).replace("metadata: {name: b}\n", "metadata: {name: b}\n# edited\n");
+        let second = [source("a.yaml", &edited)];
+        let two = load_cached(&second, &mut cache);
+        assert_eq!(summary(&two), summary(&load(&second)));
+        assert!(Arc::ptr_eq(
+            typed_vs(&one.resources[0]),
+            typed_vs(&two.resources[0])
+        ));
+        assert!(!Arc::ptr_eq(
+            typed_vs(&one.resources[1]),
+            typed_vs(&two.resources[1])
+        ));
+        assert!(Arc::ptr_eq(
+            typed_vs(&one.resources[2]),
+            typed_vs(&two.resources[2])
+        ));
+        assert_eq!(two.diagnostics[2].location.as_ref().map(|l| l.line), Some(28));
+
+        // A new first object: the others take their new place in the reading order once,
+        // and keep it for the next load (no copy then).
+        let third = [source("a.yaml", &format!("{}{edited}", docs(&["z"])))];
+        let three = load_cached(&third, &mut cache);
+        assert_eq!(summary(&three), summary(&load(&third)));
+        let again = load_cached(&third, &mut cache);
+        for (a, b) in three.resources.iter().zip(&again.resources) {
+            assert!(Arc::ptr_eq(typed_vs(a), typed_vs(b)), "{} copied again", a.object);
+        }
+
+        // A broken document is reported as a fresh load reports it; the next good load
+        // still reuses what it can.
+        let broken = [source("a.yaml", &format!("{}---\na: [1\n", third[0].text))];
+        assert_eq!(
+            summary(&load_cached(&broken, &mut cache)),
+            summary(&load(&broken))
+        );
+        let four = load_cached(&third, &mut cache);
+        assert_eq!(summary(&four), summary(&load(&third)));
+        for (a, b) in again.resources.iter().zip(&four.resources) {
+            assert!(Arc::ptr_eq(typed_vs(a), typed_vs(b)), "{} read again", a.object);
+        }
+    }
+
+    #[test]
+    fn the_cache_keeps_only_the_last_loads_documents() {
+        let mut cache = Cache::default();
+        load_cached(&[source("a.yaml", &virtual_service("a"))], &mut cache);
+        load_cached(&[source("a.yaml", &virtual_service("b"))], &mut cache);
+        assert_eq!(cache.parts.len(), 1);
+        assert!(cache.parts.keys().all(|text| text.contains("name: b")));
     }
 }

@@ -39,10 +39,20 @@ impl fmt::Display for Position {
 pub struct Document {
     /// The document as a JSON value.
     pub value: Value,
+    /// Where it is in its text, to place its fields.
+    anchor: Anchor,
+}
+
+/// Where one document is written: enough to place its fields without keeping its value.
+/// Cheap to clone (the text's positions are shared).
+#[derive(Clone, Debug)]
+pub struct Anchor {
     /// Which non-empty document of its text this is, from 0.
     number: usize,
     /// The positions of every document of the text, shared by them.
     positions: Arc<Positions>,
+    /// Lines before the text in its file (a part of a file read on its own, see [`split`]).
+    lines_before: usize,
 }
 
 /// Where each document of one text starts and each of its fields is written: indexed from
@@ -128,6 +138,11 @@ fn options() -> serde_saphyr::Options {
 
 /// Parse every non-empty document of a YAML text.
 pub fn parse(text: &str) -> Result<Vec<Document>, ParseError> {
+    parse_shared(&Arc::from(text))
+}
+
+/// [`parse`], keeping `text` itself (not a copy) for placing fields later.
+pub fn parse_shared(text: &Arc<str>) -> Result<Vec<Document>, ParseError> {
     if text.len() > MAX_TEXT_BYTES {
         return Err(ParseError {
             position: None,
@@ -144,7 +159,7 @@ pub fn parse(text: &str) -> Result<Vec<Document>, ParseError> {
             message: first_line(&err.to_string()),
         })?;
     let positions = Arc::new(Positions {
-        text: Arc::from(text),
+        text: text.clone(),
         documents: values.len(),
         index: OnceLock::new(),
     });
@@ -155,11 +170,56 @@ pub fn parse(text: &str) -> Result<Vec<Document>, ParseError> {
             prune_nulls(&mut value);
             Document {
                 value,
-                number,
-                positions: positions.clone(),
+                anchor: Anchor {
+                    number,
+                    positions: positions.clone(),
+                    lines_before: 0,
+                },
             }
         })
         .collect())
+}
+
+/// A text cut before each line that starts a document (`---`), each part with the number of
+/// lines before it, so that the parts can be read, and remembered, one by one: the
+/// documents of the parts are the documents of the text (YAML's anchors, aliases and tags
+/// do not cross a document marker). `None` when the text must be read whole: it has a
+/// directive (a line starting with `%`), which applies past the marker that follows it, or
+/// a lone `\r` or a NUL, which the YAML reader takes for a line break and the text's end
+/// (lines here end at `\n` only, so the lines counted before a part would be off).
+/// The reader's budgets (documents, nodes) then apply to each part; the text's size limit
+/// ([`MAX_TEXT_BYTES`]) is checked on the whole text by its callers.
+pub fn split(text: &str) -> Option<Vec<(usize, &str)>> {
+    let lone_cr = text
+        .match_indices('\r')
+        .any(|(i, _)| text.as_bytes().get(i + 1) != Some(&b'\n'));
+    if lone_cr || text.contains('\0') {
+        return None;
+    }
+    let mut parts = Vec::new();
+    let (mut start, mut start_line, mut line) = (0, 0, 0);
+    let mut at = 0;
+    for raw in text.split_inclusive('\n') {
+        if raw.trim_start_matches('\u{feff}').starts_with('%') {
+            return None;
+        }
+        if at > start && is_document_start(raw) {
+            parts.push((start_line, &text[start..at]));
+            (start, start_line) = (at, line);
+        }
+        at += raw.len();
+        line += 1;
+    }
+    if at > start || parts.is_empty() {
+        parts.push((start_line, &text[start..]));
+    }
+    Some(parts)
+}
+
+/// `---` alone, or followed by a space, a tab or the line's end, at the start of a line.
+fn is_document_start(line: &str) -> bool {
+    line.strip_prefix("---")
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']))
 }
 
 /// A field written with no value (`children:`, `parameters: ~`) is absent, as the API
@@ -197,25 +257,17 @@ impl Document {
 
     /// Where the document starts.
     pub fn start(&self) -> Position {
-        self.positions
-            .of(self.number)
-            .map_or(Position { line: 1, column: 1 }, |(start, _)| *start)
+        self.anchor.start()
     }
 
     /// Where `path` is written; for a field that is absent, where its closest present parent is.
     pub fn position(&self, path: &FieldPath) -> Position {
-        let Some((start, fields)) = self.positions.of(self.number) else {
-            return Position { line: 1, column: 1 };
-        };
-        let mut path = path.clone();
-        loop {
-            if let Some(found) = fields.get(&path) {
-                return *found;
-            }
-            if !path.pop() {
-                return *start;
-            }
-        }
+        self.anchor.position(path)
+    }
+
+    /// Where the document is, without its value.
+    pub fn anchor(&self) -> &Anchor {
+        &self.anchor
     }
 
     /// Deserialize into `T`, collecting the fields `T` does not know.
@@ -234,6 +286,48 @@ impl Document {
             message: err.inner().to_string(),
         })?;
         Ok(Typed { value, ignored })
+    }
+}
+
+impl Anchor {
+    /// The same document, in a text that starts `lines` lines into its file.
+    pub fn with_lines_before(&self, lines: usize) -> Anchor {
+        Anchor {
+            lines_before: lines,
+            ..self.clone()
+        }
+    }
+
+    /// Where the document starts.
+    pub fn start(&self) -> Position {
+        let start = self
+            .positions
+            .of(self.number)
+            .map_or(Position { line: 1, column: 1 }, |(start, _)| *start);
+        self.in_file(start)
+    }
+
+    /// Where `path` is written; for a field that is absent, where its closest present parent is.
+    pub fn position(&self, path: &FieldPath) -> Position {
+        let Some((start, fields)) = self.positions.of(self.number) else {
+            return self.in_file(Position { line: 1, column: 1 });
+        };
+        let mut path = path.clone();
+        loop {
+            if let Some(found) = fields.get(&path) {
+                return self.in_file(*found);
+            }
+            if !path.pop() {
+                return self.in_file(*start);
+            }
+        }
+    }
+
+    fn in_file(&self, at: Position) -> Position {
+        Position {
+            line: at.line + self.lines_before,
+            ..at
+        }
     }
 }
 

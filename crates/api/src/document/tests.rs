@@ -210,14 +210,74 @@ fn a_large_configuration_is_read_whole() {
 fn positions_are_indexed_once_and_only_when_asked_for() {
     // Indexing costs about as much as parsing: a load without problems never pays it.
     let docs = parse(TWO_DOCS).expect("valid yaml");
-    assert!(docs[0].positions.index.get().is_none(), "nothing indexed yet");
+    assert!(
+        docs[0].anchor.positions.index.get().is_none(),
+        "nothing indexed yet"
+    );
     assert_eq!(docs[1].start(), Position { line: 19, column: 1 });
     assert!(
-        Arc::ptr_eq(&docs[0].positions, &docs[1].positions),
+        Arc::ptr_eq(&docs[0].anchor.positions, &docs[1].anchor.positions),
         "one index per text"
     );
     assert!(
-        docs[0].positions.index.get().is_some(),
+        docs[0].anchor.positions.index.get().is_some(),
         "indexed for every document at once"
     );
+}
+
+#[test]
+fn a_text_splits_before_each_document_marker_with_the_lines_before_it() {
+    let parts = split(TWO_DOCS).expect("no directives");
+    let starts: Vec<usize> = parts.iter().map(|(lines, _)| *lines).collect();
+    assert_eq!(starts, [0, 16, 17]);
+    assert_eq!(parts.iter().map(|(_, t)| *t).collect::<String>(), TWO_DOCS);
+    assert!(parts[1].1.starts_with("---\n") && parts[2].1.starts_with("---\n"));
+    // Not markers: `---` inside a line, followed by other text, or indented.
+    let text = "a: ---\n---x: 1\nb: |\n  ---\n--- # c\nd: 1\n";
+    let parts = split(text).expect("no directives");
+    assert_eq!(
+        parts,
+        [(0, "a: ---\n---x: 1\nb: |\n  ---\n"), (4, "--- # c\nd: 1\n")]
+    );
+    assert_eq!(
+        split("%YAML 1.2\n---\na: 1\n"),
+        None,
+        "a directive reads the text whole"
+    );
+    assert_eq!(
+        split("\u{feff}%YAML 1.2\n---\na: 1\n"),
+        None,
+        "also after a byte-order mark"
+    );
+    // The YAML reader breaks lines at a lone `\r` too, and stops at a NUL.
+    assert_eq!(split("#\r#\n---\na: 1\n"), None);
+    assert_eq!(split("a: 1\n\0\n---\nb: 1\n"), None);
+    assert_eq!(
+        split("a: 1\r\n---\r\nb: 1\r\n").map(|p| p.len()),
+        Some(2),
+        "CRLF is a line end"
+    );
+    assert_eq!(split(""), Some(vec![(0, "")]));
+}
+
+#[test]
+fn documents_of_the_parts_are_the_documents_of_the_text_at_the_same_positions() {
+    let whole = parse(TWO_DOCS).expect("valid yaml");
+    let mut parts = Vec::new();
+    for (lines, text) in split(TWO_DOCS).expect("no directives") {
+        parts.extend(
+            parse(text)
+                .expect("each part is valid yaml")
+                .into_iter()
+                .map(|d| (d.value.clone(), d.anchor().with_lines_before(lines))),
+        );
+    }
+    assert_eq!(parts.len(), whole.len());
+    for (doc, (value, anchor)) in whole.iter().zip(&parts) {
+        assert_eq!(&doc.value, value);
+        assert_eq!(doc.start(), anchor.start());
+        let bogus = FieldPath::parse("spec.predictors[0].bogus");
+        assert_eq!(doc.position(&bogus), anchor.position(&bogus));
+    }
+    assert_eq!(parts[1].1.start(), Position { line: 19, column: 1 });
 }
