@@ -98,13 +98,13 @@ pub fn istio(loaded: &Loaded) -> (Config, Vec<Diagnostic>) {
     let mut problems = Vec::new();
     for resource in &loaded.resources {
         match &resource.typed {
-            Typed::Gateway(g) => config.gateways.push((**g).clone()),
-            Typed::VirtualService(v) => config.virtual_services.push((**v).clone()),
-            Typed::DestinationRule(d) => config.destination_rules.push((**d).clone()),
-            Typed::ServiceEntry(s) => config.service_entries.push((**s).clone()),
-            Typed::RequestAuthentication(r) => config.request_authentications.push((**r).clone()),
-            Typed::AuthorizationPolicy(a) => config.authorization_policies.push((**a).clone()),
-            Typed::Secret(s) => config.secrets.push((**s).clone()),
+            Typed::Gateway(g) => config.gateways.push(g.clone()),
+            Typed::VirtualService(v) => config.virtual_services.push(v.clone()),
+            Typed::DestinationRule(d) => config.destination_rules.push(d.clone()),
+            Typed::ServiceEntry(s) => config.service_entries.push(s.clone()),
+            Typed::RequestAuthentication(r) => config.request_authentications.push(r.clone()),
+            Typed::AuthorizationPolicy(a) => config.authorization_policies.push(a.clone()),
+            Typed::Secret(s) => config.secrets.push(s.clone()),
             Typed::SeldonDeployment(_) => problems.push(resource.locate(Diagnostic::warning(
                 FieldPath::root().key("kind"),
                 "a SeldonDeployment is run by `sluice up`, not served by `sluice gateway`; skipped",

@@ -207,7 +207,7 @@ fn in_process(engine: &Arc<Engine>, guard: &SharedGuard, jwks: &sluice_gateway::
 
 /// The data of Secret `name` in `namespace` (or without a namespace), decoded.
 fn secret_data(
-    secrets: &[k8s_openapi::api::core::v1::Secret],
+    secrets: &[Arc<k8s_openapi::api::core::v1::Secret>],
     namespace: &str,
     name: &str,
 ) -> Option<BTreeMap<String, String>> {
@@ -503,7 +503,7 @@ impl Local {
         sdep: &SeldonDeployment,
         predictor: &sluice_api::seldon::PredictorSpec,
         deployment: &str,
-        secrets: &[k8s_openapi::api::core::v1::Secret],
+        secrets: &[Arc<k8s_openapi::api::core::v1::Secret>],
     ) -> Result<BTreeMap<String, PathBuf>, String> {
         let mut out = BTreeMap::new();
         for node in predictor.graph.walk() {
@@ -556,7 +556,7 @@ impl Local {
         secret_name: Option<&str>,
         owner: &str,
         deployment: &str,
-        secrets: &[k8s_openapi::api::core::v1::Secret],
+        secrets: &[Arc<k8s_openapi::api::core::v1::Secret>],
     ) -> Result<PathBuf, String> {
         // Only object stores read credentials.
         let remote = uri.starts_with("s3://") || uri.starts_with("gs://");
@@ -601,7 +601,7 @@ impl Local {
         desired: &Desired,
         engine: SocketAddr,
         deployment: &str,
-        secrets: &[k8s_openapi::api::core::v1::Secret],
+        secrets: &[Arc<k8s_openapi::api::core::v1::Secret>],
     ) -> Result<LocalExplainer, String> {
         let name = names::explainer(sdep, predictor);
         let url = sluice_translate::explainers::url_prefix(sdep, predictor);
@@ -1083,7 +1083,7 @@ impl Local {
         if config.gateways.is_empty() {
             config
                 .gateways
-                .push(default_gateway(&self.options.settings.istio_gateway));
+                .push(Arc::new(default_gateway(&self.options.settings.istio_gateway)));
         }
         let known: BTreeSet<String> = config
             .gateways
@@ -1121,11 +1121,13 @@ impl Local {
             }
             config
                 .virtual_services
-                .extend(r.desired.virtual_services.iter().cloned());
+                .extend(r.desired.virtual_services.iter().cloned().map(Arc::new));
             config
                 .destination_rules
-                .extend(r.desired.destination_rules.iter().cloned());
-            config.service_entries.extend(service_entries(r));
+                .extend(r.desired.destination_rules.iter().cloned().map(Arc::new));
+            config
+                .service_entries
+                .extend(service_entries(r).into_iter().map(Arc::new));
         }
         let (table, mut diagnostics) = RouteTable::compile(&Proxy::default(), &config);
         // Policies of the predictors' namespaces run at their sidecars: their errors are

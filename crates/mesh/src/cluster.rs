@@ -219,8 +219,8 @@ impl Registry {
     /// Index the ServiceEntries and DestinationRules visible to the proxy.
     pub fn build(
         proxy: &Proxy,
-        entries: &[ServiceEntry],
-        rules: &[DestinationRule],
+        entries: &[Arc<ServiceEntry>],
+        rules: &[Arc<DestinationRule>],
         diagnostics: &mut Vec<Diagnostic>,
     ) -> Self {
         let mut services = BTreeMap::new();
@@ -372,8 +372,8 @@ impl Registry {
             ),
         };
         let policy = effective_policy(
-            rule.and_then(|r| r.spec.traffic_policy.as_ref()),
-            subset_spec.and_then(|s| s.traffic_policy.as_ref()),
+            rule.and_then(|r| r.spec.traffic_policy.as_deref()),
+            subset_spec.and_then(|s| s.traffic_policy.as_deref()),
             port,
         );
         let labels = subset_spec.map(|s| s.labels.clone()).unwrap_or_default();

@@ -1,6 +1,7 @@
 //! What the route table is compiled from: the gateway's own identity and the Istio resources.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use sluice_api::istio::{
     AuthorizationPolicy, DestinationRule, Gateway, RequestAuthentication, ServiceEntry, VirtualService,
@@ -32,23 +33,23 @@ impl Default for Proxy {
     }
 }
 
-/// The Istio resources to compile.
+/// The Istio resources to compile, shared with the loader (a reload reuses unchanged ones).
 #[derive(Clone, Debug, Default)]
 pub struct Config {
     /// Gateways; those whose selector matches the proxy apply.
-    pub gateways: Vec<Gateway>,
+    pub gateways: Vec<Arc<Gateway>>,
     /// VirtualServices; those bound to an applying Gateway and exported to the proxy apply.
-    pub virtual_services: Vec<VirtualService>,
+    pub virtual_services: Vec<Arc<VirtualService>>,
     /// DestinationRules: subsets and traffic policies of destinations.
-    pub destination_rules: Vec<DestinationRule>,
+    pub destination_rules: Vec<Arc<DestinationRule>>,
     /// The service registry: hosts, ports and endpoints.
-    pub service_entries: Vec<ServiceEntry>,
+    pub service_entries: Vec<Arc<ServiceEntry>>,
     /// JWT rules; those selecting the proxy (or in the root namespace) apply at it.
-    pub request_authentications: Vec<RequestAuthentication>,
+    pub request_authentications: Vec<Arc<RequestAuthentication>>,
     /// Authorization policies; selected like RequestAuthentications.
-    pub authorization_policies: Vec<AuthorizationPolicy>,
+    pub authorization_policies: Vec<Arc<AuthorizationPolicy>>,
     /// Kubernetes Secrets: the certificates of TLS servers (`credentialName`).
-    pub secrets: Vec<sluice_api::k8s_openapi::api::core::v1::Secret>,
+    pub secrets: Vec<Arc<sluice_api::k8s_openapi::api::core::v1::Secret>>,
 }
 
 impl Proxy {

@@ -49,7 +49,7 @@ impl RouteTable {
                     .iter()
                     .map(|h| host::resolve_short(h, ns, &proxy.cluster_domain))
                     .collect();
-                (vs, hosts)
+                (&**vs, hosts)
             })
             .collect();
         let mut listeners: BTreeMap<u16, Listener> = BTreeMap::new();

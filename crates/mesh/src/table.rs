@@ -9,7 +9,6 @@ use http::{HeaderValue, StatusCode};
 use rand::Rng;
 use sluice_api::istio::{Gateway, VirtualService};
 
-use crate::cluster::Registry;
 use crate::compile::{self, Server};
 use crate::config::{Config, Proxy};
 use crate::decide;
@@ -18,6 +17,7 @@ use crate::host;
 use crate::index::RouteIndex;
 use crate::matcher::RequestView;
 use crate::path;
+use crate::reuse::{Compiling, Reuse};
 use crate::route::{Decision, Reply, Route, Scheme};
 use crate::security::Security;
 use crate::tls::{self, ServerTls};
@@ -139,27 +139,33 @@ impl RouteTable {
     /// Compile the configuration for `proxy`. Errors are problems Istio would reject;
     /// callers should not serve a table compiled with errors.
     pub fn compile(proxy: &Proxy, config: &Config) -> (RouteTable, Vec<Diagnostic>) {
-        Self::compile_selecting(proxy, config, false)
+        Self::compile_reusing(proxy, config, &mut Reuse::default())
+    }
+
+    /// [`RouteTable::compile`], reusing what the last compile with `reuse` made of the
+    /// objects that are unchanged (the same `Arc`s), and keeping this compile's for the next.
+    pub fn compile_reusing(
+        proxy: &Proxy,
+        config: &Config,
+        reuse: &mut Reuse,
+    ) -> (RouteTable, Vec<Diagnostic>) {
+        Self::compile_selecting(proxy, config, false, reuse)
     }
 
     /// Every problem Istio's admission or the local gateway would refuse, in every
     /// resource — also Gateways that do not select `proxy` (`sluice validate`).
     pub fn check(proxy: &Proxy, config: &Config) -> Vec<Diagnostic> {
-        Self::compile_selecting(proxy, config, true).1
+        Self::compile_selecting(proxy, config, true, &mut Reuse::default()).1
     }
 
     fn compile_selecting(
         proxy: &Proxy,
         config: &Config,
         every_gateway: bool,
+        reuse: &mut Reuse,
     ) -> (RouteTable, Vec<Diagnostic>) {
         let mut diagnostics = Vec::new();
-        let mut registry = Registry::build(
-            proxy,
-            &config.service_entries,
-            &config.destination_rules,
-            &mut diagnostics,
-        );
+        let mut compiling = reuse.start(proxy, config, &mut diagnostics);
         let secrets: tls::Secrets<'_> = config
             .secrets
             .iter()
@@ -169,7 +175,7 @@ impl RouteTable {
                     .namespace
                     .clone()
                     .unwrap_or_else(|| "default".to_string());
-                ((ns, s.metadata.name.clone().unwrap_or_default()), s)
+                ((ns, s.metadata.name.clone().unwrap_or_default()), &**s)
             })
             .collect();
         let servers = servers_by_port(proxy, &config.gateways, &secrets, every_gateway, &mut diagnostics);
@@ -183,7 +189,7 @@ impl RouteTable {
                     *port,
                     port_servers,
                     &bound,
-                    &mut registry,
+                    &mut compiling,
                     &mut diagnostics,
                     &mut reported,
                 );
@@ -199,8 +205,9 @@ impl RouteTable {
                 proxy,
                 check_only: true,
             };
-            compile::routes(vs, &ctx, &mut registry, &mut diagnostics, true);
+            compiling.routes(vs, &ctx, &mut diagnostics, true);
         }
+        reuse.finish(compiling);
         let security = Security::compile(
             &proxy.workload(),
             &config.request_authentications,
@@ -330,7 +337,7 @@ impl RouteTable {
 /// The servers of the Gateways that select `proxy`, by port, with each server's checks.
 fn servers_by_port<'a>(
     proxy: &Proxy,
-    gateways: &'a [Gateway],
+    gateways: &'a [Arc<Gateway>],
     secrets: &tls::Secrets<'_>,
     every_gateway: bool,
     diagnostics: &mut Vec<Diagnostic>,
@@ -440,7 +447,7 @@ fn listener(
     port: u16,
     port_servers: &[BoundServer<'_>],
     bound: &[Bound<'_>],
-    registry: &mut Registry,
+    compiling: &mut Compiling,
     diagnostics: &mut Vec<Diagnostic>,
     reported: &mut BTreeSet<usize>,
 ) -> Listener {
@@ -465,7 +472,7 @@ fn listener(
         ..Listener::default()
     };
     if !is_tls {
-        listener.virtual_hosts = virtual_hosts(proxy, port, &kept, bound, registry, diagnostics, reported);
+        listener.virtual_hosts = virtual_hosts(proxy, port, &kept, bound, compiling, diagnostics, reported);
         return listener;
     }
     let mut taken: BTreeSet<String> = BTreeSet::new();
@@ -498,7 +505,7 @@ fn listener(
             continue;
         }
         taken.extend(keys);
-        let virtual_hosts = virtual_hosts(proxy, port, &[s], bound, registry, diagnostics, reported);
+        let virtual_hosts = virtual_hosts(proxy, port, &[s], bound, compiling, diagnostics, reported);
         listener.tls.push(TlsChain {
             server_names: names,
             tls: tls.clone(),
@@ -516,7 +523,7 @@ fn virtual_hosts(
     port: u16,
     port_servers: &[&BoundServer<'_>],
     bound: &[Bound<'_>],
-    registry: &mut Registry,
+    compiling: &mut Compiling,
     diagnostics: &mut Vec<Diagnostic>,
     reported: &mut BTreeSet<usize>,
 ) -> Vec<VirtualHost> {
@@ -549,7 +556,7 @@ fn virtual_hosts(
                         proxy,
                         check_only: false,
                     };
-                    let routes = compile::routes(vs, &ctx, registry, diagnostics, reported.insert(*index));
+                    let routes = compiling.routes(vs, &ctx, diagnostics, reported.insert(*index));
                     let vh = vhost(&mut vhosts, &name);
                     vh.routes.extend(routes);
                     // Every virtual host of an httpsRedirect server redirects.
@@ -594,13 +601,13 @@ fn vhost<'a>(vhosts: &'a mut BTreeMap<String, VirtualHost>, domain: &str) -> &'a
         .or_insert_with(|| VirtualHost::new(domain.to_string(), Vec::new(), false))
 }
 
-type Bound<'a> = (usize, &'a VirtualService, Vec<String>, Vec<String>);
+type Bound<'a> = (usize, &'a Arc<VirtualService>, Vec<String>, Vec<String>);
 
 /// VirtualServices visible to the proxy with their resolved gateways and hosts, in
 /// Istio's order: private to the proxy's namespace first, then by creation time, name, namespace.
 fn ordered_virtual_services<'a>(
     proxy: &Proxy,
-    all: &'a [VirtualService],
+    all: &'a [Arc<VirtualService>],
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Vec<Bound<'a>> {
     let mut out: Vec<(bool, Bound<'a>)> = Vec::new();
@@ -657,11 +664,11 @@ fn ordered_virtual_services<'a>(
         out.push((!private, (index, vs, gateways, hosts)));
     }
     out.sort_by(|(a_public, a), (b_public, b)| {
-        let key = |vs: &VirtualService| {
+        let key = |vs: &'a VirtualService| {
             (
                 vs.metadata.creation_timestamp.as_ref().map(|t| t.0),
-                vs.metadata.name.clone().unwrap_or_default(),
-                vs.metadata.namespace.clone().unwrap_or_default(),
+                vs.metadata.name.as_deref().unwrap_or_default(),
+                vs.metadata.namespace.as_deref().unwrap_or_default(),
             )
         };
         (a_public, key(a.1)).cmp(&(b_public, key(b.1)))

@@ -4,6 +4,7 @@
 //! its predictor's Service port and DestinationRule subset.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -95,10 +96,10 @@ fn services(sdep: &sluice_api::SeldonDeployment, desired: &Desired) -> Vec<Servi
 fn table(sdep: &sluice_api::SeldonDeployment) -> RouteTable {
     let desired = desired(sdep, &Settings::default()).expect("valid");
     let config = Config {
-        gateways: vec![seldon_gateway()],
-        virtual_services: desired.virtual_services.clone(),
-        destination_rules: desired.destination_rules.clone(),
-        service_entries: services(sdep, &desired),
+        gateways: vec![seldon_gateway().into()],
+        virtual_services: desired.virtual_services.iter().cloned().map(Arc::new).collect(),
+        destination_rules: desired.destination_rules.iter().cloned().map(Arc::new).collect(),
+        service_entries: services(sdep, &desired).into_iter().map(Arc::new).collect(),
         ..Config::default()
     };
     let (table, diagnostics) = RouteTable::compile(&Proxy::default(), &config);

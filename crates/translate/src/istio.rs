@@ -154,7 +154,7 @@ pub(crate) fn destination_rules(sdep: &SeldonDeployment, plan: &Plan<'_>) -> Vec
                     labels: BTreeMap::from([("version".to_string(), version(predictor))]),
                     traffic_policy: None,
                 }],
-                traffic_policy: Some(traffic_policy(plan.settings)),
+                traffic_policy: Some(Box::new(traffic_policy(plan.settings))),
                 ..DestinationRuleSpec::default()
             },
             status: None,

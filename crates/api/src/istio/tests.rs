@@ -827,7 +827,7 @@ fn unknown_fields_are_not_rejected_here() {
     // Reporting is the caller's job (serde_ignored); the types themselves accept and drop them.
     let parsed: DestinationRuleSpec =
         serde_json::from_str(r#"{ "host": "a", "trafficPolicy": { "bogus": 1 } }"#).expect("parses");
-    assert_eq!(parsed.traffic_policy, Some(TrafficPolicy::default()));
+    assert_eq!(parsed.traffic_policy, Some(Box::default()));
 }
 
 #[test]

@@ -118,8 +118,8 @@ impl Security {
     /// With `every`, every policy is checked, also those that do not apply.
     pub fn compile(
         workload: &Workload,
-        request_authentications: &[RequestAuthentication],
-        authorization_policies: &[AuthorizationPolicy],
+        request_authentications: &[Arc<RequestAuthentication>],
+        authorization_policies: &[Arc<AuthorizationPolicy>],
         every: bool,
         diagnostics: &mut Vec<Diagnostic>,
     ) -> Security {
@@ -181,8 +181,8 @@ impl Security {
     /// workload it selects (`sluice up` serves sidecars too, so a broken policy of a
     /// predictor's namespace must be refused like one of the gateway's).
     pub fn check_all(
-        request_authentications: &[RequestAuthentication],
-        authorization_policies: &[AuthorizationPolicy],
+        request_authentications: &[Arc<RequestAuthentication>],
+        authorization_policies: &[Arc<AuthorizationPolicy>],
     ) -> Vec<Diagnostic> {
         let nowhere = Workload {
             namespace: String::new(),

@@ -75,22 +75,22 @@ pub fn config(yaml: &str) -> Config {
         match Kind::from_type_meta(doc.api_version(), doc.kind()).expect("an Istio kind") {
             Kind::Gateway => config
                 .gateways
-                .push(doc.typed::<Gateway>().expect("Gateway").value),
+                .push(doc.typed::<Gateway>().expect("Gateway").value.into()),
             Kind::VirtualService => config
                 .virtual_services
-                .push(doc.typed::<VirtualService>().expect("VS").value),
+                .push(doc.typed::<VirtualService>().expect("VS").value.into()),
             Kind::DestinationRule => config
                 .destination_rules
-                .push(doc.typed::<DestinationRule>().expect("DR").value),
+                .push(doc.typed::<DestinationRule>().expect("DR").value.into()),
             Kind::ServiceEntry => config
                 .service_entries
-                .push(doc.typed::<ServiceEntry>().expect("SE").value),
+                .push(doc.typed::<ServiceEntry>().expect("SE").value.into()),
             Kind::RequestAuthentication => config
                 .request_authentications
-                .push(doc.typed::<RequestAuthentication>().expect("RA").value),
+                .push(doc.typed::<RequestAuthentication>().expect("RA").value.into()),
             Kind::AuthorizationPolicy => config
                 .authorization_policies
-                .push(doc.typed::<AuthorizationPolicy>().expect("AP").value),
+                .push(doc.typed::<AuthorizationPolicy>().expect("AP").value.into()),
         }
     }
     config

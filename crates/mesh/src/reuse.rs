@@ -1,0 +1,173 @@
+//! What one compile of a route table leaves for the next, so that a reload costs what
+//! changed: the service registry while its inputs are the very same objects (the loader
+//! shares unchanged objects between loads), and each VirtualService's compiled routes, per
+//! server, while it is the same object and the registry is kept.
+//!
+//! Compiling is pure: a table compiled with what was kept is the table compiled afresh
+//! (`tests/reuse.rs` compares them).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use sluice_api::istio::{DestinationRule, ServiceEntry, VirtualService};
+
+use crate::cluster::Registry;
+use crate::compile::{self, Server};
+use crate::config::{Config, Proxy};
+use crate::diagnostic::Diagnostic;
+use crate::route::Route;
+
+/// Kept from the last compile (see the module docs). Start with `Reuse::default()`.
+#[derive(Debug, Default)]
+pub struct Reuse {
+    registry: Option<Kept>,
+    routes: Memo,
+}
+
+/// The registry and what it was built from.
+#[derive(Debug)]
+struct Kept {
+    proxy: Proxy,
+    entries: Vec<Arc<ServiceEntry>>,
+    rules: Vec<Arc<DestinationRule>>,
+    registry: Registry,
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// A VirtualService (by address: the `Arc` kept beside it keeps the address its own), the
+/// port it was compiled for, check-only or not, and whether it reported problems. The
+/// gateway is told apart in [`Routes`] (rarely more than one per key), so a lookup
+/// allocates nothing.
+type Key = (usize, u16, bool, bool);
+
+/// Routes compiled, by what they were compiled from.
+type Memo = HashMap<Key, Vec<Routes>>;
+
+/// A VirtualService's routes for one server, with the problems reported compiling them.
+#[derive(Debug)]
+struct Routes {
+    virtual_service: Arc<VirtualService>,
+    gateway: String,
+    routes: Vec<Arc<Route>>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// One compile under way: the registry to resolve destinations with, and the routes
+/// compiled so far (for the next compile).
+#[derive(Debug)]
+pub(crate) struct Compiling {
+    pub(crate) registry: Registry,
+    kept: Kept,
+    previous: Memo,
+    next: Memo,
+}
+
+fn same<T>(a: &[Arc<T>], b: &[Arc<T>]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(a, b)| Arc::ptr_eq(a, b))
+}
+
+impl Reuse {
+    /// Start compiling `config` for `proxy`: the registry kept if built from the same
+    /// objects (its problems pushed again), built otherwise.
+    pub(crate) fn start(
+        &mut self,
+        proxy: &Proxy,
+        config: &Config,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) -> Compiling {
+        let unchanged = |k: &Kept| {
+            k.proxy == *proxy
+                && same(&k.entries, &config.service_entries)
+                && same(&k.rules, &config.destination_rules)
+        };
+        match self.registry.take().filter(unchanged) {
+            Some(mut kept) => {
+                diagnostics.extend(kept.diagnostics.iter().cloned());
+                Compiling {
+                    registry: std::mem::take(&mut kept.registry),
+                    kept,
+                    previous: std::mem::take(&mut self.routes),
+                    next: Memo::new(),
+                }
+            }
+            None => {
+                let mut built = Vec::new();
+                let registry = Registry::build(
+                    proxy,
+                    &config.service_entries,
+                    &config.destination_rules,
+                    &mut built,
+                );
+                diagnostics.extend(built.iter().cloned());
+                // Routes resolved their destinations in the old registry: none is kept.
+                self.routes.clear();
+                Compiling {
+                    registry,
+                    kept: Kept {
+                        proxy: proxy.clone(),
+                        entries: config.service_entries.clone(),
+                        rules: config.destination_rules.clone(),
+                        registry: Registry::default(),
+                        diagnostics: built,
+                    },
+                    previous: Memo::new(),
+                    next: Memo::new(),
+                }
+            }
+        }
+    }
+
+    /// Keep what `compiling` built for the next compile.
+    pub(crate) fn finish(&mut self, compiling: Compiling) {
+        let Compiling {
+            registry,
+            mut kept,
+            next,
+            ..
+        } = compiling;
+        kept.registry = registry;
+        self.registry = Some(kept);
+        self.routes = next;
+    }
+}
+
+impl Compiling {
+    /// [`compile::routes`] of `vs` for `server`, or what an earlier compile made of the
+    /// same object for the same server (its problems pushed again when `report`).
+    pub(crate) fn routes(
+        &mut self,
+        vs: &Arc<VirtualService>,
+        server: &Server<'_>,
+        diagnostics: &mut Vec<Diagnostic>,
+        report: bool,
+    ) -> Vec<Arc<Route>> {
+        let key: Key = (Arc::as_ptr(vs) as usize, server.port, server.check_only, report);
+        let made_for = |r: &Routes| Arc::ptr_eq(&r.virtual_service, vs) && r.gateway == server.gateway;
+        let (routes, problems) = if let Some(made) = self
+            .next
+            .get(&key)
+            .and_then(|all| all.iter().find(|r| made_for(r)))
+        {
+            (made.routes.clone(), made.diagnostics.clone())
+        } else if let Some(kept) = self.previous.get_mut(&key).and_then(|all| {
+            let found = all.iter().position(made_for)?;
+            Some(all.swap_remove(found))
+        }) {
+            let found = (kept.routes.clone(), kept.diagnostics.clone());
+            self.next.entry(key).or_default().push(kept);
+            found
+        } else {
+            let mut problems = Vec::new();
+            let routes = compile::routes(vs, server, &mut self.registry, &mut problems, report);
+            self.next.entry(key).or_default().push(Routes {
+                virtual_service: vs.clone(),
+                gateway: server.gateway.to_string(),
+                routes: routes.clone(),
+                diagnostics: problems.clone(),
+            });
+            (routes, problems)
+        };
+        diagnostics.extend(problems);
+        routes
+    }
+}

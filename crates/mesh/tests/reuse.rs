@@ -1,0 +1,144 @@
+//! Compiling with what the last compile kept (`RouteTable::compile_reusing`) makes the table
+//! and the problems a fresh compile makes, and reuses the routes of unchanged objects.
+
+mod support;
+
+use std::sync::Arc;
+
+use sluice_mesh::{Config, Proxy, Reuse, RouteTable};
+
+const ROUTES: &str = r#"
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: first, namespace: default}
+spec:
+  hosts: ["*"]
+  gateways: [istio-system/gw]
+  http:
+  - match: [{uri: {prefix: /first}}]
+    route: [{destination: {host: a.default.svc.cluster.local, subset: v1}}]
+  - route: [{destination: {host: b.default.svc.cluster.local}}]
+  - route: [{destination: {host: d.default.svc.cluster.local}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: second, namespace: default}
+spec:
+  hosts: [second.example.com]
+  gateways: [istio-system/gw]
+  http:
+  - match: [{uri: {prefix: /second}, port: 8443}]
+    route: [{destination: {host: nowhere.default.svc.cluster.local}}]
+  - timeout: 2s
+    route: [{destination: {host: b.default.svc.cluster.local}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: a, namespace: default}
+spec:
+  host: a.default.svc.cluster.local
+  subsets: [{name: v1, labels: {version: v1}}]
+"#;
+
+fn compile_fresh(config: &Config) -> (String, Vec<String>) {
+    let (table, diagnostics) = RouteTable::compile(&Proxy::default(), config);
+    (
+        format!("{table:?}"),
+        diagnostics.iter().map(ToString::to_string).collect(),
+    )
+}
+
+fn compile_reusing(config: &Config, reuse: &mut Reuse) -> (RouteTable, String, Vec<String>) {
+    let (table, diagnostics) = RouteTable::compile_reusing(&Proxy::default(), config, reuse);
+    let printed = format!("{table:?}");
+    (
+        table,
+        printed,
+        diagnostics.iter().map(ToString::to_string).collect(),
+    )
+}
+
+/// The routes compiled from VirtualService `name`.
+fn routes_of(table: &RouteTable, name: &str) -> Vec<Arc<sluice_mesh::route::Route>> {
+    let resource = format!("VirtualService default/{name}");
+    table
+        .listener(80)
+        .expect("port 80")
+        .virtual_hosts
+        .iter()
+        .flat_map(|vh| vh.routes.iter())
+        .filter(|r| r.origin.resource == resource)
+        .cloned()
+        .collect()
+}
+
+fn same_routes(a: &[Arc<sluice_mesh::route::Route>], b: &[Arc<sluice_mesh::route::Route>]) -> bool {
+    !a.is_empty() && a.len() == b.len() && a.iter().zip(b).all(|(a, b)| Arc::ptr_eq(a, b))
+}
+
+#[test]
+fn a_compile_reusing_the_last_one_is_a_fresh_compile_and_recompiles_only_what_changed() {
+    let mut config = support::config(&format!("{}{ROUTES}", support::FIXTURE));
+    let mut reuse = Reuse::default();
+    let (before, printed, problems) = compile_reusing(&config, &mut reuse);
+    assert_eq!((printed, problems.clone()), compile_fresh(&config));
+    assert!(
+        problems.iter().any(|p| p.contains("nowhere")),
+        "the unknown host is reported: {problems:?}"
+    );
+
+    // The same objects: every route is the one already compiled, every problem reported again.
+    let (again, printed, problems_again) = compile_reusing(&config, &mut reuse);
+    assert_eq!((printed, problems_again.clone()), compile_fresh(&config));
+    assert_eq!(problems_again, problems);
+    assert!(same_routes(
+        &routes_of(&before, "first"),
+        &routes_of(&again, "first")
+    ));
+
+    // One VirtualService edited: only its routes are new.
+    let second = config
+        .virtual_services
+        .iter()
+        .position(|v| v.metadata.name.as_deref() == Some("second"));
+    let second = second.expect("second");
+    let mut edited = (*config.virtual_services[second]).clone();
+    edited.spec.http[1].timeout = Some("3s".parse().expect("duration"));
+    config.virtual_services[second] = Arc::new(edited);
+    let (after, printed, problems) = compile_reusing(&config, &mut reuse);
+    assert_eq!((printed.clone(), problems), compile_fresh(&config));
+    assert!(printed.contains("3s"), "the edit is in the table");
+    assert!(same_routes(
+        &routes_of(&again, "first"),
+        &routes_of(&after, "first")
+    ));
+    assert!(!same_routes(
+        &routes_of(&again, "second"),
+        &routes_of(&after, "second")
+    ));
+
+    // A service edited (here: the same content in a new object): destinations are resolved
+    // again, so no route is kept.
+    let entry = (*config.service_entries[0]).clone();
+    config.service_entries[0] = Arc::new(entry);
+    let (rebuilt, printed, problems) = compile_reusing(&config, &mut reuse);
+    assert_eq!((printed, problems), compile_fresh(&config));
+    assert!(!same_routes(
+        &routes_of(&after, "first"),
+        &routes_of(&rebuilt, "first")
+    ));
+    // Another gateway workload (here: another root namespace): nothing is kept either.
+    let proxy = Proxy {
+        root_namespace: "elsewhere".to_string(),
+        ..Proxy::default()
+    };
+    let (table, problems) = RouteTable::compile_reusing(&proxy, &config, &mut reuse);
+    let (fresh, fresh_problems) = RouteTable::compile(&proxy, &config);
+    assert_eq!(format!("{table:?}"), format!("{fresh:?}"));
+    assert_eq!(problems, fresh_problems);
+    assert!(!same_routes(
+        &routes_of(&rebuilt, "first"),
+        &routes_of(&table, "first")
+    ));
+}
