@@ -6,18 +6,19 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use sluice_api::Diagnostic;
-use sluice_gateway::server::compile_files;
+use sluice_gateway::server::Reloader;
 use sluice_gateway::{Gateway, Options};
 use sluice_mesh::{Proxy, RouteTable, Scheme};
 
-/// Compile the files for `proxy`, printing warnings; on errors print them with `refusal`
-/// and give the exit code to return.
+/// Compile the files for `proxy` with `reloader`, printing warnings; on errors print them
+/// with `refusal` and give the exit code to return.
 fn compile_or_report(
+    reloader: &mut Reloader,
     proxy: &Proxy,
     config: &[PathBuf],
     refusal: &str,
 ) -> Result<(RouteTable, Vec<Diagnostic>), ExitCode> {
-    let compiled = compile_files(proxy, config);
+    let compiled = reloader.compile(proxy, config);
     sluice_gateway::memory::release_free_memory();
     match compiled {
         Ok((table, warnings)) => {
@@ -42,7 +43,8 @@ fn compile_or_report(
 /// `sluice gateway`
 pub(crate) fn gateway(config: Vec<PathBuf>, options: Options) -> Result<ExitCode> {
     let proxy = options.proxy.clone();
-    let (table, warnings) = match compile_or_report(&proxy, &config, "; nothing is served") {
+    let mut reloader = Reloader::default();
+    let (table, warnings) = match compile_or_report(&mut reloader, &proxy, &config, "; nothing is served") {
         Ok(ok) => ok,
         Err(code) => return Ok(code),
     };
@@ -58,6 +60,7 @@ pub(crate) fn gateway(config: Vec<PathBuf>, options: Options) -> Result<ExitCode
     runtime.block_on(async move {
         let gateway = Gateway::new(options, table);
         gateway.set_diagnostics(warnings.clone());
+        gateway.keep_for_reloads(reloader);
         gateway.listen_all().await.context("cannot listen")?;
         if let Some(addr) = gateway
             .listen_admin()
@@ -106,7 +109,7 @@ pub(crate) async fn shutdown_signal() {
 /// `sluice explain`
 pub(crate) fn explain(config: Vec<PathBuf>, method: &str, url: &str, headers: &[String]) -> Result<ExitCode> {
     let proxy = Proxy::default();
-    let (table, _) = match compile_or_report(&proxy, &config, "") {
+    let (table, _) = match compile_or_report(&mut Reloader::default(), &proxy, &config, "") {
         Ok(ok) => ok,
         Err(code) => return Ok(code),
     };

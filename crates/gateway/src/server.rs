@@ -13,7 +13,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use sluice_api::Diagnostic;
-use sluice_mesh::{Proxy, RouteTable, Scheme};
+use sluice_mesh::{Proxy, Reuse, RouteTable, Scheme};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
@@ -79,6 +79,8 @@ pub(crate) struct Shared {
     pub(crate) jwks: crate::jwks::Jwks,
     /// The TLS servers of the table in force.
     pub(crate) tls: ArcSwap<crate::tls::TlsConfigs>,
+    /// What the last load read and compiled, for the next reload.
+    pub(crate) reloader: std::sync::Mutex<Reloader>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -129,6 +131,7 @@ impl Gateway {
                     .then(|| crate::access_log::AccessLog::start(options.access_log_path.as_deref())),
                 options,
                 jwks: crate::jwks::Jwks::default(),
+                reloader: std::sync::Mutex::default(),
             }),
             listening: Arc::new(Mutex::new(BTreeMap::new())),
             shutdown,
@@ -331,44 +334,77 @@ impl Gateway {
     }
 
     /// Load and compile `paths` for this gateway: the table and its warnings, or every
-    /// problem. Blocking (file reads): call it off the async workers.
+    /// problem. Only what changed since the last load is read and compiled again.
+    /// Blocking (file reads): call it off the async workers.
     pub fn reload(&self, paths: &[PathBuf]) -> Result<(RouteTable, Vec<Diagnostic>), Vec<Diagnostic>> {
-        compile_files(&self.shared.options.proxy, paths)
+        self.shared
+            .reloader
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .compile(&self.shared.options.proxy, paths)
+    }
+
+    /// Reload starting from what `reloader` read and compiled (the files the table in force
+    /// came from), not from nothing.
+    pub fn keep_for_reloads(&self, reloader: Reloader) {
+        *self.shared.reloader.lock().unwrap_or_else(|p| p.into_inner()) = reloader;
     }
 }
 
-/// Load and compile configuration files: the table and its warnings, or every problem
-/// when anything is an error. Every problem about an object of the files carries its
-/// file, line and column.
+/// Loads and compiles configuration files, again and again: each time, the documents whose
+/// text is unchanged are not parsed again ([`sluice_api::load::Cache`]), and the routes of
+/// unchanged VirtualServices are not compiled again ([`Reuse`]), so a reload costs what
+/// changed (the table is the one a fresh compile makes).
+#[derive(Debug, Default)]
+pub struct Reloader {
+    cache: sluice_api::load::Cache,
+    reuse: Reuse,
+}
+
+impl Reloader {
+    /// Load and compile configuration files: the table and its warnings, or every problem
+    /// when anything is an error. Every problem about an object of the files carries its
+    /// file, line and column.
+    pub fn compile(
+        &mut self,
+        proxy: &Proxy,
+        paths: &[PathBuf],
+    ) -> Result<(RouteTable, Vec<Diagnostic>), Vec<Diagnostic>> {
+        let started = std::time::Instant::now();
+        let sources = config::read(paths).map_err(|e| vec![config::read_error(&e)])?;
+        let loaded = sluice_api::load::load_cached(&sources, &mut self.cache);
+        let (istio, skipped) = config::istio(&loaded);
+        let read_ms = started.elapsed().as_millis();
+        let (table, compiled) = RouteTable::compile_reusing(proxy, &istio, &mut self.reuse);
+        tracing::debug!(
+            read_ms,
+            compile_ms = started.elapsed().as_millis() - read_ms,
+            "configuration read and compiled"
+        );
+        let mut problems: Vec<Diagnostic> = loaded.diagnostics.clone();
+        problems.extend(skipped);
+        problems.extend(compiled.into_iter().map(|d| loaded.locate(d)));
+        // Certificates named by path are read and checked here, with the rest.
+        if !sluice_api::diagnostic::has_errors(&problems)
+            && let Err(tls) = crate::tls::TlsConfigs::check(&table)
+        {
+            problems.extend(tls.into_iter().map(|d| loaded.locate(d)));
+        }
+        sluice_api::diagnostic::sort_by_location(&mut problems, &loaded.files);
+        if sluice_api::diagnostic::has_errors(&problems) {
+            Err(problems)
+        } else {
+            Ok((table, problems))
+        }
+    }
+}
+
+/// Load and compile configuration files once (see [`Reloader::compile`]).
 pub fn compile_files(
     proxy: &Proxy,
     paths: &[PathBuf],
 ) -> Result<(RouteTable, Vec<Diagnostic>), Vec<Diagnostic>> {
-    let started = std::time::Instant::now();
-    let loaded = config::load(paths)?;
-    let (istio, skipped) = config::istio(&loaded);
-    let read_ms = started.elapsed().as_millis();
-    let (table, compiled) = RouteTable::compile(proxy, &istio);
-    tracing::debug!(
-        read_ms,
-        compile_ms = started.elapsed().as_millis() - read_ms,
-        "configuration read and compiled"
-    );
-    let mut problems: Vec<Diagnostic> = loaded.diagnostics.clone();
-    problems.extend(skipped);
-    problems.extend(compiled.into_iter().map(|d| loaded.locate(d)));
-    // Certificates named by path are read and checked here, with the rest.
-    if !sluice_api::diagnostic::has_errors(&problems)
-        && let Err(tls) = crate::tls::TlsConfigs::check(&table)
-    {
-        problems.extend(tls.into_iter().map(|d| loaded.locate(d)));
-    }
-    sluice_api::diagnostic::sort_by_location(&mut problems, &loaded.files);
-    if sluice_api::diagnostic::has_errors(&problems) {
-        Err(problems)
-    } else {
-        Ok((table, problems))
-    }
+    Reloader::default().compile(proxy, paths)
 }
 
 /// Resolves once shutdown has been requested (also if it was before the call).
