@@ -133,7 +133,8 @@ impl Reuse {
 
 impl Compiling {
     /// [`compile::routes`] of `vs` for `server`, or what an earlier compile made of the
-    /// same object for the same server (its problems pushed again when `report`).
+    /// same object for the same server (its problems pushed again when `report`). A
+    /// check-only compile gives and keeps only its problems: its routes serve no request.
     pub(crate) fn routes(
         &mut self,
         vs: &Arc<VirtualService>,
@@ -158,7 +159,10 @@ impl Compiling {
             found
         } else {
             let mut problems = Vec::new();
-            let routes = compile::routes(vs, server, &mut self.registry, &mut problems, report);
+            let mut routes = compile::routes(vs, server, &mut self.registry, &mut problems, report);
+            if server.check_only {
+                routes = Vec::new();
+            }
             self.next.entry(key).or_default().push(Routes {
                 virtual_service: vs.clone(),
                 gateway: server.gateway.to_string(),

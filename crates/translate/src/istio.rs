@@ -54,7 +54,7 @@ pub(crate) fn virtual_service(
         .iter()
         .enumerate()
         .rfind(|(_, p)| p.is_shadow());
-    let mirror = |grpc: bool| shadow.map(|(i, _)| destination(i, plan.route_port(i, grpc)));
+    let mirror = |grpc: bool| shadow.map(|(i, _)| Box::new(destination(i, plan.route_port(i, grpc))));
     let mirror_percentage = shadow.filter(|(_, p)| p.traffic() > 0).map(|(_, p)| Percent {
         value: f64::from(p.traffic()),
     });

@@ -67,10 +67,10 @@ fn route(rng: &mut StdRng) -> RequestMatch {
     }
     m.headers = headers;
     if rng.random_bool(0.1) {
-        m.method = Some(StringMatch {
+        m.method = Some(Box::new(StringMatch {
             exact: Some("POST".to_string()),
             ..StringMatch::default()
-        });
+        }));
     }
     if rng.random_bool(0.1) {
         m.without_headers
