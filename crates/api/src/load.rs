@@ -17,7 +17,7 @@
 //! read document by document ([`document::split`]), and a document whose text is unchanged
 //! since the last load is not parsed again (`sluice gateway` reloads this way).
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use crate::diagnostic::{Diagnostic, Location, ObjectRef};
@@ -59,8 +59,8 @@ pub enum Typed {
 /// One object read from a file.
 #[derive(Clone, Debug)]
 pub struct Resource {
-    /// Its kind, namespace (as written) and name.
-    pub object: ObjectRef,
+    /// Its kind, namespace (as written) and name (shared with the load cache).
+    pub object: Arc<ObjectRef>,
     /// The file it came from.
     pub file: Arc<str>,
     /// Where its document is in the file, to place its fields.
@@ -119,20 +119,53 @@ impl Loaded {
 /// Documents already read, by their text: [`load_cached`] parses only the documents whose
 /// text it has not seen in the previous load. It keeps what the last load read (the texts
 /// and their typed objects, not the parsed values).
+///
+/// A reload mostly reads the same texts in the same order, so a part is first compared
+/// with the part the last load read at the same place; only a part that differs is hashed
+/// and looked up. Each text's hash is computed once, when it is first read, and kept: the
+/// index is rebuilt from the kept hashes, never from the texts.
 #[derive(Debug, Default)]
 pub struct Cache {
-    parts: Parts,
+    /// The last load's parts, in the order it read them.
+    parts: Vec<Kept>,
+    /// Positions in `parts`, by the hash of their text.
+    by_text: hashbrown::HashTable<usize>,
+    hasher: foldhash::fast::RandomState,
 }
 
-/// Documents by their text. Hashing every text is most of a reload's reading: foldhash
-/// does it several times faster than the standard library's SipHash (the files are the
-/// operator's, not an adversary's).
-type Parts = HashMap<Arc<str>, Arc<[Read]>, foldhash::fast::RandomState>;
+/// A part of a text as read: its text, the text's hash, and its documents.
+#[derive(Clone, Debug)]
+struct Kept {
+    hash: u64,
+    text: Arc<str>,
+    reads: Arc<[Read]>,
+}
+
+impl Cache {
+    /// The position in `parts` of the part with this text, given its hash.
+    fn find(&self, hash: u64, text: &str) -> Option<usize> {
+        self.by_text
+            .find(hash, |&i| {
+                self.parts[i].hash == hash && *self.parts[i].text == *text
+            })
+            .copied()
+    }
+
+    /// Keep `parts` (this load's) for the next load.
+    fn keep(&mut self, parts: Vec<Kept>) {
+        let mut by_text = hashbrown::HashTable::with_capacity(parts.len());
+        for (i, kept) in parts.iter().enumerate() {
+            by_text.insert_unique(kept.hash, i, |&j| parts[j].hash);
+        }
+        self.parts = parts;
+        self.by_text = by_text;
+    }
+}
 
 /// One document read: its object, typed, with its own problems (placed when loaded).
 #[derive(Clone, Debug)]
 struct Read {
-    object: ObjectRef,
+    object: Arc<ObjectRef>,
     anchor: Anchor,
     typed: Option<Typed>,
     problems: Vec<Diagnostic>,
@@ -151,8 +184,13 @@ pub fn load(sources: &[Source]) -> Loaded {
 /// this load's documents.
 pub fn load_cached(sources: &[Source], cache: &mut Cache) -> Loaded {
     let mut loaded = Loaded::default();
+    // Mostly one object per part, as many as last time.
+    loaded.resources.reserve(cache.parts.len());
     let mut order = 0i64;
-    let mut next = Parts::default();
+    let mut next = Reading {
+        parts: Vec::with_capacity(cache.parts.len()),
+        at: 0,
+    };
     for source in sources {
         loaded.files.push(source.name.clone());
         let file: Arc<str> = Arc::from(source.name.as_str());
@@ -181,25 +219,29 @@ pub fn load_cached(sources: &[Source], cache: &mut Cache) -> Loaded {
             }
             // Objects that moved in the reading order keep their new creation time for the
             // next load, so that they are copied once, not on every load (`take` copies a
-            // restamped object: `part.reads` holds it too). Two identical parts share one
-            // entry; were their objects stamped differently, one is copied on each load.
-            if let (Some(reads), Some(key)) = (restamped, part.key)
-                && let Some(kept) = next.get_mut(&key)
-            {
-                *kept = reads.into();
+            // restamped object: `part.reads` holds it too).
+            if let (Some(reads), Some(kept)) = (restamped, part.kept) {
+                next.parts[kept].reads = reads.into();
             }
         }
     }
-    cache.parts = next;
+    cache.keep(next.parts);
     loaded
 }
 
 /// A part of a text and its documents read.
 struct Part {
     lines_before: usize,
-    /// Its text, when it is remembered for the next load.
-    key: Option<Arc<str>>,
+    /// Its place in [`Reading::parts`], when it is kept for the next load.
+    kept: Option<usize>,
     reads: Arc<[Read]>,
+}
+
+/// This load's parts so far, and where the last load's part read next would be.
+struct Reading {
+    parts: Vec<Kept>,
+    /// The position in [`Cache::parts`] after the last part found there.
+    at: usize,
 }
 
 /// The documents of `text`, part by part: from `cache` where a part's text was read before,
@@ -208,15 +250,15 @@ struct Part {
 fn read_text(
     text: &str,
     mut order: i64,
-    cache: &mut Cache,
-    next: &mut Parts,
+    cache: &Cache,
+    next: &mut Reading,
 ) -> Result<Vec<Part>, document::ParseError> {
     let start = order;
     let whole = move |text: &str| -> Result<Vec<Part>, document::ParseError> {
         let reads = read_all(document::parse(text)?, start);
         Ok(vec![Part {
             lines_before: 0,
-            key: None,
+            kept: None,
             reads,
         }])
     };
@@ -228,29 +270,40 @@ fn read_text(
     };
     let mut out = Vec::with_capacity(parts.len());
     for (lines_before, part) in parts {
-        let (key, reads) = if let Some((key, reads)) = next.get_key_value(part) {
-            (key.clone(), reads.clone())
-        } else if let Some((key, reads)) = cache.parts.remove_entry(part) {
-            next.insert(key.clone(), reads.clone());
-            (key, reads)
-        } else {
-            let key: Arc<str> = Arc::from(part);
-            match document::parse_shared(&key) {
-                Ok(documents) => {
-                    let reads = read_all(documents, order);
-                    next.insert(key.clone(), reads.clone());
-                    (key, reads)
-                }
-                // Read whole, the text says what is wrong where, as it does without parts.
-                Err(_) => return whole(text),
+        // The same text in the same place as in the last load, or found by its hash.
+        let found = match cache.parts.get(next.at) {
+            Some(kept) if *kept.text == *part => Ok(next.at),
+            _ => {
+                let hash = cache.hasher.hash_one(part);
+                cache.find(hash, part).ok_or(hash)
             }
         };
-        order += reads.iter().filter(|r| r.ordered).count() as i64;
+        let kept = match found {
+            Ok(at) => {
+                next.at = at + 1;
+                cache.parts[at].clone()
+            }
+            Err(hash) => {
+                let shared: Arc<str> = Arc::from(part);
+                match document::parse_shared(&shared) {
+                    Ok(documents) => Kept {
+                        hash,
+                        text: shared,
+                        reads: read_all(documents, order),
+                    },
+                    // Read whole, the text says what is wrong where, as it does without
+                    // parts. The parts read before stay kept, for when it is mended.
+                    Err(_) => return whole(text),
+                }
+            }
+        };
+        order += kept.reads.iter().filter(|r| r.ordered).count() as i64;
         out.push(Part {
             lines_before,
-            key: Some(key),
-            reads,
+            kept: Some(next.parts.len()),
+            reads: kept.reads.clone(),
         });
+        next.parts.push(kept);
     }
     Ok(out)
 }
@@ -274,14 +327,14 @@ fn read_all(documents: Vec<Document>, order: i64) -> Arc<[Read]> {
 }
 
 fn read_document(document: Document) -> Read {
-    let object = ObjectRef::new(
+    let object = Arc::new(ObjectRef::new(
         document.kind(),
         document
             .value
             .pointer("/metadata/namespace")
             .and_then(|v| v.as_str()),
         document.name(),
-    );
+    ));
     let mut problems = Vec::new();
     let typed = typed(&document, &mut problems);
     let ordered = typed.as_ref().is_some_and(Typed::lacks_creation_time);
@@ -662,11 +715,24 @@ mod tests {
     }
 
     #[test]
+    fn identical_documents_are_each_kept_with_their_own_place_in_the_reading_order() {
+        let text = format!("---\n{}---\n{}", virtual_service("a"), virtual_service("a"));
+        let sources = [source("a.yaml", &text)];
+        let mut cache = Cache::default();
+        let one = load_cached(&sources, &mut cache);
+        let two = load_cached(&sources, &mut cache);
+        assert_eq!(summary(&two), summary(&load(&sources)));
+        for (a, b) in one.resources.iter().zip(&two.resources) {
+            assert!(Arc::ptr_eq(typed_vs(a), typed_vs(b)), "{} copied again", a.object);
+        }
+    }
+
+    #[test]
     fn the_cache_keeps_only_the_last_loads_documents() {
         let mut cache = Cache::default();
         load_cached(&[source("a.yaml", &virtual_service("a"))], &mut cache);
         load_cached(&[source("a.yaml", &virtual_service("b"))], &mut cache);
         assert_eq!(cache.parts.len(), 1);
-        assert!(cache.parts.keys().all(|text| text.contains("name: b")));
+        assert!(cache.parts.iter().all(|kept| kept.text.contains("name: b")));
     }
 }

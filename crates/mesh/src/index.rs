@@ -24,11 +24,14 @@ use http::HeaderName;
 
 use crate::matcher::{HeaderKey, Match, RequestMatch, RequestView};
 
+type Fast = foldhash::fast::RandomState;
+
 /// Route indices (ascending) filed under one key.
 type Bucket = Vec<u32>;
 
-/// Buckets by a value's bytes.
-type Buckets = HashMap<Box<[u8]>, Bucket>;
+/// Buckets by a value's bytes. foldhash, not SipHash: a request hashes its path once per
+/// prefix length, and a reload files every route (the keys are the configuration's).
+type Buckets = HashMap<Box<[u8]>, Bucket, foldhash::fast::RandomState>;
 
 /// Routes filed by path: exact paths and prefixes, each keyed by bytes.
 #[derive(Clone, Debug, Default)]
@@ -100,7 +103,7 @@ impl RouteIndex {
         let routes: Vec<&RequestMatch> = routes.into_iter().collect();
         // How many distinct exact values each header has across the routes: a route with
         // several exact header conditions is filed under the most telling one.
-        let mut distinct: HashMap<&HeaderName, HashSet<&str>> = HashMap::new();
+        let mut distinct: HashMap<&HeaderName, HashSet<&str, Fast>, Fast> = HashMap::default();
         for m in &routes {
             for (name, value) in exact_headers(m) {
                 distinct.entry(name).or_default().insert(value);
@@ -118,7 +121,7 @@ impl RouteIndex {
                     let at = match index.headers.iter().position(|(n, _)| n == name) {
                         Some(at) => at,
                         None => {
-                            index.headers.push((name.clone(), HashMap::new()));
+                            index.headers.push((name.clone(), Buckets::default()));
                             index.headers.len() - 1
                         }
                     };
@@ -182,7 +185,7 @@ fn exact_headers(m: &RequestMatch) -> impl Iterator<Item = (&HeaderName, &str)> 
 
 /// Where route `m` is filed: a path condition narrower than `/`, else its most telling
 /// exact header, else nowhere.
-fn filed<'a>(m: &'a RequestMatch, distinct: &HashMap<&HeaderName, HashSet<&str>>) -> Filed<'a> {
+fn filed<'a>(m: &'a RequestMatch, distinct: &HashMap<&HeaderName, HashSet<&str, Fast>, Fast>) -> Filed<'a> {
     if let Some(uri) = &m.uri {
         match &uri.matcher {
             Match::Exact(path) => return Filed::Exact(path, uri.ignore_case),

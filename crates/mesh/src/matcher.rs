@@ -57,6 +57,18 @@ impl Match {
     }
 }
 
+/// Two conditions are equal when they match the same values: regexes by their pattern.
+impl PartialEq for Match {
+    fn eq(&self, other: &Match) -> bool {
+        match (self, other) {
+            (Match::Exact(a), Match::Exact(b)) | (Match::Prefix(a), Match::Prefix(b)) => a == b,
+            (Match::Regex(a), Match::Regex(b)) => a.as_str() == b.as_str(),
+            (Match::Present, Match::Present) => true,
+            _ => false,
+        }
+    }
+}
+
 /// `exact "x"`, `prefix "/a"`, `regex "..."`, `present`.
 pub fn describe(m: &Match) -> String {
     match m {
@@ -103,7 +115,7 @@ pub fn full_regex(pattern: &str) -> Result<Arc<Regex>, String> {
 pub const SHARED_REGEXES: usize = 4096;
 
 /// The URI condition, with `ignoreUriCase`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct UriMatch {
     /// The compiled match.
     pub matcher: Match,
@@ -323,7 +335,7 @@ fn header_conditions(
 }
 
 /// One compiled match block: every condition must hold.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RequestMatch {
     /// Path condition; `None` is prefix `/`.
     pub uri: Option<UriMatch>,

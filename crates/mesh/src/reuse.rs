@@ -1,7 +1,8 @@
 //! What one compile of a route table leaves for the next, so that a reload costs what
 //! changed: the service registry while its inputs are the very same objects (the loader
-//! shares unchanged objects between loads), and each VirtualService's compiled routes, per
-//! server, while it is the same object and the registry is kept.
+//! shares unchanged objects between loads), each VirtualService's compiled routes, per
+//! server, while it is the same object and the registry is kept, and each virtual host's
+//! route index while its routes match what they matched.
 //!
 //! Compiling is pure: a table compiled with what was kept is the table compiled afresh
 //! (`tests/reuse.rs` compares them).
@@ -15,6 +16,7 @@ use crate::cluster::Registry;
 use crate::compile::{self, Server};
 use crate::config::{Config, Proxy};
 use crate::diagnostic::Diagnostic;
+use crate::index::RouteIndex;
 use crate::route::Route;
 
 /// Kept from the last compile (see the module docs). Start with `Reuse::default()`.
@@ -22,7 +24,12 @@ use crate::route::Route;
 pub struct Reuse {
     registry: Option<Kept>,
     routes: Memo,
+    indexes: Indexes,
 }
+
+/// Each virtual host's route index, by port and domain, with the routes it indexes: an
+/// index depends only on what its routes match, so it is kept while they match the same.
+type Indexes = HashMap<(u16, String), (Vec<Arc<Route>>, Arc<RouteIndex>), foldhash::fast::RandomState>;
 
 /// The registry and what it was built from.
 #[derive(Debug)]
@@ -41,7 +48,7 @@ struct Kept {
 type Key = (usize, u16, bool, bool);
 
 /// Routes compiled, by what they were compiled from.
-type Memo = HashMap<Key, Vec<Routes>>;
+type Memo = HashMap<Key, Vec<Routes>, foldhash::fast::RandomState>;
 
 /// A VirtualService's routes for one server, with the problems reported compiling them.
 #[derive(Debug)]
@@ -60,6 +67,8 @@ pub(crate) struct Compiling {
     kept: Kept,
     previous: Memo,
     next: Memo,
+    previous_indexes: Indexes,
+    next_indexes: Indexes,
 }
 
 fn same<T>(a: &[Arc<T>], b: &[Arc<T>]) -> bool {
@@ -86,8 +95,10 @@ impl Reuse {
                 Compiling {
                     registry: std::mem::take(&mut kept.registry),
                     kept,
+                    next: Memo::with_capacity_and_hasher(self.routes.len(), Default::default()),
                     previous: std::mem::take(&mut self.routes),
-                    next: Memo::new(),
+                    previous_indexes: std::mem::take(&mut self.indexes),
+                    next_indexes: Indexes::default(),
                 }
             }
             None => {
@@ -110,8 +121,10 @@ impl Reuse {
                         registry: Registry::default(),
                         diagnostics: built,
                     },
-                    previous: Memo::new(),
-                    next: Memo::new(),
+                    previous: Memo::default(),
+                    next: Memo::default(),
+                    previous_indexes: std::mem::take(&mut self.indexes),
+                    next_indexes: Indexes::default(),
                 }
             }
         }
@@ -123,15 +136,36 @@ impl Reuse {
             registry,
             mut kept,
             next,
+            next_indexes,
             ..
         } = compiling;
         kept.registry = registry;
         self.registry = Some(kept);
         self.routes = next;
+        self.indexes = next_indexes;
     }
 }
 
 impl Compiling {
+    /// The index of the routes of the virtual host `domain` on `port`: the last compile's
+    /// when its routes matched what these match, in the same order, built otherwise.
+    pub(crate) fn index(&mut self, port: u16, domain: &str, routes: &[Arc<Route>]) -> Arc<RouteIndex> {
+        let key = (port, domain.to_string());
+        let same_matches = |(kept, _): &(Vec<Arc<Route>>, Arc<RouteIndex>)| {
+            kept.len() == routes.len()
+                && kept
+                    .iter()
+                    .zip(routes)
+                    .all(|(a, b)| Arc::ptr_eq(a, b) || a.matcher == b.matcher)
+        };
+        let index = match self.previous_indexes.remove(&key).filter(same_matches) {
+            Some((_, index)) => index,
+            None => Arc::new(RouteIndex::build(routes.iter().map(|r| &r.matcher))),
+        };
+        self.next_indexes.insert(key, (routes.to_vec(), index.clone()));
+        index
+    }
+
     /// [`compile::routes`] of `vs` for `server`, or what an earlier compile made of the
     /// same object for the same server (its problems pushed again when `report`). A
     /// check-only compile gives and keeps only its problems: its routes serve no request.
@@ -155,7 +189,10 @@ impl Compiling {
             Some(all.swap_remove(found))
         }) {
             let found = (kept.routes.clone(), kept.diagnostics.clone());
-            self.next.entry(key).or_default().push(kept);
+            self.next
+                .entry(key)
+                .or_insert_with(|| Vec::with_capacity(1))
+                .push(kept);
             found
         } else {
             let mut problems = Vec::new();
@@ -163,12 +200,15 @@ impl Compiling {
             if server.check_only {
                 routes = Vec::new();
             }
-            self.next.entry(key).or_default().push(Routes {
-                virtual_service: vs.clone(),
-                gateway: server.gateway.to_string(),
-                routes: routes.clone(),
-                diagnostics: problems.clone(),
-            });
+            self.next
+                .entry(key)
+                .or_insert_with(|| Vec::with_capacity(1))
+                .push(Routes {
+                    virtual_service: vs.clone(),
+                    gateway: server.gateway.to_string(),
+                    routes: routes.clone(),
+                    diagnostics: problems.clone(),
+                });
             (routes, problems)
         };
         diagnostics.extend(problems);

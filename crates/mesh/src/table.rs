@@ -31,20 +31,27 @@ pub struct VirtualHost {
     pub routes: Vec<Arc<Route>>,
     /// `httpsRedirect`: plain-HTTP requests get 301 to https.
     pub require_tls: bool,
-    /// `routes` indexed by what they match, built with them.
-    pub(crate) index: RouteIndex,
+    /// `routes` indexed by what they match, built with them (or kept from the last
+    /// compile, when they match what its routes matched).
+    pub(crate) index: Arc<RouteIndex>,
 }
 
 impl VirtualHost {
     /// The virtual host of `domain` with `routes` in match order.
     pub fn new(domain: String, routes: Vec<Arc<Route>>, require_tls: bool) -> Self {
-        let index = RouteIndex::build(routes.iter().map(|r| &r.matcher));
+        let index = Arc::new(RouteIndex::build(routes.iter().map(|r| &r.matcher)));
         VirtualHost {
             domain,
             routes,
             require_tls,
             index,
         }
+    }
+
+    /// Whether `other` uses this virtual host's very route index: a compile keeps the last
+    /// one's index while the routes match what they matched.
+    pub fn shares_index_with(&self, other: &VirtualHost) -> bool {
+        Arc::ptr_eq(&self.index, &other.index)
     }
 
     /// The first route `request` matches, in Istio's order, found without testing the
@@ -567,7 +574,16 @@ fn virtual_hosts(
     }
     vhosts
         .into_values()
-        .map(|vh| VirtualHost::new(vh.domain, catch_alls_last(vh.routes), vh.require_tls))
+        .map(|vh| {
+            let routes = catch_alls_last(vh.routes);
+            let index = compiling.index(port, &vh.domain, &routes);
+            VirtualHost {
+                domain: vh.domain,
+                routes,
+                require_tls: vh.require_tls,
+                index,
+            }
+        })
         .collect()
 }
 
@@ -613,7 +629,8 @@ fn ordered_virtual_services<'a>(
     let mut out: Vec<(bool, Bound<'a>)> = Vec::new();
     for (index, vs) in all.iter().enumerate() {
         let ns = vs.metadata.namespace.as_deref().unwrap_or("default");
-        let resource = compile::object(vs);
+        // Made only for a problem: most VirtualServices have none.
+        let resource = || compile::object(vs);
         let export = &vs.spec.export_to;
         let visible = export.is_empty()
             || export
@@ -624,7 +641,7 @@ fn ordered_virtual_services<'a>(
         }
         if vs.spec.hosts.is_empty() {
             diagnostics.push(diagnostic::warning(
-                &resource,
+                &resource(),
                 "spec.hosts",
                 "a VirtualService without hosts is a delegate, and delegates are not supported by the local gateway yet; it is skipped",
             ));
@@ -647,7 +664,7 @@ fn ordered_virtual_services<'a>(
             let resolved = host::resolve_short(h, ns, &proxy.cluster_domain);
             if hosts.contains(&resolved) {
                 diagnostics.push(diagnostic::error(
-                    &resource,
+                    &resource(),
                     "spec.hosts",
                     format!("duplicate host {resolved:?}"),
                 ));
@@ -656,7 +673,7 @@ fn ordered_virtual_services<'a>(
         }
         if !vs.spec.tcp.is_empty() || !vs.spec.tls.is_empty() {
             diagnostics.push(diagnostic::warning(
-                &resource,
+                &resource(),
                 "spec.tcp",
                 "tcp and tls routes are not served by the local gateway; they are skipped",
             ));

@@ -73,6 +73,16 @@ fn routes_of(table: &RouteTable, name: &str) -> Vec<Arc<sluice_mesh::route::Rout
         .collect()
 }
 
+/// Whether the virtual host `domain` on port 80 has the same route index in both tables.
+fn index_kept(a: &RouteTable, b: &RouteTable, domain: &str) -> bool {
+    let vhost = |t: &RouteTable| {
+        let listener = t.listener(80).expect("port 80");
+        let found = listener.virtual_hosts.iter().find(|vh| vh.domain == domain);
+        found.expect("the virtual host").clone()
+    };
+    vhost(a).shares_index_with(&vhost(b))
+}
+
 fn same_routes(a: &[Arc<sluice_mesh::route::Route>], b: &[Arc<sluice_mesh::route::Route>]) -> bool {
     !a.is_empty() && a.len() == b.len() && a.iter().zip(b).all(|(a, b)| Arc::ptr_eq(a, b))
 }
@@ -128,6 +138,28 @@ fn a_compile_reusing_the_last_one_is_a_fresh_compile_and_recompiles_only_what_ch
         &routes_of(&after, "first"),
         &routes_of(&rebuilt, "first")
     ));
+    // None of these edits changed what a route matches: each virtual host's index is kept.
+    assert!(index_kept(&again, &after, "second.example.com"));
+    assert!(index_kept(&after, &rebuilt, "*"));
+
+    // A match edited: the index of its virtual host is built again, the other one kept.
+    let first = config
+        .virtual_services
+        .iter()
+        .position(|v| v.metadata.name.as_deref() == Some("first"));
+    let first = first.expect("first");
+    let mut edited = (*config.virtual_services[first]).clone();
+    edited.spec.http[0].matches[0].uri = Some(sluice_api::istio::StringMatch {
+        prefix: Some("/premier".to_string()),
+        ..Default::default()
+    });
+    config.virtual_services[first] = Arc::new(edited);
+    let (moved, printed, problems) = compile_reusing(&config, &mut reuse);
+    assert_eq!((printed.clone(), problems), compile_fresh(&config));
+    assert!(printed.contains("/premier"), "the edit is in the table");
+    assert!(!index_kept(&rebuilt, &moved, "*"));
+    assert!(index_kept(&rebuilt, &moved, "second.example.com"));
+
     // Another gateway workload (here: another root namespace): nothing is kept either.
     let proxy = Proxy {
         root_namespace: "elsewhere".to_string(),
@@ -138,7 +170,7 @@ fn a_compile_reusing_the_last_one_is_a_fresh_compile_and_recompiles_only_what_ch
     assert_eq!(format!("{table:?}"), format!("{fresh:?}"));
     assert_eq!(problems, fresh_problems);
     assert!(!same_routes(
-        &routes_of(&rebuilt, "first"),
+        &routes_of(&moved, "first"),
         &routes_of(&table, "first")
     ));
 }

@@ -60,7 +60,7 @@ pub fn problems(settings: &Settings, object: &serde_json::Value) -> Vec<Diagnost
                 checked
                     .diagnostics
                     .into_iter()
-                    .map(|d| d.in_object(resource.object.clone())),
+                    .map(|d| d.in_object((*resource.object).clone())),
             );
         }
     }

@@ -190,33 +190,36 @@ pub fn parse_shared(text: &Arc<str>) -> Result<Vec<Document>, ParseError> {
 /// The reader's budgets (documents, nodes) then apply to each part; the text's size limit
 /// ([`MAX_TEXT_BYTES`]) is checked on the whole text by its callers.
 pub fn split(text: &str) -> Option<Vec<(usize, &str)>> {
-    let lone_cr = text
-        .match_indices('\r')
-        .any(|(i, _)| text.as_bytes().get(i + 1) != Some(&b'\n'));
-    if lone_cr || text.contains('\0') {
+    let bytes = text.as_bytes();
+    let lone_cr = memchr::memchr_iter(b'\r', bytes).any(|i| bytes.get(i + 1) != Some(&b'\n'));
+    if lone_cr || memchr::memchr(0, bytes).is_some() {
         return None;
     }
     let mut parts = Vec::new();
-    let (mut start, mut start_line, mut line) = (0, 0, 0);
-    let mut at = 0;
-    for raw in text.split_inclusive('\n') {
-        if raw.trim_start_matches('\u{feff}').starts_with('%') {
-            return None;
+    let (mut start, mut start_line) = (0, 0);
+    // Each line's start, found by its first byte: only `%`, `-` and a BOM's first byte
+    // (0xEF) can begin a line that matters here.
+    let starts = std::iter::once(0).chain(memchr::memchr_iter(b'\n', bytes).map(|i| i + 1));
+    for (line, at) in starts.take_while(|&at| at < bytes.len()).enumerate() {
+        let rest = &text[at..];
+        match bytes[at] {
+            b'%' => return None,
+            0xEF if rest.trim_start_matches('\u{feff}').starts_with('%') => return None,
+            b'-' if at > start && is_document_start(rest) => {
+                parts.push((start_line, &text[start..at]));
+                (start, start_line) = (at, line);
+            }
+            _ => {}
         }
-        if at > start && is_document_start(raw) {
-            parts.push((start_line, &text[start..at]));
-            (start, start_line) = (at, line);
-        }
-        at += raw.len();
-        line += 1;
     }
-    if at > start || parts.is_empty() {
+    if bytes.len() > start || parts.is_empty() {
         parts.push((start_line, &text[start..]));
     }
     Some(parts)
 }
 
-/// `---` alone, or followed by a space, a tab or the line's end, at the start of a line.
+/// `---` alone, or followed by a space, a tab or the line's end, at the start of `line` (a
+/// line and what follows it).
 fn is_document_start(line: &str) -> bool {
     line.strip_prefix("---")
         .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']))
