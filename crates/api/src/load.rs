@@ -245,7 +245,7 @@ struct Reading {
 }
 
 /// The documents of `text`, part by part: from `cache` where a part's text was read before,
-/// parsed otherwise; either way kept in `next`. Objects parsed here already have their
+/// parsed otherwise; either way kept in `next` (a text read whole, as one part, is not). Objects parsed here already have their
 /// creation time in the reading order after `order` objects (so they are not copied for it).
 fn read_text(
     text: &str,
@@ -724,6 +724,64 @@ mod tests {
         assert_eq!(summary(&two), summary(&load(&sources)));
         for (a, b) in one.resources.iter().zip(&two.resources) {
             assert!(Arc::ptr_eq(typed_vs(a), typed_vs(b)), "{} copied again", a.object);
+        }
+    }
+
+    #[test]
+    fn documents_reordered_or_moved_to_another_file_are_found_in_the_cache() {
+        // With creation times of their own, objects keep their content whatever the order.
+        let created = |name: &str, day: u32| {
+            virtual_service(name).replace(
+                &format!("metadata: {{name: {name}}}"),
+                &format!("metadata: {{name: {name}, creationTimestamp: \"2026-01-0{day}T00:00:00Z\"}}"),
+            )
+        };
+        let docs = |names: &[&str]| -> String {
+            names
+                .iter()
+                .zip(1..)
+                .map(|(n, day)| format!("---\n{}", created(n, day)))
+                .collect()
+        };
+        let mut cache = Cache::default();
+        let first = [
+            source("a.yaml", &docs(&["a", "b", "c"])),
+            source("b.yaml", &docs(&["d"])),
+        ];
+        let one = load_cached(&first, &mut cache);
+        let by_name = |loaded: &Loaded, name: &str| -> Arc<istio::VirtualService> {
+            let found = loaded.resources.iter().find(|r| r.object.name == name);
+            typed_vs(found.expect("the object")).clone()
+        };
+        // `c` first, `b` moved to b.yaml: the same texts, found by their hash.
+        let a_b_c = docs(&["a", "b", "c"]);
+        let parts: Vec<&str> = a_b_c.split_inclusive("bogus: 1\n").collect();
+        let moved = [
+            source("a.yaml", &format!("{}{}", parts[2], parts[0])),
+            source("b.yaml", &format!("{}{}", parts[1], docs(&["d"]))),
+        ];
+        let two = load_cached(&moved, &mut cache);
+        assert_eq!(summary(&two), summary(&load(&moved)));
+        for name in ["a", "b", "c", "d"] {
+            assert!(
+                Arc::ptr_eq(&by_name(&one, name), &by_name(&two, name)),
+                "{name} read again"
+            );
+        }
+    }
+
+    #[test]
+    fn a_broken_document_among_others_reads_as_a_fresh_load_then_mends() {
+        let doc = |name: &str| format!("---\n{}", virtual_service(name));
+        let good = [doc("a"), doc("b"), doc("c")].concat();
+        let broken = [doc("a"), "---\na: [1\n".to_string(), doc("c")].concat();
+        let mut cache = Cache::default();
+        for text in [&good, &broken, &good, &broken] {
+            let sources = [source("a.yaml", text)];
+            assert_eq!(
+                summary(&load_cached(&sources, &mut cache)),
+                summary(&load(&sources))
+            );
         }
     }
 

@@ -18,7 +18,8 @@
 //! is allocated per request except a lower-cased path, and only when some route ignores the
 //! path's case.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fmt;
 
 use http::HeaderName;
 
@@ -31,10 +32,10 @@ type Bucket = Vec<u32>;
 
 /// Buckets by a value's bytes. foldhash, not SipHash: a request hashes its path once per
 /// prefix length, and a reload files every route (the keys are the configuration's).
-type Buckets = HashMap<Box<[u8]>, Bucket, foldhash::fast::RandomState>;
+type Buckets = HashMap<Box<[u8]>, Bucket, Fast>;
 
 /// Routes filed by path: exact paths and prefixes, each keyed by bytes.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 struct Paths {
     exact: Buckets,
     prefixes: Buckets,
@@ -77,7 +78,7 @@ impl Paths {
 }
 
 /// The index of one virtual host's routes (see the module's documentation).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub(crate) struct RouteIndex {
     /// Case-sensitive path conditions.
     paths: Paths,
@@ -170,6 +171,38 @@ impl RouteIndex {
             }
         }
         best.map(|i| i as usize)
+    }
+}
+
+/// Buckets in the order of their keys: the same index prints the same, whatever order its
+/// hash maps (each seeded at random) keep (tests compare tables by what they print).
+fn sorted(buckets: &Buckets) -> BTreeMap<&[u8], &Bucket> {
+    buckets.iter().map(|(key, bucket)| (&**key, bucket)).collect()
+}
+
+impl fmt::Debug for Paths {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Paths")
+            .field("exact", &sorted(&self.exact))
+            .field("prefixes", &sorted(&self.prefixes))
+            .field("prefix_lengths", &self.prefix_lengths)
+            .finish()
+    }
+}
+
+impl fmt::Debug for RouteIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: Vec<(&HeaderName, BTreeMap<&[u8], &Bucket>)> = self
+            .headers
+            .iter()
+            .map(|(name, buckets)| (name, sorted(buckets)))
+            .collect();
+        f.debug_struct("RouteIndex")
+            .field("paths", &self.paths)
+            .field("folded", &self.folded)
+            .field("headers", &headers)
+            .field("rest", &self.rest)
+            .finish()
     }
 }
 

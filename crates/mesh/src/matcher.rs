@@ -88,7 +88,11 @@ pub fn describe(m: &Match) -> String {
 /// route has the same regex, and each compiled copy takes about 17 KB and 0.1 ms (10,000
 /// deployments: 170 MB and a second per reload). A `Regex` clone would still take 0.7 KB
 /// (its own cache pool), so routes share the one `Arc`. The memo changes no result; it
-/// holds at most [`SHARED_REGEXES`] patterns and starts over when full.
+/// holds at most [`SHARED_REGEXES`] patterns and starts over when full. Workers matching
+/// one shared pattern share its cache pool: regex keeps 8 stacks of caches, chosen by
+/// thread, and a worker that finds its stack in use makes a cache for that one match (an
+/// allocation). With a worker per core that is rare up to 8 cores; on larger machines many
+/// gRPC requests at once may allocate there.
 pub fn full_regex(pattern: &str) -> Result<Arc<Regex>, String> {
     if pattern.is_empty() {
         return Err("the regex is empty".to_string());

@@ -27,9 +27,11 @@ pub struct Reuse {
     indexes: Indexes,
 }
 
-/// Each virtual host's route index, by port and domain, with the routes it indexes: an
-/// index depends only on what its routes match, so it is kept while they match the same.
-type Indexes = HashMap<(u16, String), (Vec<Arc<Route>>, Arc<RouteIndex>), foldhash::fast::RandomState>;
+/// Each virtual host's route index, by port, set of virtual hosts (plain or a TLS chain)
+/// and domain, with the routes it indexes: an index depends only on what its routes match,
+/// in their order, so it is kept while they match the same.
+type Indexes =
+    HashMap<((u16, usize), String), (Vec<Arc<Route>>, Arc<RouteIndex>), foldhash::fast::RandomState>;
 
 /// The registry and what it was built from.
 #[derive(Debug)]
@@ -147,10 +149,16 @@ impl Reuse {
 }
 
 impl Compiling {
-    /// The index of the routes of the virtual host `domain` on `port`: the last compile's
-    /// when its routes matched what these match, in the same order, built otherwise.
-    pub(crate) fn index(&mut self, port: u16, domain: &str, routes: &[Arc<Route>]) -> Arc<RouteIndex> {
-        let key = (port, domain.to_string());
+    /// The index of the routes of the virtual host `domain` of `chain` (a port, and 0 for
+    /// its plain virtual hosts or n for its nth TLS chain's): the last compile's when its
+    /// routes matched what these match, in the same order, built otherwise.
+    pub(crate) fn index(
+        &mut self,
+        chain: (u16, usize),
+        domain: &str,
+        routes: &[Arc<Route>],
+    ) -> Arc<RouteIndex> {
+        let key = (chain, domain.to_string());
         let same_matches = |(kept, _): &(Vec<Arc<Route>>, Arc<RouteIndex>)| {
             kept.len() == routes.len()
                 && kept

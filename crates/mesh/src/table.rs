@@ -49,7 +49,8 @@ impl VirtualHost {
     }
 
     /// Whether `other` uses this virtual host's very route index: a compile keeps the last
-    /// one's index while the routes match what they matched.
+    /// one's index while the routes match what they matched (for tests).
+    #[doc(hidden)]
     pub fn shares_index_with(&self, other: &VirtualHost) -> bool {
         Arc::ptr_eq(&self.index, &other.index)
     }
@@ -479,7 +480,8 @@ fn listener(
         ..Listener::default()
     };
     if !is_tls {
-        listener.virtual_hosts = virtual_hosts(proxy, port, &kept, bound, compiling, diagnostics, reported);
+        listener.virtual_hosts =
+            virtual_hosts(proxy, (port, 0), &kept, bound, compiling, diagnostics, reported);
         return listener;
     }
     let mut taken: BTreeSet<String> = BTreeSet::new();
@@ -512,7 +514,8 @@ fn listener(
             continue;
         }
         taken.extend(keys);
-        let virtual_hosts = virtual_hosts(proxy, port, &[s], bound, compiling, diagnostics, reported);
+        let chain = (port, listener.tls.len() + 1);
+        let virtual_hosts = virtual_hosts(proxy, chain, &[s], bound, compiling, diagnostics, reported);
         listener.tls.push(TlsChain {
             server_names: names,
             tls: tls.clone(),
@@ -524,16 +527,18 @@ fn listener(
 
 /// The virtual hosts of some servers of one port: each server host intersected with the
 /// hosts of the VirtualServices bound to its Gateway, routes in Istio's order (catch-alls
-/// last).
+/// last). `chain` is the port and which of its sets of virtual hosts this is (0: the plain
+/// ones; n: the nth TLS chain's), so that each keeps its own route indexes.
 fn virtual_hosts(
     proxy: &Proxy,
-    port: u16,
+    chain: (u16, usize),
     port_servers: &[&BoundServer<'_>],
     bound: &[Bound<'_>],
     compiling: &mut Compiling,
     diagnostics: &mut Vec<Diagnostic>,
     reported: &mut BTreeSet<usize>,
 ) -> Vec<VirtualHost> {
+    let port = chain.0;
     let mut vhosts: BTreeMap<String, VirtualHost> = BTreeMap::new();
     let mut seen: BTreeMap<String, BTreeSet<usize>> = BTreeMap::new();
     for bs in port_servers {
@@ -576,7 +581,7 @@ fn virtual_hosts(
         .into_values()
         .map(|vh| {
             let routes = catch_alls_last(vh.routes);
-            let index = compiling.index(port, &vh.domain, &routes);
+            let index = compiling.index(chain, &vh.domain, &routes);
             VirtualHost {
                 domain: vh.domain,
                 routes,

@@ -174,3 +174,73 @@ fn a_compile_reusing_the_last_one_is_a_fresh_compile_and_recompiles_only_what_ch
         &routes_of(&table, "first")
     ));
 }
+
+const TWO_ON_ONE_HOST: &str = r#"
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: one, namespace: default, creationTimestamp: "2026-01-01T00:00:00Z"}
+spec:
+  hosts: ["*"]
+  gateways: [istio-system/gw]
+  http:
+  - match: [{uri: {prefix: /one}}, {uri: {regex: "/x.*"}}]
+    route: [{destination: {host: a.default.svc.cluster.local}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: two, namespace: default, creationTimestamp: "2026-01-02T00:00:00Z"}
+spec:
+  hosts: ["*"]
+  gateways: [istio-system/gw]
+  http:
+  - match: [{uri: {prefix: /two}}, {uri: {regex: "/x.*"}}]
+    route: [{destination: {host: b.default.svc.cluster.local}}]
+"#;
+
+#[test]
+fn a_route_index_is_kept_only_while_its_routes_match_the_same_in_the_same_order() {
+    let mut config = support::config(&format!("{}{TWO_ON_ONE_HOST}", support::FIXTURE));
+    let mut reuse = Reuse::default();
+    let (before, printed, problems) = compile_reusing(&config, &mut reuse);
+    assert_eq!((printed, problems), compile_fresh(&config));
+
+    // Both VirtualServices copied (new objects, so their routes are compiled again): the
+    // routes match what they matched, and the index is kept.
+    for vs in &mut config.virtual_services {
+        *vs = Arc::new((**vs).clone());
+    }
+    let (copied, printed, problems) = compile_reusing(&config, &mut reuse);
+    assert_eq!((printed, problems), compile_fresh(&config));
+    assert!(!same_routes(
+        &routes_of(&before, "one"),
+        &routes_of(&copied, "one")
+    ));
+    assert!(index_kept(&before, &copied, "*"));
+
+    // The same matches in another order (`two` now created first): the index is built again,
+    // and `/x` goes to `two`'s destination, as a fresh compile sends it.
+    let swapped_times = TWO_ON_ONE_HOST.replace("2026-01-01", "2026-01-03");
+    config = support::config(&format!("{}{swapped_times}", support::FIXTURE));
+    let (swapped, printed, problems) = compile_reusing(&config, &mut reuse);
+    assert_eq!((printed.clone(), problems), compile_fresh(&config));
+    assert!(!index_kept(&copied, &swapped, "*"));
+    let first = swapped.listener(80).expect("port 80").virtual_hosts[0].routes[0]
+        .origin
+        .resource
+        .clone();
+    assert_eq!(first, "VirtualService default/two");
+}
+
+#[test]
+fn match_conditions_are_equal_when_they_match_the_same_values() {
+    use sluice_mesh::matcher::Match;
+    let regex = |p: &str| Match::Regex(Arc::new(regex::Regex::new(p).expect("a regex")));
+    // The same pattern compiled twice (two objects) is the same condition.
+    assert_eq!(regex("^(?:/x.*)$"), regex("^(?:/x.*)$"));
+    assert_ne!(regex("^(?:/x.*)$"), regex("^(?:/y.*)$"));
+    assert_eq!(Match::Prefix("/a".into()), Match::Prefix("/a".into()));
+    assert_ne!(Match::Prefix("/a".into()), Match::Exact("/a".into()));
+    assert_ne!(Match::Prefix("/a".into()), regex("/a"));
+    assert_eq!(Match::Present, Match::Present);
+}

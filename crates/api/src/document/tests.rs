@@ -258,6 +258,18 @@ fn a_text_splits_before_each_document_marker_with_the_lines_before_it() {
         "CRLF is a line end"
     );
     assert_eq!(split(""), Some(vec![(0, "")]));
+    // A marker first is no cut; a last line without its line end is kept; `----` is no
+    // marker, nor is one after a byte-order mark.
+    assert_eq!(
+        split("---\na: 1\n---\nb: 1"),
+        Some(vec![(0, "---\na: 1\n"), (2, "---\nb: 1")])
+    );
+    assert_eq!(split("a: 1\n----\nb: 1\n"), Some(vec![(0, "a: 1\n----\nb: 1\n")]));
+    assert_eq!(
+        split("a: 1\n\u{feff}---\n"),
+        Some(vec![(0, "a: 1\n\u{feff}---\n")])
+    );
+    assert_eq!(split("a: 1\n---"), Some(vec![(0, "a: 1\n"), (1, "---")]));
 }
 
 #[test]
