@@ -31,7 +31,7 @@ const RESET_PREFIX: &str = "upstream connect error or disconnect/reset before he
 impl Exchange<'_> {
     /// A local reply on behalf of `f`'s cluster.
     fn fail(&self, f: &Forward, status: StatusCode, text: &str, flag: ResponseFlag) -> Outcome {
-        self.local(&Reply::new(status, text), flag, Some(f.cluster.host.clone()))
+        self.local(&Reply::new(status, text), flag, Some(f.cluster.clone()))
     }
 }
 
@@ -39,7 +39,7 @@ impl Exchange<'_> {
 pub(crate) async fn forward(
     ex: &Exchange<'_>,
     f: Forward,
-    parts: http::request::Parts,
+    mut parts: http::request::Parts,
     body: Counted<Incoming>,
 ) -> Outcome {
     if f.cluster.endpoints.is_empty() {
@@ -65,7 +65,13 @@ pub(crate) async fn forward(
     let Some(uri) = upstream_uri(&f, &parts.uri) else {
         return ex.fail(&f, StatusCode::BAD_REQUEST, "", ResponseFlag::None);
     };
-    let request_headers = upstream_headers(ex, &f, &parts);
+    // Read before the headers move to the upstream request.
+    let grpc_timeout = if ex.grpc {
+        client_grpc_timeout(&parts.headers)
+    } else {
+        None
+    };
+    let request_headers = upstream_headers(ex, &f, &mut parts);
     let Ok(body) = read_body(body).await else {
         return ex.fail(&f, StatusCode::BAD_REQUEST, "", ResponseFlag::None);
     };
@@ -89,7 +95,7 @@ pub(crate) async fn forward(
     if matches!(body, RequestBody::Streaming(_)) && mirrored {
         tracing::debug!("request body over {BUFFER_LIMIT} bytes: not mirrored and not retried");
     }
-    let tries = Tries::new(ex, &f, &parts, &body);
+    let tries = Tries::new(ex, &f, parts.version, grpc_timeout, &body);
     tries.run(ex, &f, &parts.method, uri, request_headers, body).await
 }
 
@@ -105,14 +111,13 @@ fn upstream_uri(f: &Forward, request: &Uri) -> Option<Uri> {
 
 /// Request headers as the upstream sees them (spec §8): the client's, cleaned, with the
 /// forwarding headers, the route's header operations, and the rewritten authority and path.
-fn upstream_headers(ex: &Exchange<'_>, f: &Forward, parts: &http::request::Parts) -> HeaderMap {
-    let mut headers = parts.headers.clone();
-    let original_authority = parts
-        .uri
-        .authority()
-        .map(|a| a.as_str())
-        .or_else(|| parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()))
-        .and_then(|a| HeaderValue::try_from(a).ok());
+/// The client's headers are moved out of `parts`, not copied.
+fn upstream_headers(ex: &Exchange<'_>, f: &Forward, parts: &mut http::request::Parts) -> HeaderMap {
+    let mut headers = std::mem::take(&mut parts.headers);
+    let original_authority = match parts.uri.authority() {
+        Some(a) => HeaderValue::try_from(a.as_str()).ok(),
+        None => headers.get(header::HOST).filter(|h| h.to_str().is_ok()).cloned(),
+    };
     let request_id = headers::request_id(&mut rand::rng());
     headers::upstream_request(&mut headers, ex.downstream.peer, ex.scheme, &request_id);
     // x-forwarded-client-cert: Istio's SANITIZE_SET — the client's never passes (removed
@@ -144,6 +149,14 @@ fn upstream_headers(ex: &Exchange<'_>, f: &Forward, parts: &http::request::Parts
         headers.insert("x-envoy-original-path", v);
     }
     headers
+}
+
+/// The client's `grpc-timeout` header, if it is one.
+fn client_grpc_timeout(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get("grpc-timeout")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_grpc_timeout)
 }
 
 /// The request body: buffered (replayable) or streamed (not retried, not mirrored).
@@ -249,21 +262,19 @@ enum Failure {
 }
 
 impl Tries {
-    fn new(ex: &Exchange<'_>, f: &Forward, parts: &http::request::Parts, body: &RequestBody) -> Tries {
+    /// `grpc_timeout` is the client's (gRPC only), capped by the route timeout (Envoy's
+    /// max_grpc_timeout).
+    fn new(
+        ex: &Exchange<'_>,
+        f: &Forward,
+        version: Version,
+        grpc_timeout: Option<Duration>,
+        body: &RequestBody,
+    ) -> Tries {
         let use_h2 = match f.cluster.protocol {
             UpstreamProtocol::Http2 => true,
             UpstreamProtocol::Http1 => false,
-            UpstreamProtocol::Client => parts.version == Version::HTTP_2,
-        };
-        // gRPC: the client's grpc-timeout, capped by the route timeout (Envoy's max_grpc_timeout).
-        let grpc_timeout = if ex.grpc {
-            parts
-                .headers
-                .get("grpc-timeout")
-                .and_then(|v| v.to_str().ok())
-                .and_then(parse_grpc_timeout)
-        } else {
-            None
+            UpstreamProtocol::Client => version == Version::HTTP_2,
         };
         let timeout = match (f.timeout(), grpc_timeout) {
             (Some(route), Some(client)) => Some(route.min(client)),
@@ -328,7 +339,7 @@ impl Tries {
                     return Outcome {
                         response: downstream(ex, f, response, service_time, self.deadline),
                         flag: ResponseFlag::None,
-                        service: Some(f.cluster.host.clone()),
+                        service: Some(f.cluster.clone()),
                     };
                 }
                 Tried::Again(failure) => {

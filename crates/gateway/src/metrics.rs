@@ -5,8 +5,10 @@
 //! second gateway (the in-mesh listener) shares these families, so one scrape has every
 //! family once, its samples contiguous — what strict scrapers require.
 
-use std::collections::HashMap;
+use std::hash::BuildHasher as _;
 use std::sync::{Arc, Mutex, RwLock};
+
+use hashbrown::HashTable;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
@@ -42,13 +44,88 @@ pub struct Labels {
     pub response_flags: &'static str,
 }
 
+/// What a request's series is found by, borrowed from the exchange: finding it copies
+/// nothing and allocates nothing; only a label set seen for the first time is made into
+/// [`Labels`].
+#[derive(Clone, Copy, Debug, Hash)]
+pub struct SeriesKey<'a> {
+    /// The gateway workload (`source_workload`).
+    pub workload: &'a str,
+    /// The gateway's namespace.
+    pub namespace: &'a str,
+    /// Upstream service host, or `unknown`.
+    pub service: &'a str,
+    /// A gRPC request (`request_protocol`).
+    pub grpc: bool,
+    /// The HTTP status sent to the client.
+    pub response_code: u16,
+    /// The gRPC status, when the response had a real gRPC code.
+    pub grpc_status: Option<u32>,
+    /// Envoy response flags (see [`Labels::response_flags`]).
+    pub response_flags: &'static str,
+}
+
+impl SeriesKey<'_> {
+    /// The label set this key stands for.
+    pub fn labels(&self) -> Labels {
+        let (name, namespace) = service_parts(self.service);
+        Labels {
+            reporter: "source",
+            source_workload: self.workload.to_string(),
+            source_workload_namespace: self.namespace.to_string(),
+            destination_service: self.service.to_string(),
+            destination_service_name: name,
+            destination_service_namespace: namespace,
+            request_protocol: if self.grpc { "grpc" } else { "http" },
+            response_code: self.response_code,
+            grpc_response_status: self.grpc_status.map(|n| n.to_string()).unwrap_or_default(),
+            response_flags: self.response_flags,
+        }
+    }
+}
+
 /// The four metrics of one label set, looked up once per request.
 #[derive(Debug)]
-struct Series {
+pub struct Series {
     requests: Counter,
     duration: Histogram,
     request_bytes: Histogram,
     response_bytes: Histogram,
+}
+
+impl Series {
+    /// Record one finished request.
+    pub fn record(&self, millis: f64, request_bytes: u64, response_bytes: u64) {
+        self.requests.inc();
+        self.duration.observe(millis);
+        self.request_bytes.observe(request_bytes as f64);
+        self.response_bytes.observe(response_bytes as f64);
+    }
+}
+
+/// A series known to [`Metrics::series`], with what its key hashed to and compares by.
+struct Known {
+    hash: u64,
+    workload: String,
+    namespace: String,
+    service: String,
+    grpc: bool,
+    response_code: u16,
+    grpc_status: Option<u32>,
+    response_flags: &'static str,
+    series: Arc<Series>,
+}
+
+impl Known {
+    fn is(&self, key: &SeriesKey<'_>) -> bool {
+        self.response_code == key.response_code
+            && self.response_flags == key.response_flags
+            && self.grpc == key.grpc
+            && self.grpc_status == key.grpc_status
+            && self.service == key.service
+            && self.workload == key.workload
+            && self.namespace == key.namespace
+    }
 }
 
 /// Prometheus text of families prometheus-client cannot hold (the engines' summaries).
@@ -58,7 +135,9 @@ pub type TextSource = Arc<dyn Fn() -> String + Send + Sync>;
 pub struct Metrics {
     registry: Mutex<Registry>,
     texts: Mutex<Vec<TextSource>>,
-    series: RwLock<HashMap<Labels, Arc<Series>>>,
+    /// Every series recorded so far, found by a borrowed [`SeriesKey`].
+    series: RwLock<HashTable<Known>>,
+    hasher: foldhash::fast::RandomState,
     requests: Family<Labels, Counter>,
     duration: Family<Labels, Histogram, fn() -> Histogram>,
     request_bytes: Family<Labels, Histogram, fn() -> Histogram>,
@@ -107,7 +186,8 @@ impl Default for Metrics {
         Metrics {
             registry: Mutex::new(registry),
             texts: Mutex::default(),
-            series: RwLock::new(HashMap::new()),
+            series: RwLock::default(),
+            hasher: foldhash::fast::RandomState::default(),
             requests,
             duration,
             request_bytes,
@@ -117,28 +197,47 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Record one finished request.
-    pub fn record(&self, labels: &Labels, millis: f64, request_bytes: u64, response_bytes: u64) {
-        let cached = self
+    /// The series of a request's labels: found without allocating, made the first time.
+    pub fn series(&self, key: &SeriesKey<'_>) -> Arc<Series> {
+        let hash = self.hasher.hash_one(key);
+        let found = self
             .series
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .get(labels)
-            .cloned();
-        let series = cached.unwrap_or_else(|| {
-            let created = Arc::new(Series {
-                requests: self.requests.get_or_create(labels).clone(),
-                duration: self.duration.get_or_create(labels).clone(),
-                request_bytes: self.request_bytes.get_or_create(labels).clone(),
-                response_bytes: self.response_bytes.get_or_create(labels).clone(),
-            });
-            let mut cache = self.series.write().unwrap_or_else(|p| p.into_inner());
-            cache.entry(labels.clone()).or_insert(created).clone()
+            .find(hash, |known| known.is(key))
+            .map(|known| known.series.clone());
+        found.unwrap_or_else(|| self.create(hash, key))
+    }
+
+    #[cold]
+    fn create(&self, hash: u64, key: &SeriesKey<'_>) -> Arc<Series> {
+        let labels = key.labels();
+        let mut known = self.series.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(found) = known.find(hash, |k| k.is(key)) {
+            return found.series.clone();
+        }
+        let series = Arc::new(Series {
+            requests: self.requests.get_or_create(&labels).clone(),
+            duration: self.duration.get_or_create(&labels).clone(),
+            request_bytes: self.request_bytes.get_or_create(&labels).clone(),
+            response_bytes: self.response_bytes.get_or_create(&labels).clone(),
         });
-        series.requests.inc();
-        series.duration.observe(millis);
-        series.request_bytes.observe(request_bytes as f64);
-        series.response_bytes.observe(response_bytes as f64);
+        known.insert_unique(
+            hash,
+            Known {
+                hash,
+                workload: labels.source_workload,
+                namespace: labels.source_workload_namespace,
+                service: labels.destination_service,
+                grpc: key.grpc,
+                response_code: key.response_code,
+                grpc_status: key.grpc_status,
+                response_flags: key.response_flags,
+                series: series.clone(),
+            },
+            |k| k.hash,
+        );
+        series
     }
 
     /// Register other families on the same scrape (`sluice up`'s engines).
@@ -184,4 +283,93 @@ pub fn service_parts(host: &str) -> (String, String) {
         _ => "unknown".to_string(),
     };
     (name, namespace)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(service: &str) -> SeriesKey<'_> {
+        SeriesKey {
+            workload: "istio-ingressgateway",
+            namespace: "istio-system",
+            service,
+            grpc: false,
+            response_code: 200,
+            grpc_status: None,
+            response_flags: "-",
+        }
+    }
+
+    fn requests_line<'a>(text: &'a str, contains: &str) -> Vec<&'a str> {
+        text.lines()
+            .filter(|l| l.starts_with("istio_requests_total{") && l.contains(contains))
+            .collect()
+    }
+
+    #[test]
+    fn one_series_per_label_set_found_again_by_its_key() {
+        let metrics = Metrics::default();
+        let main = key("example-main.seldon.svc.cluster.local");
+        let first = metrics.series(&main);
+        assert!(Arc::ptr_eq(&first, &metrics.series(&main)));
+        first.record(1.0, 10, 20);
+        metrics.series(&main).record(2.0, 10, 20);
+
+        // Each field tells series apart.
+        let others = [
+            SeriesKey {
+                response_code: 503,
+                ..main
+            },
+            SeriesKey {
+                response_flags: "UF",
+                ..main
+            },
+            SeriesKey {
+                grpc: true,
+                grpc_status: Some(14),
+                ..main
+            },
+            SeriesKey { grpc: true, ..main },
+            SeriesKey {
+                workload: "other-gateway",
+                ..main
+            },
+            SeriesKey {
+                namespace: "other",
+                ..main
+            },
+            key("example-canary.seldon.svc.cluster.local"),
+        ];
+        for other in &others {
+            assert!(!Arc::ptr_eq(&first, &metrics.series(other)), "{other:?}");
+            metrics.series(other).record(1.0, 1, 1);
+        }
+
+        let text = metrics.encode();
+        let main_lines = requests_line(
+            &text,
+            "destination_service=\"example-main.seldon.svc.cluster.local\"",
+        );
+        assert_eq!(main_lines.len(), 1 + others.len() - 1, "{text}");
+        let ok = requests_line(
+            &text,
+            "response_code=\"200\",grpc_response_status=\"\",response_flags=\"-\"",
+        );
+        assert!(
+            ok.iter()
+                .any(|l| l.contains("source_workload=\"istio-ingressgateway\"")
+                    && l.contains("destination_service_name=\"example-main\"")
+                    && l.contains("destination_service_namespace=\"seldon\"")
+                    && l.contains("request_protocol=\"http\"")
+                    && l.ends_with(" 2")),
+            "{text}"
+        );
+        assert_eq!(
+            requests_line(&text, "grpc_response_status=\"14\"").len(),
+            1,
+            "{text}"
+        );
+    }
 }

@@ -9,11 +9,11 @@ use std::time::Instant;
 use http::{Request, Response, Version, header};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use sluice_mesh::{Action, Reply, Scheme};
+use sluice_mesh::{Action, Cluster, Reply, Scheme};
 
 use crate::flags::ResponseFlag;
 use crate::forward;
-use crate::metrics::{Labels, service_parts};
+use crate::metrics::SeriesKey;
 use crate::record::{Counted, Finish, Recorded};
 use crate::server::Shared;
 use crate::{Body, reply};
@@ -68,13 +68,13 @@ pub(crate) struct Exchange<'a> {
 pub(crate) struct Outcome {
     pub(crate) response: Response<Body>,
     pub(crate) flag: ResponseFlag,
-    /// The upstream service host, when the request was routed to one.
-    pub(crate) service: Option<String>,
+    /// The upstream service, when the request was routed to one.
+    pub(crate) service: Option<Arc<Cluster>>,
 }
 
 impl Exchange<'_> {
     /// A local reply with a flag.
-    pub(crate) fn local(&self, reply: &Reply, flag: ResponseFlag, service: Option<String>) -> Outcome {
+    pub(crate) fn local(&self, reply: &Reply, flag: ResponseFlag, service: Option<Arc<Cluster>>) -> Outcome {
         Outcome {
             response: reply::local(reply, self.grpc, self.head),
             flag,
@@ -152,15 +152,19 @@ pub(crate) async fn handle(
         (_, flag) => flag,
     };
     let (response_parts, response_body) = outcome.response.into_parts();
-    let labels = labels(&shared, &exchange, &response_parts, outcome.service, flag);
+    let key = series_key(
+        &shared,
+        &exchange,
+        &response_parts,
+        outcome.service.as_deref(),
+        flag,
+    );
+    let series = shared.metrics.series(&key);
     let log = log.map(|mut line| {
         line.insert("route_name".into(), decision.route.map(|o| o.to_string()).into());
         line.insert("response_code".into(), response_parts.status.as_u16().into());
         line.insert("response_flags".into(), flag.as_str().into());
-        line.insert(
-            "upstream_cluster".into(),
-            labels.destination_service.clone().into(),
-        );
+        line.insert("upstream_cluster".into(), key.service.into());
         line.insert(
             "downstream_remote_address".into(),
             downstream.peer.to_string().into(),
@@ -169,7 +173,7 @@ pub(crate) async fn handle(
     });
     let finish = Finish {
         shared: shared.clone(),
-        labels,
+        series,
         started,
         request_bytes: exchange.request_bytes.clone(),
         log,
@@ -239,33 +243,27 @@ fn routing_scheme(shared: &Shared, parts: &http::request::Parts, connection: Sch
     }
 }
 
-/// Istio's metric labels for a finished exchange.
-fn labels(
-    shared: &Shared,
+/// What Istio's metric labels of a finished exchange are found by.
+fn series_key<'a>(
+    shared: &'a Shared,
     exchange: &Exchange<'_>,
     response: &http::response::Parts,
-    service: Option<String>,
+    service: Option<&'a Cluster>,
     flag: ResponseFlag,
-) -> Labels {
-    let service = service.unwrap_or_else(|| "unknown".to_string());
-    let (name, namespace) = service_parts(&service);
-    Labels {
-        reporter: "source",
-        source_workload: shared.options.workload.clone(),
-        source_workload_namespace: shared.options.proxy.namespace.clone(),
-        destination_service: service,
-        destination_service_name: name,
-        destination_service_namespace: namespace,
-        request_protocol: if exchange.grpc { "grpc" } else { "http" },
+) -> SeriesKey<'a> {
+    SeriesKey {
+        workload: &shared.options.workload,
+        namespace: &shared.options.proxy.namespace,
+        service: service.map_or("unknown", |c| c.host.as_str()),
+        grpc: exchange.grpc,
         response_code: response.status.as_u16(),
         // Only real gRPC codes, so an upstream cannot grow the label set.
-        grpc_response_status: response
+        grpc_status: response
             .headers
             .get("grpc-status")
             .and_then(|v| v.to_str().ok()?.parse::<u32>().ok())
             .and_then(sluice_mesh::grpc::Code::from_number)
-            .map(|code| code.number().to_string())
-            .unwrap_or_default(),
+            .map(|code| code.number()),
         response_flags: flag.as_str(),
     }
 }

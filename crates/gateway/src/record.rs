@@ -2,10 +2,10 @@
 //! records them — so streamed and chunked responses count their real duration and size.
 //!
 //! ```text
-//!  response headers decided ──> Recorded { body, labels, started } ──> client reads the body
+//!  response headers decided ──> Recorded { body, series, started } ──> client reads the body
 //!                                                                          │ last frame, error, or drop
 //!                                                                          v
-//!                                             metrics.record(duration, request bytes, response bytes)
+//!                                             series.record(duration, request bytes, response bytes)
 //!                                             access_log.write(line)
 //! ```
 
@@ -18,14 +18,15 @@ use std::time::Instant;
 use bytes::Bytes;
 use hyper::body::{Frame, SizeHint};
 
-use crate::metrics::Labels;
+use crate::metrics::Series;
 use crate::server::Shared;
 use crate::{Body, BoxError};
 
 /// What is written once the response is complete.
 pub(crate) struct Finish {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) labels: Labels,
+    /// The request's metric series, found when the response headers were decided.
+    pub(crate) series: Arc<Series>,
     pub(crate) started: Instant,
     /// Bytes of the request body read so far (shared with the request body's counter).
     pub(crate) request_bytes: Arc<AtomicU64>,
@@ -37,9 +38,7 @@ impl Finish {
     fn write(self, response_bytes: u64) {
         let millis = self.started.elapsed().as_secs_f64() * 1000.0;
         let request_bytes = self.request_bytes.load(Ordering::Relaxed);
-        self.shared
-            .metrics
-            .record(&self.labels, millis, request_bytes, response_bytes);
+        self.series.record(millis, request_bytes, response_bytes);
         if let (Some(mut line), Some(log)) = (self.log, &self.shared.access_log) {
             line.insert("bytes_received".into(), request_bytes.into());
             line.insert("bytes_sent".into(), response_bytes.into());

@@ -2,7 +2,6 @@
 //! clients, services in this process reached without a socket, load balancing and
 //! per-cluster request accounting.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,7 +17,7 @@ use rand::RngExt;
 use sluice_mesh::cluster::LoadBalancer;
 use sluice_mesh::{Cluster, Endpoint};
 
-use crate::{Body, BoxError};
+use crate::{Body, BoxError, FastMap};
 
 /// A service living in this process at an endpoint address (`sluice up`'s engines): the
 /// gateway hands it requests directly instead of writing them to a loopback socket. The
@@ -30,13 +29,13 @@ pub type InProcess = Arc<
 /// The services in this process, by the endpoint address (`host:port`) they stand for.
 /// Cloning gives another handle to the same set.
 #[derive(Clone, Default)]
-pub struct InProcessServices(Arc<ArcSwap<HashMap<String, InProcess>>>);
+pub struct InProcessServices(Arc<ArcSwap<FastMap<String, InProcess>>>);
 
 impl InProcessServices {
     /// Requests for the endpoint `addr` go to `service` from now on.
     pub fn insert(&self, addr: SocketAddr, service: InProcess) {
         self.0.rcu(|map| {
-            let mut map = HashMap::clone(map);
+            let mut map = FastMap::clone(map);
             map.insert(addr.to_string(), service.clone());
             map
         });
@@ -45,7 +44,7 @@ impl InProcessServices {
     /// Requests for `addr` use the socket again (its service is going away).
     pub fn remove(&self, addr: SocketAddr) {
         self.0.rcu(|map| {
-            let mut map = HashMap::clone(map);
+            let mut map = FastMap::clone(map);
             map.remove(&addr.to_string());
             map
         });
@@ -74,14 +73,14 @@ impl std::fmt::Debug for InProcessServices {
 /// answers `503 no healthy upstream` (`UH`). Each is kept with the reason, for
 /// `/healthz/ready`. Cloning gives another handle to the same set.
 #[derive(Clone, Debug, Default)]
-pub struct EndpointHealth(Arc<ArcSwap<HashMap<String, String>>>);
+pub struct EndpointHealth(Arc<ArcSwap<FastMap<String, String>>>);
 
 impl EndpointHealth {
     /// `addr` is not ready, because of `why`; requests avoid it until [`up`](Self::up).
     pub fn down(&self, addr: SocketAddr, why: &str) {
         let key = addr.to_string();
         self.0.rcu(|map| {
-            let mut map = HashMap::clone(map);
+            let mut map = FastMap::clone(map);
             map.insert(key.clone(), why.to_string());
             map
         });
@@ -94,7 +93,7 @@ impl EndpointHealth {
             return;
         }
         self.0.rcu(|map| {
-            let mut map = HashMap::clone(map);
+            let mut map = FastMap::clone(map);
             map.remove(&key);
             map
         });
@@ -170,7 +169,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// routed host while the connection goes to the chosen endpoint.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Http2Pool {
-    connections: Arc<Mutex<HashMap<String, hyper::client::conn::http2::SendRequest<Body>>>>,
+    connections: Arc<Mutex<FastMap<String, hyper::client::conn::http2::SendRequest<Body>>>>,
 }
 
 impl Http2Pool {
@@ -308,10 +307,10 @@ pub(crate) struct ClusterState {
     next: AtomicUsize,
     /// Active requests per endpoint, by `host:port` (an entry is added the first time an
     /// endpoint is picked; the counters themselves are atomics).
-    active: ArcSwap<HashMap<String, Arc<AtomicUsize>>>,
+    active: ArcSwap<FastMap<String, Arc<AtomicUsize>>>,
     in_flight: AtomicU32,
     /// Passive health per endpoint (outlier detection), by `host:port`.
-    health: Mutex<HashMap<String, Health>>,
+    health: Mutex<FastMap<String, Health>>,
 }
 
 impl ClusterState {
@@ -321,7 +320,7 @@ impl ClusterState {
             return counter.clone();
         }
         self.active.rcu(|map| {
-            let mut map = HashMap::clone(map);
+            let mut map = FastMap::clone(map);
             map.entry(endpoint.to_string()).or_default();
             map
         });
@@ -359,7 +358,7 @@ pub(crate) enum Outcome {
 /// swapped) the first time a cluster is used.
 #[derive(Debug, Default)]
 pub(crate) struct Balancer {
-    clusters: ArcSwap<HashMap<String, Arc<ClusterState>>>,
+    clusters: ArcSwap<FastMap<String, Arc<ClusterState>>>,
     /// Endpoints not ready, skipped whatever the cluster's outlier detection says.
     pub(crate) down: EndpointHealth,
 }
@@ -394,7 +393,7 @@ impl Balancer {
             return state.clone();
         }
         self.clusters.rcu(|map| {
-            let mut map = HashMap::clone(map);
+            let mut map = FastMap::clone(map);
             map.entry(cluster.name.clone()).or_default();
             map
         });
