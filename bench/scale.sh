@@ -9,10 +9,11 @@
 # deployment. Proxies on CPU 1; engine and load generator (`sluice predict`) on CPU 0.
 #   cargo build --release && bench/scale.sh        (after scripts/test has made .venv)
 # Environment: COUNTS (default "1 100 1000 10000"), REQUESTS (per row, default 20000),
-# CONCURRENCY (default 16), PROXIES (default "sluice envoy"), ENVOY (default .venv/bin/envoy).
+# CONCURRENCY (default 16), PROXIES (default "sluice envoy"), ENVOY (default .venv/bin/envoy),
+# SLUICE (default target/release/sluice).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-sluice="$here/target/release/sluice"
+sluice=${SLUICE:-"$here/target/release/sluice"}
 envoy=${ENVOY:-$here/.venv/bin/envoy}
 counts=${COUNTS:-"1 100 1000 10000"}
 requests=${REQUESTS:-20000}
