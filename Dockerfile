@@ -4,7 +4,9 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p sluice && cp target/release/sluice /sluice
+# The production profile (Cargo.toml): whole-program optimization, 6-11 % fewer instructions
+# per proxied request and a quarter less code than `--release` (bench/README.md).
+RUN cargo build --profile production --locked -p sluice && cp target/production/sluice /sluice
 
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /sluice /usr/local/bin/sluice
