@@ -57,6 +57,7 @@ pub fn local_reply(reply: &sluice_mesh::Reply, grpc: bool) -> http::Response<Bod
     reply::local(reply, grpc, false)
 }
 
-/// A map looked up on every request (balancer, endpoint health, metrics): hashed with
-/// foldhash, seeded at random per process, at a fraction of SipHash's cost for these keys.
+/// A map looked up on every request (the balancer's, endpoint health, in-process services,
+/// the HTTP/2 pool): hashed with foldhash, seeded at random per process, at a fraction of
+/// SipHash's cost for these short keys.
 pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;

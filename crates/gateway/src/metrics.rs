@@ -9,7 +9,6 @@ use std::hash::BuildHasher as _;
 use std::sync::{Arc, Mutex, RwLock};
 
 use hashbrown::HashTable;
-
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -209,19 +208,22 @@ impl Metrics {
         found.unwrap_or_else(|| self.create(hash, key))
     }
 
+    /// The first request of a label set: its metrics are made in the families (outside the
+    /// lock every lookup reads, since a scrape holds the families' locks while it encodes),
+    /// then kept. Two requests racing here both get the families' same metrics.
     #[cold]
     fn create(&self, hash: u64, key: &SeriesKey<'_>) -> Arc<Series> {
         let labels = key.labels();
-        let mut known = self.series.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(found) = known.find(hash, |k| k.is(key)) {
-            return found.series.clone();
-        }
         let series = Arc::new(Series {
             requests: self.requests.get_or_create(&labels).clone(),
             duration: self.duration.get_or_create(&labels).clone(),
             request_bytes: self.request_bytes.get_or_create(&labels).clone(),
             response_bytes: self.response_bytes.get_or_create(&labels).clone(),
         });
+        let mut known = self.series.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(found) = known.find(hash, |k| k.is(key)) {
+            return found.series.clone();
+        }
         known.insert_unique(
             hash,
             Known {

@@ -13,8 +13,7 @@ use sluice_mesh::{Action, Cluster, Reply, Scheme};
 
 use crate::flags::ResponseFlag;
 use crate::forward;
-use crate::metrics::SeriesKey;
-use crate::record::{Counted, Finish, Recorded};
+use crate::record::{Counted, Finish, Measured, Recorded};
 use crate::server::Shared;
 use crate::{Body, reply};
 
@@ -152,19 +151,12 @@ pub(crate) async fn handle(
         (_, flag) => flag,
     };
     let (response_parts, response_body) = outcome.response.into_parts();
-    let key = series_key(
-        &shared,
-        &exchange,
-        &response_parts,
-        outcome.service.as_deref(),
-        flag,
-    );
-    let series = shared.metrics.series(&key);
+    let measured = measured(&exchange, &response_parts, outcome.service, flag);
     let log = log.map(|mut line| {
         line.insert("route_name".into(), decision.route.map(|o| o.to_string()).into());
         line.insert("response_code".into(), response_parts.status.as_u16().into());
         line.insert("response_flags".into(), flag.as_str().into());
-        line.insert("upstream_cluster".into(), key.service.into());
+        line.insert("upstream_cluster".into(), measured.service().into());
         line.insert(
             "downstream_remote_address".into(),
             downstream.peer.to_string().into(),
@@ -173,7 +165,7 @@ pub(crate) async fn handle(
     });
     let finish = Finish {
         shared: shared.clone(),
-        series,
+        measured,
         started,
         request_bytes: exchange.request_bytes.clone(),
         log,
@@ -243,18 +235,15 @@ fn routing_scheme(shared: &Shared, parts: &http::request::Parts, connection: Sch
     }
 }
 
-/// What Istio's metric labels of a finished exchange are found by.
-fn series_key<'a>(
-    shared: &'a Shared,
+/// The exchange's part of Istio's metric labels.
+fn measured(
     exchange: &Exchange<'_>,
     response: &http::response::Parts,
-    service: Option<&'a Cluster>,
+    service: Option<Arc<Cluster>>,
     flag: ResponseFlag,
-) -> SeriesKey<'a> {
-    SeriesKey {
-        workload: &shared.options.workload,
-        namespace: &shared.options.proxy.namespace,
-        service: service.map_or("unknown", |c| c.host.as_str()),
+) -> Measured {
+    Measured {
+        service,
         grpc: exchange.grpc,
         response_code: response.status.as_u16(),
         // Only real gRPC codes, so an upstream cannot grow the label set.

@@ -18,15 +18,18 @@ use std::time::Instant;
 use bytes::Bytes;
 use hyper::body::{Frame, SizeHint};
 
-use crate::metrics::Series;
+use sluice_mesh::Cluster;
+
+use crate::metrics::SeriesKey;
 use crate::server::Shared;
 use crate::{Body, BoxError};
 
 /// What is written once the response is complete.
 pub(crate) struct Finish {
     pub(crate) shared: Arc<Shared>,
-    /// The request's metric series, found when the response headers were decided.
-    pub(crate) series: Arc<Series>,
+    /// What the request's metric series is found by, when the response completes (a
+    /// series appears with its first finished request, as Envoy's do).
+    pub(crate) measured: Measured,
     pub(crate) started: Instant,
     /// Bytes of the request body read so far (shared with the request body's counter).
     pub(crate) request_bytes: Arc<AtomicU64>,
@@ -38,12 +41,47 @@ impl Finish {
     fn write(self, response_bytes: u64) {
         let millis = self.started.elapsed().as_secs_f64() * 1000.0;
         let request_bytes = self.request_bytes.load(Ordering::Relaxed);
-        self.series.record(millis, request_bytes, response_bytes);
+        let options = &self.shared.options;
+        self.shared
+            .metrics
+            .series(&self.measured.key(&options.workload, &options.proxy.namespace))
+            .record(millis, request_bytes, response_bytes);
         if let (Some(mut line), Some(log)) = (self.log, &self.shared.access_log) {
             line.insert("bytes_received".into(), request_bytes.into());
             line.insert("bytes_sent".into(), response_bytes.into());
             line.insert("duration".into(), (millis.round() as u64).into());
             log.write(serde_json::Value::Object(line).to_string());
+        }
+    }
+}
+
+/// The request's own part of its metric labels: cheap to keep until the response
+/// completes (the cluster is shared, the rest is copied), the gateway's own labels added then.
+pub(crate) struct Measured {
+    /// The upstream service, when the request was routed to one.
+    pub(crate) service: Option<Arc<Cluster>>,
+    pub(crate) grpc: bool,
+    pub(crate) response_code: u16,
+    /// A real gRPC code from the response, for gRPC.
+    pub(crate) grpc_status: Option<u32>,
+    pub(crate) response_flags: &'static str,
+}
+
+impl Measured {
+    /// The upstream service host, or `unknown`.
+    pub(crate) fn service(&self) -> &str {
+        self.service.as_deref().map_or("unknown", |c| c.host.as_str())
+    }
+
+    fn key<'a>(&'a self, workload: &'a str, namespace: &'a str) -> SeriesKey<'a> {
+        SeriesKey {
+            workload,
+            namespace,
+            service: self.service(),
+            grpc: self.grpc,
+            response_code: self.response_code,
+            grpc_status: self.grpc_status,
+            response_flags: self.response_flags,
         }
     }
 }

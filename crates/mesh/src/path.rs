@@ -76,6 +76,7 @@ pub fn normalize(target: &str) -> Result<Target<'_>, InvalidPath> {
 
 /// A path that normalizing leaves as it is: absolute, with no escape, no `\\`, and no
 /// `.` or `..` segment.
+///
 /// One pass over the bytes: this runs on every request.
 fn is_normal(path: &str) -> bool {
     let Some(rest) = path.strip_prefix('/') else {
