@@ -2,11 +2,11 @@
 //! records them — so streamed and chunked responses count their real duration and size.
 //!
 //! ```text
-//!  response headers decided ──> Recorded { body, series, started } ──> client reads the body
-//!                                                                          │ last frame, error, or drop
-//!                                                                          v
-//!                                             series.record(duration, request bytes, response bytes)
-//!                                             access_log.write(line)
+//!  response headers decided ──> Recorded { body, measured, started } ──> client reads the body
+//!                                                                            │ last frame, error, or drop
+//!                                                                            v
+//!                               metrics.series(key).record(duration, request bytes, response bytes)
+//!                               access_log.write(line)
 //! ```
 
 use std::pin::Pin;
