@@ -17,6 +17,8 @@
 //! read document by document ([`document::split`]), and a document whose text is unchanged
 //! since the last load is not parsed again (`sluice gateway` reloads this way).
 
+mod edit;
+
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
@@ -25,6 +27,8 @@ use crate::document::{self, Anchor, Document, FieldPath};
 use crate::istio::{self, Kind};
 use crate::seldon::{self, SeldonDeployment};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+pub use edit::{Replaced, load_edit};
 
 /// A text to load and the name problems give it (the path as given, or `<stdin>`).
 #[derive(Clone, Debug)]
@@ -128,9 +132,32 @@ impl Loaded {
 pub struct Cache {
     /// The last load's parts, in the order it read them.
     parts: Vec<Kept>,
+    /// Where each of `parts` was in the last load (the same length).
+    placed: Vec<Placed>,
+    /// The last load's files, in order.
+    files: Vec<FileRead>,
+    /// How many objects the last load read (its [`Loaded::resources`]).
+    resources: usize,
     /// Positions in `parts`, by the hash of their text.
     by_text: hashbrown::HashTable<usize>,
     hasher: foldhash::fast::RandomState,
+}
+
+/// Where a part was in the last load: the lines before it in its file, and its objects'
+/// places in [`Loaded::resources`] (for [`load_edit`]).
+#[derive(Clone, Copy, Debug)]
+struct Placed {
+    lines_before: usize,
+    first_resource: usize,
+    resources: usize,
+}
+
+/// A file of the last load: its name, and its parts' positions in [`Cache::parts`] (`None`
+/// when it was read whole, or was not valid YAML).
+#[derive(Clone, Debug)]
+struct FileRead {
+    name: String,
+    parts: Option<std::ops::Range<usize>>,
 }
 
 /// A part of a text as read: its text, the text's hash, and its documents.
@@ -151,13 +178,17 @@ impl Cache {
             .copied()
     }
 
-    /// Keep `parts` (this load's) for the next load.
-    fn keep(&mut self, parts: Vec<Kept>) {
+    /// Keep what this load read (`next`) for the next load.
+    fn keep(&mut self, next: Reading, resources: usize) {
+        let parts = next.parts;
         let mut by_text = hashbrown::HashTable::with_capacity(parts.len());
         for (i, kept) in parts.iter().enumerate() {
             by_text.insert_unique(kept.hash, i, |&j| parts[j].hash);
         }
         self.parts = parts;
+        self.placed = next.placed;
+        self.files = next.files;
+        self.resources = resources;
         self.by_text = by_text;
     }
 }
@@ -189,12 +220,24 @@ pub fn load_cached(sources: &[Source], cache: &mut Cache) -> Loaded {
     let mut order = 0i64;
     let mut next = Reading {
         parts: Vec::with_capacity(cache.parts.len()),
+        placed: Vec::with_capacity(cache.parts.len()),
+        files: Vec::with_capacity(sources.len()),
         at: 0,
     };
     for source in sources {
+        next.pad();
         loaded.files.push(source.name.clone());
         let file: Arc<str> = Arc::from(source.name.as_str());
-        let parts = match read_text(&source.text, order, cache, &mut next) {
+        let first_part = next.parts.len();
+        let read = read_text(&source.text, order, cache, &mut next);
+        next.files.push(FileRead {
+            name: source.name.clone(),
+            parts: read
+                .as_ref()
+                .is_ok_and(|parts| parts.iter().all(|p| p.kept.is_some()))
+                .then_some(first_part..next.parts.len()),
+        });
+        let parts = match read {
             Ok(parts) => parts,
             Err(e) => {
                 let at = e.position.unwrap_or_default();
@@ -211,11 +254,19 @@ pub fn load_cached(sources: &[Source], cache: &mut Cache) -> Loaded {
             }
         };
         for part in parts {
+            let first_resource = loaded.resources.len();
             let mut restamped: Option<Vec<Read>> = None;
             for (i, read) in part.reads.iter().enumerate() {
                 if let Some(stamped) = take(&file, read, part.lines_before, &mut order, &mut loaded) {
                     restamped.get_or_insert_with(|| part.reads.to_vec())[i].typed = Some(stamped);
                 }
+            }
+            if part.kept.is_some() {
+                next.placed.push(Placed {
+                    lines_before: part.lines_before,
+                    first_resource,
+                    resources: loaded.resources.len() - first_resource,
+                });
             }
             // Objects that moved in the reading order keep their new creation time for the
             // next load, so that they are copied once, not on every load (`take` copies a
@@ -225,8 +276,22 @@ pub fn load_cached(sources: &[Source], cache: &mut Cache) -> Loaded {
             }
         }
     }
-    cache.keep(next.parts);
+    next.pad();
+    cache.keep(next, loaded.resources.len());
     loaded
+}
+
+impl Reading {
+    /// Give the parts kept but not placed (those of a text then read whole) a place that
+    /// is never used: their file is read whole, so [`load_edit`] does not edit it.
+    fn pad(&mut self) {
+        let unplaced = Placed {
+            lines_before: 0,
+            first_resource: 0,
+            resources: 0,
+        };
+        self.placed.resize(self.parts.len(), unplaced);
+    }
 }
 
 /// A part of a text and its documents read.
@@ -237,9 +302,12 @@ struct Part {
     reads: Arc<[Read]>,
 }
 
-/// This load's parts so far, and where the last load's part read next would be.
+/// This load's parts so far (with where each is, and the files read), and where the last
+/// load's part read next would be.
 struct Reading {
     parts: Vec<Kept>,
+    placed: Vec<Placed>,
+    files: Vec<FileRead>,
     /// The position in [`Cache::parts`] after the last part found there.
     at: usize,
 }
@@ -420,6 +488,11 @@ impl Typed {
             Typed::AuthorizationPolicy(o) => set!(o),
             Typed::SeldonDeployment(_) | Typed::Secret(_) => false,
         }
+    }
+
+    /// An Istio object's creation time.
+    fn creation_time(&self) -> Option<Time> {
+        self.istio_metadata()?.creation_timestamp.clone()
     }
 
     fn istio_metadata(&self) -> Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta> {

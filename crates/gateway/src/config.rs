@@ -114,6 +114,34 @@ pub fn istio(loaded: &Loaded) -> (Config, Vec<Diagnostic>) {
     (config, problems)
 }
 
+/// Put `now` where `was` is in `config` (found by address; both of one kind): whether it
+/// was there.
+pub fn replace(config: &mut Config, was: &Typed, now: &Typed) -> bool {
+    fn put<T>(list: &mut [std::sync::Arc<T>], was: &std::sync::Arc<T>, now: &std::sync::Arc<T>) -> bool {
+        match list.iter_mut().find(|o| std::sync::Arc::ptr_eq(o, was)) {
+            Some(o) => {
+                *o = now.clone();
+                true
+            }
+            None => false,
+        }
+    }
+    match (was, now) {
+        (Typed::Gateway(a), Typed::Gateway(b)) => put(&mut config.gateways, a, b),
+        (Typed::VirtualService(a), Typed::VirtualService(b)) => put(&mut config.virtual_services, a, b),
+        (Typed::DestinationRule(a), Typed::DestinationRule(b)) => put(&mut config.destination_rules, a, b),
+        (Typed::ServiceEntry(a), Typed::ServiceEntry(b)) => put(&mut config.service_entries, a, b),
+        (Typed::RequestAuthentication(a), Typed::RequestAuthentication(b)) => {
+            put(&mut config.request_authentications, a, b)
+        }
+        (Typed::AuthorizationPolicy(a), Typed::AuthorizationPolicy(b)) => {
+            put(&mut config.authorization_policies, a, b)
+        }
+        (Typed::Secret(a), Typed::Secret(b)) => put(&mut config.secrets, a, b),
+        _ => false,
+    }
+}
+
 /// A problem with the files as a whole (they could not be read).
 pub fn read_error(error: &LoadError) -> Diagnostic {
     Diagnostic::error(FieldPath::root(), error.to_string())

@@ -13,6 +13,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use sluice_api::Diagnostic;
+use sluice_api::load::Typed;
 use sluice_mesh::{Proxy, Reuse, RouteTable, Scheme};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
@@ -314,7 +315,8 @@ impl Gateway {
                             Ok(()) => {
                                 watch.also(crate::tls::credential_files(&gateway.table())).await;
                                 let elapsed_ms = started.elapsed().as_millis();
-                                tracing::info!(elapsed_ms, "configuration reloaded");
+                                let patched = gateway.shared.reloader.lock().is_ok_and(|r| r.patched());
+                                tracing::info!(elapsed_ms, patched, "configuration reloaded");
                             }
                             Err(e) => {
                                 tracing::error!(error = %e, "configuration rejected: cannot listen on a new port; the previous one keeps serving")
@@ -355,10 +357,37 @@ impl Gateway {
 /// text is unchanged are not parsed again ([`sluice_api::load::Cache`]), and the routes of
 /// unchanged VirtualServices are not compiled again ([`Reuse`]), so a reload costs what
 /// changed (the table is the one a fresh compile makes).
+///
+/// After a compile without problems it also keeps the load, the configuration and the
+/// table: when the next reload only edits some documents ([`sluice_api::load::load_edit`])
+/// and only VirtualServices' routes change ([`Reuse::patch`]), the table is patched, and
+/// nothing else of the configuration is read or compiled again.
 #[derive(Debug, Default)]
 pub struct Reloader {
     cache: sluice_api::load::Cache,
     reuse: Reuse,
+    last: Option<Last>,
+    patched: bool,
+}
+
+/// The files of a reload, next to the last load.
+enum Edited {
+    /// An edit of some of its documents that changes only VirtualServices' routes: the
+    /// new load and configuration, and the table patched.
+    Patched(Last),
+    /// An edit of some of its documents that changes more: the new load and
+    /// configuration, to compile.
+    Changed(sluice_api::load::Loaded, sluice_mesh::Config),
+    /// Not such an edit (or nothing kept): the files are to be loaded.
+    NotAnEdit,
+}
+
+/// What the last compile, which had no problems, read and made.
+#[derive(Debug)]
+struct Last {
+    loaded: sluice_api::load::Loaded,
+    config: sluice_mesh::Config,
+    table: RouteTable,
 }
 
 impl Reloader {
@@ -371,11 +400,26 @@ impl Reloader {
         paths: &[PathBuf],
     ) -> Result<(RouteTable, Vec<Diagnostic>), Vec<Diagnostic>> {
         let started = std::time::Instant::now();
+        self.patched = false;
         let sources = config::read(paths).map_err(|e| vec![config::read_error(&e)])?;
-        let loaded = sluice_api::load::load_cached(&sources, &mut self.cache);
-        let (istio, skipped) = config::istio(&loaded);
+        let (loaded, config, skipped) = match self.edit(proxy, &sources) {
+            Edited::Patched(patched) => {
+                self.patched = true;
+                tracing::debug!(
+                    elapsed_ms = started.elapsed().as_millis(),
+                    "configuration edited in place"
+                );
+                return self.finish(patched.loaded, patched.config, patched.table, Vec::new());
+            }
+            Edited::Changed(loaded, config) => (loaded, config, Vec::new()),
+            Edited::NotAnEdit => {
+                let loaded = sluice_api::load::load_cached(&sources, &mut self.cache);
+                let (istio, skipped) = config::istio(&loaded);
+                (loaded, istio, skipped)
+            }
+        };
         let read_ms = started.elapsed().as_millis();
-        let (table, compiled) = RouteTable::compile_reusing(proxy, &istio, &mut self.reuse);
+        let (table, compiled) = RouteTable::compile_reusing(proxy, &config, &mut self.reuse);
         tracing::debug!(
             read_ms,
             compile_ms = started.elapsed().as_millis() - read_ms,
@@ -384,6 +428,54 @@ impl Reloader {
         let mut problems: Vec<Diagnostic> = loaded.diagnostics.clone();
         problems.extend(skipped);
         problems.extend(compiled.into_iter().map(|d| loaded.locate(d)));
+        self.finish(loaded, config, table, problems)
+    }
+
+    /// Whether the last compile patched the table it made before (see the type's docs)
+    /// rather than compiling one.
+    pub fn patched(&self) -> bool {
+        self.patched
+    }
+
+    /// `sources` as an edit of the last load, with the table patched when only routes
+    /// changed.
+    fn edit(&mut self, proxy: &Proxy, sources: &[sluice_api::load::Source]) -> Edited {
+        let Some(mut last) = self.last.take() else {
+            return Edited::NotAnEdit;
+        };
+        let Some(replaced) = sluice_api::load::load_edit(sources, &mut self.cache, &mut last.loaded) else {
+            return Edited::NotAnEdit;
+        };
+        let mut routes = Vec::new();
+        for r in &replaced {
+            let now = &last.loaded.resources[r.index].typed;
+            if !config::replace(&mut last.config, &r.was, now) {
+                // Not an object the configuration holds (cannot be: the last load had no
+                // problems, so no skipped kind): read the configuration again.
+                last.config = config::istio(&last.loaded).0;
+            }
+            if let (Typed::VirtualService(was), Typed::VirtualService(now)) = (&r.was, now) {
+                routes.push((was.clone(), now.clone()));
+            }
+        }
+        let patched = (routes.len() == replaced.len())
+            .then(|| self.reuse.patch(proxy, &last.table, &routes))
+            .flatten();
+        match patched {
+            Some(table) => Edited::Patched(Last { table, ..last }),
+            None => Edited::Changed(last.loaded, last.config),
+        }
+    }
+
+    /// Check the table's certificates, order the problems, and keep what a compile without
+    /// problems read and made for the next reload.
+    fn finish(
+        &mut self,
+        loaded: sluice_api::load::Loaded,
+        config: sluice_mesh::Config,
+        table: RouteTable,
+        mut problems: Vec<Diagnostic>,
+    ) -> Result<(RouteTable, Vec<Diagnostic>), Vec<Diagnostic>> {
         // Certificates named by path are read and checked here, with the rest.
         if !sluice_api::diagnostic::has_errors(&problems)
             && let Err(tls) = crate::tls::TlsConfigs::check(&table)
@@ -391,6 +483,13 @@ impl Reloader {
             problems.extend(tls.into_iter().map(|d| loaded.locate(d)));
         }
         sluice_api::diagnostic::sort_by_location(&mut problems, &loaded.files);
+        if problems.is_empty() {
+            self.last = Some(Last {
+                loaded,
+                config,
+                table: table.clone(),
+            });
+        }
         if sluice_api::diagnostic::has_errors(&problems) {
             Err(problems)
         } else {

@@ -18,6 +18,7 @@ use crate::config::{Config, Proxy};
 use crate::diagnostic::Diagnostic;
 use crate::index::RouteIndex;
 use crate::route::Route;
+use crate::table::RouteTable;
 
 /// Kept from the last compile (see the module docs). Start with `Reuse::default()`.
 #[derive(Debug, Default)]
@@ -30,8 +31,11 @@ pub struct Reuse {
 /// Each virtual host's route index, by port, set of virtual hosts (plain or a TLS chain)
 /// and domain, with the routes it indexes: an index depends only on what its routes match,
 /// in their order, so it is kept while they match the same.
-type Indexes =
+pub(crate) type Indexes =
     HashMap<((u16, usize), String), (Vec<Arc<Route>>, Arc<RouteIndex>), foldhash::fast::RandomState>;
+
+/// Routes replaced by [`Reuse::patch`]: the new route for each old one, by its address.
+pub(crate) type Swaps = HashMap<usize, Arc<Route>, foldhash::fast::RandomState>;
 
 /// The registry and what it was built from.
 #[derive(Debug)]
@@ -146,6 +150,101 @@ impl Reuse {
         self.routes = next;
         self.indexes = next_indexes;
     }
+}
+
+impl Reuse {
+    /// `last`, the table the last compile with this `Reuse` made, with VirtualServices
+    /// replaced (`(old, new)` pairs) when each changed only its routes: the same metadata,
+    /// hosts, gateways and `exportTo`, no TCP or TLS routes, and new routes that compile
+    /// without problems, as many as before, each a catch-all where the one it replaces was
+    /// (so each takes its place in the virtual hosts' order). `None` otherwise, and nothing
+    /// kept changes: compile the configuration ([`RouteTable::compile_reusing`]).
+    ///
+    /// The table is the one a compile of the configuration with the replacements makes
+    /// (`tests/reuse.rs` compares them); only the replaced VirtualServices are compiled,
+    /// and only the virtual hosts they route are touched.
+    pub fn patch(
+        &mut self,
+        proxy: &Proxy,
+        last: &RouteTable,
+        replaced: &[(Arc<VirtualService>, Arc<VirtualService>)],
+    ) -> Option<RouteTable> {
+        let Reuse {
+            registry,
+            routes: memo,
+            indexes,
+        } = self;
+        let kept = registry.as_mut().filter(|k| k.proxy == *proxy)?;
+        let mut swaps = Swaps::default();
+        let mut made_now = Vec::new();
+        let mut made_before = Vec::new();
+        for (old, new) in replaced {
+            if !only_routes_differ(old, new) {
+                return None;
+            }
+            let address = Arc::as_ptr(old) as usize;
+            // Every server it was compiled for (and its check), with what it made there.
+            for (&key, made) in memo.iter().filter(|(key, _)| key.0 == address) {
+                let (_, port, check_only, report) = key;
+                made_before.push(key);
+                for before in made {
+                    let server = Server {
+                        gateway: &before.gateway,
+                        port,
+                        proxy,
+                        check_only,
+                    };
+                    let mut problems = Vec::new();
+                    let mut routes = compile::routes(new, &server, &mut kept.registry, &mut problems, report);
+                    if check_only {
+                        routes = Vec::new();
+                    }
+                    if !problems.is_empty()
+                        || !before.diagnostics.is_empty()
+                        || routes.len() != before.routes.len()
+                    {
+                        return None;
+                    }
+                    for (was, now) in before.routes.iter().zip(&routes) {
+                        if was.matcher.is_catch_all() != now.matcher.is_catch_all() {
+                            return None;
+                        }
+                        swaps.insert(Arc::as_ptr(was) as usize, now.clone());
+                    }
+                    made_now.push((
+                        (Arc::as_ptr(new) as usize, port, check_only, report),
+                        Routes {
+                            virtual_service: new.clone(),
+                            gateway: before.gateway.clone(),
+                            routes,
+                            diagnostics: Vec::new(),
+                        },
+                    ));
+                }
+            }
+        }
+        let table = last.with_routes_swapped(&swaps, indexes);
+        for key in made_before {
+            memo.remove(&key);
+        }
+        for (key, routes) in made_now {
+            memo.entry(key).or_default().push(routes);
+        }
+        Some(table)
+    }
+}
+
+/// `new` differs from `old` at most in its HTTP routes: it is bound to the same servers,
+/// for the same hosts, in the same place of Istio's order.
+fn only_routes_differ(old: &VirtualService, new: &VirtualService) -> bool {
+    old.api_version == new.api_version
+        && old.metadata == new.metadata
+        && old.spec.hosts == new.spec.hosts
+        && old.spec.gateways == new.spec.gateways
+        && old.spec.export_to == new.spec.export_to
+        && [old, new]
+            .iter()
+            .all(|vs| vs.spec.tcp.is_empty() && vs.spec.tls.is_empty())
 }
 
 impl Compiling {

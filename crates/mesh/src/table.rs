@@ -17,7 +17,7 @@ use crate::host;
 use crate::index::RouteIndex;
 use crate::matcher::RequestView;
 use crate::path;
-use crate::reuse::{Compiling, Reuse};
+use crate::reuse::{Compiling, Indexes, Reuse, Swaps};
 use crate::route::{Decision, Reply, Route, Scheme};
 use crate::security::Security;
 use crate::tls::{self, ServerTls};
@@ -255,6 +255,20 @@ impl RouteTable {
             },
             diagnostics,
         )
+    }
+
+    /// This table with the routes of `swaps` replaced (by address); a virtual host's index
+    /// is kept when its routes match what they matched, built again otherwise, and kept in
+    /// `indexes` for the next compile.
+    pub(crate) fn with_routes_swapped(&self, swaps: &Swaps, indexes: &mut Indexes) -> RouteTable {
+        let mut table = self.clone();
+        for (&port, listener) in &mut table.listeners {
+            swap_routes(&mut listener.virtual_hosts, (port, 0), swaps, indexes);
+            for (n, chain) in listener.tls.iter_mut().enumerate() {
+                swap_routes(&mut chain.virtual_hosts, (port, n + 1), swaps, indexes);
+            }
+        }
+        table
     }
 
     /// A table from listeners built elsewhere (the sidecar view).
@@ -590,6 +604,28 @@ fn virtual_hosts(
             }
         })
         .collect()
+}
+
+/// Replace the routes of `swaps` in `vhosts`, the virtual hosts of `chain` (see
+/// [`RouteTable::with_routes_swapped`]).
+fn swap_routes(vhosts: &mut [VirtualHost], chain: (u16, usize), swaps: &Swaps, indexes: &mut Indexes) {
+    for vh in vhosts {
+        let (mut swapped, mut rematched) = (false, false);
+        for route in &mut vh.routes {
+            if let Some(now) = swaps.get(&(Arc::as_ptr(route) as usize)) {
+                rematched |= now.matcher != route.matcher;
+                *route = now.clone();
+                swapped = true;
+            }
+        }
+        if !swapped {
+            continue;
+        }
+        if rematched {
+            vh.index = Arc::new(RouteIndex::build(vh.routes.iter().map(|r| &r.matcher)));
+        }
+        indexes.insert((chain, vh.domain.clone()), (vh.routes.clone(), vh.index.clone()));
+    }
 }
 
 /// `routes` with the catch-alls moved last, keeping their order (Istio's SortVHostRoutes).

@@ -244,3 +244,134 @@ fn match_conditions_are_equal_when_they_match_the_same_values() {
     assert_ne!(Match::Prefix("/a".into()), regex("/a"));
     assert_eq!(Match::Present, Match::Present);
 }
+
+/// Two VirtualServices without problems on one virtual host (`one`'s second route a
+/// catch-all), and one on its own host.
+const PATCHED: &str = r#"
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: one, namespace: default, creationTimestamp: "2026-01-01T00:00:00Z"}
+spec:
+  hosts: ["*"]
+  gateways: [istio-system/gw]
+  http:
+  - match: [{uri: {prefix: /one}}]
+    route: [{destination: {host: a.default.svc.cluster.local, subset: v1}}]
+  - route: [{destination: {host: b.default.svc.cluster.local}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: two, namespace: default, creationTimestamp: "2026-01-02T00:00:00Z"}
+spec:
+  hosts: ["*", two.example.com]
+  gateways: [istio-system/gw]
+  http:
+  - match: [{uri: {prefix: /two}}]
+    route: [{destination: {host: b.default.svc.cluster.local}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: a, namespace: default}
+spec:
+  host: a.default.svc.cluster.local
+  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
+"#;
+
+/// `config` with VirtualService `name` replaced by `edit` of a copy; the pair replaced.
+fn replace_vs(
+    config: &mut Config,
+    name: &str,
+    edit: impl FnOnce(&mut sluice_api::istio::VirtualService),
+) -> (
+    Arc<sluice_api::istio::VirtualService>,
+    Arc<sluice_api::istio::VirtualService>,
+) {
+    let at = config
+        .virtual_services
+        .iter()
+        .position(|v| v.metadata.name.as_deref() == Some(name))
+        .expect("the VirtualService");
+    let was = config.virtual_services[at].clone();
+    let mut now = (*was).clone();
+    edit(&mut now);
+    config.virtual_services[at] = Arc::new(now);
+    (was, config.virtual_services[at].clone())
+}
+
+#[test]
+fn a_patched_table_is_the_table_a_compile_makes_and_only_route_edits_are_patched() {
+    let mut config = support::config(&format!("{}{PATCHED}", support::FIXTURE));
+    let mut reuse = Reuse::default();
+    let (table, _, problems) = compile_reusing(&config, &mut reuse);
+    assert_eq!(problems, Vec::<String>::new(), "the fixture has no problems");
+
+    // Another subset and a header: only the route's action changes, the index is kept.
+    let pair = replace_vs(&mut config, "one", |vs| {
+        let route = &mut vs.spec.http[0];
+        route.route[0].destination.subset = Some("v2".to_string());
+        route.timeout = Some("3s".parse().expect("duration"));
+    });
+    let patched = reuse
+        .patch(&Proxy::default(), &table, &[pair])
+        .expect("a route edit is patched");
+    let printed = format!("{patched:?}");
+    assert_eq!((printed.clone(), Vec::new()), compile_fresh(&config));
+    assert!(printed.contains("3s"), "the edit is in the table");
+    assert!(index_kept(&table, &patched, "*"));
+    assert!(same_routes(
+        &routes_of(&table, "two"),
+        &routes_of(&patched, "two")
+    ));
+
+    // A match edited: the index of `*` is built again; `two.example.com` is untouched.
+    let pair = replace_vs(&mut config, "two", |vs| {
+        vs.spec.http[0].matches[0].uri = Some(sluice_api::istio::StringMatch {
+            prefix: Some("/deux".to_string()),
+            ..Default::default()
+        });
+    });
+    let rematched = reuse
+        .patch(&Proxy::default(), &patched, &[pair])
+        .expect("a match edit is patched");
+    assert_eq!((format!("{rematched:?}"), Vec::new()), compile_fresh(&config));
+    assert!(!index_kept(&patched, &rematched, "*"));
+    // What the patch kept serves the next compile: the same table, `one`'s routes reused.
+    let (compiled, printed, problems) = compile_reusing(&config, &mut reuse);
+    assert_eq!((printed, problems), compile_fresh(&config));
+    assert!(same_routes(
+        &routes_of(&rematched, "one"),
+        &routes_of(&compiled, "one")
+    ));
+    assert!(index_kept(&rematched, &compiled, "*"));
+
+    // Edits that change more than routes are not patched, and leave what is kept as it was.
+    type Edit = fn(&mut sluice_api::istio::VirtualService);
+    let refused: [(&str, Edit); 5] = [
+        ("a host", |vs| vs.spec.hosts.push("more.example.com".to_string())),
+        ("the creation time (the order)", |vs| {
+            vs.metadata.creation_timestamp = None;
+        }),
+        ("a route more", |vs| vs.spec.http.push(vs.spec.http[0].clone())),
+        ("a catch-all made specific", |vs| {
+            vs.spec.http[1].matches = vs.spec.http[0].matches.clone();
+        }),
+        ("an unknown subset (a problem)", |vs| {
+            vs.spec.http[0].route[0].destination.subset = Some("v9".to_string());
+        }),
+    ];
+    for (what, edit) in refused {
+        let mut edited = config.clone();
+        let pair = replace_vs(&mut edited, "one", edit);
+        assert!(
+            reuse.patch(&Proxy::default(), &compiled, &[pair]).is_none(),
+            "{what} is not patched"
+        );
+    }
+    let (again, printed, problems) = compile_reusing(&config, &mut reuse);
+    assert_eq!((printed, problems), compile_fresh(&config));
+    assert!(same_routes(
+        &routes_of(&compiled, "one"),
+        &routes_of(&again, "one")
+    ));
+}

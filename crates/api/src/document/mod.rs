@@ -220,7 +220,7 @@ pub fn split(text: &str) -> Option<Vec<(usize, &str)>> {
 
 /// `---` alone, or followed by a space, a tab or the line's end, at the start of `line` (a
 /// line and what follows it).
-fn is_document_start(line: &str) -> bool {
+pub(crate) fn is_document_start(line: &str) -> bool {
     line.strip_prefix("---")
         .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']))
 }
@@ -299,6 +299,16 @@ impl Anchor {
             lines_before: lines,
             ..self.clone()
         }
+    }
+
+    /// Move the document to a text that starts `lines` lines into its file.
+    pub fn set_lines_before(&mut self, lines: usize) {
+        self.lines_before = lines;
+    }
+
+    /// Lines before its text in its file.
+    pub fn lines_before(&self) -> usize {
+        self.lines_before
     }
 
     /// Where the document starts.

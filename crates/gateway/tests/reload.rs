@@ -1,0 +1,200 @@
+//! Reloading files with a `Reloader` (the last load edited in place and the table patched
+//! where only routes changed, compiled otherwise) gives what a fresh load and compile of
+//! the same files gives: the same table, the same problems at the same lines.
+
+use std::path::{Path, PathBuf};
+
+use sluice_gateway::server::{Reloader, compile_files};
+use sluice_mesh::Proxy;
+
+const SERVICES: &str = r#"apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: ["*"]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: models, namespace: default}
+spec:
+  hosts: [a.default.svc.cluster.local, b.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 8000, name: http, protocol: HTTP}]
+  endpoints:
+  - {address: 127.0.0.1, labels: {version: v1}}
+  - {address: 127.0.0.2, labels: {version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: a, namespace: default}
+spec:
+  host: a.default.svc.cluster.local
+  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
+"#;
+
+fn route(name: &str, prefix: &str, subset: &str, extra: &str) -> String {
+    format!(
+        r#"---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: {name}, namespace: default}}
+spec:
+  hosts: ["*"]
+  gateways: [istio-system/gw]
+  http:
+  - match: [{{uri: {{prefix: {prefix}}}}}]
+    route: [{{destination: {{host: a.default.svc.cluster.local, subset: {subset}}}}}]
+{extra}"#
+    )
+}
+
+fn routes(middle: &str) -> String {
+    [
+        route("first", "/first", "v1", ""),
+        middle.to_string(),
+        route("last", "/last", "v2", ""),
+    ]
+    .concat()
+}
+
+/// A directory of its own for a test's files.
+fn directory(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sluice-reload-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    dir
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).expect("write a file");
+}
+
+/// The table and the problems, printed.
+fn printed(
+    compiled: Result<(sluice_mesh::RouteTable, Vec<sluice_api::Diagnostic>), Vec<sluice_api::Diagnostic>>,
+) -> (String, Vec<String>) {
+    match compiled {
+        Ok((table, warnings)) => (
+            format!("{table:?}"),
+            warnings.iter().map(ToString::to_string).collect(),
+        ),
+        Err(errors) => (
+            "rejected".to_string(),
+            errors.iter().map(ToString::to_string).collect(),
+        ),
+    }
+}
+
+#[test]
+fn every_reload_gives_what_a_fresh_load_and_compile_gives() {
+    let dir = directory("fresh");
+    write(&dir, "services.yaml", SERVICES);
+    let paths = vec![dir.clone()];
+    let proxy = Proxy::default();
+    let mut reloader = Reloader::default();
+    let headers = "    headers: {response: {set: {x-edited: \"1\"}}}\n";
+    let v3 = SERVICES.replace("version: v2}}]", "version: v3}}]");
+    // Each edit, and whether the table is patched (the last compile had no problems, and
+    // only VirtualServices' routes changed) or compiled.
+    let steps: [(&str, String, &str, bool); 10] = [
+        (
+            "the first load",
+            routes(&route("middle", "/middle", "v1", "")),
+            SERVICES,
+            false,
+        ),
+        (
+            "a route's action edited, two lines more",
+            routes(&route(
+                "middle",
+                "/middle",
+                "v2",
+                &format!("{headers}    timeout: 2s\n"),
+            )),
+            SERVICES,
+            true,
+        ),
+        (
+            "a match edited",
+            routes(&route("middle", "/milieu", "v2", headers)),
+            SERVICES,
+            true,
+        ),
+        (
+            "two routes edited, one between them unchanged",
+            routes(&route("middle", "/milieu", "v2", headers))
+                .replace("/first", "/premier")
+                .replace("/last", "/dernier"),
+            SERVICES,
+            true,
+        ),
+        (
+            "an unknown subset (a warning, at its line)",
+            routes(&route("middle", "/milieu", "v9", headers)),
+            SERVICES,
+            false,
+        ),
+        (
+            "a negative weight (an error, at its line)",
+            routes(&route("middle", "/milieu", "v1", headers).replace("v1}}]", "v1}, weight: -1}]")),
+            SERVICES,
+            false,
+        ),
+        (
+            "mended",
+            routes(&route("middle", "/milieu", "v1", "")),
+            SERVICES,
+            false,
+        ),
+        (
+            "a host added (more than routes)",
+            routes(&route("middle", "/milieu", "v1", "")).replacen("[\"*\"]", "[\"*\", x.example.com]", 1),
+            SERVICES,
+            false,
+        ),
+        (
+            "a DestinationRule edited (the services' file)",
+            routes(&route("middle", "/milieu", "v1", "")).replacen("[\"*\"]", "[\"*\", x.example.com]", 1),
+            &v3,
+            false,
+        ),
+        (
+            "a route's action edited again",
+            routes(&route("middle", "/encore", "v1", headers)).replacen(
+                "[\"*\"]",
+                "[\"*\", x.example.com]",
+                1,
+            ),
+            &v3,
+            true,
+        ),
+    ];
+    for (what, text, services, patched) in steps {
+        write(&dir, "routes.yaml", &text);
+        write(&dir, "services.yaml", services);
+        let reloaded = printed(reloader.compile(&proxy, &paths));
+        assert_eq!(reloader.patched(), patched, "{what}");
+        let fresh = printed(compile_files(&proxy, &paths));
+        assert_eq!(reloaded, fresh, "{what}");
+        assert_eq!(
+            reloaded.0 == "rejected",
+            what.contains("error"),
+            "{what}: {:?}",
+            reloaded.1
+        );
+        if what.contains("at its line") {
+            assert!(
+                reloaded.1.iter().any(|p| p.contains("routes.yaml:20:")),
+                "{what}: the problem is at the edited route's line: {:?}",
+                reloaded.1
+            );
+        } else {
+            assert!(reloaded.1.is_empty(), "{what}: {:?}", reloaded.1);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
