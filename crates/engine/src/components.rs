@@ -145,7 +145,9 @@ impl Nodes for Components<'_> {
                     model: self.model.unwrap_or(&node.name),
                 };
                 let started = Instant::now();
-                let result = call.make(method, &payload).await;
+                // Boxed: a gRPC call's state is kilobytes, and inline it would make every
+                // request's future (REST ones too) that much larger to move.
+                let result = Box::pin(call.make(method, &payload)).await;
                 let code = match &result {
                     Ok(_) => "OK",
                     Err(e) => crate::grpc::code_name(crate::grpc::code_of(e.status)),

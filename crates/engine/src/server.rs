@@ -510,7 +510,8 @@ impl Engine {
                 nodes.call(node, call, Payload::empty()).await
             }
             Action::GraphMetadata => {
-                let metadata = graph::metadata(&nodes, &self.config.predictor.name, root).await?;
+                // Boxed, as a rare action: its state would otherwise be in every request's.
+                let metadata = Box::pin(graph::metadata(&nodes, &self.config.predictor.name, root)).await?;
                 Ok(Payload {
                     body: serde_json::to_vec(&metadata).map_err(|e| graph::Error::internal(e.to_string()))?,
                     content_type: "application/json".to_string(),
