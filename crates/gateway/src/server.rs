@@ -370,6 +370,9 @@ pub struct Reloader {
     patched: bool,
 }
 
+/// The most objects a reload replaces and still patches the table.
+const MOST_PATCHED: usize = 64;
+
 /// The files of a reload, next to the last load.
 enum Edited {
     /// An edit of some of its documents that changes only VirtualServices' routes: the
@@ -446,6 +449,12 @@ impl Reloader {
         let Some(replaced) = sluice_api::load::load_edit(sources, &mut self.cache, &mut last.loaded) else {
             return Edited::NotAnEdit;
         };
+        // Many objects replaced (a regenerated file): the configuration is read again and
+        // compiled, which then costs less than finding each object.
+        if replaced.len() > MOST_PATCHED {
+            last.config = config::istio(&last.loaded).0;
+            return Edited::Changed(last.loaded, last.config);
+        }
         let mut routes = Vec::new();
         for r in &replaced {
             let now = &last.loaded.resources[r.index].typed;
@@ -453,6 +462,7 @@ impl Reloader {
                 // Not an object the configuration holds (cannot be: the last load had no
                 // problems, so no skipped kind): read the configuration again.
                 last.config = config::istio(&last.loaded).0;
+                return Edited::Changed(last.loaded, last.config);
             }
             if let (Typed::VirtualService(was), Typed::VirtualService(now)) = (&r.was, now) {
                 routes.push((was.clone(), now.clone()));

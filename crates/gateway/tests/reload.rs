@@ -198,3 +198,40 @@ fn every_reload_gives_what_a_fresh_load_and_compile_gives() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_document_written_twice_is_two_objects_and_an_edit_of_one_leaves_the_other() {
+    let dir = directory("twice");
+    write(&dir, "services.yaml", SERVICES);
+    let paths = vec![dir.clone()];
+    let proxy = Proxy::default();
+    let mut reloader = Reloader::default();
+    // With a creation time: the loader does not copy it to stamp one.
+    let dated = |prefix: &str, subset: &str| {
+        route("twice", prefix, subset, "").replace(
+            "namespace: default}",
+            "namespace: default, creationTimestamp: \"2026-01-01T00:00:00Z\"}",
+        )
+    };
+    let steps = [
+        ("once", dated("/a", "v1")),
+        (
+            "the same document twice",
+            [dated("/a", "v1"), dated("/a", "v1")].concat(),
+        ),
+        (
+            "the second copy edited",
+            [dated("/a", "v1"), dated("/a", "v2")].concat(),
+        ),
+        (
+            "the first copy edited",
+            [dated("/a", "v2"), dated("/a", "v2")].concat(),
+        ),
+    ];
+    for (what, text) in steps {
+        write(&dir, "routes.yaml", &text);
+        let reloaded = printed(reloader.compile(&proxy, &paths));
+        assert_eq!(reloaded, printed(compile_files(&proxy, &paths)), "{what}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

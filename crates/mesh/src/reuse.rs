@@ -158,11 +158,14 @@ impl Reuse {
     /// hosts, gateways and `exportTo`, no TCP or TLS routes, and new routes that compile
     /// without problems, as many as before, each a catch-all where the one it replaces was
     /// (so each takes its place in the virtual hosts' order). `None` otherwise, and nothing
-    /// kept changes: compile the configuration ([`RouteTable::compile_reusing`]).
+    /// kept changes but the registry's cache of resolved destinations (which resolve the
+    /// same either way): compile the configuration ([`RouteTable::compile_reusing`]).
     ///
     /// The table is the one a compile of the configuration with the replacements makes
-    /// (`tests/reuse.rs` compares them); only the replaced VirtualServices are compiled,
-    /// and only the virtual hosts they route are touched.
+    /// (`tests/reuse.rs` compares them). Only the replaced VirtualServices are compiled;
+    /// the table is copied (its virtual hosts' route lists are lists of pointers) and only
+    /// the virtual hosts they route are changed. Each object must be in one place of the
+    /// configuration (the loader reads a document written twice twice).
     pub fn patch(
         &mut self,
         proxy: &Proxy,
