@@ -235,3 +235,113 @@ fn a_document_written_twice_is_two_objects_and_an_edit_of_one_leaves_the_other()
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_patch_reaches_every_server_and_tls_chain_that_serves_the_routes() {
+    use base64::Engine as _;
+    let dir = directory("servers");
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["app.example.com".to_string()]).expect("a certificate");
+    let base64 = |pem: String| base64::engine::general_purpose::STANDARD.encode(pem);
+    let gateway = format!(
+        r#"apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: gw, namespace: istio-system}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: 80, name: http, protocol: HTTP}}
+    hosts: ["*"]
+  - port: {{number: 8080, name: http-alt, protocol: HTTP}}
+    hosts: ["*"]
+  - port: {{number: 443, name: https, protocol: HTTPS}}
+    hosts: ["*"]
+    tls: {{mode: SIMPLE, credentialName: cred}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: cred, namespace: istio-system}}
+type: kubernetes.io/tls
+data:
+  tls.crt: {}
+  tls.key: {}
+"#,
+        base64(certified.cert.pem()),
+        base64(certified.signing_key.serialize_pem()),
+    );
+    let services = SERVICES.split_once("---\n").expect("the Gateway first").1;
+    write(&dir, "services.yaml", &format!("{gateway}---\n{services}"));
+    let paths = vec![dir.clone()];
+    let proxy = Proxy::default();
+    let mut reloader = Reloader::default();
+    let headers = "    headers: {response: {set: {x-edited: \"1\"}}}\n";
+    let steps = [
+        (
+            "the first load",
+            routes(&route("middle", "/middle", "v1", "")),
+            false,
+        ),
+        (
+            "an action edited",
+            routes(&route("middle", "/middle", "v2", headers)),
+            true,
+        ),
+        (
+            "a match edited",
+            routes(&route("middle", "/milieu", "v2", headers)),
+            true,
+        ),
+    ];
+    for (what, text, patched) in steps {
+        write(&dir, "routes.yaml", &text);
+        let reloaded = printed(reloader.compile(&proxy, &paths));
+        assert_eq!(reloader.patched(), patched, "{what}: {:?}", reloaded.1);
+        assert_eq!(reloaded, printed(compile_files(&proxy, &paths)), "{what}");
+        if what != "the first load" {
+            // Each of the three servers serves the edit.
+            assert_eq!(reloaded.0.matches("x-edited").count(), 3 * 2, "{what}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn files_with_crlf_line_ends_are_edited_as_others() {
+    let dir = directory("crlf");
+    write(&dir, "services.yaml", &SERVICES.replace('\n', "\r\n"));
+    let paths = vec![dir.clone()];
+    let proxy = Proxy::default();
+    let mut reloader = Reloader::default();
+    let headers = "    headers: {response: {set: {x-edited: \"1\"}}}\n";
+    let steps = [
+        (
+            "the first load",
+            routes(&route("middle", "/middle", "v1", "")),
+            false,
+        ),
+        (
+            "a line added",
+            routes(&route("middle", "/middle", "v2", headers)),
+            true,
+        ),
+        (
+            "an error, at its line",
+            routes(&route("middle", "/middle", "v1", headers).replace("v1}}]", "v1}, weight: -1}]")),
+            false,
+        ),
+    ];
+    for (what, text, patched) in steps {
+        write(&dir, "routes.yaml", &text.replace('\n', "\r\n"));
+        let reloaded = printed(reloader.compile(&proxy, &paths));
+        assert_eq!(reloader.patched(), patched, "{what}: {:?}", reloaded.1);
+        assert_eq!(reloaded, printed(compile_files(&proxy, &paths)), "{what}");
+        if what.contains("error") {
+            assert!(
+                reloaded.1.iter().any(|p| p.contains("routes.yaml:20:")),
+                "{:?}",
+                reloaded.1
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
