@@ -147,11 +147,9 @@ async fn a_killed_component_is_logged_reaped_restarted_and_dies_with_sluice() {
     assert!(saw_unhealthy, "no 503 while the component was down");
     let second = back.expect("restarted");
     assert_eq!(readiness(up.admin).await.0, 200);
-    let log = up.stderr();
-    assert!(
-        log.contains("crashy/default/model") && log.contains("was killed by SIGKILL"),
-        "{log}"
-    );
+    let needles = ["crashy/default/model", "was killed by SIGKILL"];
+    let log = up.stderr_with(&needles);
+    assert!(needles.iter().all(|n| log.contains(n)), "{log}");
     // Reaped: sluice has no zombie child.
     let children = children_states(up.pid());
     assert!(children.iter().all(|(_, state)| *state != 'Z'), "{children:?}");

@@ -399,13 +399,13 @@ async fn an_explainer_sluice_cannot_run_is_a_warning_and_its_route_is_absent() {
     for (explainer, why) in cases {
         let file = scratch("explainer-absent", &with_explainer(&explainer));
         let up = Up::start(&[&file], &["--python", "/nonexistent/python3"]);
-        let stderr = up.stderr();
-        assert!(
-            stderr.contains("/seldon/seldon/iris-explainer/default/ is not served locally")
-                && stderr.contains(why)
-                && stderr.contains("spec.predictors[0].explainer"),
-            "{stderr}"
-        );
+        let needles = [
+            "/seldon/seldon/iris-explainer/default/ is not served locally",
+            why,
+            "spec.predictors[0].explainer",
+        ];
+        let stderr = up.stderr_with(&needles);
+        assert!(needles.iter().all(|n| stderr.contains(n)), "{stderr}");
         let c = client();
         let (status, body) = predict(&c, up.gateway, "/seldon/seldon/iris/api/v1.0/predictions", None).await;
         assert_eq!(status, 200, "{body}");

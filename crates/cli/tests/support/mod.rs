@@ -149,6 +149,20 @@ impl Up {
         self.stderr.lock().expect("lock").clone()
     }
 
+    /// What sluice wrote on stderr once it holds every one of `needles`, or after 10 s.
+    /// Sluice writes a line before the stdout line that ends `start`, yet a thread reads
+    /// stderr: on a busy machine it may not have read that line yet.
+    pub(crate) fn stderr_with(&self, needles: &[&str]) -> String {
+        let started = std::time::Instant::now();
+        loop {
+            let stderr = self.stderr();
+            if needles.iter().all(|n| stderr.contains(n)) || started.elapsed() > Duration::from_secs(10) {
+                return stderr;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Its process id.
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()
