@@ -123,7 +123,7 @@ impl Gateway {
                 table: ArcSwap::new(table),
                 diagnostics: ArcSwap::from_pointee(Vec::new()),
                 ready: std::sync::atomic::AtomicBool::new(false),
-                clients: Clients::new(),
+                clients: Clients::default(),
                 balancer: Arc::new(Balancer::default()),
                 metrics,
                 mirror_limit: Arc::new(Semaphore::new(crate::mirror::MAX_IN_FLIGHT)),

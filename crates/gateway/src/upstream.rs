@@ -1,23 +1,23 @@
-//! Connections to upstream endpoints: pooled HTTP/1.1 and HTTP/2 (prior knowledge)
-//! clients, services in this process reached without a socket, load balancing and
-//! per-cluster request accounting.
+//! Upstream requests: to endpoints over pooled HTTP/1.1 and HTTP/2 (prior knowledge)
+//! connections ([`pool`]), or to services in this process without a socket; load
+//! balancing and per-cluster request accounting.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use http::{HeaderValue, Request, Response, header};
-use http_body_util::BodyExt;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use rand::RngExt;
 use sluice_mesh::cluster::LoadBalancer;
 use sluice_mesh::{Cluster, Endpoint};
 
 use crate::{Body, BoxError, FastMap};
+
+mod pool;
+
+pub(crate) use pool::{Http1Pool, Http2Pool};
 
 /// A service living in this process at an endpoint address (`sluice up`'s engines): the
 /// gateway hands it requests directly instead of writing them to a loopback socket. The
@@ -161,105 +161,40 @@ pub(crate) fn refused_stream(error: &(dyn std::error::Error + 'static)) -> bool 
     false
 }
 
-/// Istio's default connect timeout.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// HTTP/2 (prior knowledge) connections, one per endpoint, each carrying many streams.
-/// Unlike a pool keyed by the request URI, the request's `:authority` is free to be the
-/// routed host while the connection goes to the chosen endpoint.
+/// The upstream connection pools, and the in-process services.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Http2Pool {
-    connections: Arc<Mutex<FastMap<String, hyper::client::conn::http2::SendRequest<Body>>>>,
-}
-
-impl Http2Pool {
-    /// A ready sender to `endpoint` (`host:port`): the pooled one, or a new connection.
-    async fn sender(
-        &self,
-        endpoint: &str,
-    ) -> Result<hyper::client::conn::http2::SendRequest<Body>, SendError> {
-        let pooled = self
-            .connections
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(endpoint)
-            .cloned();
-        if let Some(mut sender) = pooled
-            && sender.ready().await.is_ok()
-        {
-            return Ok(sender);
-        }
-        let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(endpoint))
-            .await
-            .map_err(|_| SendError::Connect("connection timed out".into()))?
-            .map_err(|e| SendError::Connect(e.into()))?;
-        let _ = stream.set_nodelay(true);
-        let (sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-            .timer(hyper_util::rt::TokioTimer::new())
-            .handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .map_err(|e| SendError::Connect(e.into()))?;
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        self.connections
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(endpoint.to_string(), sender.clone());
-        Ok(sender)
-    }
-
-    async fn request(&self, endpoint: &str, request: Request<Body>) -> Result<Response<Body>, SendError> {
-        let mut sender = self.sender(endpoint).await?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| SendError::Request(e.into()))?;
-        Ok(response.map(|body| body.map_err(|e| Box::new(e) as BoxError).boxed()))
-    }
-}
-
-/// The upstream clients, and the in-process services.
-#[derive(Clone, Debug)]
 pub(crate) struct Clients {
-    pub(crate) http1: Client<HttpConnector, Body>,
+    pub(crate) http1: Http1Pool,
     pub(crate) http2: Http2Pool,
     pub(crate) in_process: InProcessServices,
 }
 
 impl Clients {
-    pub(crate) fn new() -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        let http1 = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(1024)
-            .build(connector);
-        Clients {
-            http1,
-            http2: Http2Pool::default(),
-            in_process: InProcessServices::default(),
-        }
-    }
-
     /// Send `request` (its URI a path, its host in `Host`) to `endpoint` (`host:port`): to
     /// the service in this process there, else over HTTP/2 (`h2`: the host becomes
-    /// `:authority`, the connection goes to the endpoint) or HTTP/1.1 (the pooled client
-    /// connects to the endpoint; the host stays in `Host`).
+    /// `:authority`) or HTTP/1.1 (the host stays in `Host`, the endpoint's when the client
+    /// sent none); either way the connection goes to the endpoint.
     pub(crate) async fn request(
         &self,
         h2: bool,
         endpoint: &str,
         mut request: Request<Body>,
     ) -> Result<Response<Body>, SendError> {
-        let host = if h2 {
-            request.headers_mut().remove(header::HOST)
-        } else {
-            None
-        };
+        if !h2 {
+            *request.version_mut() = http::Version::HTTP_11;
+            if !request.headers().contains_key(header::HOST) {
+                let host = endpoint.strip_suffix(":80").unwrap_or(endpoint);
+                let host = HeaderValue::try_from(host).map_err(|e| SendError::Connect(e.into()))?;
+                request.headers_mut().insert(header::HOST, host);
+            }
+            if let Some(service) = self.in_process.get(endpoint) {
+                return Ok(in_process(&service, request).await);
+            }
+            return self.http1.request(endpoint, request).await;
+        }
+        let host = request.headers_mut().remove(header::HOST);
         let authority = host.as_ref().and_then(|h| h.to_str().ok()).unwrap_or(endpoint);
-        // The absolute URI the client needs, from parts: the path is shared, not re-parsed.
+        // The absolute URI HTTP/2 needs, from parts: the path is shared, not re-parsed.
         let mut uri = std::mem::take(request.uri_mut()).into_parts();
         uri.scheme = Some(http::uri::Scheme::HTTP);
         uri.authority =
@@ -269,35 +204,26 @@ impl Clients {
         }
         *request.uri_mut() = http::Uri::from_parts(uri)
             .map_err(|e: http::uri::InvalidUriParts| SendError::Connect(e.into()))?;
-        *request.version_mut() = if h2 {
-            http::Version::HTTP_2
-        } else {
-            http::Version::HTTP_11
-        };
+        *request.version_mut() = http::Version::HTTP_2;
         if let Some(service) = self.in_process.get(endpoint) {
-            let mut response = service(request).await;
-            // What the socket would have carried: byte metrics read the length.
-            if let Some(n) = hyper::body::Body::size_hint(response.body()).exact()
-                && !response.headers().contains_key(header::CONTENT_LENGTH)
-            {
-                response
-                    .headers_mut()
-                    .insert(header::CONTENT_LENGTH, HeaderValue::from(n));
-            }
-            return Ok(response);
+            return Ok(in_process(&service, request).await);
         }
-        if h2 {
-            return self.http2.request(endpoint, request).await;
-        }
-        let response = self.http1.request(request).await.map_err(|e| {
-            if e.is_connect() {
-                SendError::Connect(e.into())
-            } else {
-                SendError::Request(e.into())
-            }
-        })?;
-        Ok(response.map(|body| body.map_err(|e| Box::new(e) as BoxError).boxed()))
+        self.http2.request(endpoint, request).await
     }
+}
+
+/// `request` handed to the service in this process.
+async fn in_process(service: &InProcess, request: Request<Body>) -> Response<Body> {
+    let mut response = service(request).await;
+    // What the socket would have carried: byte metrics read the length.
+    if let Some(n) = hyper::body::Body::size_hint(response.body()).exact()
+        && !response.headers().contains_key(header::CONTENT_LENGTH)
+    {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+    }
+    response
 }
 
 /// Per-cluster state: round-robin position, active requests per endpoint, requests in

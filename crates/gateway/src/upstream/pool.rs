@@ -1,0 +1,386 @@
+//! Connections to upstream endpoints, by endpoint (`host:port`): HTTP/1.1 keep-alive
+//! connections, each carrying one request at a time, and HTTP/2 (prior knowledge)
+//! connections, one per endpoint carrying many streams.
+//!
+//! Keyed by the endpoint rather than by the request URI, a request's `Host` (or
+//! `:authority`) is free to be the routed host while the connection goes to the endpoint
+//! the balancer chose.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::BodyExt;
+use hyper::body::{Body as _, Frame, Incoming, SizeHint};
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+
+use super::SendError;
+use crate::{Body, BoxError, FastMap};
+
+/// Istio's default connect timeout.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An idle HTTP/1.1 connection older than this is closed rather than reused: the upstream
+/// may be about to close it.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The most idle HTTP/1.1 connections kept per endpoint.
+const MOST_IDLE: usize = 1024;
+
+/// A TCP connection to `endpoint`, without Nagle's delay.
+async fn connect(endpoint: &str) -> Result<TokioIo<tokio::net::TcpStream>, SendError> {
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(endpoint))
+        .await
+        .map_err(|_| SendError::Connect("connection timed out".into()))?
+        .map_err(|e| SendError::Connect(e.into()))?;
+    let _ = stream.set_nodelay(true);
+    Ok(TokioIo::new(stream))
+}
+
+/// HTTP/1.1 keep-alive connections. A connection is taken for one request and given back
+/// when its response has been read to the end; most recently used first. Taking and
+/// giving back is a lock on one map: no task, timer or hashing of the request's URI.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Http1Pool {
+    idle: Arc<Mutex<Idle>>,
+}
+
+#[derive(Debug, Default)]
+struct Idle {
+    /// By endpoint, the last given back last.
+    connections: FastMap<String, Vec<IdleSender>>,
+    /// When connections closed or timed out were last removed from every endpoint's list.
+    swept: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct IdleSender {
+    sender: http1::SendRequest<Body>,
+    since: Instant,
+}
+
+impl Http1Pool {
+    /// Send `request` (origin-form URI, `Host` set) on a connection to `endpoint`.
+    pub(crate) async fn request(
+        &self,
+        endpoint: &str,
+        mut request: Request<Body>,
+    ) -> Result<Response<Body>, SendError> {
+        if let Some(mut sender) = self.take(endpoint)
+            && sender.ready().await.is_ok()
+        {
+            match sender.try_send_request(request).await {
+                Ok(response) => return Ok(self.giving_back(endpoint, sender, response)),
+                // The upstream closed the idle connection before the request was written:
+                // it is sent once more, on a new connection (as hyper's pooled client does).
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) => request = unsent,
+                    None => return Err(SendError::Request(e.into_error().into())),
+                },
+            }
+        }
+        let (mut sender, connection) = http1::Builder::new()
+            .handshake(connect(endpoint).await?)
+            .await
+            .map_err(|e| SendError::Connect(e.into()))?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| SendError::Request(e.into()))?;
+        Ok(self.giving_back(endpoint, sender, response))
+    }
+
+    /// An idle connection to `endpoint` that is still open and not too old.
+    fn take(&self, endpoint: &str) -> Option<http1::SendRequest<Body>> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let list = idle.connections.get_mut(endpoint)?;
+        while let Some(IdleSender { sender, since }) = list.pop() {
+            if !sender.is_closed() && since.elapsed() < IDLE_TIMEOUT {
+                return Some(sender);
+            }
+        }
+        None
+    }
+
+    /// Keep `sender` for the next request to `endpoint`.
+    fn give_back(&self, endpoint: &str, sender: http1::SendRequest<Body>) {
+        let now = Instant::now();
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        // Once a timeout: connections to endpoints no longer used are closed too.
+        if idle.swept.is_none_or(|at| now.duration_since(at) >= IDLE_TIMEOUT) {
+            idle.swept = Some(now);
+            idle.connections.retain(|_, list| {
+                list.retain(|i| !i.sender.is_closed() && now.duration_since(i.since) < IDLE_TIMEOUT);
+                !list.is_empty()
+            });
+        }
+        let list = match idle.connections.get_mut(endpoint) {
+            Some(list) => list,
+            None => idle.connections.entry(endpoint.to_string()).or_default(),
+        };
+        if list.len() >= MOST_IDLE {
+            list.remove(0);
+        }
+        list.push(IdleSender { sender, since: now });
+    }
+
+    /// `response`, whose body gives the connection back when read to the end.
+    fn giving_back(
+        &self,
+        endpoint: &str,
+        sender: http1::SendRequest<Body>,
+        response: Response<Incoming>,
+    ) -> Response<Body> {
+        response.map(|body| {
+            let mut body = GivingBack {
+                inner: body,
+                back: Some((self.clone(), endpoint.to_string(), sender)),
+            };
+            if body.inner.is_end_stream() {
+                body.give_back();
+            }
+            body.boxed()
+        })
+    }
+}
+
+/// A response body that gives its connection back to the pool once read to the end. One
+/// dropped before its end takes the connection with it (hyper closes it).
+struct GivingBack {
+    inner: Incoming,
+    back: Option<(Http1Pool, String, http1::SendRequest<Body>)>,
+}
+
+impl GivingBack {
+    fn give_back(&mut self) {
+        if let Some((pool, endpoint, sender)) = self.back.take() {
+            pool.give_back(&endpoint, sender);
+        }
+    }
+}
+
+impl hyper::body::Body for GivingBack {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let frame = Pin::new(&mut self.inner).poll_frame(cx);
+        match &frame {
+            Poll::Ready(None) => self.give_back(),
+            Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => self.give_back(),
+            Poll::Ready(Some(Err(_))) => self.back = None,
+            _ => {}
+        }
+        frame.map(|f| f.map(|r| r.map_err(|e| Box::new(e) as BoxError)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// HTTP/2 (prior knowledge) connections, one per endpoint, each carrying many streams.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Http2Pool {
+    connections: Arc<Mutex<FastMap<String, http2::SendRequest<Body>>>>,
+}
+
+impl Http2Pool {
+    /// A ready sender to `endpoint` (`host:port`): the pooled one, or a new connection.
+    async fn sender(&self, endpoint: &str) -> Result<http2::SendRequest<Body>, SendError> {
+        let pooled = self
+            .connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(endpoint)
+            .cloned();
+        if let Some(mut sender) = pooled
+            && sender.ready().await.is_ok()
+        {
+            return Ok(sender);
+        }
+        let (sender, connection) = http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .handshake(connect(endpoint).await?)
+            .await
+            .map_err(|e| SendError::Connect(e.into()))?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        self.connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(endpoint.to_string(), sender.clone());
+        Ok(sender)
+    }
+
+    /// Send `request` (absolute URI: its authority is the `:authority`) to `endpoint`.
+    pub(crate) async fn request(
+        &self,
+        endpoint: &str,
+        request: Request<Body>,
+    ) -> Result<Response<Body>, SendError> {
+        let mut sender = self.sender(endpoint).await?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| SendError::Request(e.into()))?;
+        Ok(response.map(|body| body.map_err(|e| Box::new(e) as BoxError).boxed()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::full;
+
+    /// How the test upstream answers each request on a connection.
+    #[derive(Clone, Copy)]
+    enum Answer {
+        /// `200` with the connection's number as the body, keeping the connection open.
+        KeepAlive,
+        /// As `KeepAlive`, then closes the connection without saying so.
+        ThenClose,
+        /// As `KeepAlive` with `connection: close`, then closes it.
+        ConnectionClose,
+        /// On the first connection only: a 10-byte body of which 5 bytes are sent, and the
+        /// connection left open; later connections answer as `KeepAlive`.
+        FirstCutShort,
+    }
+
+    /// An HTTP/1.1 upstream on loopback; its address and the connections it accepted.
+    async fn upstream(answer: Answer) -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                tokio::spawn(async move {
+                    let mut request = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    loop {
+                        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                            match stream.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(read) => request.extend_from_slice(&buf[..read]),
+                            }
+                        }
+                        request.clear();
+                        let body = format!("connection {n}");
+                        let (head, close) = match answer {
+                            Answer::FirstCutShort if n == 1 => {
+                                let _ = stream
+                                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhalf.")
+                                    .await;
+                                std::future::pending::<()>().await;
+                                return;
+                            }
+                            Answer::ConnectionClose => ("connection: close\r\n", true),
+                            Answer::ThenClose => ("", true),
+                            Answer::KeepAlive | Answer::FirstCutShort => ("", false),
+                        };
+                        let response = format!(
+                            "HTTP/1.1 200 OK\r\n{head}content-length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        if stream.write_all(response.as_bytes()).await.is_err() || close {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (addr, accepted)
+    }
+
+    /// GET / through `pool`: the status and the body read to the end.
+    async fn get(pool: &Http1Pool, addr: &str) -> (u16, String) {
+        let request = Request::builder()
+            .uri("/")
+            .header(http::header::HOST, "model.example")
+            .body(full(Bytes::new()))
+            .expect("request");
+        let response = pool.request(addr, request).await.expect("answered");
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.expect("body").to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn a_connection_read_to_the_end_carries_the_next_request() {
+        let (addr, accepted) = upstream(Answer::KeepAlive).await;
+        let pool = Http1Pool::default();
+        for _ in 0..5 {
+            assert_eq!(get(&pool, &addr).await, (200, "connection 1".to_string()));
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_connection_is_not_reused_before_its_response_is_read_to_the_end() {
+        let (addr, accepted) = upstream(Answer::FirstCutShort).await;
+        let pool = Http1Pool::default();
+        let request = Request::builder()
+            .uri("/")
+            .body(full(Bytes::new()))
+            .expect("request");
+        let unfinished = pool.request(&addr, request).await.expect("answered");
+        // Were its connection given back, this request would wait behind the unread body.
+        let answer = tokio::time::timeout(Duration::from_secs(10), get(&pool, &addr)).await;
+        assert_eq!(answer.expect("in time"), (200, "connection 2".to_string()));
+        // Dropped before its end, it takes its connection with it.
+        drop(unfinished);
+        assert_eq!(get(&pool, &addr).await, (200, "connection 2".to_string()));
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_upstream_closed_is_not_reused() {
+        for answer in [Answer::ThenClose, Answer::ConnectionClose] {
+            let (addr, accepted) = upstream(answer).await;
+            let pool = Http1Pool::default();
+            for n in 1..=3 {
+                assert_eq!(get(&pool, &addr).await, (200, format!("connection {n}")));
+                // Time for the close to reach the connection's task.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            assert_eq!(accepted.load(Ordering::SeqCst), 3);
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_requests_each_get_a_connection_and_all_are_kept() {
+        let (addr, accepted) = upstream(Answer::KeepAlive).await;
+        let pool = Http1Pool::default();
+        let answers = futures_util::future::join_all((0..4).map(|_| get(&pool, &addr))).await;
+        let mut bodies: Vec<String> = answers.into_iter().map(|(_, body)| body).collect();
+        bodies.sort();
+        assert_eq!(
+            bodies,
+            ["connection 1", "connection 2", "connection 3", "connection 4"]
+        );
+        // Four idle connections now: four more concurrent requests open none.
+        futures_util::future::join_all((0..4).map(|_| get(&pool, &addr))).await;
+        assert_eq!(accepted.load(Ordering::SeqCst), 4);
+    }
+}
