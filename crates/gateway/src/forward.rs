@@ -17,6 +17,10 @@ use rand::RngExt;
 use sluice_mesh::{Forward, Reply, UpstreamProtocol};
 
 use crate::flags::ResponseFlag;
+use crate::headers::{
+    GRPC_STATUS, GRPC_TIMEOUT, X_ENVOY_ATTEMPT_COUNT, X_ENVOY_EXPECTED_RQ_TIMEOUT_MS, X_ENVOY_ORIGINAL_HOST,
+    X_ENVOY_ORIGINAL_PATH, X_ENVOY_OVERLOADED, X_ENVOY_UPSTREAM_SERVICE_TIME, X_FORWARDED_CLIENT_CERT,
+};
 use crate::proxy::{Exchange, Outcome};
 use crate::record::Counted;
 use crate::upstream::{Outcome as Try, SendError, refused_stream};
@@ -59,7 +63,7 @@ pub(crate) async fn forward(
         );
         o.response
             .headers_mut()
-            .insert("x-envoy-overloaded", HeaderValue::from_static("true"));
+            .insert(X_ENVOY_OVERLOADED, HeaderValue::from_static("true"));
         return o;
     };
     let Some(uri) = upstream_uri(&f, &parts.uri) else {
@@ -123,7 +127,7 @@ fn upstream_headers(ex: &Exchange<'_>, f: &Forward, parts: &mut http::request::P
     // x-forwarded-client-cert: Istio's SANITIZE_SET — the client's never passes (removed
     // above); a verified client certificate's details are set (spec §8, C83).
     if let Some(xfcc) = ex.downstream.tls.as_ref().and_then(|t| t.xfcc.clone()) {
-        headers.insert(http::HeaderName::from_static("x-forwarded-client-cert"), xfcc);
+        headers.insert(X_FORWARDED_CLIENT_CERT, xfcc);
     }
     for ops in f.request_headers() {
         ops.apply(&mut headers);
@@ -133,7 +137,7 @@ fn upstream_headers(ex: &Exchange<'_>, f: &Forward, parts: &mut http::request::P
             if f.original_host()
                 && let Some(original) = original
             {
-                headers.insert("x-envoy-original-host", original.clone());
+                headers.insert(X_ENVOY_ORIGINAL_HOST, original.clone());
             }
             headers.insert(header::HOST, rewritten.clone());
         }
@@ -146,7 +150,7 @@ fn upstream_headers(ex: &Exchange<'_>, f: &Forward, parts: &mut http::request::P
     if let Some(original) = f.original_path(own)
         && let Ok(v) = HeaderValue::try_from(&*original)
     {
-        headers.insert("x-envoy-original-path", v);
+        headers.insert(X_ENVOY_ORIGINAL_PATH, v);
     }
     headers
 }
@@ -154,7 +158,7 @@ fn upstream_headers(ex: &Exchange<'_>, f: &Forward, parts: &mut http::request::P
 /// The client's `grpc-timeout` header, if it is one.
 fn client_grpc_timeout(headers: &HeaderMap) -> Option<Duration> {
     headers
-        .get("grpc-timeout")
+        .get(GRPC_TIMEOUT)
         .and_then(|v| v.to_str().ok())
         .and_then(parse_grpc_timeout)
 }
@@ -369,15 +373,15 @@ impl Tries {
         });
         if let Some(h) = builder.headers_mut() {
             *h = headers;
-            h.insert("x-envoy-attempt-count", HeaderValue::from(attempt));
+            h.insert(X_ENVOY_ATTEMPT_COUNT, attempt_count(attempt));
             // Envoy states the try's timeout, and passes it on as a gRPC call's deadline.
             if let Some(expected) = self.per_try.or(self.timeout) {
                 let ms = expected.as_millis() as u64;
-                h.insert("x-envoy-expected-rq-timeout-ms", HeaderValue::from(ms));
+                h.insert(X_ENVOY_EXPECTED_RQ_TIMEOUT_MS, HeaderValue::from(ms));
                 if self.grpc
                     && let Ok(v) = HeaderValue::try_from(format!("{ms}m"))
                 {
-                    h.insert("grpc-timeout", v);
+                    h.insert(GRPC_TIMEOUT, v);
                 }
             }
             // Envoy's HTTP/1 codec states an empty body, except where none is expected.
@@ -457,7 +461,7 @@ impl Tries {
                 balancer.report(&f.cluster, pick.endpoint, Try::Status(status));
                 let grpc_status = response
                     .headers()
-                    .get("grpc-status")
+                    .get(GRPC_STATUS)
                     .and_then(|v| v.to_str().ok()?.parse().ok());
                 if more && retry_on.response(status, grpc_status) {
                     // Read the answer off the connection in the background, as Envoy resets it.
@@ -527,7 +531,7 @@ fn downstream(
     parts.version = ex.version;
     headers::downstream_response(&mut parts.headers);
     parts.headers.insert(
-        "x-envoy-upstream-service-time",
+        X_ENVOY_UPSTREAM_SERVICE_TIME,
         HeaderValue::from(service_time.as_millis() as u64),
     );
     for ops in f.response_headers() {
@@ -583,6 +587,16 @@ where
     }
 }
 
+/// The `x-envoy-attempt-count` value of try number `attempt`: the first tries' are made once.
+fn attempt_count(attempt: u32) -> HeaderValue {
+    match attempt {
+        1 => HeaderValue::from_static("1"),
+        2 => HeaderValue::from_static("2"),
+        3 => HeaderValue::from_static("3"),
+        n => HeaderValue::from(n),
+    }
+}
+
 /// A gRPC `grpc-timeout` value: up to 8 digits and a unit (`H`, `M`, `S`, `m`, `u`, `n`).
 fn parse_grpc_timeout(value: &str) -> Option<Duration> {
     let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
@@ -617,6 +631,13 @@ async fn backoff(attempt: u32, base: Duration, deadline: Option<Instant>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attempt_counts_are_the_numbers() {
+        for n in 1..=12 {
+            assert_eq!(attempt_count(n), n.to_string().as_str());
+        }
+    }
 
     #[test]
     fn grpc_timeouts() {

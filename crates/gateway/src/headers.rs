@@ -46,16 +46,34 @@ pub(crate) fn request_id(rng: &mut impl Rng) -> String {
     sluice_api::ids::uuid_v4(rng.random())
 }
 
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const X_ENVOY_EXTERNAL_ADDRESS: HeaderName = HeaderName::from_static("x-envoy-external-address");
-const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+// Header names the gateway reads or writes on every request, made once: a name given as a
+// `&str` is checked and parsed again on each use.
+pub(crate) const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
+pub(crate) const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+pub(crate) const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
+pub(crate) const X_ENVOY_ATTEMPT_COUNT: HeaderName = HeaderName::from_static("x-envoy-attempt-count");
+pub(crate) const X_ENVOY_EXPECTED_RQ_TIMEOUT_MS: HeaderName =
+    HeaderName::from_static("x-envoy-expected-rq-timeout-ms");
+pub(crate) const X_ENVOY_EXTERNAL_ADDRESS: HeaderName = HeaderName::from_static("x-envoy-external-address");
+pub(crate) const X_ENVOY_INTERNAL: HeaderName = HeaderName::from_static("x-envoy-internal");
+pub(crate) const X_ENVOY_ORIGINAL_HOST: HeaderName = HeaderName::from_static("x-envoy-original-host");
+pub(crate) const X_ENVOY_ORIGINAL_PATH: HeaderName = HeaderName::from_static("x-envoy-original-path");
+pub(crate) const X_ENVOY_OVERLOADED: HeaderName = HeaderName::from_static("x-envoy-overloaded");
+pub(crate) const X_ENVOY_UPSTREAM_SERVICE_TIME: HeaderName =
+    HeaderName::from_static("x-envoy-upstream-service-time");
+pub(crate) const X_FORWARDED_CLIENT_CERT: HeaderName = HeaderName::from_static("x-forwarded-client-cert");
+pub(crate) const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub(crate) const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Remove every header named in `lists`. One pass over the request's few headers; a
-/// removal by name (which parses and hashes the name) only for those present — most
-/// requests carry none.
-fn remove_listed(headers: &mut HeaderMap, lists: &[&[&str]]) {
-    let listed = |name: &HeaderName| lists.iter().any(|list| list.contains(&name.as_str()));
+/// Remove the hop-by-hop headers, and with `internal` those Envoy strips from clients. One
+/// pass over the request's few headers; a removal by name (which hashes the name) only for
+/// those present — most requests carry none.
+fn remove_listed(headers: &mut HeaderMap, internal: bool) {
+    let listed = |name: &HeaderName| {
+        let name = name.as_str();
+        HOP_BY_HOP.contains(&name) || (internal && name.starts_with("x-") && INTERNAL.contains(&name))
+    };
     let present: Vec<HeaderName> = headers.keys().filter(|n| listed(n)).cloned().collect();
     for name in present {
         headers.remove(name);
@@ -68,7 +86,7 @@ pub(crate) fn upstream_request(headers: &mut HeaderMap, peer: SocketAddr, scheme
     let te_trailers = headers
         .get(header::TE)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
-    remove_listed(headers, &[INTERNAL, HOP_BY_HOP]);
+    remove_listed(headers, true);
     if te_trailers {
         headers.insert(header::TE, HeaderValue::from_static("trailers"));
     }
@@ -92,7 +110,7 @@ pub(crate) fn upstream_request(headers: &mut HeaderMap, peer: SocketAddr, scheme
 
 /// Prepare upstream response headers for the client: hop-by-hop removed, `server` replaced.
 pub(crate) fn downstream_response(headers: &mut HeaderMap) {
-    remove_listed(headers, &[HOP_BY_HOP]);
+    remove_listed(headers, false);
     headers.insert(header::SERVER, crate::reply::SERVER);
 }
 
@@ -102,6 +120,11 @@ mod tests {
     use rand::rngs::StdRng;
 
     use super::*;
+
+    #[test]
+    fn internal_names_start_with_x_as_remove_listed_assumes() {
+        assert!(INTERNAL.iter().all(|n| n.starts_with("x-")));
+    }
 
     #[test]
     fn c86_client_controls_are_stripped_and_forwarding_headers_set() {

@@ -9,6 +9,7 @@ use sluice_mesh::{Cluster, UpstreamProtocol};
 use tokio::sync::Semaphore;
 
 use crate::full;
+use crate::headers::{X_ENVOY_ATTEMPT_COUNT, X_ENVOY_INTERNAL, X_FORWARDED_FOR};
 use crate::upstream::{Balancer, Clients};
 
 /// Mirrors in flight at once; more are dropped rather than queued.
@@ -33,15 +34,15 @@ impl Copy {
     fn headers(&self) -> HeaderMap {
         let mut headers = self.headers.clone();
         let local = self.local.ip().to_string();
-        let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        let xff = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
             Some(existing) => format!("{existing},{local}"),
             None => local,
         };
         if let Ok(v) = HeaderValue::try_from(xff) {
-            headers.insert("x-forwarded-for", v);
+            headers.insert(X_FORWARDED_FOR, v);
         }
-        headers.insert("x-envoy-internal", HeaderValue::from_static("true"));
-        headers.insert("x-envoy-attempt-count", HeaderValue::from(1));
+        headers.insert(X_ENVOY_INTERNAL, HeaderValue::from_static("true"));
+        headers.insert(X_ENVOY_ATTEMPT_COUNT, HeaderValue::from(1));
         headers
     }
 }

@@ -13,6 +13,7 @@ use sluice_mesh::{Action, Cluster, Reply, Scheme};
 
 use crate::flags::ResponseFlag;
 use crate::forward;
+use crate::headers::{GRPC_STATUS, X_FORWARDED_PROTO};
 use crate::record::{Counted, Finish, Measured, Recorded};
 use crate::server::Shared;
 use crate::{Body, reply};
@@ -226,7 +227,7 @@ fn routing_scheme(shared: &Shared, parts: &http::request::Parts, connection: Sch
     if shared.options.num_trusted_proxies > 0
         && parts
             .headers
-            .get("x-forwarded-proto")
+            .get(X_FORWARDED_PROTO)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
     {
         Scheme::Https
@@ -249,7 +250,7 @@ fn measured(
         // Only real gRPC codes, so an upstream cannot grow the label set.
         grpc_status: response
             .headers
-            .get("grpc-status")
+            .get(GRPC_STATUS)
             .and_then(|v| v.to_str().ok()?.parse::<u32>().ok())
             .and_then(sluice_mesh::grpc::Code::from_number)
             .map(|code| code.number()),

@@ -5,6 +5,7 @@ use http::{HeaderValue, Response, header};
 use sluice_mesh::Reply;
 use sluice_mesh::grpc::Code;
 
+use crate::headers::{GRPC_MESSAGE, GRPC_STATUS};
 use crate::{Body, full};
 
 /// The `server` header of every response, as Istio sets it.
@@ -35,11 +36,11 @@ pub(crate) fn local(reply: &Reply, grpc: bool, head: bool) -> Response<Body> {
     if grpc {
         let code = reply.grpc_status.unwrap_or_else(|| Code::for_http(reply.status));
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-        headers.insert("grpc-status", HeaderValue::from(code.number()));
+        headers.insert(GRPC_STATUS, HeaderValue::from(code.number()));
         if !reply.body.is_empty()
             && let Ok(v) = HeaderValue::from_str(&grpc_message(&String::from_utf8_lossy(&reply.body)))
         {
-            headers.insert("grpc-message", v);
+            headers.insert(GRPC_MESSAGE, v);
         }
         return response;
     }
