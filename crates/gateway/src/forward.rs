@@ -123,7 +123,7 @@ fn upstream_headers(ex: &Exchange<'_>, f: &Forward, parts: &mut http::request::P
         None => headers.get(header::HOST).filter(|h| h.to_str().is_ok()).cloned(),
     };
     let request_id = headers::request_id(&mut rand::rng());
-    headers::upstream_request(&mut headers, ex.downstream.peer, ex.scheme, &request_id);
+    headers::upstream_request(&mut headers, &ex.downstream.peer_ip, ex.scheme, request_id);
     // x-forwarded-client-cert: Istio's SANITIZE_SET — the client's never passes (removed
     // above); a verified client certificate's details are set (spec §8, C83).
     if let Some(xfcc) = ex.downstream.tls.as_ref().and_then(|t| t.xfcc.clone()) {

@@ -42,8 +42,15 @@ const HOP_BY_HOP: &[&str] = &[
 ];
 
 /// A fresh UUID v4, as Envoy generates for `x-request-id`.
-pub(crate) fn request_id(rng: &mut impl Rng) -> String {
-    sluice_api::ids::uuid_v4(rng.random())
+pub(crate) fn request_id(rng: &mut impl Rng) -> HeaderValue {
+    let id = sluice_api::ids::uuid_v4_ascii(rng.random());
+    HeaderValue::from_bytes(&id).unwrap_or_else(|_| HeaderValue::from_static("-"))
+}
+
+/// The client's IP address as a header value (`x-forwarded-for`, `x-envoy-external-address`),
+/// made once per connection.
+pub(crate) fn peer_ip(peer: SocketAddr) -> HeaderValue {
+    HeaderValue::try_from(peer.ip().to_string()).unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
 // Header names the gateway reads or writes on every request, made once: a name given as a
@@ -82,7 +89,12 @@ fn remove_listed(headers: &mut HeaderMap, internal: bool) {
 
 /// Prepare client headers for upstream: strip internal and hop-by-hop headers, set
 /// `x-forwarded-for`, `x-forwarded-proto`, `x-envoy-external-address` and a new `x-request-id`.
-pub(crate) fn upstream_request(headers: &mut HeaderMap, peer: SocketAddr, scheme: Scheme, request_id: &str) {
+pub(crate) fn upstream_request(
+    headers: &mut HeaderMap,
+    peer_ip: &HeaderValue,
+    scheme: Scheme,
+    request_id: HeaderValue,
+) {
     let te_trailers = headers
         .get(header::TE)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
@@ -90,22 +102,17 @@ pub(crate) fn upstream_request(headers: &mut HeaderMap, peer: SocketAddr, scheme
     if te_trailers {
         headers.insert(header::TE, HeaderValue::from_static("trailers"));
     }
-    let ip = peer.ip().to_string();
-    let xff = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(existing) => format!("{existing}, {ip}"),
-        None => ip.clone(),
+    let xff = match headers.get(X_FORWARDED_FOR).map(HeaderValue::as_bytes) {
+        Some(existing) => HeaderValue::from_bytes(&[existing, b", ", peer_ip.as_bytes()].concat()).ok(),
+        None => Some(peer_ip.clone()),
     };
-    if let Ok(v) = HeaderValue::try_from(xff) {
+    if let Some(v) = xff {
         headers.insert(X_FORWARDED_FOR, v);
     }
     // `scheme` is the connection's, or a trusted proxy's x-forwarded-proto.
     headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(scheme.as_str()));
-    if let Ok(v) = HeaderValue::try_from(ip) {
-        headers.insert(X_ENVOY_EXTERNAL_ADDRESS, v);
-    }
-    if let Ok(v) = HeaderValue::try_from(request_id) {
-        headers.insert(X_REQUEST_ID, v);
-    }
+    headers.insert(X_ENVOY_EXTERNAL_ADDRESS, peer_ip.clone());
+    headers.insert(X_REQUEST_ID, request_id);
 }
 
 /// Prepare upstream response headers for the client: hop-by-hop removed, `server` replaced.
@@ -135,11 +142,12 @@ mod tests {
         h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
         h.insert("connection", HeaderValue::from_static("keep-alive"));
         let id = request_id(&mut StdRng::seed_from_u64(1));
-        upstream_request(&mut h, "127.0.0.9:5555".parse().expect("addr"), Scheme::Http, &id);
-        assert_eq!(h["x-request-id"], id.as_str());
+        let ip = peer_ip("127.0.0.9:5555".parse().expect("addr"));
+        upstream_request(&mut h, &ip, Scheme::Http, id.clone());
+        assert_eq!(h["x-request-id"], id);
         assert_ne!(id, "abc");
         assert_eq!(id.len(), 36);
-        assert_eq!(&id[14..15], "4", "UUID version 4");
+        assert_eq!(&id.as_bytes()[14..15], b"4", "UUID version 4");
         assert!(h.get("x-envoy-retry-on").is_none());
         assert!(h.get("connection").is_none());
         assert_eq!(h["x-forwarded-proto"], "http");

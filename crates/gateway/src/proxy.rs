@@ -38,6 +38,8 @@ pub(crate) struct TlsInfo {
 pub(crate) struct Downstream {
     /// The client's address.
     pub(crate) peer: SocketAddr,
+    /// The client's IP address as a header value.
+    pub(crate) peer_ip: http::HeaderValue,
     /// The gateway's address on this connection.
     pub(crate) local: SocketAddr,
     /// The Gateway server port this listener stands for.

@@ -585,6 +585,7 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, port: u16, mut 
                 let _ = stream.set_nodelay(true);
                 let downstream = proxy::Downstream {
                     peer,
+                    peer_ip: crate::headers::peer_ip(peer),
                     local: stream.local_addr().unwrap_or(local),
                     port,
                     scheme: Scheme::Http,
