@@ -29,6 +29,11 @@ use crate::{Body, BoxError, full, headers, mirror};
 /// Request bodies up to this size are buffered, so they can be retried and mirrored.
 pub(crate) const BUFFER_LIMIT: usize = 1 << 20;
 
+/// The headers a request usually gains on its way upstream: `x-forwarded-for`,
+/// `x-forwarded-proto`, `x-envoy-external-address`, `x-request-id`, `x-envoy-original-path`,
+/// `x-envoy-attempt-count`, `x-envoy-expected-rq-timeout-ms` and `grpc-timeout`.
+const ADDED_HEADERS: usize = 8;
+
 /// The start of the connect-failure body (Envoy's wording).
 const RESET_PREFIX: &str = "upstream connect error or disconnect/reset before headers. ";
 
@@ -118,6 +123,10 @@ fn upstream_uri(f: &Forward, request: &Uri) -> Option<Uri> {
 /// The client's headers are moved out of `parts`, not copied.
 fn upstream_headers(ex: &Exchange<'_>, f: &Forward, parts: &mut http::request::Parts) -> HeaderMap {
     let mut headers = std::mem::take(&mut parts.headers);
+    // Room for the headers added below and per try, made at once: a map parsed to the size
+    // of the client's headers would otherwise grow (and rehash) on the way, and a copy kept
+    // for a retry would grow again.
+    headers.reserve(ADDED_HEADERS);
     let original_authority = match parts.uri.authority() {
         Some(a) => HeaderValue::try_from(a.as_str()).ok(),
         None => headers.get(header::HOST).filter(|h| h.to_str().is_ok()).cloned(),
@@ -320,6 +329,8 @@ impl Tries {
         {
             return ex.fail(f, StatusCode::BAD_REQUEST, "", ResponseFlag::None);
         }
+        let empty = replayable.as_ref().is_some_and(Bytes::is_empty);
+        self.add_try_headers(&mut request_headers, method, empty);
         let mut tried: Vec<&str> = Vec::new();
         let mut last = Failure::Connect("remote connection failure");
         for attempt in 1..=self.max {
@@ -328,16 +339,13 @@ impl Tries {
                 (None, Some(s)) => s,
                 (None, None) => full(Bytes::new()),
             };
-            let empty = replayable.as_ref().is_some_and(Bytes::is_empty);
             // The last try takes the headers; earlier ones a copy, kept for a retry.
             let headers = if attempt == self.max {
                 std::mem::take(&mut request_headers)
             } else {
                 request_headers.clone()
             };
-            let Some(request) = self.request(method, &uri, headers, attempt, body, empty) else {
-                return ex.fail(f, StatusCode::BAD_REQUEST, "", ResponseFlag::None);
-            };
+            let request = self.request(method, &uri, headers, attempt, body);
             match self.once(ex, f, attempt, request, &mut tried).await {
                 Tried::Answered(response, service_time) => {
                     return Outcome {
@@ -356,47 +364,55 @@ impl Tries {
         self.failed(ex, f, last, self.max)
     }
 
-    /// The upstream request of try number `attempt`.
+    /// The headers every try adds, added once to the headers each try copies (so a copy,
+    /// made to its length, needs no room for them).
+    fn add_try_headers(&self, h: &mut HeaderMap, method: &Method, empty: bool) {
+        h.insert(X_ENVOY_ATTEMPT_COUNT, attempt_count(1));
+        // Envoy states the try's timeout, and passes it on as a gRPC call's deadline.
+        if let Some(expected) = self.per_try.or(self.timeout) {
+            let ms = expected.as_millis() as u64;
+            h.insert(X_ENVOY_EXPECTED_RQ_TIMEOUT_MS, HeaderValue::from(ms));
+            if self.grpc
+                && let Ok(v) = HeaderValue::try_from(format!("{ms}m"))
+            {
+                h.insert(GRPC_TIMEOUT, v);
+            }
+        }
+        // Envoy's HTTP/1 codec states an empty body, except where none is expected.
+        if empty
+            && !self.use_h2
+            && ![Method::GET, Method::HEAD, Method::CONNECT].contains(method)
+            && !h.contains_key(header::TRANSFER_ENCODING)
+        {
+            h.entry(header::CONTENT_LENGTH)
+                .or_insert(HeaderValue::from_static("0"));
+        }
+    }
+
+    /// The upstream request of try number `attempt`, its headers those of
+    /// [`add_try_headers`](Self::add_try_headers).
     fn request(
         &self,
         method: &Method,
         uri: &Uri,
-        headers: HeaderMap,
+        mut headers: HeaderMap,
         attempt: u32,
         body: Body,
-        empty: bool,
-    ) -> Option<Request<Body>> {
-        let mut builder = Request::builder().method(method.clone()).version(if self.use_h2 {
+    ) -> Request<Body> {
+        if attempt > 1 {
+            headers.insert(X_ENVOY_ATTEMPT_COUNT, attempt_count(attempt));
+        }
+        let mut request = Request::new(body);
+        *request.method_mut() = method.clone();
+        *request.version_mut() = if self.use_h2 {
             Version::HTTP_2
         } else {
             Version::HTTP_11
-        });
-        if let Some(h) = builder.headers_mut() {
-            *h = headers;
-            h.insert(X_ENVOY_ATTEMPT_COUNT, attempt_count(attempt));
-            // Envoy states the try's timeout, and passes it on as a gRPC call's deadline.
-            if let Some(expected) = self.per_try.or(self.timeout) {
-                let ms = expected.as_millis() as u64;
-                h.insert(X_ENVOY_EXPECTED_RQ_TIMEOUT_MS, HeaderValue::from(ms));
-                if self.grpc
-                    && let Ok(v) = HeaderValue::try_from(format!("{ms}m"))
-                {
-                    h.insert(GRPC_TIMEOUT, v);
-                }
-            }
-            // Envoy's HTTP/1 codec states an empty body, except where none is expected.
-            if empty
-                && !self.use_h2
-                && ![Method::GET, Method::HEAD, Method::CONNECT].contains(method)
-                && !h.contains_key(header::TRANSFER_ENCODING)
-            {
-                h.entry(header::CONTENT_LENGTH)
-                    .or_insert(HeaderValue::from_static("0"));
-            }
-        }
+        };
         // The endpoint is chosen per try; the path is fixed.
-        builder = builder.uri(uri.clone());
-        builder.body(body).ok()
+        *request.uri_mut() = uri.clone();
+        *request.headers_mut() = headers;
+        request
     }
 
     /// How long the next try may take: the per-try timeout, capped by the time left.

@@ -112,7 +112,7 @@ impl Rewrite {
         match self {
             Rewrite::Prefix { matched, replacement } => {
                 let cut = matched.unwrap_or(path.len()).min(path.len());
-                format!("{replacement}{}", path.get(cut..).unwrap_or(""))
+                [replacement.as_str(), path.get(cut..).unwrap_or("")].concat()
             }
             Rewrite::Regex { pattern, replacement } => {
                 pattern.replace_all(path, replacement.as_str()).into_owned()
@@ -145,7 +145,7 @@ pub struct ForwardAction {
 
 /// A request target without its `#fragment`.
 fn without_fragment(target: &str) -> &str {
-    target.split('#').next().unwrap_or("")
+    target.split_once('#').map_or(target, |(before, _)| before)
 }
 
 /// The most mirrors a route may have.
@@ -313,7 +313,7 @@ impl Forward {
             None => path,
         };
         match query {
-            Some(q) => Cow::Owned(format!("{path}?{q}")),
+            Some(q) => Cow::Owned([&*path, "?", q].concat()),
             None => path,
         }
     }
@@ -323,7 +323,7 @@ impl Forward {
     pub fn original_path<'a>(&self, request: &'a str) -> Option<Cow<'a, str>> {
         self.action.rewrite.as_ref()?;
         Some(match (self.split(request), &self.normalized) {
-            ((path, Some(q)), Some(_)) => Cow::Owned(format!("{path}?{q}")),
+            ((path, Some(q)), Some(_)) => Cow::Owned([&*path, "?", q].concat()),
             ((path, None), Some(_)) => path,
             (_, None) => Cow::Borrowed(without_fragment(request)),
         })
