@@ -467,7 +467,41 @@ fn place(file: &str, anchor: &Anchor, object: &ObjectRef, diagnostic: Diagnostic
     located
 }
 
+/// Equal objects: the same kind with the same content (shared or not).
+impl PartialEq for Typed {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Typed::SeldonDeployment(a), Typed::SeldonDeployment(b)) => {
+                Arc::ptr_eq(a, b) || (a.metadata == b.metadata && a.spec == b.spec && a.status == b.status)
+            }
+            (Typed::Secret(a), Typed::Secret(b)) => a == b,
+            (Typed::Gateway(a), Typed::Gateway(b)) => a == b,
+            (Typed::VirtualService(a), Typed::VirtualService(b)) => a == b,
+            (Typed::DestinationRule(a), Typed::DestinationRule(b)) => a == b,
+            (Typed::ServiceEntry(a), Typed::ServiceEntry(b)) => a == b,
+            (Typed::RequestAuthentication(a), Typed::RequestAuthentication(b)) => a == b,
+            (Typed::AuthorizationPolicy(a), Typed::AuthorizationPolicy(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
 impl Typed {
+    /// Is `other` this very object (not a copy)?
+    pub fn is_shared_with(&self, other: &Typed) -> bool {
+        match (self, other) {
+            (Typed::SeldonDeployment(a), Typed::SeldonDeployment(b)) => Arc::ptr_eq(a, b),
+            (Typed::Secret(a), Typed::Secret(b)) => Arc::ptr_eq(a, b),
+            (Typed::Gateway(a), Typed::Gateway(b)) => Arc::ptr_eq(a, b),
+            (Typed::VirtualService(a), Typed::VirtualService(b)) => Arc::ptr_eq(a, b),
+            (Typed::DestinationRule(a), Typed::DestinationRule(b)) => Arc::ptr_eq(a, b),
+            (Typed::ServiceEntry(a), Typed::ServiceEntry(b)) => Arc::ptr_eq(a, b),
+            (Typed::RequestAuthentication(a), Typed::RequestAuthentication(b)) => Arc::ptr_eq(a, b),
+            (Typed::AuthorizationPolicy(a), Typed::AuthorizationPolicy(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
     /// An Istio object without `metadata.creationTimestamp`.
     fn lacks_creation_time(&self) -> bool {
         self.istio_metadata()

@@ -103,6 +103,41 @@ fn an_edit_of_some_documents_is_the_load_a_fresh_read_makes() {
 }
 
 #[test]
+fn an_object_read_again_as_it_was_is_not_replaced_and_stays_the_same_object() {
+    let second = vs("ex", "/x", "");
+    let mut cache = Cache::default();
+    let first = first_file(&vs("b", "/b", ""));
+    let mut last = load::load_cached(&sources(&first, &second), &mut cache);
+    let before: Vec<_> = last.resources.iter().map(|r| r.typed.clone()).collect();
+
+    // A comment inside the DestinationRule (one line more) and the VirtualService after it
+    // laid out otherwise: read again, equal, not replaced; the later documents move down.
+    let commented = first
+        .replace("spec:\n  host: a.", "spec:\n  # the model's host\n  host: a.")
+        .replace(
+            "hosts: [\"*\"]\n  gateways: [istio-system/gw]\n  http:\n  - match: [{uri: {prefix: /b}}]",
+            "hosts: [\"*\"]\n  gateways:\n  - istio-system/gw\n  http:\n  - match: [{uri: {prefix: /b}}]",
+        );
+    assert_ne!(commented, first);
+    let edited = sources(&commented, &second);
+    let replaced = load::load_edit(&edited, &mut cache, &mut last).expect("an edit");
+    assert!(
+        replaced.is_empty(),
+        "{:?}",
+        replaced.iter().map(|r| r.index).collect::<Vec<_>>()
+    );
+    assert_eq!(described(&last), described(&load::load(&edited)));
+    for (now, was) in last.resources.iter().zip(&before) {
+        assert!(now.typed.is_shared_with(was), "{:?}", now.object);
+    }
+    // What the cache keeps is the same object too: a full read hands it out.
+    let reread = load::load_cached(&edited, &mut cache);
+    for (now, was) in reread.resources.iter().zip(&before) {
+        assert!(now.typed.is_shared_with(was), "{:?}", now.object);
+    }
+}
+
+#[test]
 fn what_is_not_an_edit_of_some_documents_is_declined_and_changes_nothing() {
     let second = vs("ex", "/x", "");
     let base = sources(&first_file(&vs("b", "/b", "")), &second);

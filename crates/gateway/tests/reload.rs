@@ -108,9 +108,10 @@ fn every_reload_gives_what_a_fresh_load_and_compile_gives() {
     let paths = vec![dir.clone()];
     let mut reloader = Reloader::default();
     let v3 = SERVICES.replace("version: v2}}]", "version: v3}}]");
+    let v3_commented = v3.replace("  host: a.default", "  # the model's host\n  host: a.default");
     // Each edit, and whether the table is patched (the last compile had no problems, and
     // only VirtualServices' routes changed) or compiled.
-    let steps: [(&str, String, &str, bool); 10] = [
+    let steps: [(&str, String, &str, bool); 11] = [
         (
             "the first load",
             routes(&route("middle", "/middle", "v1", "")),
@@ -173,7 +174,13 @@ fn every_reload_gives_what_a_fresh_load_and_compile_gives() {
             false,
         ),
         (
-            "a route's action edited again",
+            "a comment added to the DestinationRule (read again as it was)",
+            routes(&route("middle", "/milieu", "v1", "")).replacen("[\"*\"]", "[\"*\", x.example.com]", 1),
+            &v3_commented,
+            true,
+        ),
+        (
+            "a route's action edited again, the comment gone",
             routes(&route("middle", "/encore", "v1", HEADERS)).replacen(
                 "[\"*\"]",
                 "[\"*\", x.example.com]",

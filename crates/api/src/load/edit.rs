@@ -141,6 +141,11 @@ impl Cache {
                 {
                     typed.set_creation_time(time);
                 }
+                // An object read again as it was (a comment or the layout edited) stays the
+                // one shared with what was made from it.
+                if read.typed == old.typed {
+                    read.typed.clone_from(&old.typed);
+                }
             }
             new.push((
                 base + lines,
@@ -187,9 +192,11 @@ impl Cache {
             for (n, read) in kept.reads.iter().enumerate() {
                 let index = place.first_resource + n;
                 if let (Some(resource), Some(typed)) = (last.resources.get_mut(index), read.typed.clone()) {
-                    let was = std::mem::replace(&mut resource.typed, typed);
                     resource.anchor = read.anchor.with_lines_before(lines_before);
-                    replaced.push(Replaced { index, was });
+                    if !resource.typed.is_shared_with(&typed) {
+                        let was = std::mem::replace(&mut resource.typed, typed);
+                        replaced.push(Replaced { index, was });
+                    }
                 }
             }
             if let Ok(entry) = by_text.find_entry(parts[at].hash, |&i| i == at) {
