@@ -480,7 +480,7 @@ impl Tries {
                     .get(GRPC_STATUS)
                     .and_then(|v| v.to_str().ok()?.parse().ok());
                 if more && retry_on.response(status, grpc_status) {
-                    // Read the answer off the connection in the background, as Envoy resets it.
+                    // Not read: its connection is closed, as Envoy resets the stream.
                     drop(response);
                     Tried::Again(Failure::Reset("remote reset"))
                 } else {

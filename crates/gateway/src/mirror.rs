@@ -34,11 +34,13 @@ impl Copy {
     fn headers(&self) -> HeaderMap {
         let mut headers = self.headers.clone();
         let local = self.local.ip().to_string();
-        let xff = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-            Some(existing) => format!("{existing},{local}"),
-            None => local,
+        let xff = match headers.get(X_FORWARDED_FOR) {
+            Some(existing) => {
+                HeaderValue::from_bytes(&[existing.as_bytes(), b",", local.as_bytes()].concat())
+            }
+            None => HeaderValue::try_from(local),
         };
-        if let Ok(v) = HeaderValue::try_from(xff) {
+        if let Ok(v) = xff {
             headers.insert(X_FORWARDED_FOR, v);
         }
         headers.insert(X_ENVOY_INTERNAL, HeaderValue::from_static("true"));

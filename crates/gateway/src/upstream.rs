@@ -182,6 +182,15 @@ impl Clients {
     ) -> Result<Response<Body>, SendError> {
         if !h2 {
             *request.version_mut() = http::Version::HTTP_11;
+            // Origin-form only: a rewrite to an absolute URI sends its path, one to no path `/`.
+            let uri = request.uri();
+            if uri.scheme().is_some() || uri.authority().is_some() || uri.path_and_query().is_none() {
+                let path = uri
+                    .path_and_query()
+                    .cloned()
+                    .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+                *request.uri_mut() = http::Uri::from(path);
+            }
             if !request.headers().contains_key(header::HOST) {
                 let host = endpoint.strip_suffix(":80").unwrap_or(endpoint);
                 let host = HeaderValue::try_from(host).map_err(|e| SendError::Connect(e.into()))?;

@@ -109,8 +109,24 @@ impl Http1Pool {
         None
     }
 
-    /// Keep `sender` for the next request to `endpoint`.
-    fn give_back(&self, endpoint: &str, sender: http1::SendRequest<Body>) {
+    /// Keep `sender` for the next request to `endpoint` once its connection is ready for
+    /// one: at once, or (hyper still writing the request, which the upstream answered before
+    /// reading it whole) when it is.
+    fn give_back(&self, endpoint: String, mut sender: http1::SendRequest<Body>) {
+        if sender.is_ready() {
+            self.keep(&endpoint, sender);
+            return;
+        }
+        let pool = self.clone();
+        tokio::spawn(async move {
+            if sender.ready().await.is_ok() {
+                pool.keep(&endpoint, sender);
+            }
+        });
+    }
+
+    /// Keep `sender`, ready for a request, for the next request to `endpoint`.
+    fn keep(&self, endpoint: &str, sender: http1::SendRequest<Body>) {
         let now = Instant::now();
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         // Once a timeout: connections to endpoints no longer used are closed too.
@@ -161,7 +177,7 @@ struct GivingBack {
 impl GivingBack {
     fn give_back(&mut self) {
         if let Some((pool, endpoint, sender)) = self.back.take() {
-            pool.give_back(&endpoint, sender);
+            pool.give_back(endpoint, sender);
         }
     }
 }
@@ -177,7 +193,8 @@ impl hyper::body::Body for GivingBack {
         let frame = Pin::new(&mut self.inner).poll_frame(cx);
         match &frame {
             Poll::Ready(None) => self.give_back(),
-            Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => self.give_back(),
+            // Trailers end a body (hyper's server polls no further).
+            Poll::Ready(Some(Ok(f))) if f.is_trailers() || self.inner.is_end_stream() => self.give_back(),
             Poll::Ready(Some(Err(_))) => self.back = None,
             _ => {}
         }
@@ -261,6 +278,8 @@ mod tests {
         ThenClose,
         /// As `KeepAlive` with `connection: close`, then closes it.
         ConnectionClose,
+        /// As `KeepAlive`, the body chunked and followed by a trailer.
+        WithTrailers,
         /// On the first connection only: a 10-byte body of which 5 bytes are sent, and the
         /// connection left open; later connections answer as `KeepAlive`.
         FirstCutShort,
@@ -297,12 +316,18 @@ mod tests {
                             }
                             Answer::ConnectionClose => ("connection: close\r\n", true),
                             Answer::ThenClose => ("", true),
-                            Answer::KeepAlive | Answer::FirstCutShort => ("", false),
+                            Answer::KeepAlive | Answer::FirstCutShort | Answer::WithTrailers => ("", false),
                         };
-                        let response = format!(
-                            "HTTP/1.1 200 OK\r\n{head}content-length: {}\r\n\r\n{body}",
-                            body.len()
-                        );
+                        let response = match answer {
+                            Answer::WithTrailers => format!(
+                                "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntrailer: x-t\r\n\r\n{:x}\r\n{body}\r\n0\r\nx-t: 1\r\n\r\n",
+                                body.len()
+                            ),
+                            _ => format!(
+                                "HTTP/1.1 200 OK\r\n{head}content-length: {}\r\n\r\n{body}",
+                                body.len()
+                            ),
+                        };
                         if stream.write_all(response.as_bytes()).await.is_err() || close {
                             return;
                         }
@@ -337,6 +362,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_body_read_to_its_trailers_gives_its_connection_back() {
+        let (addr, accepted) = upstream(Answer::WithTrailers).await;
+        let pool = Http1Pool::default();
+        for _ in 0..3 {
+            let request = Request::builder()
+                .uri("/")
+                .body(full(Bytes::new()))
+                .expect("request");
+            let mut body = pool.request(&addr, request).await.expect("answered").into_body();
+            // Read as hyper's server reads a body it forwards: up to the trailers, no further.
+            let mut data = Vec::new();
+            loop {
+                let frame = body.frame().await.expect("a frame").expect("no error");
+                if let Some(trailers) = frame.trailers_ref() {
+                    assert_eq!(trailers["x-t"], "1");
+                    break;
+                }
+                data.extend_from_slice(frame.data_ref().expect("data"));
+            }
+            assert_eq!(data, b"connection 1");
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
     async fn a_connection_is_not_reused_before_its_response_is_read_to_the_end() {
         let (addr, accepted) = upstream(Answer::FirstCutShort).await;
         let pool = Http1Pool::default();
@@ -351,6 +401,41 @@ mod tests {
         // Dropped before its end, it takes its connection with it.
         drop(unfinished);
         assert_eq!(get(&pool, &addr).await, (200, "connection 2".to_string()));
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    /// A request body that never ends (an upload still on its way).
+    struct Endless;
+
+    impl hyper::body::Body for Endless {
+        type Data = Bytes;
+        type Error = BoxError;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+            Poll::Pending
+        }
+    }
+
+    #[tokio::test]
+    async fn a_connection_answered_before_its_request_was_sent_whole_is_not_reused_meanwhile() {
+        // The upstream answers once it has the head, as a server refusing an upload does.
+        let (addr, accepted) = upstream(Answer::KeepAlive).await;
+        let pool = Http1Pool::default();
+        let upload = Request::builder()
+            .method(http::Method::POST)
+            .uri("/")
+            .header(http::header::HOST, "model.example")
+            .body(Endless.boxed())
+            .expect("request");
+        let response = pool.request(&addr, upload).await.expect("answered");
+        let body = response.into_body().collect().await.expect("body").to_bytes();
+        assert_eq!(body, "connection 1");
+        // Its connection is still sending the upload: the next request takes another.
+        let answer = tokio::time::timeout(Duration::from_secs(10), get(&pool, &addr)).await;
+        assert_eq!(answer.expect("in time"), (200, "connection 2".to_string()));
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
     }
 
