@@ -480,7 +480,8 @@ impl Tries {
                     .get(GRPC_STATUS)
                     .and_then(|v| v.to_str().ok()?.parse().ok());
                 if more && retry_on.response(status, grpc_status) {
-                    // Not read: its connection is closed, as Envoy resets the stream.
+                    // Not read, as Envoy resets the stream: its connection is closed (or,
+                    // the answer having no body, kept).
                     drop(response);
                     Tried::Again(Failure::Reset("remote reset"))
                 } else {
