@@ -40,7 +40,8 @@ pub struct Source {
 }
 
 /// A typed object of a kind sluice reads (shared: a reload reuses the unchanged ones).
-#[derive(Clone, Debug)]
+/// Equal objects are of the same kind with the same content, shared or not.
+#[derive(Clone, Debug, PartialEq)]
 pub enum Typed {
     /// `machinelearning.seldon.io` `SeldonDeployment` (any served version).
     SeldonDeployment(Arc<SeldonDeployment>),
@@ -465,25 +466,6 @@ fn place(file: &str, anchor: &Anchor, object: &ObjectRef, diagnostic: Diagnostic
         located.object = Some(object.clone());
     }
     located
-}
-
-/// Equal objects: the same kind with the same content (shared or not).
-impl PartialEq for Typed {
-    fn eq(&self, other: &Self) -> bool {
-        match (self, other) {
-            (Typed::SeldonDeployment(a), Typed::SeldonDeployment(b)) => {
-                Arc::ptr_eq(a, b) || (a.metadata == b.metadata && a.spec == b.spec && a.status == b.status)
-            }
-            (Typed::Secret(a), Typed::Secret(b)) => a == b,
-            (Typed::Gateway(a), Typed::Gateway(b)) => a == b,
-            (Typed::VirtualService(a), Typed::VirtualService(b)) => a == b,
-            (Typed::DestinationRule(a), Typed::DestinationRule(b)) => a == b,
-            (Typed::ServiceEntry(a), Typed::ServiceEntry(b)) => a == b,
-            (Typed::RequestAuthentication(a), Typed::RequestAuthentication(b)) => a == b,
-            (Typed::AuthorizationPolicy(a), Typed::AuthorizationPolicy(b)) => a == b,
-            _ => false,
-        }
-    }
 }
 
 impl Typed {

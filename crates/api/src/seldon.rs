@@ -38,6 +38,7 @@ pub fn is_api_version(api_version: &str) -> bool {
     namespaced,
     status = "SeldonDeploymentStatus",
     shortname = "sdep",
+    derive = "PartialEq",
     printcolumn = r#"{"name":"State","type":"string","jsonPath":".status.state"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]

@@ -114,7 +114,14 @@ fn upstream_uri(f: &Forward, request: &Uri) -> Option<Uri> {
     let own = request.path_and_query();
     match f.path_and_query(own.map_or("/", |p| p.as_str())) {
         Cow::Borrowed(_) => Some(own.cloned().map_or_else(|| Uri::from_static("/"), Uri::from)),
-        Cow::Owned(rewritten) => Uri::try_from(rewritten).ok(),
+        Cow::Owned(rewritten) => {
+            let uri = Uri::try_from(rewritten).ok()?;
+            // Origin-form only: a rewrite to an absolute URI sends its path, one to no path `/`.
+            match (uri.scheme(), uri.authority(), uri.path_and_query()) {
+                (None, None, Some(_)) => Some(uri),
+                (_, _, path) => Some(path.cloned().map_or_else(|| Uri::from_static("/"), Uri::from)),
+            }
+        }
     }
 }
 

@@ -180,45 +180,49 @@ impl Clients {
         endpoint: &str,
         mut request: Request<Body>,
     ) -> Result<Response<Body>, SendError> {
-        if !h2 {
-            *request.version_mut() = http::Version::HTTP_11;
-            // Origin-form only: a rewrite to an absolute URI sends its path, one to no path `/`.
-            let uri = request.uri();
-            if uri.scheme().is_some() || uri.authority().is_some() || uri.path_and_query().is_none() {
-                let path = uri
-                    .path_and_query()
-                    .cloned()
-                    .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
-                *request.uri_mut() = http::Uri::from(path);
-            }
-            if !request.headers().contains_key(header::HOST) {
-                let host = endpoint.strip_suffix(":80").unwrap_or(endpoint);
-                let host = HeaderValue::try_from(host).map_err(|e| SendError::Connect(e.into()))?;
-                request.headers_mut().insert(header::HOST, host);
-            }
-            if let Some(service) = self.in_process.get(endpoint) {
-                return Ok(in_process(&service, request).await);
-            }
-            return self.http1.request(endpoint, request).await;
+        if h2 {
+            as_http2(&mut request, endpoint)?;
+        } else {
+            as_http1(&mut request, endpoint)?;
         }
-        let host = request.headers_mut().remove(header::HOST);
-        let authority = host.as_ref().and_then(|h| h.to_str().ok()).unwrap_or(endpoint);
-        // The absolute URI HTTP/2 needs, from parts: the path is shared, not re-parsed.
-        let mut uri = std::mem::take(request.uri_mut()).into_parts();
-        uri.scheme = Some(http::uri::Scheme::HTTP);
-        uri.authority =
-            Some(http::uri::Authority::try_from(authority).map_err(|e| SendError::Connect(e.into()))?);
-        if uri.path_and_query.is_none() {
-            uri.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
-        }
-        *request.uri_mut() = http::Uri::from_parts(uri)
-            .map_err(|e: http::uri::InvalidUriParts| SendError::Connect(e.into()))?;
-        *request.version_mut() = http::Version::HTTP_2;
         if let Some(service) = self.in_process.get(endpoint) {
             return Ok(in_process(&service, request).await);
         }
-        self.http2.request(endpoint, request).await
+        if h2 {
+            self.http2.request(endpoint, request).await
+        } else {
+            self.http1.request(endpoint, request).await
+        }
     }
+}
+
+/// `request` as HTTP/1.1 sends it: its host in `Host`, the endpoint's when it has none.
+fn as_http1(request: &mut Request<Body>, endpoint: &str) -> Result<(), SendError> {
+    *request.version_mut() = http::Version::HTTP_11;
+    if !request.headers().contains_key(header::HOST) {
+        let host = endpoint.strip_suffix(":80").unwrap_or(endpoint);
+        let host = HeaderValue::try_from(host).map_err(|e| SendError::Connect(e.into()))?;
+        request.headers_mut().insert(header::HOST, host);
+    }
+    Ok(())
+}
+
+/// `request` as HTTP/2 sends it: its host (the endpoint when it has none) as `:authority`
+/// of an absolute URI, assembled from parts (the path is shared, not re-parsed).
+fn as_http2(request: &mut Request<Body>, endpoint: &str) -> Result<(), SendError> {
+    let host = request.headers_mut().remove(header::HOST);
+    let authority = host.as_ref().and_then(|h| h.to_str().ok()).unwrap_or(endpoint);
+    let mut uri = std::mem::take(request.uri_mut()).into_parts();
+    uri.scheme = Some(http::uri::Scheme::HTTP);
+    uri.authority =
+        Some(http::uri::Authority::try_from(authority).map_err(|e| SendError::Connect(e.into()))?);
+    if uri.path_and_query.is_none() {
+        uri.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+    }
+    *request.uri_mut() =
+        http::Uri::from_parts(uri).map_err(|e: http::uri::InvalidUriParts| SendError::Connect(e.into()))?;
+    *request.version_mut() = http::Version::HTTP_2;
+    Ok(())
 }
 
 /// `request` handed to the service in this process.
