@@ -109,11 +109,14 @@ impl Nodes for Components<'_> {
                     Method::Status => mock.health_status(),
                     Method::Metadata => mock.metadata(),
                 };
+                // The mock answers 200, 400 or 500: always a status.
+                let code = http::StatusCode::from_u16(response.status)
+                    .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
                 self.metrics.client(
                     self.model.unwrap_or(&node.name),
                     &mock.image,
                     (Wire::of(method).label, method.path()),
-                    &response.status.to_string(),
+                    code.as_str(),
                     started.elapsed(),
                 );
                 if response.status == 200 {
@@ -265,7 +268,7 @@ impl Components<'_> {
                 .request(request)
                 .await
                 .map_err(|e| Error::internal(format!("{verb} \"{url}\": {e}")))?;
-            let status = response.status().as_u16();
+            let status = response.status();
             let content_type = response
                 .headers()
                 .get(header::CONTENT_TYPE)
@@ -292,18 +295,13 @@ impl Components<'_> {
         };
         let (status, content_type, body) = result?;
         let model = self.model.unwrap_or(&node.name);
-        self.metrics.client(
-            model,
-            image,
-            (label, &path),
-            &status.to_string(),
-            started.elapsed(),
-        );
-        if status == 200 {
+        self.metrics
+            .client(model, image, (label, &path), status.as_str(), started.elapsed());
+        if status == http::StatusCode::OK {
             Ok(Payload { body, content_type })
         } else {
             Err(Error {
-                status,
+                status: status.as_u16(),
                 info: String::from_utf8_lossy(&body).into_owned(),
                 body: Some(body),
                 grpc_code: None,

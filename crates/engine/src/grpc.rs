@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body_util::BodyExt;
-use rand::RngExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sluice_api::proto::seldon::protos::{
@@ -375,13 +374,7 @@ impl Api {
         // gRPC's own headers (`grpc-timeout`, `grpc-accept-encoding`, ...) are not the
         // caller's metadata: they do not go to the components.
         let mut headers = client::forwarded(&request.into_parts().0.into_headers());
-        let puid = match headers.get("seldon-puid").and_then(|v| v.to_str().ok()) {
-            Some(p) => p.to_string(),
-            None => sluice_api::ids::uuid_v4(rand::rng().random()),
-        };
-        if let Ok(v) = HeaderValue::try_from(puid.as_str()) {
-            headers.insert("seldon-puid", v);
-        }
+        let puid = crate::headers::puid(&mut headers);
         headers.insert(
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
@@ -406,7 +399,7 @@ impl Api {
         self.engine
             .metrics()
             .server(method, "unary", code_name(code), started.elapsed());
-        let puid = tonic::metadata::MetadataValue::try_from(puid.as_str()).ok();
+        let puid = tonic::metadata::MetadataValue::try_from(puid.as_bytes()).ok();
         match result {
             Ok(message) => {
                 let mut response = tonic::Response::new(message);

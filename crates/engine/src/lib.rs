@@ -11,6 +11,7 @@
 //!  server      — the REST routes of the seldon, tensorflow and v2 protocols, Seldon's
 //!                headers, errors (JSON), metrics
 //!  components  — each node: built in (pass-through), the mock in process, or REST
+//!  headers     — Seldon's header names, the request's `seldon-puid`
 //!  metrics     — seldon_api_executor_{server,client}_requests_seconds
 //!  pod         — `sluice engine` in a predictor pod: ENGINE_PREDICTOR, components' endpoints
 //! ```
@@ -19,6 +20,7 @@ mod body;
 pub mod components;
 pub mod graph;
 pub mod grpc;
+mod headers;
 pub mod metrics;
 pub mod mock;
 pub mod pod;

@@ -4,13 +4,18 @@
 //! The families ([`Families`]) can be shared by the engines of one process (`sluice up`),
 //! each engine's series then carrying its pod's name in a `pod` label, and registered in
 //! the gateway's registry: one scrape, every family once and contiguous.
+//!
+//! A request finds its series by its label values, borrowed ([`Known`]): recording one
+//! allocates nothing and hashes a few short strings once; only a label set seen for the
+//! first time is made into the families' label structs.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
-use std::hash::Hash;
-use std::sync::{Arc, Mutex};
+use std::hash::{BuildHasher as _, Hash};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use hashbrown::HashTable;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::family::Family;
@@ -173,7 +178,7 @@ impl Window {
 struct Summaries<L> {
     name: &'static str,
     help: &'static str,
-    series: Mutex<HashMap<L, Window>>,
+    series: Mutex<HashMap<L, Arc<Mutex<Window>>>>,
 }
 
 impl<L: Hash + Eq> Summaries<L> {
@@ -185,13 +190,14 @@ impl<L: Hash + Eq> Summaries<L> {
         }
     }
 
-    fn observe(&self, labels: L, value: f64) {
+    /// The window of a label set, made the first time; `None` once the family holds
+    /// [`MAX_SERIES`] others.
+    fn window(&self, labels: L) -> Option<Arc<Mutex<Window>>> {
         let mut series = self.series.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(window) = series.get_mut(&labels) {
-            window.observe(value);
-        } else if series.len() < MAX_SERIES {
-            series.entry(labels).or_default().observe(value);
+        if let Some(window) = series.get(&labels) {
+            return Some(window.clone());
         }
+        (series.len() < MAX_SERIES).then(|| series.entry(labels).or_default().clone())
     }
 
     /// OpenMetrics text of the family, series in label order.
@@ -205,6 +211,7 @@ impl<L: Hash + Eq> Summaries<L> {
             series
                 .iter()
                 .map(|(labels, w)| {
+                    let w = w.lock().unwrap_or_else(|p| p.into_inner());
                     let copy = Window {
                         recent: w.recent.clone(),
                         sum: w.sum,
@@ -228,6 +235,84 @@ impl<L: Hash + Eq> Summaries<L> {
             let _ = writeln!(out, "{name}_sum{{{labels}}} {}", window.sum);
             let _ = writeln!(out, "{name}_count{{{labels}}} {}", window.count);
         }
+    }
+}
+
+/// The metrics of one label set: its histogram and its summary's window (none when the
+/// summary family is full).
+#[derive(Debug)]
+struct Series {
+    histogram: Histogram,
+    window: Option<Arc<Mutex<Window>>>,
+}
+
+impl Series {
+    fn observe(&self, seconds: f64) {
+        self.histogram.observe(seconds);
+        if let Some(window) = &self.window {
+            window.lock().unwrap_or_else(|p| p.into_inner()).observe(seconds);
+        }
+    }
+}
+
+/// The series recorded so far, found by their `N` label values borrowed from the call.
+/// At most [`MAX_SERIES`] are kept; past that, a new label set's series is made for each
+/// call (the families then find it again).
+#[derive(Debug, Default)]
+struct Known<const N: usize> {
+    table: RwLock<HashTable<Entry<N>>>,
+    hasher: foldhash::fast::RandomState,
+}
+
+#[derive(Debug)]
+struct Entry<const N: usize> {
+    hash: u64,
+    key: [Box<str>; N],
+    series: Series,
+}
+
+impl<const N: usize> Known<N> {
+    /// Record `seconds` in the series of `key`, made by `make` the first time.
+    fn observe(&self, key: [&str; N], seconds: f64, make: impl FnOnce() -> Series) {
+        let hash = self.hasher.hash_one(key);
+        let table = self.table.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = table.find(hash, |e| e.is(&key)) {
+            entry.series.observe(seconds);
+            return;
+        }
+        drop(table);
+        self.add(hash, key, make).observe(seconds);
+    }
+
+    /// A label set seen for the first time: its series is made in the families (outside
+    /// the lock every call reads, as a scrape holds the families' locks while it encodes),
+    /// then kept. Two calls racing here both get the families' same metrics.
+    #[cold]
+    fn add(&self, hash: u64, key: [&str; N], make: impl FnOnce() -> Series) -> Series {
+        let series = make();
+        let mut table = self.table.write().unwrap_or_else(|p| p.into_inner());
+        if table.len() < MAX_SERIES && table.find(hash, |e| e.is(&key)).is_none() {
+            let copy = Series {
+                histogram: series.histogram.clone(),
+                window: series.window.clone(),
+            };
+            table.insert_unique(
+                hash,
+                Entry {
+                    hash,
+                    key: key.map(Box::from),
+                    series: copy,
+                },
+                |e| e.hash,
+            );
+        }
+        series
+    }
+}
+
+impl<const N: usize> Entry<N> {
+    fn is(&self, key: &[&str; N]) -> bool {
+        self.key.iter().zip(key).all(|(a, b)| **a == **b)
     }
 }
 
@@ -295,6 +380,10 @@ pub struct Metrics {
     deployment: String,
     predictor: String,
     version: String,
+    /// Served requests' series, by service, method and code.
+    served: Known<3>,
+    /// Component calls' series, by node, image, method, path and code.
+    calls: Known<5>,
 }
 
 impl Metrics {
@@ -304,75 +393,81 @@ impl Metrics {
         let families = Families::default();
         let mut registry = Registry::default();
         families.register(&mut registry);
-        Metrics {
-            families,
-            registry: Some(Mutex::new(registry)),
-            scope: Scope::new(),
-            deployment: deployment.to_string(),
-            predictor: predictor.to_string(),
-            version: version.to_string(),
-        }
+        let labels = [deployment, predictor, version];
+        Metrics::with(families, Some(Mutex::new(registry)), Scope::new(), labels)
     }
 
     /// The same, in `families` shared with other engines, every series labelled `pod`.
     pub fn shared(families: &Families, pod: &str, deployment: &str, predictor: &str, version: &str) -> Self {
+        let scope = vec![("pod", pod.to_string())];
+        Metrics::with(families.clone(), None, scope, [deployment, predictor, version])
+    }
+
+    fn with(families: Families, registry: Option<Mutex<Registry>>, scope: Scope, labels: [&str; 3]) -> Self {
+        let [deployment, predictor, version] = labels.map(str::to_string);
         Metrics {
-            families: families.clone(),
-            registry: None,
-            scope: vec![("pod", pod.to_string())],
-            deployment: deployment.to_string(),
-            predictor: predictor.to_string(),
-            version: version.to_string(),
+            families,
+            registry,
+            scope,
+            deployment,
+            predictor,
+            version,
+            served: Known::default(),
+            calls: Known::default(),
         }
     }
 
-    /// Record a served request.
+    /// Record a served request (`method` as on the wire, `POST`; the label is lower-case).
     pub fn server(&self, service: &str, method: &str, code: &str, took: Duration) {
-        let labels = (
-            self.scope.clone(),
-            ServerLabels {
-                deployment_name: self.deployment.clone(),
-                predictor_name: self.predictor.clone(),
-                predictor_version: self.version.clone(),
-                service: service.to_string(),
-                method: method.to_ascii_lowercase(),
-                code: code.to_string(),
-            },
-        );
-        self.families
-            .server
-            .get_or_create(&labels)
-            .observe(took.as_secs_f64());
-        self.families.server_summary.observe(labels, took.as_secs_f64());
+        self.served
+            .observe([service, method, code], took.as_secs_f64(), || {
+                let labels = (
+                    self.scope.clone(),
+                    ServerLabels {
+                        deployment_name: self.deployment.clone(),
+                        predictor_name: self.predictor.clone(),
+                        predictor_version: self.version.clone(),
+                        service: service.to_string(),
+                        method: method.to_ascii_lowercase(),
+                        code: code.to_string(),
+                    },
+                );
+                Series {
+                    histogram: self.families.server.get_or_create(&labels).clone(),
+                    window: self.families.server_summary.window(labels),
+                }
+            });
     }
 
     /// Record a component call.
     pub fn client(&self, node: &str, image: &str, call: (&str, &str), code: &str, took: Duration) {
         let (method, path) = call;
-        let mut parts = image.split(':');
-        let (model_image, model_version) = match (parts.next(), parts.next(), parts.next()) {
-            (Some(name), Some(version), None) => (name.to_string(), version.to_string()),
-            _ => (image.to_string(), String::new()),
-        };
-        let labels = (
-            self.scope.clone(),
-            ClientLabels {
-                deployment_name: self.deployment.clone(),
-                predictor_name: self.predictor.clone(),
-                predictor_version: self.version.clone(),
-                service: path.to_string(),
-                model_name: node.to_string(),
-                model_image,
-                model_version,
-                method: method.to_string(),
-                code: code.to_string(),
-            },
-        );
-        self.families
-            .client
-            .get_or_create(&labels)
-            .observe(took.as_secs_f64());
-        self.families.client_summary.observe(labels, took.as_secs_f64());
+        self.calls
+            .observe([node, image, method, path, code], took.as_secs_f64(), || {
+                let mut parts = image.split(':');
+                let (model_image, model_version) = match (parts.next(), parts.next(), parts.next()) {
+                    (Some(name), Some(version), None) => (name.to_string(), version.to_string()),
+                    _ => (image.to_string(), String::new()),
+                };
+                let labels = (
+                    self.scope.clone(),
+                    ClientLabels {
+                        deployment_name: self.deployment.clone(),
+                        predictor_name: self.predictor.clone(),
+                        predictor_version: self.version.clone(),
+                        service: path.to_string(),
+                        model_name: node.to_string(),
+                        model_image,
+                        model_version,
+                        method: method.to_string(),
+                        code: code.to_string(),
+                    },
+                );
+                Series {
+                    histogram: self.families.client.get_or_create(&labels).clone(),
+                    window: self.families.client_summary.window(labels),
+                }
+            });
     }
 
     /// Prometheus text of the families (all engines' series when shared), without the
@@ -505,5 +600,39 @@ mod tests {
         assert!(m.encode().contains(
             r#"model_name="model-0",model_image="img",model_version="",method="post",code="200"} 2"#
         ));
+    }
+
+    #[test]
+    fn shared_families_keep_each_engines_series_apart_by_pod() {
+        let families = Families::default();
+        let a = Metrics::shared(&families, "iris-default-0", "iris", "default", "");
+        let b = Metrics::shared(&families, "iris-default-1", "iris", "default", "");
+        for _ in 0..3 {
+            a.server("predictions", "POST", "200", Duration::from_millis(1));
+        }
+        b.server("predictions", "POST", "200", Duration::from_millis(1));
+        a.client(
+            "m",
+            "img:1",
+            ("post", "/predict"),
+            "500",
+            Duration::from_millis(1),
+        );
+        let mut registry = Registry::default();
+        families.register(&mut registry);
+        let mut text = String::new();
+        encode(&mut text, &registry).expect("encode");
+        text.push_str(&families.summaries());
+        let server = r#"deployment_name="iris",predictor_name="default",predictor_version="",service="predictions",method="post",code="200""#;
+        for (pod, count) in [("iris-default-0", 3), ("iris-default-1", 1)] {
+            for family in [
+                "seldon_api_executor_server_requests_seconds_count",
+                "seldon_api_executor_server_requests_seconds_summary_count",
+            ] {
+                let line = format!("{family}{{pod=\"{pod}\",{server}}} {count}\n");
+                assert!(text.contains(&line), "{line} in {text}");
+            }
+        }
+        assert!(text.contains(r#"seldon_api_executor_client_requests_seconds_count{pod="iris-default-0",deployment_name="iris",predictor_name="default",predictor_version="",service="/predict",model_name="m",model_image="img",model_version="1",method="post",code="500"} 1"#), "{text}");
     }
 }

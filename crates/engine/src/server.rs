@@ -17,13 +17,13 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use rand::RngExt;
 use sluice_api::seldon::PredictorSpec;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::components::{Component, Components, client};
 use crate::graph::{self, Method, Nodes, Payload, Protocol};
+use crate::headers::{self, CE_ID, CE_PATH, CE_SOURCE, CE_SPECVERSION, CE_TYPE, SELDON_PUID};
 use crate::metrics::Metrics;
 
 /// What one orchestrator serves.
@@ -106,8 +106,8 @@ impl Cors {
     }
 
     fn apply(&self, headers: &mut HeaderMap) {
-        headers.insert("access-control-allow-origin", self.allowed_origins.clone());
-        headers.insert("access-control-allow-headers", self.allowed_headers.clone());
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, self.allowed_origins.clone());
+        headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, self.allowed_headers.clone());
     }
 }
 
@@ -365,16 +365,7 @@ impl Engine {
             return plain(StatusCode::METHOD_NOT_ALLOWED, "");
         }
         let (mut parts, body) = request.into_parts();
-        let puid = match parts.headers.get("seldon-puid").and_then(|v| v.to_str().ok()) {
-            Some(p) => p.to_string(),
-            None => {
-                let p = sluice_api::ids::uuid_v4(rand::rng().random());
-                if let Ok(v) = HeaderValue::try_from(p.as_str()) {
-                    parts.headers.insert("seldon-puid", v);
-                }
-                p
-            }
-        };
+        let puid = headers::puid(&mut parts.headers);
         // The middleware runs for a preflight too (puid, CloudEvents, nosniff, CORS); the CORS
         // one then answers it, unmeasured.
         let mut response = if preflight {
@@ -402,7 +393,7 @@ impl Engine {
                 .await
             {
                 Ok(out) => {
-                    let mut r = Response::new(Full::new(Bytes::from(html_escape(&out.body))));
+                    let mut r = Response::new(Full::new(Bytes::from(html_escape(out.body))));
                     if !out.content_type.is_empty()
                         && let Ok(v) = HeaderValue::try_from(out.content_type.as_str())
                     {
@@ -414,20 +405,24 @@ impl Engine {
             }
         };
         let headers = response.headers_mut();
-        if let Ok(v) = HeaderValue::try_from(puid.as_str()) {
-            headers.insert("seldon-puid", v);
-        }
-        headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+        headers.insert(SELDON_PUID, puid.clone());
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
         if route.options {
             let methods = if route.method == HttpMethod::POST {
                 "OPTIONS,POST"
             } else {
                 "OPTIONS,GET"
             };
-            headers.insert("access-control-allow-methods", HeaderValue::from_static(methods));
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static(methods),
+            );
         }
         self.config.cors.apply(headers);
-        if parts.headers.contains_key("ce-specversion") {
+        if parts.headers.contains_key(CE_SPECVERSION) {
             self.cloudevent(headers, &puid, parts.uri.path());
         }
         if preflight {
@@ -522,17 +517,17 @@ impl Engine {
     }
 
     /// The CloudEvents headers the executor adds when the request carried `Ce-Specversion`.
-    fn cloudevent(&self, headers: &mut HeaderMap, puid: &str, path: &str) {
+    fn cloudevent(&self, headers: &mut HeaderMap, puid: &HeaderValue, path: &str) {
         let deployment = &self.config.deployment;
+        headers.insert(CE_ID, puid.clone());
+        headers.insert(CE_SPECVERSION, HeaderValue::from_static("0.3"));
         let values = [
-            ("ce-id", puid.to_string()),
-            ("ce-specversion", "0.3".to_string()),
-            ("ce-path", path.to_string()),
+            (CE_PATH, path.to_string()),
             (
-                "ce-type",
+                CE_TYPE,
                 format!("seldon.{deployment}.{}.response", self.config.namespace),
             ),
-            ("ce-source", format!("seldon.{deployment}")),
+            (CE_SOURCE, format!("seldon.{deployment}")),
         ];
         for (name, value) in values {
             if let Ok(v) = HeaderValue::try_from(value) {
@@ -631,17 +626,22 @@ fn text(status: StatusCode, content_type: &'static str, body: String) -> Respons
 /// An error as Seldon's JSON envelope (or the component's own body), as `application/json`
 /// (Seldon sends these as `text/plain`, B15).
 fn failure(e: &graph::Error) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(html_escape(&e.envelope()))));
+    let mut r = Response::new(Full::new(Bytes::from(html_escape(e.envelope()))));
     *r.status_mut() = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }
 
-/// Go's `json.HTMLEscape`, which the executor applies to every body it returns.
-pub fn html_escape(body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(body.len());
-    let mut i = 0;
+/// Go's `json.HTMLEscape`, which the executor applies to every body it returns. A body
+/// with nothing to escape (the usual case) is returned as it is, not copied.
+pub fn html_escape(body: Vec<u8>) -> Vec<u8> {
+    let Some(first) = body.iter().position(|b| matches!(b, b'<' | b'>' | b'&' | 0xE2)) else {
+        return body;
+    };
+    let mut out = Vec::with_capacity(body.len() + 16);
+    out.extend_from_slice(&body[..first]);
+    let mut i = first;
     while i < body.len() {
         match body[i] {
             b'<' => out.extend_from_slice(b"\\u003c"),
@@ -661,4 +661,27 @@ pub fn html_escape(body: &[u8]) -> Vec<u8> {
         i += 1;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::html_escape;
+
+    #[test]
+    fn html_escape_is_gos_and_leaves_a_clean_body_where_it_is() {
+        let clean = br#"{"data":{"ndarray":[[0.1,0.9]]}}"#.to_vec();
+        let at = clean.as_ptr();
+        let same = html_escape(clean);
+        assert_eq!(same.as_ptr(), at, "a body with nothing to escape is not copied");
+        assert_eq!(
+            html_escape("a<b>&c\u{2028}d\u{2029}e\u{20ac}".as_bytes().to_vec()),
+            br"a\u003cb\u003e\u0026c\u2028d\u2029e"
+                .iter()
+                .chain("\u{20ac}".as_bytes())
+                .copied()
+                .collect::<Vec<u8>>()
+        );
+        // 0xE2 starts other characters too (here U+20AC): only U+2028/U+2029 are escaped.
+        assert_eq!(html_escape("\u{20ac}".as_bytes().to_vec()), "\u{20ac}".as_bytes());
+    }
 }
