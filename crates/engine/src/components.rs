@@ -5,14 +5,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Request, header};
-use http_body_util::Full;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use rand::RngExt;
 use sluice_api::seldon::PredictiveUnit;
+use sluice_pool::Http1Pool;
 
 use crate::graph::{Error, Method, Nodes, Payload, Protocol};
 use crate::metrics::Metrics;
@@ -62,7 +58,8 @@ impl Component {
 #[derive(Debug)]
 pub struct Components<'a> {
     pub(crate) by_node: &'a BTreeMap<String, Component>,
-    pub(crate) client: &'a Client<HttpConnector, Full<Bytes>>,
+    /// Keep-alive connections to REST components.
+    pub(crate) client: &'a Http1Pool,
     pub(crate) headers: &'a HeaderMap,
     pub(crate) timeout: Option<Duration>,
     pub(crate) metrics: &'a Metrics,
@@ -82,15 +79,6 @@ pub struct Components<'a> {
     /// The caller's deadline (a gRPC caller's `grpc-timeout`): no component call lasts
     /// beyond it.
     pub(crate) deadline: Option<Instant>,
-}
-
-/// A pooled HTTP/1.1 client for component calls.
-pub fn client() -> Client<HttpConnector, Full<Bytes>> {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(60))
-        .build(connector)
 }
 
 impl Nodes for Components<'_> {
@@ -240,34 +228,40 @@ impl Components<'_> {
         image: &str,
     ) -> Result<Payload, Error> {
         let path = self.protocol.path(method, self.model.unwrap_or(&node.name));
-        let url = format!("http://{host}:{port}{path}");
+        let endpoint = format!("{host}:{port}");
+        let url = || format!("http://{endpoint}{path}");
         let Wire {
             verb,
             label,
             method: http_method,
         } = Wire::of(method);
-        let mut builder = Request::builder().method(http_method).uri(&url);
-        if let Some(h) = builder.headers_mut() {
-            // Every client header goes along (as the executor does), except the framing ones.
-            for (name, value) in self.headers {
-                if name != header::CONTENT_TYPE && name != header::HOST && name != header::CONTENT_LENGTH {
-                    h.append(name.clone(), value.clone());
-                }
-            }
-            if let Ok(v) = HeaderValue::try_from(payload.content_type.as_str()) {
-                h.insert(header::CONTENT_TYPE, v);
-            }
-        }
-        let request = builder
-            .body(Full::new(Bytes::from(payload.body)))
-            .map_err(|e| Error::internal(e.to_string()))?;
+        let mut request = Request::new(sluice_pool::full(payload.body));
+        *request.method_mut() = http_method;
+        *request.uri_mut() = path
+            .parse()
+            .map_err(|e| Error::internal(format!("{verb} \"{}\": {e}", url())))?;
+        // Every client header goes along (as the executor does), but for the framing ones
+        // and the host, which is the component's.
+        let headers = request.headers_mut();
+        *headers = self.headers.clone();
+        headers.remove(header::CONTENT_LENGTH);
+        headers.remove(header::TRANSFER_ENCODING);
+        let host = endpoint.strip_suffix(":80").unwrap_or(&endpoint);
+        match HeaderValue::try_from(host) {
+            Ok(host) => headers.insert(header::HOST, host),
+            Err(e) => return Err(Error::internal(format!("{verb} \"{}\": {e}", url()))),
+        };
+        match HeaderValue::try_from(payload.content_type.as_str()) {
+            Ok(v) => headers.insert(header::CONTENT_TYPE, v),
+            Err(_) => headers.remove(header::CONTENT_TYPE),
+        };
         let started = Instant::now();
         let call = async {
             let response = self
                 .client
-                .request(request)
+                .request(&endpoint, request)
                 .await
-                .map_err(|e| Error::internal(format!("{verb} \"{url}\": {e}")))?;
+                .map_err(|e| Error::internal(format!("{verb} \"{}\": {e}", url())))?;
             let status = response.status();
             let content_type = response
                 .headers()
@@ -280,17 +274,21 @@ impl Components<'_> {
                 .await
                 .map_err(|e| match e {
                     crate::body::ReadError::TooLarge => Error::internal(format!(
-                        "{verb} \"{url}\": the answer is larger than {} bytes",
+                        "{verb} \"{}\": the answer is larger than {} bytes",
+                        url(),
                         self.max_body
                     )),
-                    crate::body::ReadError::Failed(e) => Error::internal(format!("reading {url}: {e}")),
+                    crate::body::ReadError::Failed(e) => Error::internal(format!("reading {}: {e}", url())),
                 })?;
             Ok::<_, Error>((status, content_type, body))
         };
         let result = match self.within_deadline(self.timeout) {
-            Some(t) => tokio::time::timeout(t, call)
-                .await
-                .unwrap_or_else(|_| Err(Error::internal(format!("{verb} \"{url}\": timeout after {t:?}")))),
+            Some(t) => tokio::time::timeout(t, call).await.unwrap_or_else(|_| {
+                Err(Error::internal(format!(
+                    "{verb} \"{}\": timeout after {t:?}",
+                    url()
+                )))
+            }),
             None => call.await,
         };
         let (status, content_type, body) = result?;

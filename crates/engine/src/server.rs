@@ -12,8 +12,6 @@ use http::{HeaderMap, HeaderValue, Method as HttpMethod, Request, Response, Stat
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -21,7 +19,7 @@ use sluice_api::seldon::PredictorSpec;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::components::{Component, Components, client};
+use crate::components::{Component, Components};
 use crate::graph::{self, Method, Nodes, Payload, Protocol};
 use crate::headers::{self, CE_ID, CE_PATH, CE_SOURCE, CE_SPECVERSION, CE_TYPE, SELDON_PUID};
 use crate::metrics::Metrics;
@@ -227,7 +225,7 @@ pub fn route(protocol: Protocol, path: &str) -> Option<Route> {
 pub struct Engine {
     config: Config,
     metrics: Metrics,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: sluice_pool::Http1Pool,
     channels: crate::grpc::client::Channels,
 }
 
@@ -256,7 +254,7 @@ impl Engine {
         Arc::new(Engine {
             config,
             metrics,
-            client: client(),
+            client: sluice_pool::Http1Pool::default(),
             channels: crate::grpc::client::Channels::default(),
         })
     }
@@ -575,15 +573,17 @@ impl Engine {
         } else {
             format!("/{path}")
         };
-        let request = match Request::get(format!("http://{host}:{port}{path}"))
+        let endpoint = format!("{host}:{port}");
+        let request = match Request::get(path.as_str())
+            .header(header::HOST, endpoint.strip_suffix(":80").unwrap_or(&endpoint))
             .header(header::USER_AGENT, "kube-probe/sluice")
-            .body(Full::new(Bytes::new()))
+            .body(sluice_pool::full(Bytes::new()))
         {
             Ok(request) => request,
             Err(e) => return Some(Err(format!("GET {path} cannot be sent: {e}"))),
         };
         Some(
-            match tokio::time::timeout(timeout, self.client.request(request)).await {
+            match tokio::time::timeout(timeout, self.client.request(&endpoint, request)).await {
                 Err(_) => Err(format!("GET {path} was not answered within {timeout:?}")),
                 Ok(Err(e)) => Err(format!("GET {path} failed: {e}")),
                 Ok(Ok(response)) if (200..400).contains(&response.status().as_u16()) => Ok(()),

@@ -222,17 +222,26 @@ async fn component(name: &'static str) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
+        let mut accepted = 0;
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
+            accepted += 1;
             let service = service_fn(move |req: Request<Incoming>| async move {
                 let path = req.uri().path().to_string();
-                let puid = req
-                    .headers()
-                    .get("seldon-puid")
-                    .map(|v| v.to_str().unwrap_or("").to_string())
-                    .unwrap_or_default();
+                let header = |name: &str| {
+                    req.headers()
+                        .get(name)
+                        .map(|v| v.to_str().unwrap_or("").to_string())
+                        .unwrap_or_default()
+                };
+                let (puid, host, custom, content_type) = (
+                    header("seldon-puid"),
+                    header("host"),
+                    header("x-custom"),
+                    header("content-type"),
+                );
                 let body = req
                     .into_body()
                     .collect()
@@ -240,7 +249,7 @@ async fn component(name: &'static str) -> SocketAddr {
                     .map(|b| b.to_bytes())
                     .unwrap_or_default();
                 let out = format!(
-                    "{{\"name\":\"{name}\",\"path\":\"{path}\",\"puid\":\"{puid}\",\"outputs\":[1],\"in\":{}}}",
+                    "{{\"name\":\"{name}\",\"path\":\"{path}\",\"puid\":\"{puid}\",\"host\":\"{host}\",\"custom\":\"{custom}\",\"content_type\":\"{content_type}\",\"connection\":{accepted},\"outputs\":[1],\"in\":{}}}",
                     if body.is_empty() {
                         "null".into()
                     } else {
@@ -305,11 +314,40 @@ async fn rest_components_get_the_payload_and_the_puid() {
     assert_eq!(v["in"]["puid"], "p1");
     assert!(body.contains("\\u003c1\\u003e"), "Go's HTML escaping: {body}");
     assert_eq!(headers["seldon-puid"], "p1");
+    // The client's headers go along; the host is the component's, the content type the payload's.
+    let (status, _, body) = call(
+        addr,
+        "POST",
+        "/api/v1.0/predictions",
+        r#"{"x":1}"#,
+        &[("x-custom", "kept"), ("host", "gateway.example")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let address = |node| {
+        engine
+            .component_address(node)
+            .expect("a REST component")
+            .to_string()
+    };
+    assert_eq!(
+        (&v["host"], &v["in"]["host"]),
+        (&address("m").into(), &address("t").into())
+    );
+    assert_eq!(
+        (&v["custom"], &v["in"]["custom"]),
+        (&"kept".into(), &"kept".into())
+    );
+    assert_eq!(v["content_type"], "application/json");
+    // Each component's keep-alive connection carried both predictions.
+    assert_eq!((&v["connection"], &v["in"]["connection"]), (&1.into(), &1.into()));
+    assert_eq!(headers["seldon-puid"], "p1");
     assert!(engine.ready().await);
 
     let metrics = call(addr, "GET", "/prometheus", "", &[]).await.2;
-    assert!(metrics.contains("seldon_api_executor_server_requests_seconds_count{deployment_name=\"iris\",predictor_name=\"default\",predictor_version=\"\",service=\"predictions\",method=\"post\",code=\"200\"} 1"), "{metrics}");
-    assert!(metrics.contains("seldon_api_executor_client_requests_seconds_count{deployment_name=\"iris\",predictor_name=\"default\",predictor_version=\"\",service=\"/transform-input\",model_name=\"t\",model_image=\"t\",model_version=\"1\",method=\"post\",code=\"200\"} 1"), "{metrics}");
+    assert!(metrics.contains("seldon_api_executor_server_requests_seconds_count{deployment_name=\"iris\",predictor_name=\"default\",predictor_version=\"\",service=\"predictions\",method=\"post\",code=\"200\"} 2"), "{metrics}");
+    assert!(metrics.contains("seldon_api_executor_client_requests_seconds_count{deployment_name=\"iris\",predictor_name=\"default\",predictor_version=\"\",service=\"/transform-input\",model_name=\"t\",model_image=\"t\",model_version=\"1\",method=\"post\",code=\"200\"} 2"), "{metrics}");
 }
 
 #[tokio::test]
@@ -632,7 +670,7 @@ async fn cloudevents_and_configured_cors_headers() {
 async fn bodies_over_the_limit_are_refused_and_so_are_component_answers() {
     let (predictor, components) = transformer_and_model().await;
     let (addr, _engine, _stop) = serve(Config {
-        max_body: 300,
+        max_body: 600,
         ..config(Protocol::Seldon, predictor, components, Cors::default())
     })
     .await;
@@ -642,15 +680,15 @@ async fn bodies_over_the_limit_are_refused_and_so_are_component_answers() {
         200
     );
     // Over the limit: 413 with Seldon's envelope, before the graph runs.
-    let (status, _, body) = call(addr, "POST", "/api/v1.0/predictions", &" ".repeat(301), &[]).await;
+    let (status, _, body) = call(addr, "POST", "/api/v1.0/predictions", &" ".repeat(601), &[]).await;
     assert_eq!(status, 413, "{body}");
     assert!(
-        body.contains("larger than 300 bytes") && body.contains("FAILURE"),
+        body.contains("larger than 600 bytes") && body.contains("FAILURE"),
         "{body}"
     );
     // Under it, but the components' answers (which wrap the request twice) are not.
-    let padded = format!(r#"{{"x":"{}"}}"#, "a".repeat(150));
+    let padded = format!(r#"{{"x":"{}"}}"#, "a".repeat(300));
     let (status, _, body) = call(addr, "POST", "/api/v1.0/predictions", &padded, &[]).await;
     assert_eq!(status, 500, "{body}");
-    assert!(body.contains("the answer is larger than 300 bytes"), "{body}");
+    assert!(body.contains("the answer is larger than 600 bytes"), "{body}");
 }

@@ -23,7 +23,7 @@ use crate::headers::{
 };
 use crate::proxy::{Exchange, Outcome};
 use crate::record::Counted;
-use crate::upstream::{Outcome as Try, SendError, refused_stream};
+use crate::upstream::Outcome as Try;
 use crate::{Body, BoxError, full, headers, mirror};
 
 /// Request bodies up to this size are buffered, so they can be retried and mirrored.
@@ -468,7 +468,7 @@ impl Tries {
                 balancer.report(&f.cluster, pick.endpoint, Try::Failure);
                 let (failure, retry) = if e.is_connect() {
                     (Failure::Connect(e.reset_reason()), retry_on.connect_failure())
-                } else if matches!(&e, SendError::Request(inner) if refused_stream(inner.as_ref())) {
+                } else if e.is_refused_stream() {
                     (Failure::Reset(e.reset_reason()), retry_on.refused_stream())
                 } else {
                     (Failure::Reset(e.reset_reason()), retry_on.reset())

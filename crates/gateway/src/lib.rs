@@ -38,18 +38,9 @@ pub use config::LoadError;
 pub use server::{Gateway, Options};
 pub use upstream::{EndpointHealth, InProcess, InProcessServices};
 
-/// The body type used for requests and responses through the gateway.
-pub type Body = http_body_util::combinators::BoxBody<bytes::Bytes, BoxError>;
-/// Boxed errors from bodies and clients.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// A body holding `bytes`.
-pub fn full(bytes: impl Into<bytes::Bytes>) -> Body {
-    use http_body_util::BodyExt;
-    http_body_util::Full::new(bytes.into())
-        .map_err(|never| match never {})
-        .boxed()
-}
+/// The body type of requests and responses through the gateway, its boxed errors, and a
+/// body holding bytes: the upstream pools' own.
+pub use sluice_pool::{Body, BoxError, full};
 
 /// A local reply as the gateway sends it (Istio's text, or for a gRPC request a
 /// trailers-only gRPC status): for the sidecar filters `sluice up` runs in front of engines.

@@ -1,5 +1,5 @@
 //! Upstream requests: to endpoints over pooled HTTP/1.1 and HTTP/2 (prior knowledge)
-//! connections ([`pool`]), or to services in this process without a socket; load
+//! connections (`sluice-pool`), or to services in this process without a socket; load
 //! balancing and per-cluster request accounting.
 
 use std::net::SocketAddr;
@@ -13,11 +13,10 @@ use rand::RngExt;
 use sluice_mesh::cluster::LoadBalancer;
 use sluice_mesh::{Cluster, Endpoint};
 
-use crate::{Body, BoxError, FastMap};
+pub(crate) use sluice_pool::SendError;
+use sluice_pool::{Http1Pool, Http2Pool};
 
-mod pool;
-
-pub(crate) use pool::{Http1Pool, Http2Pool};
+use crate::{Body, FastMap};
 
 /// A service living in this process at an endpoint address (`sluice up`'s engines): the
 /// gateway hands it requests directly instead of writing them to a loopback socket. The
@@ -105,60 +104,6 @@ impl EndpointHealth {
         out.sort();
         out
     }
-}
-
-/// Why an upstream request failed.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum SendError {
-    /// No connection could be made to the endpoint.
-    #[error("connect: {0}")]
-    Connect(#[source] BoxError),
-    /// The connection failed or the stream was reset.
-    #[error("{0}")]
-    Request(#[source] BoxError),
-}
-
-impl SendError {
-    /// Did the connection fail (rather than the request on it)?
-    pub(crate) fn is_connect(&self) -> bool {
-        matches!(self, SendError::Connect(_))
-    }
-
-    /// Envoy's words for the reset reason.
-    pub(crate) fn reset_reason(&self) -> &'static str {
-        match self {
-            SendError::Connect(e) if is_timeout(e.as_ref()) => "connection timeout",
-            SendError::Connect(_) => "remote connection failure",
-            SendError::Request(e) if refused_stream(e.as_ref()) => "remote refused stream reset",
-            SendError::Request(_) => "remote reset",
-        }
-    }
-}
-
-fn is_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut source = Some(error);
-    while let Some(e) = source {
-        if e.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
-            || e.to_string().contains("timed out")
-        {
-            return true;
-        }
-        source = e.source();
-    }
-    false
-}
-
-/// Did the upstream refuse the HTTP/2 stream (REFUSED_STREAM)?
-pub(crate) fn refused_stream(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut source = Some(error);
-    while let Some(e) = source {
-        if let Some(h2) = e.downcast_ref::<h2::Error>() {
-            return h2.reason() == Some(h2::Reason::REFUSED_STREAM);
-        }
-        source = e.source();
-    }
-    false
 }
 
 /// The upstream connection pools, and the in-process services.

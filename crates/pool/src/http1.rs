@@ -1,10 +1,4 @@
-//! Connections to upstream endpoints, by endpoint (`host:port`): HTTP/1.1 keep-alive
-//! connections, each carrying one request at a time, and HTTP/2 (prior knowledge)
-//! connections, one per endpoint carrying many streams.
-//!
-//! Keyed by the endpoint rather than by the request URI, a request's `Host` (or
-//! `:authority`) is free to be the routed host while the connection goes to the endpoint
-//! the balancer chose.
+//! HTTP/1.1 keep-alive connections, by endpoint.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -15,14 +9,9 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::BodyExt;
 use hyper::body::{Body as _, Frame, Incoming, SizeHint};
-use hyper::client::conn::{http1, http2};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper::client::conn::http1;
 
-use super::SendError;
-use crate::{Body, BoxError, FastMap};
-
-/// Istio's default connect timeout.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::{Body, BoxError, FastMap, SendError, connect};
 
 /// An idle HTTP/1.1 connection older than this is closed rather than reused: the upstream
 /// may be about to close it.
@@ -31,21 +20,11 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// The most idle HTTP/1.1 connections kept per endpoint.
 const MOST_IDLE: usize = 1024;
 
-/// A TCP connection to `endpoint`, without Nagle's delay.
-async fn connect(endpoint: &str) -> Result<TokioIo<tokio::net::TcpStream>, SendError> {
-    let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(endpoint))
-        .await
-        .map_err(|_| SendError::Connect("connection timed out".into()))?
-        .map_err(|e| SendError::Connect(e.into()))?;
-    let _ = stream.set_nodelay(true);
-    Ok(TokioIo::new(stream))
-}
-
 /// HTTP/1.1 keep-alive connections. A connection is taken for one request and given back
 /// when its response has been read to the end; most recently used first. Taking and
 /// giving back is a lock on one map: no task, timer or hashing of the request's URI.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Http1Pool {
+pub struct Http1Pool {
     idle: Arc<Mutex<Idle>>,
 }
 
@@ -65,7 +44,7 @@ struct IdleSender {
 
 impl Http1Pool {
     /// Send `request` (origin-form URI, `Host` set) on a connection to `endpoint`.
-    pub(crate) async fn request(
+    pub async fn request(
         &self,
         endpoint: &str,
         mut request: Request<Body>,
@@ -207,56 +186,6 @@ impl hyper::body::Body for GivingBack {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
-    }
-}
-
-/// HTTP/2 (prior knowledge) connections, one per endpoint, each carrying many streams.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Http2Pool {
-    connections: Arc<Mutex<FastMap<String, http2::SendRequest<Body>>>>,
-}
-
-impl Http2Pool {
-    /// A ready sender to `endpoint` (`host:port`): the pooled one, or a new connection.
-    async fn sender(&self, endpoint: &str) -> Result<http2::SendRequest<Body>, SendError> {
-        let pooled = self
-            .connections
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(endpoint)
-            .cloned();
-        if let Some(mut sender) = pooled
-            && sender.ready().await.is_ok()
-        {
-            return Ok(sender);
-        }
-        let (sender, connection) = http2::Builder::new(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .handshake(connect(endpoint).await?)
-            .await
-            .map_err(|e| SendError::Connect(e.into()))?;
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        self.connections
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(endpoint.to_string(), sender.clone());
-        Ok(sender)
-    }
-
-    /// Send `request` (absolute URI: its authority is the `:authority`) to `endpoint`.
-    pub(crate) async fn request(
-        &self,
-        endpoint: &str,
-        request: Request<Body>,
-    ) -> Result<Response<Body>, SendError> {
-        let mut sender = self.sender(endpoint).await?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| SendError::Request(e.into()))?;
-        Ok(response.map(|body| body.map_err(|e| Box::new(e) as BoxError).boxed()))
     }
 }
 
