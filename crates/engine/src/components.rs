@@ -2,6 +2,7 @@
 //! executor), the mock classifier in process, or a component over REST in the predictor's
 //! protocol.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -44,6 +45,33 @@ pub enum Component {
     },
 }
 
+/// Where a REST component is called, made once per engine: its `host:port` and the `Host`
+/// header naming it (without `:80`, as HTTP clients write it).
+#[derive(Clone, Debug)]
+pub(crate) struct Address {
+    endpoint: String,
+    host: HeaderValue,
+}
+
+impl Address {
+    pub(crate) fn new(host: &str, port: u16) -> Result<Address, http::header::InvalidHeaderValue> {
+        let endpoint = format!("{host}:{port}");
+        let host = HeaderValue::try_from(endpoint.strip_suffix(":80").unwrap_or(&endpoint))?;
+        Ok(Address { endpoint, host })
+    }
+
+    /// The addresses of the REST components among `components`, by node.
+    pub(crate) fn of_all(components: &BTreeMap<String, Component>) -> BTreeMap<String, Address> {
+        components
+            .iter()
+            .filter_map(|(node, component)| match component {
+                Component::Http { host, port, .. } => Some((node.clone(), Address::new(host, *port).ok()?)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
 impl Component {
     /// The address of a component reached over the network.
     pub fn address(&self) -> Option<(&str, u16)> {
@@ -60,6 +88,8 @@ pub struct Components<'a> {
     pub(crate) by_node: &'a BTreeMap<String, Component>,
     /// Keep-alive connections to REST components.
     pub(crate) client: &'a Http1Pool,
+    /// The REST components' addresses, by node.
+    pub(crate) addresses: &'a BTreeMap<String, Address>,
     pub(crate) headers: &'a HeaderMap,
     pub(crate) timeout: Option<Duration>,
     pub(crate) metrics: &'a Metrics,
@@ -122,7 +152,14 @@ impl Nodes for Components<'_> {
                 }
             }
             Some(Component::Http { host, port, image }) => {
-                self.http(node, method, payload, host, *port, image).await
+                let address = match self.addresses.get(&node.name) {
+                    Some(address) => Cow::Borrowed(address),
+                    None => Cow::Owned(
+                        Address::new(host, *port)
+                            .map_err(|e| Error::internal(format!("component {host}:{port}: {e}")))?,
+                    ),
+                };
+                self.http(node, method, payload, &address, image).await
             }
             Some(Component::Grpc { host, port, image }) => {
                 let call = crate::grpc::client::Call {
@@ -223,12 +260,11 @@ impl Components<'_> {
         node: &PredictiveUnit,
         method: Method,
         payload: Payload,
-        host: &str,
-        port: u16,
+        address: &Address,
         image: &str,
     ) -> Result<Payload, Error> {
         let path = self.protocol.path(method, self.model.unwrap_or(&node.name));
-        let endpoint = format!("{host}:{port}");
+        let endpoint = &address.endpoint;
         let url = || format!("http://{endpoint}{path}");
         let Wire {
             verb,
@@ -237,29 +273,33 @@ impl Components<'_> {
         } = Wire::of(method);
         let mut request = Request::new(sluice_pool::full(payload.body));
         *request.method_mut() = http_method;
-        *request.uri_mut() = path
-            .parse()
-            .map_err(|e| Error::internal(format!("{verb} \"{}\": {e}", url())))?;
+        *request.uri_mut() = match &path {
+            Cow::Borrowed(path) => http::Uri::from_static(path),
+            Cow::Owned(path) => path
+                .parse()
+                .map_err(|e| Error::internal(format!("{verb} \"{}\": {e}", url())))?,
+        };
         // Every client header goes along (as the executor does), but for the framing ones
         // and the host, which is the component's.
         let headers = request.headers_mut();
         *headers = self.headers.clone();
         headers.remove(header::CONTENT_LENGTH);
         headers.remove(header::TRANSFER_ENCODING);
-        let host = endpoint.strip_suffix(":80").unwrap_or(&endpoint);
-        match HeaderValue::try_from(host) {
-            Ok(host) => headers.insert(header::HOST, host),
-            Err(e) => return Err(Error::internal(format!("{verb} \"{}\": {e}", url()))),
-        };
-        match HeaderValue::try_from(payload.content_type.as_str()) {
-            Ok(v) => headers.insert(header::CONTENT_TYPE, v),
-            Err(_) => headers.remove(header::CONTENT_TYPE),
+        headers.insert(header::HOST, address.host.clone());
+        match payload.content_type.as_str() {
+            "application/json" => {
+                headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            }
+            other => match HeaderValue::try_from(other) {
+                Ok(v) => headers.insert(header::CONTENT_TYPE, v),
+                Err(_) => headers.remove(header::CONTENT_TYPE),
+            },
         };
         let started = Instant::now();
         let call = async {
             let response = self
                 .client
-                .request(&endpoint, request)
+                .request(endpoint, request)
                 .await
                 .map_err(|e| Error::internal(format!("{verb} \"{}\": {e}", url())))?;
             let status = response.status();

@@ -3,6 +3,7 @@
 //! per-protocol component paths and chaining (seldon, tensorflow, v2), and graph metadata
 //! (§7.4). Pure over the [`Nodes`] trait, which makes the component calls.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -77,10 +78,11 @@ impl Protocol {
         }
     }
 
-    /// The path of `method` on the component serving `model` (spec §7.4).
-    pub fn path(self, method: Method, model: &str) -> String {
+    /// The path of `method` on the component serving `model` (spec §7.4): static for the
+    /// seldon protocol, which does not name the model.
+    pub fn path(self, method: Method, model: &str) -> Cow<'static, str> {
         match self {
-            Protocol::Seldon => method.path().to_string(),
+            Protocol::Seldon => Cow::Borrowed(method.path()),
             Protocol::Tensorflow => {
                 let suffix = match method {
                     Method::Predict | Method::TransformInput | Method::TransformOutput => ":predict",
@@ -90,7 +92,7 @@ impl Protocol {
                     Method::Status => "",
                     Method::Metadata => "/metadata",
                 };
-                format!("/v1/models/{model}{suffix}")
+                Cow::Owned(format!("/v1/models/{model}{suffix}"))
             }
             Protocol::V2 => {
                 let suffix = match method {
@@ -101,7 +103,7 @@ impl Protocol {
                     Method::Status => "/ready",
                     Method::Metadata => "",
                 };
-                format!("/v2/models/{model}{suffix}")
+                Cow::Owned(format!("/v2/models/{model}{suffix}"))
             }
         }
     }

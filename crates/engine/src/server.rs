@@ -19,7 +19,7 @@ use sluice_api::seldon::PredictorSpec;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::components::{Component, Components};
+use crate::components::{Address, Component, Components};
 use crate::graph::{self, Method, Nodes, Payload, Protocol};
 use crate::headers::{self, CE_ID, CE_PATH, CE_SOURCE, CE_SPECVERSION, CE_TYPE, SELDON_PUID};
 use crate::metrics::Metrics;
@@ -226,6 +226,8 @@ pub struct Engine {
     config: Config,
     metrics: Metrics,
     client: sluice_pool::Http1Pool,
+    /// The REST components' addresses, made once.
+    addresses: BTreeMap<String, Address>,
     channels: crate::grpc::client::Channels,
 }
 
@@ -252,6 +254,7 @@ impl Engine {
             None => Metrics::new(&config.deployment, &config.predictor.name, &version),
         };
         Arc::new(Engine {
+            addresses: Address::of_all(&config.components),
             config,
             metrics,
             client: sluice_pool::Http1Pool::default(),
@@ -474,6 +477,7 @@ impl Engine {
         let nodes = Components {
             by_node: &self.config.components,
             client: &self.client,
+            addresses: &self.addresses,
             headers,
             timeout: self.config.rest_timeout,
             metrics: &self.metrics,
