@@ -131,6 +131,26 @@ async fn istio_host_restricts_routing_and_engine_annotations_apply() {
 }
 
 #[tokio::test]
+async fn the_predictors_sidecar_sees_the_clients_host_on_the_in_process_hand_over() {
+    // A policy on the predictor's pod (its namespace, no selector) allowing one host: the
+    // gateway hands the request over in process with the client's `Host`, as a sidecar
+    // behind Istio's gateway sees it, not the orchestrator's address.
+    let text = format!(
+        "{}---\n{}",
+        std::fs::read_to_string(example("single-model.yaml")).expect("example"),
+        "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: one-host\n  namespace: seldon\nspec:\n  action: ALLOW\n  rules:\n  - to:\n    - operation:\n        hosts: [\"models.example\"]\n"
+    );
+    let file = scratch("sidecar-host", &text);
+    let up = Up::start(&[&file], &[]);
+    let c = client();
+    let path = "/seldon/seldon/iris/api/v1.0/predictions";
+    let (status, body) = predict(&c, up.gateway, path, Some("models.example")).await;
+    assert_eq!((status, body.contains(ANSWER)), (200, true), "{body}");
+    let (status, body) = predict(&c, up.gateway, path, Some("other.example")).await;
+    assert_eq!((status, body.as_str()), (403, "RBAC: access denied"));
+}
+
+#[tokio::test]
 async fn mesh_bound_canary_is_served_to_in_mesh_clients_only() {
     let up = Up::start(&[&example("mesh.yaml")], &["--mesh-port-map", "8000=0"]);
     let mesh = up.mesh[&8000];
