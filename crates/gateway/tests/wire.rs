@@ -258,6 +258,11 @@ async fn c64_c70_rewrite_and_header_operations_reach_the_upstream() {
     let got = get(gw.addr, "/foo?key=value", &[("x-b", "z"), ("x-c", "1")]).await;
     let seen = got.json();
     assert_eq!(seen["path"], "/new/path?key=value");
+    // HTTP/1.1 upstream: the request line carries the origin-form target, the host in `Host`.
+    assert_eq!(
+        (&seen["version"], &seen["target"]),
+        (&"HTTP/1.1".into(), &"/new/path?key=value".into())
+    );
     assert_eq!(seen["headers"]["x-envoy-original-path"], "/foo?key=value");
     assert_eq!(seen["headers"]["x-b"], "y");
     assert!(seen["headers"].get("x-c").is_none());
@@ -314,6 +319,42 @@ async fn c72_mirror_to_a_held_shadow_does_not_delay_the_primary() {
     ))
     .await;
     assert_eq!(get(gw.addr, "/", &[]).await.status, 200);
+}
+
+#[tokio::test]
+async fn c72_a_mirror_keeps_an_x_forwarded_for_that_is_not_utf8() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (primary, p) = upstream("primary").await;
+    let (shadow, s) = upstream("shadow").await;
+    let gw = start(&format!(
+        "{}{}{}{}",
+        gateway_yaml(),
+        service("a", "http", &[(p, "v1")]),
+        service("b", "http", &[(s, "v1")]),
+        vs("[{route: [{destination: {host: a.default.svc.cluster.local}}], mirror: {host: b.default.svc.cluster.local}}]")
+    ))
+    .await;
+    // Header values may carry bytes that are not UTF-8 (obs-text); the copy keeps them.
+    let mut stream = tokio::net::TcpStream::connect(gw.addr).await.expect("connect");
+    stream
+        .write_all(b"GET /m HTTP/1.1\r\nhost: app.example.com\r\nx-forwarded-for: 10.0.0.1\xff\r\nconnection: close\r\n\r\n")
+        .await
+        .expect("write");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.expect("read");
+    assert!(
+        response.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&response)
+    );
+    while shadow.hits.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // The echo reads values lossily: the byte 0xFF is U+FFFD.
+    let xff = |echo: &Echo| echo.seen.lock().expect("lock")[0]["headers"]["x-forwarded-for"].clone();
+    assert_eq!(xff(&primary), "10.0.0.1\u{fffd}, 127.0.0.1");
+    // Envoy's shadow writer appends the gateway's own address, after a bare comma.
+    assert_eq!(xff(&shadow), "10.0.0.1\u{fffd}, 127.0.0.1,127.0.0.1");
 }
 
 #[tokio::test]

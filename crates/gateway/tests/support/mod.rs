@@ -63,6 +63,8 @@ pub async fn echo(name: &'static str, state: Arc<Echo>) -> SocketAddr {
                         "name": name,
                         "method": req.method().as_str(),
                         "path": req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/"),
+                        // The request target as sent: origin-form (`/p?q`) or absolute-form.
+                        "target": req.uri().to_string(),
                         "version": format!("{:?}", req.version()),
                         "headers": headers,
                     });
