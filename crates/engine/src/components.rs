@@ -49,12 +49,12 @@ pub enum Component {
 /// header naming it (without `:80`, as HTTP clients write it).
 #[derive(Clone, Debug)]
 pub(crate) struct Address {
-    endpoint: String,
-    host: HeaderValue,
+    pub(crate) endpoint: String,
+    pub(crate) host: HeaderValue,
 }
 
 impl Address {
-    pub(crate) fn new(host: &str, port: u16) -> Result<Address, http::header::InvalidHeaderValue> {
+    fn new(host: &str, port: u16) -> Result<Address, http::header::InvalidHeaderValue> {
         let endpoint = format!("{host}:{port}");
         let host = HeaderValue::try_from(endpoint.strip_suffix(":80").unwrap_or(&endpoint))?;
         Ok(Address { endpoint, host })
@@ -152,14 +152,14 @@ impl Nodes for Components<'_> {
                 }
             }
             Some(Component::Http { host, port, image }) => {
-                let address = match self.addresses.get(&node.name) {
-                    Some(address) => Cow::Borrowed(address),
-                    None => Cow::Owned(
-                        Address::new(host, *port)
-                            .map_err(|e| Error::internal(format!("component {host}:{port}: {e}")))?,
-                    ),
+                // Every REST component's address was made with the engine; one missing
+                // could not be a `Host` value.
+                let Some(address) = self.addresses.get(&node.name) else {
+                    return Err(Error::internal(format!(
+                        "component {host}:{port} cannot be named in a Host header"
+                    )));
                 };
-                self.http(node, method, payload, &address, image).await
+                self.http(node, method, payload, address, image).await
             }
             Some(Component::Grpc { host, port, image }) => {
                 let call = crate::grpc::client::Call {

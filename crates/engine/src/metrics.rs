@@ -239,8 +239,8 @@ impl<L: Hash + Eq> Summaries<L> {
 }
 
 /// The metrics of one label set: its histogram and its summary's window (none when the
-/// summary family is full).
-#[derive(Debug)]
+/// summary family is full). Clones share them.
+#[derive(Clone, Debug)]
 struct Series {
     histogram: Histogram,
     window: Option<Arc<Mutex<Window>>>,
@@ -280,8 +280,13 @@ impl<const N: usize> Known<N> {
             entry.series.observe(seconds);
             return;
         }
+        let full = table.len() >= MAX_SERIES;
         drop(table);
-        self.add(hash, key, make).observe(seconds);
+        if full {
+            make().observe(seconds);
+        } else {
+            self.add(hash, key, make).observe(seconds);
+        }
     }
 
     /// A label set seen for the first time: its series is made in the families (outside
@@ -292,16 +297,12 @@ impl<const N: usize> Known<N> {
         let series = make();
         let mut table = self.table.write().unwrap_or_else(|p| p.into_inner());
         if table.len() < MAX_SERIES && table.find(hash, |e| e.is(&key)).is_none() {
-            let copy = Series {
-                histogram: series.histogram.clone(),
-                window: series.window.clone(),
-            };
             table.insert_unique(
                 hash,
                 Entry {
                     hash,
                     key: key.map(Box::from),
-                    series: copy,
+                    series: series.clone(),
                 },
                 |e| e.hash,
             );

@@ -572,14 +572,16 @@ impl Engine {
         let Some(Component::Http { host, port, .. }) = self.config.components.get(node) else {
             return None;
         };
+        let Some(address) = self.addresses.get(node) else {
+            return Some(Err(format!("{host}:{port} cannot be named in a Host header")));
+        };
         let path = if path.starts_with('/') {
             path.to_string()
         } else {
             format!("/{path}")
         };
-        let endpoint = format!("{host}:{port}");
         let request = match Request::get(path.as_str())
-            .header(header::HOST, endpoint.strip_suffix(":80").unwrap_or(&endpoint))
+            .header(header::HOST, address.host.clone())
             .header(header::USER_AGENT, "kube-probe/sluice")
             .body(sluice_pool::full(Bytes::new()))
         {
@@ -587,7 +589,7 @@ impl Engine {
             Err(e) => return Some(Err(format!("GET {path} cannot be sent: {e}"))),
         };
         Some(
-            match tokio::time::timeout(timeout, self.client.request(&endpoint, request)).await {
+            match tokio::time::timeout(timeout, self.client.request(&address.endpoint, request)).await {
                 Err(_) => Err(format!("GET {path} was not answered within {timeout:?}")),
                 Ok(Err(e)) => Err(format!("GET {path} failed: {e}")),
                 Ok(Ok(response)) if (200..400).contains(&response.status().as_u16()) => Ok(()),

@@ -315,7 +315,7 @@ async fn rest_components_get_the_payload_and_the_puid() {
     assert!(body.contains("\\u003c1\\u003e"), "Go's HTML escaping: {body}");
     assert_eq!(headers["seldon-puid"], "p1");
     // The client's headers go along; the host is the component's, the content type the payload's.
-    let (status, _, body) = call(
+    let (status, headers2, body) = call(
         addr,
         "POST",
         "/api/v1.0/predictions",
@@ -342,7 +342,10 @@ async fn rest_components_get_the_payload_and_the_puid() {
     assert_eq!(v["content_type"], "application/json");
     // Each component's keep-alive connection carried both predictions.
     assert_eq!((&v["connection"], &v["in"]["connection"]), (&1.into(), &1.into()));
-    assert_eq!(headers["seldon-puid"], "p1");
+    // Without a puid, one is made: the same for the components and the response.
+    let puid = headers2["seldon-puid"].to_str().expect("ASCII");
+    assert_eq!(puid.len(), 36);
+    assert_eq!((&v["puid"], &v["in"]["puid"]), (&puid.into(), &puid.into()));
     assert!(engine.ready().await);
 
     let metrics = call(addr, "GET", "/prometheus", "", &[]).await.2;
