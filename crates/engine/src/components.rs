@@ -56,7 +56,7 @@ pub(crate) struct Address {
 impl Address {
     fn new(host: &str, port: u16) -> Result<Address, http::header::InvalidHeaderValue> {
         let endpoint = format!("{host}:{port}");
-        let host = HeaderValue::try_from(endpoint.strip_suffix(":80").unwrap_or(&endpoint))?;
+        let host = sluice_pool::host_of(&endpoint)?;
         Ok(Address { endpoint, host })
     }
 

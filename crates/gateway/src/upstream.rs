@@ -145,8 +145,7 @@ impl Clients {
 fn as_http1(request: &mut Request<Body>, endpoint: &str) -> Result<(), SendError> {
     *request.version_mut() = http::Version::HTTP_11;
     if !request.headers().contains_key(header::HOST) {
-        let host = endpoint.strip_suffix(":80").unwrap_or(endpoint);
-        let host = HeaderValue::try_from(host).map_err(|e| SendError::Connect(e.into()))?;
+        let host = sluice_pool::host_of(endpoint).map_err(|e| SendError::Connect(e.into()))?;
         request.headers_mut().insert(header::HOST, host);
     }
     Ok(())

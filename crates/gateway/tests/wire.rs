@@ -270,6 +270,19 @@ async fn c64_c70_rewrite_and_header_operations_reach_the_upstream() {
     assert!(!got.headers.contains_key("x-up"));
 }
 
+/// A gateway routing every request to service `a` at `primary` and mirroring it to
+/// service `b` at `shadow`.
+async fn mirrored(primary: std::net::SocketAddr, shadow: std::net::SocketAddr) -> Running {
+    start(&format!(
+        "{}{}{}{}",
+        gateway_yaml(),
+        service("a", "http", &[(primary, "v1")]),
+        service("b", "http", &[(shadow, "v1")]),
+        vs("[{route: [{destination: {host: a.default.svc.cluster.local}}], mirror: {host: b.default.svc.cluster.local}}]")
+    ))
+    .await
+}
+
 #[tokio::test]
 async fn c72_mirror_to_a_held_shadow_does_not_delay_the_primary() {
     let primary = Arc::new(Echo::default());
@@ -282,14 +295,7 @@ async fn c72_mirror_to_a_held_shadow_does_not_delay_the_primary() {
         echo("primary", primary.clone()).await,
         echo("shadow", shadow.clone()).await,
     );
-    let gw = start(&format!(
-        "{}{}{}{}",
-        gateway_yaml(),
-        service("a", "http", &[(p, "v1")]),
-        service("b", "http", &[(s, "v1")]),
-        vs("[{route: [{destination: {host: a.default.svc.cluster.local}}], mirror: {host: b.default.svc.cluster.local}}]")
-    ))
-    .await;
+    let gw = mirrored(p, s).await;
     // The shadow answers nothing until released, yet every primary response arrives.
     for _ in 0..5 {
         let got = get(gw.addr, "/m", &[]).await;
@@ -310,14 +316,7 @@ async fn c72_mirror_to_a_held_shadow_does_not_delay_the_primary() {
     let dead: std::net::SocketAddr = format!("127.0.0.1:{}", refused_port().await)
         .parse()
         .expect("addr");
-    let gw = start(&format!(
-        "{}{}{}{}",
-        gateway_yaml(),
-        service("a", "http", &[(p, "v1")]),
-        service("b", "http", &[(dead, "v1")]),
-        vs("[{route: [{destination: {host: a.default.svc.cluster.local}}], mirror: {host: b.default.svc.cluster.local}}]")
-    ))
-    .await;
+    let gw = mirrored(p, dead).await;
     assert_eq!(get(gw.addr, "/", &[]).await.status, 200);
 }
 
@@ -326,14 +325,7 @@ async fn c72_a_mirror_keeps_an_x_forwarded_for_that_is_not_utf8() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (primary, p) = upstream("primary").await;
     let (shadow, s) = upstream("shadow").await;
-    let gw = start(&format!(
-        "{}{}{}{}",
-        gateway_yaml(),
-        service("a", "http", &[(p, "v1")]),
-        service("b", "http", &[(s, "v1")]),
-        vs("[{route: [{destination: {host: a.default.svc.cluster.local}}], mirror: {host: b.default.svc.cluster.local}}]")
-    ))
-    .await;
+    let gw = mirrored(p, s).await;
     // Header values may carry bytes that are not UTF-8 (obs-text); the copy keeps them.
     let mut stream = tokio::net::TcpStream::connect(gw.addr).await.expect("connect");
     stream

@@ -102,6 +102,12 @@ fn refused_stream(error: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// The `Host` an HTTP/1.1 client names `endpoint` (`host:port`) by: without the default
+/// port `:80`.
+pub fn host_of(endpoint: &str) -> Result<http::HeaderValue, http::header::InvalidHeaderValue> {
+    http::HeaderValue::try_from(endpoint.strip_suffix(":80").unwrap_or(endpoint))
+}
+
 /// A TCP connection to `endpoint`, without Nagle's delay.
 async fn connect(endpoint: &str) -> Result<TokioIo<tokio::net::TcpStream>, SendError> {
     let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(endpoint))
