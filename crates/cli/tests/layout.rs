@@ -26,11 +26,11 @@ fn the_layout_list_names_functions_the_binary_has() {
     };
     let symbols = String::from_utf8_lossy(&output.stdout).lines().count();
     assert!(listed > 1000, "crates/cli/layout.txt lists {listed} functions");
-    // This is a debug build: it has most of the functions a release build runs (and more), but
-    // not all of them. Half is far above what a stale list or legacy symbol names would find
-    // (a few percent). Regenerate the list (bench/code-layout.sh) when this fails.
+    // This is a debug build, which keeps nearly every function an optimized build runs (99 %
+    // of the list when it was made); legacy symbol names would match a few percent.
+    // Regenerate the list (bench/code-layout.sh) when this fails.
     assert!(
-        found * 2 >= listed,
+        found * 10 >= listed * 8,
         "only {found} of the {listed} functions in crates/cli/layout.txt are in the binary: regenerate it with bench/code-layout.sh"
     );
     assert!(symbols >= found, "{symbols} symbols for {found} functions");
