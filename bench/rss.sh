@@ -4,12 +4,12 @@
 # and 64 keep-alive connections, split into file pages (the binary's code and read-only data,
 # shared with the page cache) and anonymous memory (heap, stacks).
 #   bench/rss.sh [BINARY...]      # default target/release/sluice; several: one after another
-# Needs nginx and wrk (Debian: apt-get install nginx-light wrk). DURATION (default 5) seconds
-# of load per step; the gateway runs on CPU 1, wrk on CPU 0.
+# Needs nginx and wrk (Debian: apt-get install nginx-light wrk), python3 and two CPUs: the
+# gateway runs on CPU 1, wrk on CPU 0 (taskset). DURATION (default 5) seconds of load per step.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 [ $# -gt 0 ] || set -- "$here/target/release/sluice"
-for tool in nginx wrk; do command -v "$tool" >/dev/null || { echo "missing: $tool (apt-get install nginx-light wrk)" >&2; exit 2; }; done
+for tool in nginx wrk python3 taskset; do command -v "$tool" >/dev/null || { echo "missing: $tool (apt-get install nginx-light wrk)" >&2; exit 2; }; done
 dir=$(mktemp -d /tmp/sluice-rss.XXXXXX)
 pids=()
 cleanup() {
@@ -24,7 +24,8 @@ cat >"$dir/nginx.conf" <<EOF2
 daemon off; worker_processes 1; pid $dir/nginx.pid; error_log $dir/nginx.log;
 events {}
 http {
-  access_log off; client_body_temp_path $dir;
+  access_log off; client_body_temp_path $dir/body; proxy_temp_path $dir/proxy;
+  fastcgi_temp_path $dir/fastcgi; uwsgi_temp_path $dir/uwsgi; scgi_temp_path $dir/scgi;
   server { listen 127.0.0.1:9001; location / { return 200 '{"data":{"ndarray":[[0.1]]}}'; } }
   server { listen 127.0.0.1:9002; location / { return 200 '{"data":{"ndarray":[[0.2]]}}'; } }
 }

@@ -5,8 +5,8 @@
 //! first and together: the code the gateway runs stays in a few pages instead of being spread
 //! over the whole binary, where the kernel maps 64 KiB around each page touched (bench/README.md,
 //! "Code layout"). `scripts/build-ordered` builds this way; without the variable nothing changes.
-//! The option is lld's and mold's (`--symbol-ordering-file`), the linker Rust uses by default
-//! on x86_64 Linux.
+//! The option (`--symbol-ordering-file`) is lld's, the linker Rust uses by default on x86_64
+//! Linux; for other targets the binary is linked without the layout, with a warning.
 
 fn main() {
     println!("cargo::rerun-if-env-changed=SLUICE_SYMBOL_ORDER");
@@ -15,11 +15,23 @@ fn main() {
     };
     let order = std::path::PathBuf::from(order);
     // The build script runs in crates/cli, the linker elsewhere: only an absolute path means
-    // the same file to both.
-    if !order.is_absolute() || !order.is_file() {
+    // the same file to both; and `-Wl,` would split a path at a comma.
+    if !order.is_absolute() || !order.is_file() || order.to_string_lossy().contains(',') {
         println!(
-            "cargo::error=SLUICE_SYMBOL_ORDER={}: not an absolute path to a file (scripts/symbol-order writes it)",
+            "cargo::error=SLUICE_SYMBOL_ORDER={}: not an absolute path to a file, without commas (scripts/symbol-order writes it)",
             order.display()
+        );
+        return;
+    }
+    let target = |key: &str| std::env::var(key).unwrap_or_default();
+    let (arch, os, env) = (
+        target("CARGO_CFG_TARGET_ARCH"),
+        target("CARGO_CFG_TARGET_OS"),
+        target("CARGO_CFG_TARGET_ENV"),
+    );
+    if (arch.as_str(), os.as_str(), env.as_str()) != ("x86_64", "linux", "gnu") {
+        println!(
+            "cargo::warning=SLUICE_SYMBOL_ORDER is set, but lld (--symbol-ordering-file) is Rust's default linker only on x86_64 Linux (gnu), not {arch}-{os}-{env}: linking without the code layout"
         );
         return;
     }
