@@ -53,16 +53,8 @@ fi
 if [ "$proxy_name" = nginx ] && [ ! -x "$nginx" ]; then
   echo "missing: nginx (Debian: apt-get install nginx-light)" >&2; exit 2
 fi
-dir=$(mktemp -d /tmp/sluice-counts.XXXXXX)
-pids=()
-cleanup() {
-  for pid in ${pids[@]+"${pids[@]}"}; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 600); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
+. "$here/bench/lib.sh"
+bench_dir sluice-counts
 
 engine_http=$(free_port) engine_grpc=$(free_port)
 if [ "$proxy_name" = engine ] || [ "$proxy_name" = up ]; then

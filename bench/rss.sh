@@ -10,16 +10,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 [ $# -gt 0 ] || set -- "$here/target/release/sluice"
 for tool in nginx wrk python3 taskset; do command -v "$tool" >/dev/null || { echo "missing: $tool (apt-get install nginx-light wrk)" >&2; exit 2; }; done
-dir=$(mktemp -d /tmp/sluice-rss.XXXXXX)
-pids=()
-cleanup() {
-  for pid in ${pids[@]+"${pids[@]}"}; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 300); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
+. "$here/bench/lib.sh"
+bench_dir sluice-rss
 cat >"$dir/nginx.conf" <<EOF2
 daemon off; worker_processes 1; pid $dir/nginx.pid; error_log $dir/nginx.log;
 events {}
