@@ -399,7 +399,12 @@ impl Api {
         self.engine
             .metrics()
             .server(method, "unary", code_name(code), started.elapsed());
-        let puid = tonic::metadata::MetadataValue::try_from(puid.as_bytes()).ok();
+        let puid = tonic::metadata::MetadataValue::try_from(puid.as_bytes())
+            .ok()
+            .map(|mut v| {
+                v.set_sensitive(true); // new on every request: not indexed (headers::puid)
+                v
+            });
         match result {
             Ok(message) => {
                 let mut response = tonic::Response::new(message);

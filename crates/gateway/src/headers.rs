@@ -44,7 +44,10 @@ const HOP_BY_HOP: &[&str] = &[
 /// A fresh UUID v4, as Envoy generates for `x-request-id`.
 pub(crate) fn request_id(rng: &mut impl Rng) -> HeaderValue {
     let id = sluice_api::ids::uuid_v4_ascii(rng.random());
-    HeaderValue::from_bytes(&id).unwrap_or_else(|_| HeaderValue::from_static("-"))
+    let mut value = HeaderValue::from_bytes(&id).unwrap_or_else(|_| HeaderValue::from_static("-"));
+    // New on every request: not worth a place in HPACK's table (see `unique_per_message`).
+    value.set_sensitive(true);
+    value
 }
 
 /// The client's IP address as a header value (`x-forwarded-for`, `x-envoy-external-address`),
@@ -73,22 +76,48 @@ pub(crate) const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwar
 pub(crate) const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Remove the hop-by-hop headers, and with `internal` those Envoy strips from clients. One
-/// pass over the request's few headers; a removal by name (which hashes the name) only for
-/// those present — most requests carry none.
-fn remove_listed(headers: &mut HeaderMap, internal: bool) {
-    let listed = |name: &HeaderName| {
-        let name = name.as_str();
+/// Headers whose value is new on every message: ids. HPACK gains nothing from indexing
+/// them, and costs a lot: h2's encoder compares a value with every entry of the same name
+/// in its table, so a table filled with earlier requests' ids (some 50 fit in its 4 KiB)
+/// costs each request of a connection as many comparisons — an eighth of a gRPC request's
+/// instructions through the gateway. Marked sensitive, h2 sends them as never-indexed
+/// literals (RFC 7541 §6.2.3), which any HTTP/2 peer decodes; HTTP/1.1 ignores the mark.
+fn unique_per_message(name: &str) -> bool {
+    matches!(
+        name,
+        "x-request-id"
+            | "seldon-puid"
+            | "traceparent"
+            | "b3"
+            | "x-b3-traceid"
+            | "x-b3-spanid"
+            | "x-b3-parentspanid"
+    )
+}
+
+/// Remove the hop-by-hop headers, and with `internal` those Envoy strips from clients; mark
+/// the values that are new on every message as not to be indexed. One pass over the
+/// message's few headers; a removal by name (which hashes the name) only for those present
+/// — most messages carry none.
+fn sweep(headers: &mut HeaderMap, internal: bool) {
+    let listed = |name: &str| {
         HOP_BY_HOP.contains(&name) || (internal && name.starts_with("x-") && INTERNAL.contains(&name))
     };
-    let present: Vec<HeaderName> = headers.keys().filter(|n| listed(n)).cloned().collect();
+    let mut present: Vec<HeaderName> = Vec::new();
+    for (name, value) in headers.iter_mut() {
+        if listed(name.as_str()) {
+            present.push(name.clone());
+        } else if unique_per_message(name.as_str()) {
+            value.set_sensitive(true);
+        }
+    }
     for name in present {
         headers.remove(name);
     }
 }
 
-/// Prepare client headers for upstream: strip internal and hop-by-hop headers, set
-/// `x-forwarded-for`, `x-forwarded-proto`, `x-envoy-external-address` and a new `x-request-id`.
+/// Prepare client headers for upstream: strip internal and hop-by-hop headers, mark ids
+/// not to be indexed, set `x-forwarded-for`, `x-forwarded-proto`, `x-envoy-external-address` and a new `x-request-id`.
 pub(crate) fn upstream_request(
     headers: &mut HeaderMap,
     peer_ip: &HeaderValue,
@@ -98,7 +127,7 @@ pub(crate) fn upstream_request(
     let te_trailers = headers
         .get(header::TE)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
-    remove_listed(headers, true);
+    sweep(headers, true);
     if te_trailers {
         headers.insert(header::TE, HeaderValue::from_static("trailers"));
     }
@@ -115,9 +144,10 @@ pub(crate) fn upstream_request(
     headers.insert(X_REQUEST_ID, request_id);
 }
 
-/// Prepare upstream response headers for the client: hop-by-hop removed, `server` replaced.
+/// Prepare upstream response headers for the client: hop-by-hop removed, `server` replaced,
+/// ids marked not to be indexed.
 pub(crate) fn downstream_response(headers: &mut HeaderMap) {
-    remove_listed(headers, false);
+    sweep(headers, false);
     headers.insert(header::SERVER, crate::reply::SERVER);
 }
 
@@ -129,7 +159,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn internal_names_start_with_x_as_remove_listed_assumes() {
+    fn internal_names_start_with_x_as_sweep_assumes() {
         assert!(INTERNAL.iter().all(|n| n.starts_with("x-")));
     }
 
@@ -153,5 +183,41 @@ mod tests {
         assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h["x-forwarded-for"], "10.0.0.1, 127.0.0.9");
         assert_eq!(h["x-envoy-external-address"], "127.0.0.9");
+    }
+
+    #[test]
+    fn ids_are_marked_not_to_be_indexed_both_ways() {
+        let mut up = HeaderMap::new();
+        up.insert(
+            "traceparent",
+            HeaderValue::from_static("00-4bf92f3577b34da6-00f067aa0ba902b7-01"),
+        );
+        up.insert("seldon", HeaderValue::from_static("example"));
+        let ip = peer_ip("127.0.0.9:5555".parse().expect("addr"));
+        upstream_request(
+            &mut up,
+            &ip,
+            Scheme::Http,
+            request_id(&mut StdRng::seed_from_u64(1)),
+        );
+        assert!(up["x-request-id"].is_sensitive());
+        assert!(up["traceparent"].is_sensitive());
+        assert!(
+            !up["seldon"].is_sensitive(),
+            "a routing header is indexed as usual"
+        );
+        assert!(!up["x-forwarded-for"].is_sensitive());
+
+        let mut down = HeaderMap::new();
+        down.insert(
+            "seldon-puid",
+            HeaderValue::from_static("d5f9c41d-430e-4585-85a1-00caf4d7e288"),
+        );
+        down.insert("content-type", HeaderValue::from_static("application/grpc"));
+        down.insert("connection", HeaderValue::from_static("close"));
+        downstream_response(&mut down);
+        assert!(down["seldon-puid"].is_sensitive());
+        assert!(!down["content-type"].is_sensitive());
+        assert!(down.get("connection").is_none());
     }
 }
