@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use http::{Request, Response};
 use http_body_util::BodyExt;
 use hyper::client::conn::http2;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::rt::TokioTimer;
 
 use crate::{Body, BoxError, FastMap, SendError, connect};
 
@@ -29,7 +29,7 @@ impl Http2Pool {
         {
             return Ok(sender);
         }
-        let (sender, connection) = http2::Builder::new(TokioExecutor::new())
+        let (sender, connection) = http2::Builder::new(Boxed)
             .timer(TokioTimer::new())
             .handshake(connect(endpoint).await?)
             .await
@@ -52,5 +52,24 @@ impl Http2Pool {
             .await
             .map_err(|e| SendError::Request(e.into()))?;
         Ok(response.map(|body| body.map_err(|e| Box::new(e) as BoxError).boxed()))
+    }
+}
+
+/// Spawns hyper's tasks boxed. hyper's HTTP/2 client spawns two tasks per request (one
+/// sends the body, one waits for the response), each an enum as large as its largest
+/// variant — the connection's own task, over a kilobyte. tokio moves a spawned future into
+/// its task, and writes its stage over it when it ends: three copies of that size per task.
+/// Boxed, what tokio moves is a pointer (gRPC through the gateway: 2,000 fewer instructions
+/// per request, for one more allocation).
+#[derive(Clone, Copy, Debug, Default)]
+struct Boxed;
+
+impl<F> hyper::rt::Executor<F> for Boxed
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, future: F) {
+        tokio::spawn(Box::pin(future));
     }
 }
