@@ -26,7 +26,9 @@ pub(crate) fn puid(headers: &mut HeaderMap) -> HeaderValue {
         return given.clone();
     }
     let id = sluice_api::ids::uuid_v4_ascii(rand::rng().random());
-    let mut fresh = HeaderValue::from_bytes(&id).unwrap_or_else(|_| HeaderValue::from_static("-"));
+    // One allocation that its clones share (a `Vec`'s bytes would get another at the first).
+    let mut fresh = HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(id))
+        .unwrap_or_else(|_| HeaderValue::from_static("-"));
     fresh.set_sensitive(true);
     headers.insert(SELDON_PUID, fresh.clone());
     fresh

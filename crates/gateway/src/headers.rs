@@ -44,7 +44,10 @@ const HOP_BY_HOP: &[&str] = &[
 /// A fresh UUID v4, as Envoy generates for `x-request-id`.
 pub(crate) fn request_id(rng: &mut impl Rng) -> HeaderValue {
     let id = sluice_api::ids::uuid_v4_ascii(rng.random());
-    let mut value = HeaderValue::from_bytes(&id).unwrap_or_else(|_| HeaderValue::from_static("-"));
+    // Owned by one allocation that clones share (the retry copy clones it): bytes from a
+    // `Vec` would get a second allocation the first time they are cloned.
+    let mut value = HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(id))
+        .unwrap_or_else(|_| HeaderValue::from_static("-"));
     // New on every request: not worth a place in HPACK's table (see `unique_per_message`).
     value.set_sensitive(true);
     value
