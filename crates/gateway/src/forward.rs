@@ -112,7 +112,7 @@ pub(crate) async fn forward(
 /// copied, unless the route rewrote it or normalizing changed it.
 fn upstream_uri(f: &Forward, request: &Uri) -> Option<Uri> {
     let own = request.path_and_query();
-    match f.path_and_query(own.map_or("/", |p| p.as_str())) {
+    match f.path_and_query(request) {
         Cow::Borrowed(_) => Some(own.cloned().map_or_else(|| Uri::from_static("/"), Uri::from)),
         Cow::Owned(rewritten) => {
             let uri = Uri::try_from(rewritten).ok()?;
@@ -162,8 +162,7 @@ fn upstream_headers(ex: &Exchange<'_>, f: &Forward, parts: &mut http::request::P
         }
         (None, None) => {}
     }
-    let own = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    if let Some(original) = f.original_path(own)
+    if let Some(original) = f.original_path(&parts.uri)
         && let Ok(v) = HeaderValue::try_from(&*original)
     {
         headers.insert(X_ENVOY_ORIGINAL_PATH, v);

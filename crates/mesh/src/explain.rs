@@ -65,7 +65,7 @@ impl RouteTable {
             return out;
         }
         let parts = &secured;
-        let Ok(target) = path::normalize(parts.uri.path_and_query().map_or("/", |p| p.as_str())) else {
+        let Ok(target) = path::normalize(&parts.uri) else {
             let _ = writeln!(out, "The path cannot be normalized.\n→ 400");
             return out;
         };

@@ -28,6 +28,57 @@ impl Target<'_> {
     }
 }
 
+/// A request target as received, `path?query`, split where its query starts. From a
+/// request's URI it is read off as it is (`http` has dropped any fragment and knows where
+/// the query starts); from text it is scanned once. Each step of a request that needs the
+/// path or the query (normalizing, the upstream path, `x-envoy-original-path`) takes it
+/// from here instead of scanning the target again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Received<'a> {
+    /// `path?query`, without fragment.
+    pub whole: &'a str,
+    /// The path: `whole` up to the `?`.
+    pub path: &'a str,
+    /// The query, without the `?`.
+    pub query: Option<&'a str>,
+}
+
+impl<'a> From<&'a http::Uri> for Received<'a> {
+    /// The target of a request's URI; `/` when it has none.
+    fn from(uri: &'a http::Uri) -> Self {
+        match uri.path_and_query() {
+            Some(pq) => Received {
+                whole: pq.as_str(),
+                path: pq.path(),
+                query: pq.query(),
+            },
+            None => Received {
+                whole: "/",
+                path: "/",
+                query: None,
+            },
+        }
+    }
+}
+
+impl<'a> From<&'a str> for Received<'a> {
+    /// A target given as text: the fragment dropped, split at the first `?`.
+    fn from(target: &'a str) -> Self {
+        let whole = target.split_once('#').map_or(target, |(before, _)| before);
+        let (path, query) = match whole.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (whole, None),
+        };
+        Received { whole, path, query }
+    }
+}
+
+impl<'a> From<&'a String> for Received<'a> {
+    fn from(target: &'a String) -> Self {
+        Received::from(target.as_str())
+    }
+}
+
 /// The path cannot be normalized (a `%00`): Envoy answers 400.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("invalid request path")]
@@ -36,12 +87,8 @@ pub struct InvalidPath;
 /// Normalize a request target: drop `#fragment`, decode percent-encoded unreserved
 /// characters (not `%2F`/`%5C`), turn `\` into `/`, remove `.` and `..` segments. `//` is
 /// kept (no slash merging).
-pub fn normalize(target: &str) -> Result<Target<'_>, InvalidPath> {
-    let target = target.split('#').next().unwrap_or("");
-    let (path, query) = match target.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (target, None),
-    };
+pub fn normalize<'a>(target: impl Into<Received<'a>>) -> Result<Target<'a>, InvalidPath> {
+    let Received { path, query, .. } = target.into();
     if is_normal(path) {
         return Ok(Target {
             path: Cow::Borrowed(path),
@@ -169,6 +216,17 @@ mod tests {
 
     fn path(t: &str) -> String {
         normalize(t).expect("valid").path.into_owned()
+    }
+
+    #[test]
+    fn a_target_read_off_a_uri_is_the_target_scanned_as_text() {
+        for target in ["/", "/a/b", "/a?b=c", "/a?b=c?d", "/?", "/a%2Fb?x", "http://h:8/p?q", "http://h"] {
+            let uri: http::Uri = target.parse().expect("a URI");
+            let text = uri.path_and_query().map_or("/", |p| p.as_str());
+            assert_eq!(Received::from(&uri), Received::from(text), "{target}");
+        }
+        let split = Received::from("/p?q=1#frag");
+        assert_eq!((split.whole, split.path, split.query), ("/p?q=1", "/p", Some("q=1")));
     }
 
     #[test]

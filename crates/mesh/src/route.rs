@@ -9,6 +9,7 @@ use regex::Regex;
 
 use crate::cluster::{Cluster, Missing};
 use crate::matcher::RequestMatch;
+use crate::path::Received;
 use crate::policy::{Cors, Fault, HeaderOps, RetryPolicy};
 
 /// Where a compiled route came from: for `explain`, access logs and metrics.
@@ -141,11 +142,6 @@ pub struct ForwardAction {
     pub mirrors: Vec<(Arc<Cluster>, f64)>,
     /// Route-level response header operations (the route's, kept here for forwards).
     pub response_headers: HeaderOps,
-}
-
-/// A request target without its `#fragment`.
-fn without_fragment(target: &str) -> &str {
-    target.split_once('#').map_or(target, |(before, _)| before)
 }
 
 /// The most mirrors a route may have.
@@ -304,15 +300,17 @@ impl Forward {
 
     /// The upstream path and query of a request whose own were `request`: normalized,
     /// then rewritten by the route. Borrowed when neither changed anything. `request` must be
-    /// the path and query the decision was made for (the request's `:path`, `/` if none).
-    pub fn path_and_query<'a>(&self, request: &'a str) -> Cow<'a, str> {
-        let (path, query) = self.split(request);
-        let path = match &self.action.rewrite {
-            Some(rewrite) => Cow::Owned(rewrite.apply(&path)),
-            None if self.normalized.is_none() => return Cow::Borrowed(without_fragment(request)),
-            None => path,
+    /// the target the decision was made for (the request's URI, or its `:path`).
+    pub fn path_and_query<'a>(&self, request: impl Into<Received<'a>>) -> Cow<'a, str> {
+        let request = request.into();
+        let path = match (&self.action.rewrite, &self.normalized) {
+            (Some(rewrite), normalized) => {
+                Cow::Owned(rewrite.apply(normalized.as_deref().unwrap_or(request.path)))
+            }
+            (None, None) => return Cow::Borrowed(request.whole),
+            (None, Some(normalized)) => Cow::Owned(normalized.clone()),
         };
-        match query {
+        match request.query {
             Some(q) => Cow::Owned([&*path, "?", q].concat()),
             None => path,
         }
@@ -320,26 +318,14 @@ impl Forward {
 
     /// The normalized path and query before a rewrite, for `x-envoy-original-path`;
     /// `None` when the route does not rewrite the path.
-    pub fn original_path<'a>(&self, request: &'a str) -> Option<Cow<'a, str>> {
+    pub fn original_path<'a>(&self, request: impl Into<Received<'a>>) -> Option<Cow<'a, str>> {
         self.action.rewrite.as_ref()?;
-        Some(match (self.split(request), &self.normalized) {
-            ((path, Some(q)), Some(_)) => Cow::Owned([&*path, "?", q].concat()),
-            ((path, None), Some(_)) => path,
-            (_, None) => Cow::Borrowed(without_fragment(request)),
+        let request = request.into();
+        Some(match (&self.normalized, request.query) {
+            (None, _) => Cow::Borrowed(request.whole),
+            (Some(normalized), Some(q)) => Cow::Owned([normalized, "?", q].concat()),
+            (Some(normalized), None) => Cow::Owned(normalized.clone()),
         })
-    }
-
-    /// The normalized path and the query of the request's `path?query`.
-    fn split<'a>(&self, request: &'a str) -> (Cow<'a, str>, Option<&'a str>) {
-        let request = without_fragment(request);
-        let (path, query) = match request.split_once('?') {
-            Some((p, q)) => (p, Some(q)),
-            None => (request, None),
-        };
-        match &self.normalized {
-            Some(normalized) => (Cow::Owned(normalized.clone()), query),
-            None => (Cow::Borrowed(path), query),
-        }
     }
 
     /// Upstream authority when rewritten (by the route, else by the destination).

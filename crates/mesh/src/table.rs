@@ -333,7 +333,7 @@ impl RouteTable {
                 None => return reply(StatusCode::NOT_FOUND),
             },
         };
-        let Ok(target) = path::normalize(parts.uri.path_and_query().map_or("/", |p| p.as_str())) else {
+        let Ok(target) = path::normalize(&parts.uri) else {
             return reply(StatusCode::BAD_REQUEST);
         };
         let authority = authority(parts);

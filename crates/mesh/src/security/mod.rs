@@ -243,7 +243,7 @@ impl Security {
 
     /// The RBAC decision alone.
     pub fn authorize(&self, parts: &Parts, connection: &Connection, identity: Option<&Identity>) -> Decision {
-        let target = path::normalize(parts.uri.path_and_query().map_or("/", |p| p.as_str()));
+        let target = path::normalize(&parts.uri);
         let path = target.as_ref().map_or("", |t| &*t.path);
         let host = crate::table::authority(parts);
         let facts = Facts {
