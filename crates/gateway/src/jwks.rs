@@ -4,7 +4,7 @@
 //! requests without tokens are not affected.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,12 +23,18 @@ pub const RETRY: Duration = Duration::from_secs(5);
 /// The largest JWKS document accepted.
 const MAX_BYTES: usize = 1 << 20;
 
+/// The HTTP(S) client keys are fetched with.
+type HttpsClient = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
+
 /// Fetched key sets by URI.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Jwks {
     keys: Arc<Mutex<BTreeMap<String, Arc<JwkSet>>>>,
     watched: Arc<Mutex<BTreeSet<String>>>,
-    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    /// Made at the first fetch: reading and parsing the system's root certificates costs
+    /// every gateway start 19 million instructions and keeps them in memory, while most
+    /// configurations have no `jwksUri` to fetch.
+    client: Arc<OnceLock<HttpsClient>>,
 }
 
 impl std::fmt::Debug for Jwks {
@@ -37,32 +43,28 @@ impl std::fmt::Debug for Jwks {
     }
 }
 
-impl Default for Jwks {
-    fn default() -> Self {
-        // An explicit provider: rustls cannot pick a default when another crate in the
-        // build (object_store's reqwest) enables its `ring` feature beside `aws-lc-rs`.
-        let provider = || Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(provider())
-            .unwrap_or_else(|_| {
-                // No system roots: only keys over plain http can be fetched.
-                hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(
-                    rustls::ClientConfig::builder_with_provider(provider())
-                        .with_safe_default_protocol_versions()
-                        .expect("aws-lc-rs supports TLS 1.2 and 1.3")
-                        .with_root_certificates(rustls::RootCertStore::empty())
-                        .with_no_client_auth(),
-                )
-            })
-            .https_or_http()
-            .enable_http1()
-            .build();
-        Jwks {
-            keys: Arc::default(),
-            watched: Arc::default(),
-            client: Client::builder(TokioExecutor::new()).build(https),
-        }
-    }
+/// A client for `http` and `https` URIs, trusting the system's root certificates (none
+/// found: only `http` URIs can be fetched).
+fn https_client() -> HttpsClient {
+    // An explicit provider: rustls cannot pick a default when another crate in the
+    // build (object_store's reqwest) enables its `ring` feature beside `aws-lc-rs`.
+    let provider = || Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_native_roots(provider())
+        .unwrap_or_else(|_| {
+            // No system roots: only keys over plain http can be fetched.
+            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(
+                rustls::ClientConfig::builder_with_provider(provider())
+                    .with_safe_default_protocol_versions()
+                    .expect("aws-lc-rs supports TLS 1.2 and 1.3")
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth(),
+            )
+        })
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Client::builder(TokioExecutor::new()).build(https)
 }
 
 impl Jwks {
@@ -113,7 +115,7 @@ impl Jwks {
     /// Fetch once.
     async fn fetch(&self, uri: &str, timeout: Duration) -> Result<JwkSet, String> {
         let uri: http::Uri = uri.parse().map_err(|e| format!("not a URL: {e}"))?;
-        let response = tokio::time::timeout(timeout, self.client.get(uri))
+        let response = tokio::time::timeout(timeout, self.client.get_or_init(https_client).get(uri))
             .await
             .map_err(|_| format!("no answer within {timeout:?}"))?
             .map_err(|e| format!("cannot fetch: {e}"))?;

@@ -220,13 +220,25 @@ mod tests {
 
     #[test]
     fn a_target_read_off_a_uri_is_the_target_scanned_as_text() {
-        for target in ["/", "/a/b", "/a?b=c", "/a?b=c?d", "/?", "/a%2Fb?x", "http://h:8/p?q", "http://h"] {
+        for target in [
+            "/",
+            "/a/b",
+            "/a?b=c",
+            "/a?b=c?d",
+            "/?",
+            "/a%2Fb?x",
+            "http://h:8/p?q",
+            "http://h",
+        ] {
             let uri: http::Uri = target.parse().expect("a URI");
             let text = uri.path_and_query().map_or("/", |p| p.as_str());
             assert_eq!(Received::from(&uri), Received::from(text), "{target}");
         }
         let split = Received::from("/p?q=1#frag");
-        assert_eq!((split.whole, split.path, split.query), ("/p?q=1", "/p", Some("q=1")));
+        assert_eq!(
+            (split.whole, split.path, split.query),
+            ("/p?q=1", "/p", Some("q=1"))
+        );
     }
 
     #[test]
