@@ -148,17 +148,19 @@ fn upstream_headers(ex: &Exchange<'_>, f: &Forward, parts: &mut http::request::P
     for ops in f.request_headers() {
         ops.apply(&mut headers);
     }
-    match (f.authority(), &original_authority) {
+    // The original authority is moved, not cloned: a clone of a value made from a `&str`
+    // would allocate again.
+    match (f.authority(), original_authority) {
         (Some(rewritten), original) => {
             if f.original_host()
                 && let Some(original) = original
             {
-                headers.insert(X_ENVOY_ORIGINAL_HOST, original.clone());
+                headers.insert(X_ENVOY_ORIGINAL_HOST, original);
             }
             headers.insert(header::HOST, rewritten.clone());
         }
         (None, Some(original)) => {
-            headers.insert(header::HOST, original.clone());
+            headers.insert(header::HOST, original);
         }
         (None, None) => {}
     }
