@@ -643,13 +643,13 @@ fn failure(e: &graph::Error) -> Response<Full<Bytes>> {
 /// with nothing to escape (the usual case) is returned as it is, not copied; it is searched
 /// with `memchr`'s vector code, not a byte at a time.
 pub fn html_escape(body: Vec<u8>) -> Vec<u8> {
-    let first = match (
-        memchr::memchr3(b'<', b'>', b'&', &body),
-        memchr::memchr(0xE2, &body),
-    ) {
-        (Some(a), Some(b)) => a.min(b),
-        (Some(a), None) | (None, Some(a)) => a,
-        (None, None) => return body,
+    // The second search stops where the first found something.
+    let first = match memchr::memchr3(b'<', b'>', b'&', &body) {
+        Some(a) => memchr::memchr(0xE2, &body[..a]).unwrap_or(a),
+        None => match memchr::memchr(0xE2, &body) {
+            Some(b) => b,
+            None => return body,
+        },
     };
     let mut out = Vec::with_capacity(body.len() + 16);
     out.extend_from_slice(&body[..first]);

@@ -4,7 +4,7 @@
 //! requests without tokens are not affected.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -34,7 +34,7 @@ pub struct Jwks {
     /// Made at the first fetch: reading and parsing the system's root certificates costs
     /// every gateway start 19 million instructions and keeps them in memory, while most
     /// configurations have no `jwksUri` to fetch.
-    client: Arc<OnceLock<HttpsClient>>,
+    client: Arc<tokio::sync::OnceCell<HttpsClient>>,
 }
 
 impl std::fmt::Debug for Jwks {
@@ -115,7 +115,16 @@ impl Jwks {
     /// Fetch once.
     async fn fetch(&self, uri: &str, timeout: Duration) -> Result<JwkSet, String> {
         let uri: http::Uri = uri.parse().map_err(|e| format!("not a URL: {e}"))?;
-        let response = tokio::time::timeout(timeout, self.client.get_or_init(https_client).get(uri))
+        // The certificates are read off the runtime's workers, which serve requests.
+        let client = self
+            .client
+            .get_or_try_init(|| async {
+                tokio::task::spawn_blocking(https_client)
+                    .await
+                    .map_err(|e| format!("cannot make the HTTPS client: {e}"))
+            })
+            .await?;
+        let response = tokio::time::timeout(timeout, client.get(uri))
             .await
             .map_err(|_| format!("no answer within {timeout:?}"))?
             .map_err(|e| format!("cannot fetch: {e}"))?;

@@ -47,11 +47,14 @@ impl<'a> From<&'a http::Uri> for Received<'a> {
     /// The target of a request's URI; `/` when it has none.
     fn from(uri: &'a http::Uri) -> Self {
         match uri.path_and_query() {
-            Some(pq) => Received {
-                whole: pq.as_str(),
-                path: pq.path(),
-                query: pq.query(),
-            },
+            // The path as written, which may be empty (`?a`), where `pq.path()` says `/`:
+            // normalizing makes that `/`, and the upstream then gets `/?a`.
+            Some(pq) => {
+                let whole = pq.as_str();
+                let query = pq.query();
+                let path = query.map_or(whole, |q| &whole[..whole.len() - q.len() - 1]);
+                Received { whole, path, query }
+            }
             None => Received {
                 whole: "/",
                 path: "/",
@@ -229,11 +232,17 @@ mod tests {
             "/a%2Fb?x",
             "http://h:8/p?q",
             "http://h",
+            "http://h?a",
+            "http://h/?a",
         ] {
             let uri: http::Uri = target.parse().expect("a URI");
             let text = uri.path_and_query().map_or("/", |p| p.as_str());
             assert_eq!(Received::from(&uri), Received::from(text), "{target}");
         }
+        // An empty path before a query stays empty (normalizing makes it `/`).
+        let uri: http::Uri = "http://h?a".parse().expect("a URI");
+        assert_eq!(Received::from(&uri).path, "");
+        assert_eq!(normalize(&uri).expect("valid").path_and_query(), "/?a");
         let split = Received::from("/p?q=1#frag");
         assert_eq!(
             (split.whole, split.path, split.query),
