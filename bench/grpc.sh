@@ -22,16 +22,8 @@ concurrencies=${CONCURRENCIES:-"1 16"}
 for tool in "$sluice" "$envoy" "$(command -v taskset || echo taskset)"; do
   [ -x "$tool" ] || { echo "missing: $tool (cargo build --release; scripts/test makes .venv with envoy)" >&2; exit 2; }
 done
-dir=$(mktemp -d /tmp/sluice-grpc-bench.XXXXXX)
-pids=()
-cleanup() {
-  for pid in ${pids[@]+"${pids[@]}"}; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
+. "$here/bench/lib.sh"
+bench_dir sluice-grpc-bench
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 tick=$(getconf CLK_TCK)
 

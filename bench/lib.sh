@@ -1,6 +1,7 @@
 # Helpers the bench scripts share (sourced, not run):
 #   . "$here/bench/lib.sh"
 #   bench_dir NAME      # $dir: a new /tmp/NAME.XXXXXX; $pids: processes to stop; both cleaned up at exit
+#                       # (a pid that leads a process group, `setsid CMD &`, is stopped with its group)
 #   free_port           # a free TCP port on 127.0.0.1
 #   wait_port PORT [N]  # wait up to N tenths of a second (default 600) for PORT to accept
 bench_dir() {
@@ -9,7 +10,10 @@ bench_dir() {
   trap bench_cleanup EXIT
 }
 bench_cleanup() {
-  for pid in ${pids[@]+"${pids[@]}"}; do kill -TERM "$pid" 2>/dev/null || true; done
+  # A job started as `setsid CMD &` in a script without job control leads its own group:
+  # -PID stops the whole group (gunicorn's workers); for any other job that group does
+  # not exist, and the process alone is stopped.
+  for pid in ${pids[@]+"${pids[@]}"}; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$dir"
 }

