@@ -40,7 +40,7 @@ profile() { # BINARY INTO: every workload's callgrind output in INTO/WORKLOAD.ou
     pids+=("$!")
   done
   port=$(free_port)
-  RUST_LOG=warn valgrind --tool=callgrind --demangle=no --callgrind-out-file="$into/gateway-canary.out" "$bin" gateway --config "$here/examples/istio/canary.yaml" \
+  RUST_LOG=warn callgrind gateway-canary "$bin" gateway --config "$here/examples/istio/canary.yaml" \
     --port-map "80=$port" --admin "127.0.0.1:$(free_port)" >"$into/gateway.log" 2>&1 &
   gateway=$!
   pids+=("$gateway")

@@ -57,11 +57,10 @@ impl Http2Pool {
 
 /// Spawns hyper's tasks boxed. hyper's HTTP/2 client spawns up to two tasks per request
 /// (one sends the body, when it is not sent at once; one waits for the response), each an
-/// enum as large as its largest
-/// variant — the connection's own task, over a kilobyte. tokio moves a spawned future into
-/// its task, and writes its stage over it when it ends: three copies of that size per task.
-/// Boxed, what tokio moves is a pointer (gRPC through the gateway: 2,000 fewer instructions
-/// per request, for one more allocation).
+/// enum as large as its largest variant — the connection's own task, over a kilobyte. tokio
+/// moves a spawned future into its task, and writes its stage over it when it ends: three
+/// copies of that size per task. Boxed, what tokio moves is a pointer (gRPC through the
+/// gateway: 2,000 fewer instructions per request, for one more allocation).
 #[derive(Clone, Copy, Debug, Default)]
 struct Boxed;
 
